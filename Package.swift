@@ -1,0 +1,53 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Layering (data flow): native shims (CMPI, COpenBLAS, CHDF5, CKernels)
+/// → checked wrappers (MPIKit, HDF5Kit) and kernels (TensorKit, CounterRandom)
+/// → model → data → distributed training / evaluation → the `mamfusion` tool.
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "mamfusion-mpi",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mamfusion", targets: ["mamfusion"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Native layer: pkg-config names measured to work (NATIVE-NOTES.md).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi", providers: [.apt(["libhdf5-openmpi-dev"])]),
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma"])]
+        ),
+
+        .target(name: "MPIKit", dependencies: ["CMPI"], swiftSettings: optimise),
+        .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit"], swiftSettings: optimise),
+        .target(name: "CounterRandom", swiftSettings: optimise),
+        .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
+        .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom"]),
+        .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
+
+        .executableTarget(
+            name: "mamfusion",
+            dependencies: [
+                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: optimise
+        ),
+
+        .testTarget(name: "CounterRandomTests", dependencies: ["CounterRandom"]),
+        .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport", "CounterRandom"]),
+        .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "TestSupport"]),
+        .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
+        .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

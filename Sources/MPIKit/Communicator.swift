@@ -1,0 +1,375 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The MPI world as a Swift value: rank, size and the collectives this project needs, each
+/// checked (MPI_ERRORS_RETURN: a failure becomes an `MPIError` naming the call and the rank).
+///
+/// A process started without `mpirun` is a valid world of size 1 (MPI singleton init).
+/// MPI is initialised once, on first use of `Communicator.world()`, and finalised at exit.
+/// Buffers passed to blocking collectives only need to live for the call; non-blocking
+/// operations own (or retain) their memory until they complete (`AllreduceRequest`).
+public final class Communicator: @unchecked Sendable {
+    let comm: MPI_Comm
+    public let rank: Int
+    public let size: Int
+    /// The thread support level MPI granted (MPI_THREAD_*).
+    public let threadLevel: Int32
+
+    nonisolated(unsafe) private static var shared: Communicator?
+    private static let lock = Mutex()
+
+    /// The world communicator, initialising MPI on first call.
+    public static func world() throws -> Communicator {
+        lock.lock()
+        defer { lock.unlock() }
+        if let shared { return shared }
+        var initialised: Int32 = 0
+        MPI_Initialized(&initialised)
+        var provided: Int32 = 0
+        if initialised == 0 {
+            let rc = MPI_Init_thread(nil, nil, Int32(mf_thread_multiple()), &provided)
+            guard rc == MPI_SUCCESS else {
+                throw MPIError(call: "MPI_Init_thread", code: rc, rank: -1, message: errorString(rc))
+            }
+            atexit { Communicator.finalize() }
+        } else {
+            MPI_Query_thread(&provided)
+        }
+        let comm = MPI_COMM_WORLD
+        // Return errors instead of aborting the job behind the caller's back.
+        var rc = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN)
+        guard rc == MPI_SUCCESS else { throw MPIError(call: "MPI_Comm_set_errhandler", code: rc, rank: -1, message: errorString(rc)) }
+        var r: Int32 = 0, s: Int32 = 0
+        rc = MPI_Comm_rank(comm, &r)
+        guard rc == MPI_SUCCESS else { throw MPIError(call: "MPI_Comm_rank", code: rc, rank: -1, message: errorString(rc)) }
+        rc = MPI_Comm_size(comm, &s)
+        guard rc == MPI_SUCCESS else { throw MPIError(call: "MPI_Comm_size", code: rc, rank: Int(r), message: errorString(rc)) }
+        let world = Communicator(comm: comm, rank: Int(r), size: Int(s), threadLevel: provided)
+        shared = world
+        return world
+    }
+
+    private init(comm: MPI_Comm, rank: Int, size: Int, threadLevel: Int32) {
+        self.comm = comm
+        self.rank = rank
+        self.size = size
+        self.threadLevel = threadLevel
+    }
+
+    private static func finalize() {
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 { MPI_Finalize() }
+    }
+
+    // MARK: - Checking
+
+    static func errorString(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(mf_max_error_string()) + 1)
+        var length: Int32 = 0
+        guard MPI_Error_string(code, &buffer, &length) == MPI_SUCCESS else { return "unknown MPI error" }
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The one place an MPI return code is inspected.
+    @inline(__always)
+    func check(_ rc: Int32, _ call: StaticString) throws {
+        if rc != MPI_SUCCESS {
+            throw MPIError(call: "\(call)", code: rc, rank: rank, message: Self.errorString(rc))
+        }
+    }
+
+    func count(_ n: Int, _ call: StaticString) throws -> Int32 {
+        guard n >= 0 && n <= Int(Int32.max) else {
+            throw MPIError(call: "\(call)", code: -1, rank: rank, message: "count \(n) does not fit MPI's int")
+        }
+        return Int32(n)
+    }
+
+    // MARK: - World facts
+
+    /// This process's host (MPI_Get_processor_name).
+    public func hostName() throws -> String {
+        var buffer = [CChar](repeating: 0, count: Int(mf_max_processor_name()) + 1)
+        var length: Int32 = 0
+        try check(MPI_Get_processor_name(&buffer, &length), "MPI_Get_processor_name")
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The MPI library's own version line (MPI_Get_library_version), first line only.
+    public static func libraryVersion() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(mf_max_library_version_string()) + 1)
+        var length: Int32 = 0
+        MPI_Get_library_version(&buffer, &length)
+        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let first = text.split(separator: "\n").first.map(String.init) ?? text
+        return String(first.reversed().drop(while: { $0 == " " || $0 == "," || $0 == "\0" }).reversed())
+    }
+
+    /// Seconds since an arbitrary origin (MPI_Wtime).
+    public static func wallTime() -> Double { MPI_Wtime() }
+
+    // MARK: - Synchronisation and broadcast
+
+    public func barrier() throws {
+        try check(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    /// Broadcasts `buffer` from `root` to every rank, in place.
+    public func broadcast<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws {
+        try check(MPI_Bcast(buffer.baseAddress, try count(buffer.count, "MPI_Bcast"), T.mpiDatatype, Int32(root), comm), "MPI_Bcast")
+    }
+
+    /// Broadcasts an array from `root`; other ranks' arrays are replaced (any length).
+    public func broadcast<T: MPIScalar>(_ values: inout [T], root: Int) throws {
+        var n = Int64(values.count)
+        try withUnsafeMutablePointer(to: &n) { try broadcast(UnsafeMutableBufferPointer(start: $0, count: 1), root: root) }
+        if rank != root { values = [T](repeating: .zero, count: Int(n)) }
+        try values.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
+    }
+
+    /// Broadcasts a string from `root`.
+    public func broadcast(_ text: String, root: Int) throws -> String {
+        var bytes = Array(text.utf8)
+        try broadcast(&bytes, root: root)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: - All-reduce
+
+    /// Reduces `buffer` element-wise across ranks, in place (MPI_IN_PLACE).
+    public func allreduce<T: MPIScalar>(inPlace buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) throws {
+        try check(MPI_Allreduce(MPI_IN_PLACE, buffer.baseAddress, try count(buffer.count, "MPI_Allreduce"), T.mpiDatatype, op.handle, comm), "MPI_Allreduce")
+    }
+
+    /// Reduces `send` element-wise across ranks into `receive` (same count; not aliased).
+    public func allreduce<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) throws {
+        precondition(send.count == receive.count, "allreduce: send and receive counts differ")
+        try check(MPI_Allreduce(send.baseAddress, receive.baseAddress, try count(send.count, "MPI_Allreduce"), T.mpiDatatype, op.handle, comm), "MPI_Allreduce")
+    }
+
+    /// Reduces an array element-wise across ranks.
+    public func allreduce<T: MPIScalar>(_ values: [T], _ op: ReduceOperation) throws -> [T] {
+        var out = values
+        try out.withUnsafeMutableBufferPointer { try allreduce(inPlace: $0, op) }
+        return out
+    }
+
+    /// Reduces one scalar across ranks.
+    public func allreduce<T: MPIScalar>(_ value: T, _ op: ReduceOperation) throws -> T {
+        try allreduce([value], op)[0]
+    }
+
+    /// The maximum `value` over ranks and the `index` that came with it (lowest index on ties).
+    public func allreduceMaxLoc(_ value: Double, index: Int) throws -> ValueIndex<Double> {
+        try pairReduce(value, index: index, op: MPI_MAXLOC, call: "MPI_Allreduce(MAXLOC)")
+    }
+
+    /// The minimum `value` over ranks and the `index` that came with it (lowest index on ties).
+    public func allreduceMinLoc(_ value: Double, index: Int) throws -> ValueIndex<Double> {
+        try pairReduce(value, index: index, op: MPI_MINLOC, call: "MPI_Allreduce(MINLOC)")
+    }
+
+    /// Element-wise MAXLOC over Float values with Int32 indices (MPI_FLOAT_INT), in place.
+    public func allreduceMaxLoc(values: inout [Float], indices: inout [Int32]) throws {
+        try pairwise(values: &values, indices: &indices, op: MPI_MAXLOC)
+    }
+
+    /// Element-wise MINLOC over Float values with Int32 indices (MPI_FLOAT_INT), in place.
+    public func allreduceMinLoc(values: inout [Float], indices: inout [Int32]) throws {
+        try pairwise(values: &values, indices: &indices, op: MPI_MINLOC)
+    }
+
+    private func pairReduce(_ value: Double, index: Int, op: MPI_Op, call: StaticString) throws -> ValueIndex<Double> {
+        guard let i32 = Int32(exactly: index) else {
+            throw MPIError(call: "\(call)", code: -1, rank: rank, message: "index \(index) does not fit MPI's int")
+        }
+        var pair = DoubleIntPair(value: value, index: i32)
+        try check(MPI_Allreduce(MPI_IN_PLACE, &pair, 1, MPI_DOUBLE_INT, op, comm), call)
+        return ValueIndex(value: pair.value, index: Int(pair.index))
+    }
+
+    private func pairwise(values: inout [Float], indices: inout [Int32], op: MPI_Op) throws {
+        precondition(values.count == indices.count, "MAXLOC/MINLOC: values and indices differ in count")
+        var pairs = zip(values, indices).map { FloatIntPair(value: $0, index: $1) }
+        try check(MPI_Allreduce(MPI_IN_PLACE, &pairs, try count(pairs.count, "MPI_Allreduce"), MPI_FLOAT_INT, op, comm), "MPI_Allreduce(FLOAT_INT)")
+        values = pairs.map(\.value)
+        indices = pairs.map(\.index)
+    }
+
+    // MARK: - Gathers
+
+    /// Every rank contributes `send.count` elements (the same count on every rank); `receive`
+    /// (size × count) gets them in rank order.
+    public func allgather<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws {
+        precondition(receive.count == send.count * size, "allgather: receive needs size × send count elements")
+        let n = try count(send.count, "MPI_Allgather")
+        try check(MPI_Allgather(send.baseAddress, n, T.mpiDatatype, receive.baseAddress, n, T.mpiDatatype, comm), "MPI_Allgather")
+    }
+
+    /// Equal-count all-gather of arrays, concatenated in rank order.
+    public func allgather<T: MPIScalar>(_ values: [T]) throws -> [T] {
+        var out = [T](repeating: .zero, count: values.count * size)
+        try values.withUnsafeBufferPointer { send in
+            try out.withUnsafeMutableBufferPointer { try allgather(send, into: $0) }
+        }
+        return out
+    }
+
+    /// Variable-count all-gather: rank r contributes `counts[r]` elements; `receive` holds them
+    /// concatenated in rank order. Every rank must pass the same `counts`.
+    public func allgatherv<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, counts: [Int]) throws {
+        precondition(counts.count == size && counts[rank] == send.count, "allgatherv: counts must have one entry per rank, this rank's equal to send.count")
+        precondition(receive.count == counts.reduce(0, +), "allgatherv: receive needs the sum of counts")
+        let c32 = try counts.map { try count($0, "MPI_Allgatherv") }
+        var displacements = [Int32](repeating: 0, count: size)
+        var total = 0
+        for r in 0..<size {
+            displacements[r] = try count(total, "MPI_Allgatherv")
+            total += counts[r]
+        }
+        try check(MPI_Allgatherv(send.baseAddress, c32[rank], T.mpiDatatype, receive.baseAddress, c32, displacements, T.mpiDatatype, comm), "MPI_Allgatherv")
+    }
+
+    /// Variable-count all-gather of arrays; counts are exchanged first. Returns the
+    /// concatenation in rank order and each rank's count.
+    public func allgatherv<T: MPIScalar>(_ values: [T]) throws -> (values: [T], counts: [Int]) {
+        let counts = try allgather([Int64(values.count)]).map(Int.init)
+        let total = counts.reduce(0, +)
+        var out = [T](repeating: .zero, count: total)
+        try values.withUnsafeBufferPointer { send in
+            try out.withUnsafeMutableBufferPointer { try allgatherv(send, into: $0, counts: counts) }
+        }
+        return (out, counts)
+    }
+
+    // MARK: - Reduce-scatter
+
+    /// Reduces `send` (sum of `counts` elements, same layout on every rank) element-wise across
+    /// ranks and leaves block r (`counts[r]` elements) on rank r, in `receive`.
+    public func reduceScatter<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, counts: [Int], _ op: ReduceOperation) throws {
+        precondition(counts.count == size && receive.count == counts[rank], "reduceScatter: receive must hold this rank's block")
+        precondition(send.count == counts.reduce(0, +), "reduceScatter: send must hold every rank's block")
+        let c32 = try counts.map { try count($0, "MPI_Reduce_scatter") }
+        try check(MPI_Reduce_scatter(send.baseAddress, receive.baseAddress, c32, T.mpiDatatype, op.handle, comm), "MPI_Reduce_scatter")
+    }
+
+    /// Array form of `reduceScatter`: returns this rank's reduced block.
+    public func reduceScatter<T: MPIScalar>(_ values: [T], counts: [Int], _ op: ReduceOperation) throws -> [T] {
+        let mine = counts[rank]
+        var out = [T](repeating: .zero, count: mine)
+        try values.withUnsafeBufferPointer { send in
+            try out.withUnsafeMutableBufferPointer { try reduceScatter(send, into: $0, counts: counts, op) }
+        }
+        return out
+    }
+
+    // MARK: - Non-blocking all-reduce
+
+    /// Starts an in-place all-reduce of `buffer` and returns its handle. `owner` is the object
+    /// that owns `buffer`'s memory; the request retains it until the operation completes, so the
+    /// memory cannot be freed while MPI reads and writes it. Progress happens inside MPI calls:
+    /// call `test()` now and then (e.g. between layers) or `wait()`.
+    public func startAllreduce<T: MPIScalar>(inPlace buffer: UnsafeMutableBufferPointer<T>, owner: AnyObject, _ op: ReduceOperation) throws -> AllreduceRequest<T> {
+        let request = AllreduceRequest<T>(communicator: self, buffer: buffer, owner: owner)
+        try check(MPI_Iallreduce(MPI_IN_PLACE, buffer.baseAddress, try count(buffer.count, "MPI_Iallreduce"), T.mpiDatatype, op.handle, comm, &request.handle), "MPI_Iallreduce")
+        request.active = true
+        return request
+    }
+
+    /// Starts an all-reduce of a copy of `values`; the request owns that copy and `result`
+    /// returns the reduced values after completion.
+    public func startAllreduce<T: MPIScalar>(_ values: [T], _ op: ReduceOperation) throws -> AllreduceRequest<T> {
+        let storage = OwnedBuffer<T>(values)
+        return try startAllreduce(inPlace: storage.buffer, owner: storage, op)
+    }
+
+    // MARK: - Abort
+
+    /// Ends the whole job (every rank) with `message` on standard error, naming this rank.
+    public func abort(_ message: String, code: Int32 = 1) -> Never {
+        let line = "mamfusion: rank \(rank) of \(size) aborting the job: \(message)\n"
+        fflush(nil)  // everything printed so far goes out before the job dies
+        var bytes = Array(line.utf8)
+        _ = write(2, &bytes, bytes.count)
+        MPI_Abort(comm, code)
+        exit(code)  // MPI_Abort does not return; keep the compiler and a broken MPI honest.
+    }
+}
+
+/// The handle of a non-blocking all-reduce. It retains the memory of the operation until it has
+/// completed; dropping an incomplete request waits for it first (never frees memory in use).
+public final class AllreduceRequest<T: MPIScalar>: @unchecked Sendable {
+    let communicator: Communicator
+    let buffer: UnsafeMutableBufferPointer<T>
+    /// Retained for the request's whole life: MPI uses the memory until completion, and the
+    /// caller may read `result` from it afterwards.
+    private let owner: AnyObject
+    var handle: MPI_Request? = MPI_REQUEST_NULL
+    var active = false
+
+    init(communicator: Communicator, buffer: UnsafeMutableBufferPointer<T>, owner: AnyObject) {
+        self.communicator = communicator
+        self.buffer = buffer
+        self.owner = owner
+    }
+
+    /// True once the operation has completed (drives MPI progress).
+    public func test() throws -> Bool {
+        guard active else { return true }
+        var flag: Int32 = 0
+        try communicator.check(MPI_Test(&handle, &flag, nil), "MPI_Test")
+        if flag != 0 { complete() }
+        return !active
+    }
+
+    /// Blocks until the operation has completed.
+    public func wait() throws {
+        guard active else { return }
+        try communicator.check(MPI_Wait(&handle, nil), "MPI_Wait")
+        complete()
+    }
+
+    public var isComplete: Bool { !active }
+
+    /// The reduced values (waits first if needed).
+    public var result: [T] {
+        get throws {
+            try wait()
+            return Array(buffer)
+        }
+    }
+
+    private func complete() {
+        active = false
+    }
+
+    deinit {
+        if active { MPI_Wait(&handle, nil) }
+    }
+}
+
+/// Heap memory owned by a request: stable address for the lifetime of the operation.
+final class OwnedBuffer<T>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<T>
+    init(_ values: [T]) {
+        let raw = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
+        buffer = UnsafeMutableBufferPointer(start: raw, count: values.count)
+        _ = buffer.initialize(from: values)
+    }
+    deinit {
+        buffer.baseAddress?.deinitialize(count: buffer.count)
+        buffer.baseAddress?.deallocate()
+    }
+}
+
+/// A plain pthread mutex (Foundation-free, usable from nonisolated static state).
+final class Mutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func lock() { pthread_mutex_lock(&m) }
+    func unlock() { pthread_mutex_unlock(&m) }
+}

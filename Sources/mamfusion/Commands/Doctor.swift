@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import HDF5Kit
+import MPIKit
+import TensorKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mamfusion doctor`: the first command a cluster user runs. Under `mpirun -np P` it prints the
+/// world (ranks, hosts, BLAS threads, library versions), verifies an all-reduce and an
+/// all-gather on every rank, measures each rank's sgemm GFLOP/s on the model's shapes and the
+/// all-reduce bandwidth for 1–64 MiB buffers.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the MPI world, the native libraries and this machine's speed."
+    )
+
+    @Option(help: "All-reduce buffer sizes in MiB (comma-separated).")
+    var sizes: String = "1,2,4,8,16,32,64"
+
+    @Option(help: "Timed repetitions per measurement (the median is reported).")
+    var repeats: Int = 5
+
+    @Flag(help: "Skip the speed measurements (world and correctness checks only).")
+    var quick = false
+
+    func run() throws {
+        let world = try Communicator.world()
+        let r = world.rank, p = world.size
+        let host = try world.hostName()
+        let threads = BLAS.threads
+
+        if r == 0 {
+            print("mamfusion doctor")
+            print("  world:   \(p) rank\(p == 1 ? "" : "s")\(p == 1 ? " (no mpirun: MPI singleton)" : "")")
+            print("  MPI:     \(Communicator.libraryVersion())")
+            print("  HDF5:    \(HDF5Library.version)\(HDF5Library.isParallel ? " (parallel, MPI-IO)" : " (serial)")")
+            print("  BLAS:    \(BLAS.configuration)")
+        }
+
+        // Correctness: every rank checks the result it received.
+        let summed = try world.allreduce((0..<1024).map { Float(r + 1) + Float($0) }, .sum)
+        let expectedBase = Float(p * (p + 1) / 2)
+        let allreduceOK = summed.enumerated().allSatisfy { $0.element == expectedBase + Float(p) * Float($0.offset) }
+        let gathered = try world.allgather([Int64(r), Int64(r * r)])
+        let allgatherOK = gathered == (0..<p).flatMap { [Int64($0), Int64($0 * $0)] }
+        let okEverywhere = try world.allreduce(Int32(allreduceOK && allgatherOK ? 1 : 0), .min) == 1
+
+        // Speed: sgemm on the model's shapes, one measurement per rank at the same time.
+        var gflops: [Double] = [0, 0]
+        let shapes = [(m: 384, n: 384, k: 384), (m: 4096, n: 384, k: 3072)]
+        if !quick {
+            for (i, s) in shapes.enumerated() { gflops[i] = Self.sgemmGFLOPs(m: s.m, n: s.n, k: s.k, repeats: repeats) }
+        }
+        let row = "  rank \(r)  host \(host)  pid \(getpid())  BLAS threads \(threads)  allreduce \(allreduceOK ? "ok" : "WRONG")  allgather \(allgatherOK ? "ok" : "WRONG")"
+            + (quick ? "" : String(format: "  sgemm 384x384x384 %.1f GFLOP/s  4096x384x3072 %.1f GFLOP/s", gflops[0], gflops[1]))
+        try printInRankOrder(world, header: "ranks:", line: row)
+
+        if !quick {
+            let mib = sizes.split(separator: ",").compactMap { Int($0.trimmingSpaces) }
+            if r == 0 { print("allreduce bandwidth (float32 sum, median of \(repeats); bus = 2(P−1)/P · bytes / time):") }
+            for size in mib {
+                let (seconds, algbw) = try Self.allreduceBandwidth(world, bytes: size << 20, repeats: repeats)
+                let busbw = p > 1 ? algbw * 2 * Double(p - 1) / Double(p) : 0
+                if r == 0 {
+                    print(String(format: "  %3d MiB  %8.2f ms  algbw %6.2f GB/s  busbw %6.2f GB/s", size, seconds * 1e3, algbw / 1e9, busbw / 1e9))
+                }
+            }
+        }
+        if r == 0 { print(okEverywhere ? "doctor: all checks passed on \(p) rank\(p == 1 ? "" : "s")" : "doctor: a collective returned a WRONG result (see above)") }
+        if !okEverywhere { throw ExitCode(2) }
+    }
+
+    /// Median GFLOP/s of C = A·B (m×k · k×n, row-major, single precision) over `repeats` runs.
+    static func sgemmGFLOPs(m: Int, n: Int, k: Int, repeats: Int) -> Double {
+        let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n]), c = Tensor(shape: [m, n])
+        a.fill(0.5); b.fill(0.25)
+        BLAS.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)  // warm-up
+        var times: [Double] = []
+        for _ in 0..<max(repeats, 1) {
+            let t0 = Communicator.wallTime()
+            var runs = 0
+            repeat {
+                BLAS.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+                runs += 1
+            } while Communicator.wallTime() - t0 < 0.05
+            times.append((Communicator.wallTime() - t0) / Double(runs))
+        }
+        return 2.0 * Double(m) * Double(n) * Double(k) / median(times) / 1e9
+    }
+
+    /// Median seconds of one in-place all-reduce of `bytes` and the algorithm bandwidth (bytes/s).
+    static func allreduceBandwidth(_ world: Communicator, bytes: Int, repeats: Int) throws -> (Double, Double) {
+        let storage = FloatStorage(count: bytes / MemoryLayout<Float>.stride)
+        storage.buffer.update(repeating: 1)
+        try world.allreduce(inPlace: storage.buffer, .sum)  // warm-up (allocates MPI's internal buffers)
+        var times: [Double] = []
+        for _ in 0..<max(repeats, 1) {
+            try world.barrier()
+            let t0 = Communicator.wallTime()
+            try world.allreduce(inPlace: storage.buffer, .sum)
+            let local = Communicator.wallTime() - t0
+            times.append(try world.allreduce(local, .max))  // the slowest rank defines the time
+        }
+        let t = median(times)
+        return (t, Double(bytes) / t)
+    }
+}
+
+/// Prints one line per rank on rank 0, in rank order (gathered, so lines never interleave).
+func printInRankOrder(_ world: Communicator, header: String, line: String) throws {
+    let bytes = Array(line.utf8)
+    let (all, counts) = try world.allgatherv(bytes)
+    if world.rank == 0 {
+        print(header)
+        var offset = 0
+        for c in counts {
+            print(String(decoding: all[offset..<offset + c], as: UTF8.self))
+            offset += c
+        }
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+}
+
+extension Substring {
+    var trimmingSpaces: Substring { drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed().map { $0 }.reduce(into: Substring()) { $0.append($1) } }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import MPIKit
+
+/// `mamfusion selftest comm`: exercises every collective of `Communicator` with rank-dependent
+/// inputs and prints each rank's raw results, one line per check
+/// (`rank <r> <check> <values…>`), so that a test can recompute the expected values
+/// independently. Not meant for users (hidden from help).
+struct SelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Print raw collective results for the test suite.",
+        shouldDisplay: false
+    )
+
+    @Argument(help: "What to exercise: comm")
+    var what: String = "comm"
+
+    func run() throws {
+        guard what == "comm" else { throw ValidationError("unknown self-test '\(what)'") }
+        let world = try Communicator.world()
+        let r = world.rank, p = world.size
+        var lines: [String] = []
+        func emit<T>(_ name: String, _ values: [T]) { lines.append("rank \(r) \(name) " + values.map { "\($0)" }.joined(separator: " ")) }
+
+        emit("size", [p])
+        // All-reduce: in place, out of place, each op and type.
+        var f = (0..<5).map { Float((r + 1) * ($0 + 1)) }
+        try f.withUnsafeMutableBufferPointer { try world.allreduce(inPlace: $0, .sum) }
+        emit("allreduce-sum-float-inplace", f)
+        let src = (0..<4).map { Float(r) * 0.5 + Float($0) }
+        var dst = [Float](repeating: -1, count: 4)
+        try src.withUnsafeBufferPointer { s in try dst.withUnsafeMutableBufferPointer { try world.allreduce(s, into: $0, .sum) } }
+        emit("allreduce-sum-float-outofplace", dst)
+        emit("allreduce-max-double", try world.allreduce([Double(r) * 1.5, -Double(r)], .max))
+        emit("allreduce-min-int32", try world.allreduce([Int32(r) - 3, Int32(10 * r)], .min))
+        emit("allreduce-sum-int64", try world.allreduce([Int64(r) << 33, 1], .sum))
+        emit("allreduce-max-int64", [try world.allreduce(Int64(100 - r), .max)])
+        emit("allreduce-sum-double-scalar", [try world.allreduce(Double(r) + 0.25, .sum)])
+
+        // Gathers.
+        emit("allgather-int64", try world.allgather([Int64(r), Int64(r * 10)]))
+        let mine = (0...r).map { Float(r * 100 + $0) }   // unequal counts: rank r sends r+1 values
+        let (gathered, counts) = try world.allgatherv(mine)
+        emit("allgatherv-float", gathered)
+        emit("allgatherv-counts", counts)
+
+        // Reduce-scatter with unequal blocks: block q has q+1 elements.
+        let blockCounts = (0..<p).map { $0 + 1 }
+        let total = blockCounts.reduce(0, +)
+        let contribution = (0..<total).map { Float($0 * (r + 1)) }
+        emit("reducescatter-float", try world.reduceScatter(contribution, counts: blockCounts, .sum))
+
+        // Non-blocking all-reduce: several in flight, driven by test() then completed by wait().
+        let requests = try (0..<3).map { k in try world.startAllreduce([Float(r + k), Float(k)], .sum) }
+        var polls = 0
+        while try !requests.allSatisfy({ try $0.test() }) && polls < 1_000_000 { polls += 1 }
+        for (k, request) in requests.enumerated() { emit("iallreduce-\(k)", try request.result) }
+        let big = try world.startAllreduce([Double](repeating: Double(r + 1), count: 1 << 16), .sum)
+        try big.wait()
+        let bigResult = try big.result
+        emit("iallreduce-large", [bigResult.count, Int(bigResult.min()!), Int(bigResult.max()!)])
+
+        // MAXLOC / MINLOC: values collide on purpose so the lowest-index rule is visible.
+        let maxloc = try world.allreduceMaxLoc(Double(r % 2), index: r)
+        emit("maxloc", [maxloc.value, Double(maxloc.index)])
+        let minloc = try world.allreduceMinLoc(Double(r % 2), index: r)
+        emit("minloc", [minloc.value, Double(minloc.index)])
+        var values: [Float] = [Float(r), Float(-r), 7]
+        var indices: [Int32] = [Int32(r), Int32(r), Int32(r)]
+        try world.allreduceMaxLoc(values: &values, indices: &indices)
+        emit("maxloc-elementwise", zip(values, indices).map { "\($0):\($1)" })
+
+        // Broadcast from the last rank.
+        var array = r == p - 1 ? [Int32](arrayLiteral: 4, 5, 6) : []
+        try world.broadcast(&array, root: p - 1)
+        emit("broadcast-int32", array)
+        emit("broadcast-string", [try world.broadcast(r == p - 1 ? "from-last-rank" : "", root: p - 1)])
+        try world.barrier()
+
+        // Print in rank order so output lines never interleave mid-line.
+        for q in 0..<p {
+            if q == r { for line in lines { print(line) } ; fflushStdout() }
+            try world.barrier()
+        }
+    }
+}
