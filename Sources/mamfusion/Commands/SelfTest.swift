@@ -12,11 +12,43 @@ struct SelfTest: ParsableCommand {
         shouldDisplay: false
     )
 
-    @Argument(help: "What to exercise: comm")
+    @Argument(help: "What to exercise: comm, error (an invalid call must throw), abort (the last rank aborts the job)")
     var what: String = "comm"
 
     func run() throws {
-        guard what == "comm" else { throw ValidationError("unknown self-test '\(what)'") }
+        switch what {
+        case "comm": try collectives()
+        case "error": try invalidCall()
+        case "abort": try abortFromLastRank()
+        default: throw ValidationError("unknown self-test '\(what)'")
+        }
+    }
+
+    /// A broadcast from a root that does not exist must come back as an `MPIError` naming the
+    /// call and the rank (MPI_ERRORS_RETURN), not kill the job.
+    private func invalidCall() throws {
+        let world = try Communicator.world()
+        var values: [Int32] = [1, 2]
+        do {
+            try values.withUnsafeMutableBufferPointer { try world.broadcast($0, root: world.size + 5) }
+            print("rank \(world.rank) no-error")
+        } catch let error as MPIError {
+            print("rank \(world.rank) error \(error)")
+        }
+        fflushStdout()
+        try world.barrier()
+    }
+
+    /// The last rank ends the whole job with a message; the others wait in a barrier that never
+    /// completes — the job must still end, promptly, with the message.
+    private func abortFromLastRank() throws {
+        let world = try Communicator.world()
+        if world.rank == world.size - 1 { world.abort("self-test abort requested", code: 3) }
+        try world.barrier()
+        print("rank \(world.rank) survived the abort")
+    }
+
+    private func collectives() throws {
         let world = try Communicator.world()
         let r = world.rank, p = world.size
         var lines: [String] = []

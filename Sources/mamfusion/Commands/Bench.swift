@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+import TensorKit
+
+/// `mamfusion bench …`: speed measurements (benchmarks, not tests). Each prints numbers
+/// measured in one run so ratios are meaningful on a shared, noisy machine.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed (sgemm; later: model, eval, train).",
+        subcommands: [SgemmBench.self]
+    )
+}
+
+/// `mamfusion bench sgemm M N K`: median GFLOP/s of one row-major C = A·B through `BLAS.gemm`,
+/// timed exactly like Launch/native/sgemm_bench.c (its C twin).
+struct SgemmBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sgemm", abstract: "GFLOP/s of C[m×n] = A[m×k]·B[k×n].")
+    @Argument var m: Int
+    @Argument var n: Int
+    @Argument var k: Int
+    @Option(help: "Timed repetitions (median reported).") var repeats: Int = 7
+
+    func run() throws {
+        print(String(format: "%.2f", Doctor.sgemmGFLOPs(m: m, n: n, k: k, repeats: repeats)))
+    }
+}
