@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // Native layer: pkg-config names measured to work (NATIVE-NOTES.md).
@@ -31,7 +32,7 @@ let package = Package(
         .target(name: "CounterRandom", swiftSettings: optimise),
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
         .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom"]),
-        .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
+        .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
 
         .executableTarget(
             name: "mamfusion",

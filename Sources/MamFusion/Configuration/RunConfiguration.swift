@@ -1,0 +1,301 @@
+import Yams
+
+/// One run's configuration: the reference's hyper-parameter keys (MODEL.md §7) plus this
+/// project's data and training keys. Read from one YAML file per run, overridden by
+/// `--set key=value`; unknown keys and bad values are errors that name the key.
+///
+/// Defaults are the reference TVR values.
+public struct RunConfiguration: Sendable, Equatable {
+    // Model (reference keys)
+    public var hiddenSize = 384
+    public var heads = 8
+    public var queryFeatureSize = 768
+    public var visualFeatureSize = 3072
+    public var maxDescriptionLength = 30
+    public var maxContextLength = 512
+    public var mapSize = 32
+    public var inputDropout: Double = 0.2
+    public var dropout: Double = 0.45
+    /// Master switch for every dropout (off makes a step deterministic given its inputs).
+    public var dropoutEnabled = true
+    // Loss
+    public var margin: Double = 0.2
+    public var lossFactor: [Double] = [0.027, 0.045, 0.015]
+    public var negativeFactor: [Double] = [0.2, 32]
+    public var hardNegativeStartEpoch = 20
+    public var hardPoolSize = 20
+    // Optimiser and schedule
+    public var learningRate: Double = 4.5e-4
+    public var weightDecay: Double = 0.01
+    public var warmupProportion: Double = 0.01
+    public var epochs = 200
+    public var maxEarlyStopCount = 200
+    public var batchSize = 256
+    // Evaluation
+    public var evalQueryBatchSize = 50
+    public var evalContextBatchSize = 100
+    public var clipScaleWeight: Double = 0.7
+    public var frameScaleWeight: Double = 0.3
+    public var seed = 9527
+    // Data (ours)
+    public var dataRoot = "data"
+    public var collection = "tvr"
+    public var visualFeature = "i3d_resnet"
+    public var dataLayout = DataLayout.release
+    public var packedFile = ""
+    public var outputDirectory = "runs/tvr"
+    // Training knobs (ours)
+    public var checkpointEverySteps = 500
+    public var logEverySteps = 10
+    public var gradientBucketMiB = 16
+    public var collectiveTimeoutSeconds: Double = 60
+    public var checksumEverySteps = 100
+
+    public enum DataLayout: String, Sendable, CaseIterable { case release, packed }
+
+    public init() {}
+
+    /// The model sizes this configuration asks for.
+    public var dimensions: ModelDimensions {
+        ModelDimensions(hidden: hiddenSize, heads: heads, queryFeature: queryFeatureSize, visualFeature: visualFeatureSize,
+                        maxDescriptionLength: maxDescriptionLength, maxContextLength: maxContextLength, mapSize: mapSize)
+    }
+}
+
+/// A configuration problem, naming the key (and the file, when there is one).
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let key: String
+    public let problem: String
+    public var source: String?
+    public init(key: String, problem: String, source: String? = nil) {
+        self.key = key
+        self.problem = problem
+        self.source = source
+    }
+    public var description: String {
+        (source.map { "\($0): " } ?? "") + (key.isEmpty ? problem : "key '\(key)': \(problem)")
+    }
+}
+
+extension RunConfiguration {
+    /// One configuration key: its YAML name, a one-line meaning, and how to read and write it.
+    struct Key: Sendable {
+        let name: String
+        let help: String
+        let get: @Sendable (RunConfiguration) -> String
+        let set: @Sendable (inout RunConfiguration, Node) throws -> Void
+    }
+
+    private static func int(_ name: String, _ help: String, _ path: WritableKeyPath<RunConfiguration, Int> & Sendable, min: Int = 0) -> Key {
+        Key(name: name, help: help, get: { "\($0[keyPath: path])" }, set: { c, node in
+            guard let s = node.scalar?.string, let v = Int(s) else { throw ConfigurationError(key: name, problem: "expected an integer, got \(node.describe)") }
+            guard v >= min else { throw ConfigurationError(key: name, problem: "must be ≥ \(min), got \(v)") }
+            c[keyPath: path] = v
+        })
+    }
+
+    private static func real(_ name: String, _ help: String, _ path: WritableKeyPath<RunConfiguration, Double> & Sendable,
+                             range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude,
+                             below: Double? = nil) -> Key {
+        Key(name: name, help: help, get: { formatNumber($0[keyPath: path]) }, set: { c, node in
+            guard let s = node.scalar?.string, let v = Double(s), v.isFinite else {
+                throw ConfigurationError(key: name, problem: "expected a number, got \(node.describe)")
+            }
+            guard range.contains(v) else { throw ConfigurationError(key: name, problem: "must be in \(range.lowerBound)…\(range.upperBound), got \(v)") }
+            if let below, v >= below { throw ConfigurationError(key: name, problem: "must be < \(below), got \(v)") }
+            c[keyPath: path] = v
+        })
+    }
+
+    private static func list(_ name: String, _ help: String, _ path: WritableKeyPath<RunConfiguration, [Double]> & Sendable, count: Int) -> Key {
+        Key(name: name, help: help, get: { "[" + $0[keyPath: path].map(formatNumber).joined(separator: ", ") + "]" }, set: { c, node in
+            guard let seq = node.sequence else { throw ConfigurationError(key: name, problem: "expected a list of \(count) numbers, got \(node.describe)") }
+            let values = seq.compactMap { $0.scalar?.string }.compactMap(Double.init)
+            guard values.count == count, seq.count == count, values.allSatisfy(\.isFinite) else {
+                throw ConfigurationError(key: name, problem: "expected a list of \(count) numbers, got \(node.describe)")
+            }
+            c[keyPath: path] = values
+        })
+    }
+
+    private static func text(_ name: String, _ help: String, _ path: WritableKeyPath<RunConfiguration, String> & Sendable, nonEmpty: Bool = false) -> Key {
+        Key(name: name, help: help, get: { quoteIfNeeded($0[keyPath: path]) }, set: { c, node in
+            guard let s = node.scalar?.string else { throw ConfigurationError(key: name, problem: "expected a string, got \(node.describe)") }
+            if nonEmpty && s.isEmpty { throw ConfigurationError(key: name, problem: "must not be empty") }
+            c[keyPath: path] = s
+        })
+    }
+
+    private static func flag(_ name: String, _ help: String, _ path: WritableKeyPath<RunConfiguration, Bool> & Sendable) -> Key {
+        Key(name: name, help: help, get: { $0[keyPath: path] ? "true" : "false" }, set: { c, node in
+            switch node.scalar?.string.lowercased() {
+            case "true", "yes", "on", "1": c[keyPath: path] = true
+            case "false", "no", "off", "0": c[keyPath: path] = false
+            default: throw ConfigurationError(key: name, problem: "expected true or false, got \(node.describe)")
+            }
+        })
+    }
+
+    /// Every key, in the order the resolved configuration is written.
+    static let keys: [Key] = [
+        int("hidden_size", "d, the hidden size", \.hiddenSize, min: 1),
+        int("n_heads", "attention heads (must divide hidden_size)", \.heads, min: 1),
+        int("q_feat_size", "query token feature size Dq", \.queryFeatureSize, min: 1),
+        int("visual_feat_dim", "visual feature size Dv", \.visualFeatureSize, min: 1),
+        int("max_desc_l", "query tokens kept", \.maxDescriptionLength, min: 1),
+        int("max_ctx_l", "maximum frames per video (longer videos are resampled)", \.maxContextLength, min: 1),
+        int("map_size", "clips per video", \.mapSize, min: 1),
+        real("input_drop", "dropout after input LayerNorms and positional encodings", \.inputDropout, range: 0...1, below: 1),
+        real("drop", "attention dropout", \.dropout, range: 0...1, below: 1),
+        flag("dropout", "false turns every dropout off", \.dropoutEnabled),
+        real("margin", "triplet margin", \.margin, range: 0...10),
+        list("loss_factor", "[clip NCE, frame NCE, query-diverse] weights", \.lossFactor, count: 3),
+        list("neg_factor", "[δ, α] of the query-diverse loss", \.negativeFactor, count: 2),
+        int("hard_negative_start_epoch", "first (0-based) epoch with hard negatives", \.hardNegativeStartEpoch),
+        int("hard_pool_size", "top-k pool for hard t2v negatives", \.hardPoolSize, min: 1),
+        real("lr", "peak learning rate", \.learningRate, range: 0...1),
+        real("wd", "weight decay (not on biases and LayerNorms)", \.weightDecay, range: 0...1),
+        real("lr_warmup_proportion", "warm-up fraction of all steps", \.warmupProportion, range: 0...1, below: 1),
+        int("n_epoch", "epochs", \.epochs, min: 1),
+        int("max_es_cnt", "early stop after this many epochs without a better SumR", \.maxEarlyStopCount),
+        int("batchsize", "videos per global batch", \.batchSize, min: 1),
+        int("eval_query_bsz", "queries per evaluation encoding batch", \.evalQueryBatchSize, min: 1),
+        int("eval_context_bsz", "videos per evaluation chunk (each padded to its longest video)", \.evalContextBatchSize, min: 1),
+        real("clip_scale_w", "weight of the clip score in the ranking score", \.clipScaleWeight),
+        real("frame_scale_w", "weight of the frame score in the ranking score", \.frameScaleWeight),
+        int("seed", "seed of every random draw", \.seed),
+        text("data_root", "directory holding <collection>/TextData and FeatureData", \.dataRoot),
+        text("collection", "collection name (tvr, activitynet, charades, …)", \.collection, nonEmpty: true),
+        text("visual_feature", "feature folder under FeatureData", \.visualFeature, nonEmpty: true),
+        Key(name: "data_layout", help: "release (MS-SL layout) or packed (our HDF5)", get: { $0.dataLayout.rawValue }, set: { c, node in
+            guard let s = node.scalar?.string, let v = DataLayout(rawValue: s) else {
+                throw ConfigurationError(key: "data_layout", problem: "expected release or packed, got \(node.describe)")
+            }
+            c.dataLayout = v
+        }),
+        text("packed_file", "packed HDF5 file (data_layout: packed)", \.packedFile),
+        text("output_dir", "run directory (checkpoints, metrics)", \.outputDirectory, nonEmpty: true),
+        int("checkpoint_every_steps", "write the latest checkpoint every N steps", \.checkpointEverySteps, min: 1),
+        int("log_every_steps", "progress line every N steps", \.logEverySteps, min: 1),
+        int("gradient_bucket_mib", "gradient all-reduce bucket size (≤ 16 recommended)", \.gradientBucketMiB, min: 1),
+        real("collective_timeout", "seconds before a stalled collective aborts the job", \.collectiveTimeoutSeconds, range: 1...86_400),
+        int("checksum_every_steps", "cross-rank parameter checksum every N steps", \.checksumEverySteps, min: 1),
+    ]
+
+    /// Applies one key's value, given as YAML text (`--set key=value` uses this).
+    public mutating func set(_ name: String, yaml value: String) throws {
+        guard let key = Self.keys.first(where: { $0.name == name }) else {
+            throw ConfigurationError(key: name, problem: "unknown key" + Self.suggestion(for: name))
+        }
+        let node: Node
+        do { node = try Yams.compose(yaml: value) ?? Node("") } catch {
+            throw ConfigurationError(key: name, problem: "value '\(value)' is not valid YAML")
+        }
+        try key.set(&self, node)
+    }
+
+    /// Applies `key=value` overrides in order.
+    public mutating func apply(overrides: [String]) throws {
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
+                throw ConfigurationError(key: "", problem: "override '\(o)' is not of the form key=value")
+            }
+            try set(String(o[..<eq]), yaml: String(o[o.index(after: eq)...]))
+        }
+    }
+
+    /// Parses a YAML mapping of keys to values on top of the defaults.
+    public static func parse(yaml text: String, source: String? = nil) throws -> RunConfiguration {
+        var c = RunConfiguration()
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw ConfigurationError(key: "", problem: "not valid YAML: \(error)", source: source)
+        }
+        guard let root else { return c }
+        guard let mapping = root.mapping else {
+            throw ConfigurationError(key: "", problem: "expected a mapping of keys to values", source: source)
+        }
+        var seen = Set<String>()
+        for (k, v) in mapping {
+            guard let name = k.scalar?.string else { throw ConfigurationError(key: "", problem: "a key is not a string", source: source) }
+            guard seen.insert(name).inserted else { throw ConfigurationError(key: name, problem: "given twice", source: source) }
+            guard let key = keys.first(where: { $0.name == name }) else {
+                throw ConfigurationError(key: name, problem: "unknown key" + suggestion(for: name), source: source)
+            }
+            do { try key.set(&c, v) } catch var e as ConfigurationError {
+                e.source = source
+                throw e
+            }
+        }
+        try c.validate(source: source)
+        return c
+    }
+
+    /// Cross-key checks.
+    public func validate(source: String? = nil) throws {
+        if hiddenSize % heads != 0 {
+            throw ConfigurationError(key: "n_heads", problem: "must divide hidden_size (\(hiddenSize)), got \(heads)", source: source)
+        }
+        if mapSize > maxContextLength {
+            throw ConfigurationError(key: "map_size", problem: "must be ≤ max_ctx_l (\(maxContextLength)), got \(mapSize)", source: source)
+        }
+        if dataLayout == .packed && packedFile.isEmpty {
+            throw ConfigurationError(key: "packed_file", problem: "required when data_layout is packed", source: source)
+        }
+    }
+
+    /// The resolved configuration as YAML (every key, in table order), readable by `parse`.
+    public var yaml: String {
+        Self.keys.map { "\($0.name): \($0.get(self))" }.joined(separator: "\n") + "\n"
+    }
+
+    /// Every key with its meaning and current value (for `--help`-style listings).
+    public static var keyHelp: [(name: String, help: String, defaultValue: String)] {
+        let d = RunConfiguration()
+        return keys.map { ($0.name, $0.help, $0.get(d)) }
+    }
+
+    private static func suggestion(for name: String) -> String {
+        let lower = name.lowercased()
+        if let close = keys.map(\.name).first(where: { $0 == lower || $0.replacingUnderscores == lower.replacingUnderscores }) {
+            return " (did you mean '\(close)'?)"
+        }
+        return ""
+    }
+}
+
+private extension String {
+    var replacingUnderscores: String { String(filter { $0 != "_" && $0 != "-" }) }
+}
+
+private func formatNumber(_ v: Double) -> String {
+    if v == v.rounded() && abs(v) < 1e15 { return String(Int(v)) }
+    return "\(v)"
+}
+
+private func quoteIfNeeded(_ s: String) -> String {
+    let plain = !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || "/._-".contains($0) } && Double(s) == nil
+        && !["true", "false", "yes", "no", "on", "off", "null", "~"].contains(s.lowercased())
+    if plain { return s }
+    return "\"" + s.replacingQuotes + "\""
+}
+
+private extension String {
+    var replacingQuotes: String {
+        var out = ""
+        for ch in self {
+            if ch == "\"" || ch == "\\" { out.append("\\") }
+            out.append(ch)
+        }
+        return out
+    }
+}
+
+private extension Node {
+    var describe: String {
+        if let s = scalar?.string { return "'\(s)'" }
+        if let seq = sequence { return "a list of \(seq.count)" }
+        if mapping != nil { return "a mapping" }
+        return "an unsupported value"
+    }
+}

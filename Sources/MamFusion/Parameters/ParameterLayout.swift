@@ -1,0 +1,160 @@
+/// How a parameter tensor is initialised and regularised (MODEL.md §5, §6).
+public enum ParameterKind: String, Sendable, Codable {
+    /// Linear weight (out×in) ~ N(0, 0.02); weight decay applies.
+    case linearWeight
+    /// Linear bias = 0; no weight decay (name contains "bias").
+    case linearBias
+    /// Embedding table ~ N(0, 0.02).
+    case embedding
+    /// LayerNorm weight = 1; no weight decay.
+    case layerNormWeight
+    /// LayerNorm bias = 0; no weight decay.
+    case layerNormBias
+    /// Mamba depthwise conv1d weight / bias ~ U(−0.5, 0.5) (PyTorch default for fan-in 4).
+    case convolutionWeight, convolutionBias
+    /// Mamba A_log[c, n] = log(n + 1).
+    case stateLogDecay
+    /// Mamba D = 1.
+    case skipScale
+    /// Fusion packed in-projection weight ~ xavier-uniform; its bias = 0.
+    case attentionInProjectionWeight, attentionInProjectionBias
+    /// The reference's unused `vid_embed_proj` Conv2d: kept in checkpoints, never computed with,
+    /// never updated (MODEL.md §2).
+    case unusedWeight, unusedBias
+
+    /// Whether BertAdam skips this tensor (it never gets a gradient).
+    public var isUnused: Bool { self == .unusedWeight || self == .unusedBias }
+}
+
+/// One named tensor of the model: its reference name, PyTorch shape and place in the flat buffer.
+public struct ParameterSpec: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    public let kind: ParameterKind
+    /// Offset (in floats) of the first element in the flat parameter buffer.
+    public let offset: Int
+    public var count: Int { shape.reduce(1, *) }
+    public var shapeDescription: String { shape.map(String.init).joined(separator: "x") }
+}
+
+/// The complete, ordered list of the model's parameter tensors for one configuration, laid out
+/// in one flat buffer (llm.c style): gradients and the optimiser's moments are buffers of the same
+/// layout, so the gradient all-reduce is a loop over slices of one buffer and a checkpoint is a
+/// loop over names.
+///
+/// Order and names are the reference `state_dict`'s (PARAMETERS.md); every tensor starts at a
+/// multiple of 16 floats (64 bytes) so kernels see aligned rows.
+public struct ParameterLayout: Sendable {
+    public let specs: [ParameterSpec]
+    /// Floats in the flat buffer, alignment padding included.
+    public let bufferCount: Int
+    private let index: [String: Int]
+
+    public static let alignment = 16
+
+    init(entries: [(String, [Int], ParameterKind)]) {
+        var specs: [ParameterSpec] = []
+        var offset = 0
+        for (name, shape, kind) in entries {
+            specs.append(ParameterSpec(name: name, shape: shape, kind: kind, offset: offset))
+            let n = shape.reduce(1, *)
+            offset += (n + Self.alignment - 1) / Self.alignment * Self.alignment
+        }
+        self.specs = specs
+        self.bufferCount = offset
+        var index: [String: Int] = [:]
+        for (i, s) in specs.enumerated() {
+            precondition(index[s.name] == nil, "duplicate parameter name \(s.name)")
+            index[s.name] = i
+        }
+        self.index = index
+    }
+
+    /// Number of parameter values (padding excluded) — 18,372,480 for TVR.
+    public var parameterCount: Int { specs.reduce(0) { $0 + $1.count } }
+
+    public func spec(named name: String) -> ParameterSpec? { index[name].map { specs[$0] } }
+
+    /// The spec with this name; a programming error if absent (layer code asks for its own names).
+    public subscript(name: String) -> ParameterSpec {
+        guard let i = index[name] else { preconditionFailure("no parameter named \(name)") }
+        return specs[i]
+    }
+
+    /// The MamFusion model's tensors (MODEL.md §1–2) for `dims`, in reference order.
+    public static func mamFusion(_ dims: ModelDimensions) -> ParameterLayout {
+        let d = dims.hidden
+        var e: [(String, [Int], ParameterKind)] = []
+        func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true) {
+            e.append(("\(name).weight", [out, inFeatures], .linearWeight))
+            if bias { e.append(("\(name).bias", [out], .linearBias)) }
+        }
+        func layerNorm(_ name: String, _ n: Int) {
+            e.append(("\(name).weight", [n], .layerNormWeight))
+            e.append(("\(name).bias", [n], .layerNormBias))
+        }
+        func positional(_ name: String, positions: Int) {
+            e.append(("\(name).position_embeddings.weight", [positions, d], .embedding))
+            layerNorm("\(name).LayerNorm", d)
+        }
+        func inputProjection(_ name: String, from n: Int) {
+            layerNorm("\(name).LayerNorm", n)
+            linear("\(name).net.1", out: d, in: n)
+        }
+        func attention(_ name: String) {
+            linear("\(name).self.query", out: d, in: d)
+            linear("\(name).self.key", out: d, in: d)
+            linear("\(name).self.value", out: d, in: d)
+            linear("\(name).output.dense", out: d, in: d)
+            layerNorm("\(name).output.LayerNorm", d)
+        }
+        func gmmBlock(_ name: String) {
+            for branch in 0..<GMMBlockWidths.all.count { attention("\(name).attn\(branch)") }
+        }
+        func mamba(_ name: String) {
+            let inner = dims.mambaInner, state = dims.mambaState, rank = dims.mambaDtRank
+            e.append(("\(name).0.A_log", [inner, state], .stateLogDecay))
+            e.append(("\(name).0.D", [inner], .skipScale))
+            linear("\(name).0.in_proj", out: 2 * inner, in: d, bias: false)
+            e.append(("\(name).0.conv1d.weight", [inner, 1, dims.mambaConvolution], .convolutionWeight))
+            e.append(("\(name).0.conv1d.bias", [inner], .convolutionBias))
+            linear("\(name).0.x_proj", out: rank + 2 * state, in: inner, bias: false)
+            linear("\(name).0.dt_proj", out: inner, in: rank)
+            linear("\(name).0.out_proj", out: d, in: inner, bias: false)
+            layerNorm("\(name).1", d)
+        }
+        func fusion(_ name: String) {
+            e.append(("\(name).multihead_attn.in_proj_weight", [3 * d, d], .attentionInProjectionWeight))
+            e.append(("\(name).multihead_attn.in_proj_bias", [3 * d], .attentionInProjectionBias))
+            linear("\(name).multihead_attn.out_proj", out: d, in: d)
+            e.append(("\(name).vid_embed_proj.weight", [15680, 5, 1, 1], .unusedWeight))
+            e.append(("\(name).vid_embed_proj.bias", [15680], .unusedBias))
+        }
+
+        positional("query_pos_embed", positions: dims.maxDescriptionLength)
+        positional("clip_pos_embed", positions: dims.maxContextLength)
+        positional("frame_pos_embed", positions: dims.maxContextLength)
+        inputProjection("query_input_proj", from: dims.queryFeature)
+        attention("query_encoder")
+        inputProjection("clip_input_proj", from: dims.visualFeature)
+        gmmBlock("clip_encoder")
+        mamba("clip_encoder_mamba")
+        gmmBlock("clip_encoder_2")
+        mamba("clip_encoder_2_mamba")
+        inputProjection("frame_input_proj", from: dims.visualFeature)
+        gmmBlock("frame_encoder_1")
+        mamba("frame_encoder_1_mamba")
+        gmmBlock("frame_encoder_2")
+        mamba("frame_encoder_2_mamba")
+        e.append(("modular_vector_mapping.weight", [1, d], .linearWeight))
+        e.append(("modular_vector_mapping_2.weight", [1, d], .linearWeight))
+        fusion("v2t_fusion")
+        fusion("t2v_fusion")
+        return ParameterLayout(entries: e)
+    }
+}
+
+/// Gaussian widths of a GMMBlock's four branches (MODEL.md §1): `attn0` is global (no G).
+public enum GMMBlockWidths {
+    public static let all: [Float?] = [nil, 0.5, 1.0, 5.0]
+}

@@ -1,0 +1,37 @@
+import TensorKit
+
+/// A flat buffer in a `ParameterLayout` — the model's parameters, their gradients, or one of the
+/// optimiser's moments — with named views. Views share the buffer: writing through a view writes
+/// the flat buffer that the all-reduce and the optimiser see.
+public final class ParameterSet: @unchecked Sendable {
+    public let layout: ParameterLayout
+    public let storage: FloatStorage
+
+    /// A zero-filled buffer of `layout`.
+    public init(layout: ParameterLayout) {
+        self.layout = layout
+        self.storage = FloatStorage(count: layout.bufferCount)
+    }
+
+    /// The tensor named `name`, in its reference (PyTorch) shape.
+    public func tensor(_ name: String) -> Tensor {
+        let s = layout[name]
+        return Tensor(storage: storage, offset: s.offset, shape: s.shape)
+    }
+
+    public func tensor(_ spec: ParameterSpec) -> Tensor {
+        Tensor(storage: storage, offset: spec.offset, shape: spec.shape)
+    }
+
+    /// Pointer to the first element of `name`.
+    public func pointer(_ name: String) -> UnsafeMutablePointer<Float> { storage.base + layout[name].offset }
+
+    /// Sets every value (padding included) to zero.
+    public func zero() { storage.buffer.update(repeating: 0) }
+
+    /// Copies all values from `other` (same layout).
+    public func copy(from other: ParameterSet) {
+        precondition(other.layout.bufferCount == layout.bufferCount, "copy between different layouts")
+        storage.base.update(from: other.storage.base, count: layout.bufferCount)
+    }
+}

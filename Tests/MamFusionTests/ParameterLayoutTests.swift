@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+@testable import MamFusion
+
+struct ParameterLayoutTests {
+    static func referenceTable() throws -> [(name: String, shape: String, count: Int)] {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/reference-parameters-tvr.tsv")
+        return try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { line in
+            let f = line.split(separator: "\t").map(String.init)
+            return (f[0], f[1], Int(f[2])!)
+        }
+    }
+
+    @Test("TVR layout has the reference's 249 names, shapes and order, 18,372,480 values")
+    func tvrMatchesReference() throws {
+        let layout = ParameterLayout.mamFusion(ModelDimensions())
+        let reference = try Self.referenceTable()
+        #expect(layout.specs.count == 249)
+        #expect(layout.parameterCount == 18_372_480)
+        for (spec, ref) in zip(layout.specs, reference) {
+            #expect(spec.name == ref.name)
+            #expect(spec.shapeDescription == ref.shape, "\(spec.name)")
+            #expect(spec.count == ref.count, "\(spec.name)")
+        }
+    }
+
+    @Test("ActivityNet and Charades configurations have the reference counts")
+    func otherConfigurations() {
+        let anet = ModelDimensions(hidden: 384, heads: 8, queryFeature: 1024, visualFeature: 1024, maxContextLength: 256)
+        #expect(ParameterLayout.mamFusion(anet).parameterCount == 16_693_632)
+        let charades = ModelDimensions(hidden: 384, heads: 4, queryFeature: 1024, visualFeature: 1024, maxContextLength: 1024)
+        #expect(ParameterLayout.mamFusion(charades).parameterCount == 17_283_456)
+    }
+
+    @Test("one Mamba unit has 963,840 parameters (LayerNorm excluded)")
+    func mambaCount() {
+        let layout = ParameterLayout.mamFusion(ModelDimensions())
+        let n = layout.specs.filter { $0.name.hasPrefix("clip_encoder_mamba.0.") }.reduce(0) { $0 + $1.count }
+        #expect(n == 963_840)
+    }
+
+    @Test("tensors are 64-byte aligned, disjoint and in order inside the flat buffer")
+    func alignment() {
+        let layout = ParameterLayout.mamFusion(ModelDimensions(hidden: 40, heads: 4, queryFeature: 12, visualFeature: 20,
+                                                               maxDescriptionLength: 5, maxContextLength: 9, mapSize: 4))
+        var end = 0
+        for s in layout.specs {
+            #expect(s.offset % ParameterLayout.alignment == 0)
+            #expect(s.offset >= end)
+            end = s.offset + s.count
+        }
+        #expect(end <= layout.bufferCount)
+        let set = ParameterSet(layout: layout)
+        set.tensor("query_encoder.self.key.weight").fill(3)
+        #expect(set.storage.buffer.filter { $0 == 3 }.count == 40 * 40)
+    }
+}
