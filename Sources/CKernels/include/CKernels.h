@@ -1,6 +1,7 @@
 #ifndef MAMFUSION_CKERNELS_H
 #define MAMFUSION_CKERNELS_H
 #include <stddef.h>
+#include "CKernelsOptimizer.h"
 
 /* Element-wise math that must vectorise. Swift's Float.squareRoot() and Foundation's expf
  * become one libm call per element on Linux (NATIVE-NOTES.md); these loops are compiled with

@@ -1,0 +1,93 @@
+import Testing
+@testable import MamFusion
+
+struct BertAdamTests {
+    /// A tiny layout: a decayed weight, a bias, a LayerNorm weight, a Mamba LayerNorm (decayed by
+    /// the name rule) and an unused tensor.
+    static func layout() -> ParameterLayout {
+        ParameterLayout(entries: [
+            ("enc.dense.weight", [2, 3], .linearWeight),
+            ("enc.dense.bias", [2], .linearBias),
+            ("enc.LayerNorm.weight", [3], .layerNormWeight),
+            ("enc_mamba.1.weight", [2], .layerNormWeight),
+            ("fusion.vid_embed_proj.weight", [4], .unusedWeight),
+        ])
+    }
+
+    /// Independent Double reference of MODEL.md §6.
+    static func reference(p: inout [Double], m: inout [Double], v: inout [Double], g: [Double],
+                          lr: Double, wd: Double, decays: Bool, step: Int, total: Int, warmup: Double) {
+        let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let coef = 1.0 / (norm + 1e-6)
+        let gc = coef < 1 ? g.map { $0 * coef } : g
+        let x = Double(step) / Double(total)
+        let sched = x < warmup ? x / warmup : max((x - 1) / (warmup - 1), 0)
+        for i in p.indices {
+            m[i] = 0.9 * m[i] + 0.1 * gc[i]
+            v[i] = 0.999 * v[i] + 0.001 * gc[i] * gc[i]
+            let u = m[i] / (v[i].squareRoot() + 1e-6) + (decays ? wd * p[i] : 0)
+            p[i] -= lr * sched * u
+        }
+    }
+
+    @Test("updates match a hand-written reference: per-tensor clip, no bias correction, decay by name, first factor 0")
+    func matchesReference() {
+        let layout = Self.layout()
+        let params = ParameterSet(layout: layout), grads = ParameterSet(layout: layout)
+        let m = ParameterSet(layout: layout), v = ParameterSet(layout: layout)
+        var optimizer = BertAdam(learningRate: 0.1, weightDecay: 0.01, warmupProportion: 0.25, totalSteps: 8)
+        var refP: [String: [Double]] = [:], refM: [String: [Double]] = [:], refV: [String: [Double]] = [:]
+        for (i, s) in layout.specs.enumerated() {
+            let t = params.tensor(s)
+            for j in 0..<t.count { t.pointer[j] = Float(i + 1) * 0.3 - Float(j) * 0.2 }
+            refP[s.name] = t.toArray().map(Double.init)
+            refM[s.name] = Array(repeating: 0, count: t.count)
+            refV[s.name] = Array(repeating: 0, count: t.count)
+        }
+        for step in 0..<5 {
+            for (i, s) in layout.specs.enumerated() {
+                let g = grads.tensor(s)
+                // The weight's gradient has norm > 1 (clipped); the others are small (not clipped).
+                for j in 0..<g.count { g.pointer[j] = (i == 0 ? 2.0 : 0.1) * Float(j + 1 + step) * (j % 2 == 0 ? 1 : -1) }
+            }
+            let before = params.toDictionary()
+            optimizer.update(parameters: params, gradients: grads, expAvg: m, expAvgSq: v)
+            if step == 0 { #expect(params.toDictionary() == before, "the very first update has factor 0") }
+            for s in layout.specs where !s.kind.isUnused {
+                Self.reference(p: &refP[s.name]!, m: &refM[s.name]!, v: &refV[s.name]!,
+                               g: grads.tensor(s).toArray().map(Double.init), lr: 0.1, wd: 0.01,
+                               decays: BertAdam.decays(s.name), step: step, total: 8, warmup: 0.25)
+                for (a, b) in zip(params.tensor(s).toArray(), refP[s.name]!) {
+                    #expect(abs(Double(a) - b) <= 1e-5 * max(1, abs(b)), "\(s.name) step \(step): \(a) vs \(b)")
+                }
+            }
+            #expect(params.tensor("fusion.vid_embed_proj.weight").toArray() == before["fusion.vid_embed_proj.weight"], "unused tensors are never updated")
+        }
+        #expect(optimizer.step == 5)
+    }
+
+    @Test("decay rule is the reference's name rule")
+    func decayRule() {
+        #expect(BertAdam.decays("clip_encoder.attn0.self.query.weight"))
+        #expect(!BertAdam.decays("clip_encoder.attn0.self.query.bias"))
+        #expect(!BertAdam.decays("clip_encoder.attn0.output.LayerNorm.weight"))
+        #expect(!BertAdam.decays("v2t_fusion.multihead_attn.in_proj_bias"))
+        #expect(BertAdam.decays("clip_encoder_mamba.1.weight"))
+        #expect(BertAdam.decays("clip_encoder_mamba.0.A_log"))
+    }
+
+    @Test("warmup-linear schedule")
+    func schedule() {
+        #expect(BertAdam.schedule(0, warmup: 0.01) == 0)
+        #expect(BertAdam.schedule(0.005, warmup: 0.01) == 0.5)
+        #expect(abs(BertAdam.schedule(0.01, warmup: 0.01) - 1) < 1e-12)
+        #expect(abs(BertAdam.schedule(0.505, warmup: 0.01) - 0.5) < 1e-12)
+        #expect(BertAdam.schedule(1.2, warmup: 0.01) == 0)
+    }
+}
+
+extension ParameterSet {
+    func toDictionary() -> [String: [Float]] {
+        Dictionary(uniqueKeysWithValues: layout.specs.map { ($0.name, tensor($0).toArray()) })
+    }
+}
