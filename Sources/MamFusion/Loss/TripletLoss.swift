@@ -1,0 +1,196 @@
+/// The triplet (ranking) term of MODEL.md §4 (MS-SL / GMMFormer `get_clip_triplet_loss`) on one
+/// Q×V score matrix S, with margin m:
+///
+/// - **t2v**, per query q: pos = S[q,y_q]; the other videos ranked by S[q,·] descending (ties:
+///   lower video index first); the negative is the r-th of them, r uniform in 0..<n with
+///   n = min(hardPoolSize, V − 1) once hard negatives are on, else n = V − 1. Term
+///   Σ_q relu(m + S[q,neg] − pos) / Q.
+/// - **v2t**, per video v: pos = mean of S[q,v] over v's queries; negatives S[q,v] for queries of
+///   other videos: the largest (ties: lowest q) once hard negatives are on, else a uniform one.
+///   Term Σ_v relu(m + neg − pos) / V.
+///
+/// TRIP = t2v + v2t. The negative *selection* is not differentiated (as in the reference);
+/// the gradient flows through the selected negative's score and the positive(s). At a hinge of
+/// exactly 0 the relu subgradient used is 0.
+///
+/// Random negatives before the hard epoch: the reference sorts and then draws a sorted position,
+/// which is the same distribution as drawing from the negatives in index order; index order is
+/// used here (r-th negative video / query, skipping the positives) because it costs O(1) and a
+/// draw cannot flip between ranks when two scores differ only in summation order.
+///
+/// A batch with one video has no negatives: both triplet terms are 0 there (the reference fails).
+public enum TripletLoss {
+    /// The negatives one forward pass chose, and the hinge arguments m + neg − pos (before the
+    /// relu). The backward pass reads only this: a hinge > 0 passes gradient.
+    public struct Selection: Sendable, Equatable {
+        /// t2v: the negative video of each query (Q), −1 when there is none (V = 1).
+        public var textToVideoNegative: [Int32]
+        /// t2v: m + S[q,neg] − S[q,y_q] per query (0 when there is no negative).
+        public var textToVideoHinge: [Float]
+        /// v2t: the negative query of each video (V), −1 when there is none (V = 1).
+        public var videoToTextNegative: [Int32]
+        /// v2t: m + S[neg,v] − mean_{q ∈ v} S[q,v] per video (0 when there is no negative).
+        public var videoToTextHinge: [Float]
+    }
+
+    /// Forward values and the selection the backward pass reads.
+    public struct Result: Sendable {
+        /// TRIP = t2v + v2t.
+        public var value: Double
+        public var textToVideo: Double
+        public var videoToText: Double
+        public var selection: Selection
+    }
+
+    /// Computes TRIP(S) over the whole batch.
+    /// - Parameters:
+    ///   - scores: S, Q×V row-major (`labels.queryCount` × `labels.videoCount`).
+    ///   - branch: which score matrix this is (picks the draw indices of its two terms).
+    public static func forward(scores: UnsafePointer<Float>, labels: BatchLabels, margin: Float,
+                               sampling: TripletSampling, branch: SimilarityBranch) -> Result {
+        let q = labels.queryCount, v = labels.videoCount
+        var selection = Selection(textToVideoNegative: .init(repeating: -1, count: q),
+                                  textToVideoHinge: .init(repeating: 0, count: q),
+                                  videoToTextNegative: .init(repeating: -1, count: v),
+                                  videoToTextHinge: .init(repeating: 0, count: v))
+        labels.queryVideo.withUnsafeBufferPointer { y in
+            selection.textToVideoNegative.withUnsafeMutableBufferPointer { neg in
+                selection.textToVideoHinge.withUnsafeMutableBufferPointer { hinge in
+                    selectTextToVideo(scores: scores, queries: q, videos: v, queryVideo: y.baseAddress!,
+                                      firstQuery: 0, margin: margin, sampling: sampling,
+                                      term: branch.textToVideoTerm,
+                                      negative: neg.baseAddress!, hinge: hinge.baseAddress!)
+                }
+            }
+        }
+        selection.videoToTextNegative.withUnsafeMutableBufferPointer { neg in
+            selection.videoToTextHinge.withUnsafeMutableBufferPointer { hinge in
+                selectVideoToText(scores: scores, columns: v, firstVideo: 0, labels: labels, margin: margin,
+                                  sampling: sampling, term: branch.videoToTextTerm,
+                                  negative: neg.baseAddress!, hinge: hinge.baseAddress!)
+            }
+        }
+        var textToVideo = 0.0, videoToText = 0.0
+        for h in selection.textToVideoHinge where h > 0 { textToVideo += Double(h) }
+        for h in selection.videoToTextHinge where h > 0 { videoToText += Double(h) }
+        textToVideo /= Double(q)
+        videoToText /= Double(v)
+        return Result(value: textToVideo + videoToText, textToVideo: textToVideo, videoToText: videoToText,
+                      selection: selection)
+    }
+
+    /// Adds `upstream` · ∂TRIP/∂S to `dScores` (Q×V row-major, accumulated), for the negatives
+    /// and hinges in `selection` (held fixed).
+    public static func backward(selection: Selection, labels: BatchLabels, upstream: Float,
+                                dScores: UnsafeMutablePointer<Float>) {
+        let q = labels.queryCount, v = labels.videoCount
+        let perQuery = upstream / Float(q)
+        for i in 0 ..< q {
+            let neg = Int(selection.textToVideoNegative[i])
+            guard neg >= 0, selection.textToVideoHinge[i] > 0 else { continue }
+            dScores[i * v + neg] += perQuery
+            dScores[i * v + Int(labels.queryVideo[i])] -= perQuery
+        }
+        let perVideo = upstream / Float(v)
+        for j in 0 ..< v {
+            let neg = Int(selection.videoToTextNegative[j])
+            guard neg >= 0, selection.videoToTextHinge[j] > 0 else { continue }
+            dScores[neg * v + j] += perVideo
+            let range = labels.videoQueryRanges[j]
+            let perPositive = perVideo / Float(range.count)
+            for i in range { dScores[i * v + j] -= perPositive }
+        }
+    }
+
+    /// t2v selection for a block of `queries` consecutive score rows (queries × videos,
+    /// row-major), whose first row is global query `firstQuery`. Writes each row's negative
+    /// video (−1 when V = 1) and hinge m + S[q,neg] − S[q,y_q]. Rows are independent, so any
+    /// block of rows of the global score matrix gives the same result as the whole matrix.
+    /// - Parameters:
+    ///   - queryVideo: y for the block's rows (`queries` entries).
+    public static func selectTextToVideo(scores: UnsafePointer<Float>, queries: Int, videos: Int,
+                                         queryVideo: UnsafePointer<Int32>, firstQuery: Int,
+                                         margin: Float, sampling: TripletSampling, term: TripletTerm,
+                                         negative: UnsafeMutablePointer<Int32>,
+                                         hinge: UnsafeMutablePointer<Float>) {
+        guard videos >= 2 else {
+            negative.update(repeating: -1, count: queries)
+            hinge.update(repeating: 0, count: queries)
+            return
+        }
+        let negatives = videos - 1
+        let pool = sampling.useHardNegatives ? min(sampling.hardPoolSize, negatives) : negatives
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: pool) { ranked in
+            for r in 0 ..< queries {
+                let row = scores + r * videos
+                let y = Int(queryVideo[r])
+                let k = sampling.stream(item: firstQuery + r).integer(below: pool, at: term.rawValue)
+                let neg = sampling.useHardNegatives
+                    ? rankedNegative(row: row, videos: videos, positive: y, rank: k, buffer: ranked.baseAddress!)
+                    : (k < y ? k : k + 1)
+                negative[r] = Int32(neg)
+                hinge[r] = margin + row[neg] - row[y]
+            }
+        }
+    }
+
+    /// v2t selection for a block of `columns` consecutive videos, the first being global video
+    /// `firstVideo`: `scores` is Q × columns row-major holding S[·, firstVideo ..< firstVideo +
+    /// columns] for **all** Q queries of the global batch. Writes each video's negative query
+    /// (−1 when V = 1) and hinge m + S[neg,v] − mean_{q ∈ v} S[q,v].
+    public static func selectVideoToText(scores: UnsafePointer<Float>, columns: Int, firstVideo: Int,
+                                         labels: BatchLabels, margin: Float, sampling: TripletSampling,
+                                         term: TripletTerm, negative: UnsafeMutablePointer<Int32>,
+                                         hinge: UnsafeMutablePointer<Float>) {
+        let q = labels.queryCount
+        for c in 0 ..< columns {
+            let video = firstVideo + c
+            let range = labels.videoQueryRanges[video]
+            let negatives = q - range.count
+            guard negatives > 0 else {
+                negative[c] = -1
+                hinge[c] = 0
+                continue
+            }
+            var positive: Float = 0
+            for i in range { positive += scores[i * columns + c] }
+            positive /= Float(range.count)
+            var neg: Int
+            if sampling.useHardNegatives {
+                // Ascending scan with a strict comparison: ties go to the lowest query index.
+                neg = range.lowerBound == 0 ? range.upperBound : 0
+                for i in 0 ..< q where !range.contains(i) && scores[i * columns + c] > scores[neg * columns + c] {
+                    neg = i
+                }
+            } else {
+                let k = sampling.stream(item: video).integer(below: negatives, at: term.rawValue)
+                neg = k < range.lowerBound ? k : k + range.count
+            }
+            negative[c] = Int32(neg)
+            hinge[c] = margin + scores[neg * columns + c] - positive
+        }
+    }
+
+    /// The negative of rank `rank` (0 = highest score; ties: lower video index first) among the
+    /// videos of `row` other than `positive`, keeping only the top rank + 1 in `buffer` (sorted
+    /// insertion: O(V · (rank + 1)) with no allocation; the pool is ≤ 20 in every configuration).
+    @inline(__always)
+    static func rankedNegative(row: UnsafePointer<Float>, videos: Int, positive: Int, rank: Int,
+                               buffer: UnsafeMutablePointer<Int32>) -> Int {
+        let keep = rank + 1
+        var filled = 0
+        for j in 0 ..< videos where j != positive {
+            let s = row[j]
+            // Scanning in ascending index, an equal score ranks after what is already held.
+            if filled == keep && !(s > row[Int(buffer[keep - 1])]) { continue }
+            var p: Int
+            if filled < keep { p = filled; filled += 1 } else { p = keep - 1 }
+            while p > 0 && s > row[Int(buffer[p - 1])] {
+                buffer[p] = buffer[p - 1]
+                p -= 1
+            }
+            buffer[p] = Int32(j)
+        }
+        return Int(buffer[keep - 1])
+    }
+}
