@@ -14,6 +14,7 @@ enum HDF5Lock {
 
     /// Runs `body` with the library locked. On first use it also switches off HDF5's automatic
     /// printing of error stacks to stderr: failures become `HDF5Error`s instead.
+    @discardableResult
     static func sync<R>(_ body: () throws -> R) rethrows -> R {
         mutex.lock()
         defer { mutex.unlock() }
