@@ -1,5 +1,6 @@
 import Foundation
 import CHDF5
+@testable import HDF5Kit
 
 /// Runs `body` with a fresh directory under the system temporary directory, removed afterwards.
 func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
@@ -28,6 +29,14 @@ struct SplitMix64 {
 /// `padding`: H5T_STR_NULLPAD, H5T_STR_NULLTERM or H5T_STR_SPACEPAD.
 func writeFixedLengthStrings(file path: String, dataset name: String, _ strings: [String],
                              width: Int, padding: H5T_str_t, asAttribute: Bool = false) {
+    // The library is not thread-safe and other tests run concurrently: hold HDF5Kit's lock.
+    HDF5Lock.sync {
+        writeFixedLengthStringsLocked(file: path, dataset: name, strings, width: width, padding: padding, asAttribute: asAttribute)
+    }
+}
+
+private func writeFixedLengthStringsLocked(file path: String, dataset name: String, _ strings: [String],
+                                           width: Int, padding: H5T_str_t, asAttribute: Bool) {
     let file = H5Fopen(path, mf_h5f_acc_rdwr(), hid_t(H5P_DEFAULT))
     precondition(file >= 0, "test setup: cannot open \(path)")
     let type = H5Tcopy(mf_h5t_c_s1())
