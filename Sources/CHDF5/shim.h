@@ -28,6 +28,7 @@ static inline unsigned mf_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned mf_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline unsigned mf_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned mf_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
+static inline unsigned mf_h5f_obj_all(void) { return H5F_OBJ_ALL; }
 static inline hsize_t mf_h5s_unlimited(void) { return H5S_UNLIMITED; }
 static inline size_t mf_h5t_variable(void) { return H5T_VARIABLE; }
 static inline int mf_h5_have_parallel(void) {
