@@ -31,13 +31,15 @@ let package = Package(
         .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit"], swiftSettings: optimise),
         .target(name: "CounterRandom", swiftSettings: optimise),
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
+        .target(name: "FeatureData", dependencies: ["HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
+        .target(name: "Evaluation", dependencies: ["MPIKit", "HDF5Kit", "TensorKit", "CKernels"], swiftSettings: optimise),
         .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom"]),
         .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
 
         .executableTarget(
             name: "mamfusion",
             dependencies: [
-                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion",
+                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -47,6 +49,8 @@ let package = Package(
         .testTarget(name: "CounterRandomTests", dependencies: ["CounterRandom"]),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "TestSupport"]),
+        .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
     ],
