@@ -17,4 +17,5 @@ void mf_vsoftplus(const float *x, float *y, size_t n);
 /// y[i] = 1 / (1 + exp(-x[i])); x and y may alias.
 void mf_vsigmoid(const float *x, float *y, size_t n);
 
+#include "CKernelsMamba.h"
 #endif
