@@ -46,4 +46,5 @@ float mf_max(const float *x, size_t n);
 void mf_layernorm_backward_sums(const float *x, const float *dy, const float *w, float mean, size_t n,
                                 float *sum_g, float *sum_g_centered);
 
+#include "CKernelsMamba.h"
 #endif

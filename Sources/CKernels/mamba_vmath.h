@@ -1,0 +1,141 @@
+#ifndef MAMFUSION_MAMBA_VMATH_H
+#define MAMFUSION_MAMBA_VMATH_H
+/* Private to CKernels: 8-lane float vectors (clang vector extensions, so the same source becomes
+ * AVX2 + FMA here and NEON elsewhere) and the transcendental functions the Mamba kernels need.
+ *
+ * Why not expf/log1pf in a loop: clang only turns libm calls into vector calls with -fveclib,
+ * which CKernels is not built with, so `for (...) y[i] = expf(x[i])` stays one scalar call per
+ * element (measured: mf_vexp calls expf). exp of Δ·A is the Mamba scan's hot spot, so these are
+ * Cephes-style polynomials (≈ 1–2 ulp) written on whole vectors. */
+#include <stddef.h>
+#include <string.h>
+
+typedef float f8 __attribute__((ext_vector_type(8)));
+typedef int i8 __attribute__((ext_vector_type(8)));
+typedef float f8u __attribute__((ext_vector_type(8), aligned(4)));
+
+#define MF_LANES 8
+
+static inline f8 mf_splat(float x) { return (f8)(x); }
+
+/* Unaligned loads and stores; the `count` versions touch only the first `count` (< 8) lanes
+ * and read the others as 0 (the tail of a channel block). */
+static inline f8 mf_load(const float *p) { return *(const f8u *)p; }
+static inline void mf_store(float *p, f8 v) { *(f8u *)p = v; }
+static inline f8 mf_load_n(const float *p, size_t count) {
+    if (count == MF_LANES) return mf_load(p);
+    float tmp[MF_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(tmp, p, count * sizeof(float));
+    return mf_load(tmp);
+}
+static inline void mf_store_n(float *p, f8 v, size_t count) {
+    if (count == MF_LANES) { mf_store(p, v); return; }
+    float tmp[MF_LANES];
+    mf_store(tmp, v);
+    memcpy(p, tmp, count * sizeof(float));
+}
+
+/* Lane-wise select: mask lanes are all-ones (true) or zero, as vector comparisons produce. */
+static inline f8 mf_select(i8 mask, f8 a, f8 b) {
+    i8 ai = __builtin_bit_cast(i8, a), bi = __builtin_bit_cast(i8, b);
+    return __builtin_bit_cast(f8, (ai & mask) | (bi & ~mask));
+}
+
+/* exp(x), Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial, scale by 2^n through the
+ * exponent bits. Clamped to [-87.33, 88]: below, the result is 2^-126 ≈ 1.2e-38 instead of a
+ * subnormal or 0 (irrelevant next to the 1e-7 rounding of any sum it enters); above, finite. */
+static inline f8 mf_exp8(f8 x) {
+    x = __builtin_elementwise_min(__builtin_elementwise_max(x, mf_splat(-87.3365447505531f)), mf_splat(88.0f));
+    f8 n = __builtin_elementwise_floor(x * 1.44269504088896341f + 0.5f);
+    f8 r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    f8 p = mf_splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    i8 e = (__builtin_convertvector(n, i8) + 127) << 23;
+    return p * __builtin_bit_cast(f8, e);
+}
+
+/* log(x) for x > 0 (Cephes logf): x = m·2^e with m in [sqrt(1/2), sqrt(2)), degree-8 polynomial. */
+static inline f8 mf_log8(f8 x) {
+    i8 bits = __builtin_bit_cast(i8, x);
+    i8 e = ((bits >> 23) & 0xff) - 126;
+    f8 m = __builtin_bit_cast(f8, (bits & 0x007fffff) | 0x3f000000); /* m in [0.5, 1) */
+    f8 ef = __builtin_convertvector(e, f8);
+    i8 small = m < 0.707106781186547524f;
+    ef = ef - mf_select(small, mf_splat(1.0f), mf_splat(0.0f));
+    m = m + mf_select(small, m, mf_splat(0.0f)) - 1.0f;
+    f8 z = m * m;
+    f8 p = mf_splat(7.0376836292e-2f);
+    p = p * m - 1.1514610310e-1f;
+    p = p * m + 1.1676998740e-1f;
+    p = p * m - 1.2420140846e-1f;
+    p = p * m + 1.4249322787e-1f;
+    p = p * m - 1.6668057665e-1f;
+    p = p * m + 2.0000714765e-1f;
+    p = p * m - 2.4999993993e-1f;
+    p = p * m + 3.3333331174e-1f;
+    p = p * m * z;
+    p = p + ef * -2.12194440e-4f;
+    p = p - 0.5f * z;
+    return m + p + ef * 0.693359375f;
+}
+
+/* log(1 + e) for e ≥ 0, accurate for tiny e (Goldberg: log(w)·e/(w − 1) with w = 1 + e rounded). */
+static inline f8 mf_log1p8(f8 e) {
+    f8 w = e + 1.0f;
+    f8 wm1 = w - 1.0f;
+    i8 exact = wm1 == 0.0f;
+    f8 safe = mf_select(exact, mf_splat(1.0f), wm1);
+    return mf_select(exact, e, mf_log8(w) * (e / safe));
+}
+
+/* PyTorch's softplus with threshold 20: x > 20 → x, else log(1 + exp(x)) = max(x,0) + log1p(exp(-|x|)). */
+static inline f8 mf_softplus8(f8 x) {
+    f8 ax = __builtin_elementwise_abs(x);
+    f8 s = __builtin_elementwise_max(x, mf_splat(0.0f)) + mf_log1p8(mf_exp8(-ax));
+    return mf_select(x > 20.0f, x, s);
+}
+
+/* softplus'(pre) expressed through Δ = softplus(pre): σ(pre) = 1 − exp(−Δ) = −expm1(−Δ),
+ * accurate for tiny Δ (expm1 by Kahan's trick (e−1)·x/log(e)); PyTorch's gradient is 1 above
+ * the threshold, i.e. for Δ > 20. */
+static inline f8 mf_softplus_derivative_from_output8(f8 delta) {
+    f8 x = -delta;
+    f8 e = mf_exp8(x);
+    f8 em1 = e - 1.0f;
+    i8 exact = em1 == 0.0f;
+    f8 le = mf_log8(mf_select(exact, mf_splat(2.0f), e));
+    f8 expm1 = mf_select(exact, x, em1 * (x / le));
+    return mf_select(delta > 20.0f, mf_splat(1.0f), -expm1);
+}
+
+/* σ(x) = 1 / (1 + exp(−x)). */
+static inline f8 mf_sigmoid8(f8 x) { return 1.0f / (1.0f + mf_exp8(-x)); }
+
+/* Lane i of the result = sum of the 8 lanes of v[i] (an 8×8 transpose-and-add). */
+static inline f8 mf_reduce8x8(const f8 *v) {
+    f8 a0 = __builtin_shufflevector(v[0], v[1], 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(v[0], v[1], 1, 9, 3, 11, 5, 13, 7, 15);
+    f8 a1 = __builtin_shufflevector(v[2], v[3], 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(v[2], v[3], 1, 9, 3, 11, 5, 13, 7, 15);
+    f8 a2 = __builtin_shufflevector(v[4], v[5], 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(v[4], v[5], 1, 9, 3, 11, 5, 13, 7, 15);
+    f8 a3 = __builtin_shufflevector(v[6], v[7], 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(v[6], v[7], 1, 9, 3, 11, 5, 13, 7, 15);
+    /* a0 = [v0(01) v1(01) v0(23) v1(23) v0(45) v1(45) v0(67) v1(67)] */
+    f8 b0 = __builtin_shufflevector(a0, a1, 0, 1, 8, 9, 4, 5, 12, 13) + __builtin_shufflevector(a0, a1, 2, 3, 10, 11, 6, 7, 14, 15);
+    f8 b1 = __builtin_shufflevector(a2, a3, 0, 1, 8, 9, 4, 5, 12, 13) + __builtin_shufflevector(a2, a3, 2, 3, 10, 11, 6, 7, 14, 15);
+    /* b0 = [v0(0-3) v1(0-3) v2(0-3) v3(0-3) v0(4-7) v1(4-7) v2(4-7) v3(4-7)] */
+    return __builtin_shufflevector(b0, b1, 0, 1, 2, 3, 8, 9, 10, 11) + __builtin_shufflevector(b0, b1, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/* Sum of the 8 lanes. */
+static inline float mf_hsum8(f8 v) {
+    v = v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+    v = v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+    v = v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+    return v[0];
+}
+
+#endif

@@ -1,0 +1,193 @@
+import CKernels
+import TensorKit
+
+/// The Mamba-1 unit core (MODEL.md §1 "Mamba unit"; the caller adds `x + LayerNorm(·)`), forward
+/// and hand-written backward over a batch of sequences of different lengths.
+///
+/// Per valid step t of a sequence, with E = d_inner, N = d_state, R = dt_rank, W = d_conv:
+/// ```
+/// [x'_t, z_t] = W_in x_t                                  in_proj   (2E×d)
+/// u_t  = SiLU(b_c + Σ_k w_c[·,k] ⊙ x'_{t+k−(W−1)})           conv1d    (E×1×W, E), zero left pad
+/// [δ_t, B_t, C_t] = W_x u_t                               x_proj    ((R+2N)×E)
+/// Δ_t  = softplus(W_dt δ_t + b_dt)                         dt_proj   (E×R, E), threshold 20
+/// h_t  = exp(Δ_t ⊙ A) ⊙ h_{t−1} + (Δ_t ⊙ u_t) ⊗ B_t,  A = −exp(A_log) (E×N), h_{−1} = 0
+/// y_t  = (h_t C_t + D ⊙ u_t) ⊙ SiLU(z_t)
+/// out_t = W_out y_t                                        out_proj  (d×E)
+/// ```
+/// Batches: input (batch, Lpad, d) with `lengths[b]` valid rows at the start of each sequence.
+/// The unit is causal, so valid outputs never depend on padding: only the Σ lengths valid rows are
+/// computed (gathered into contiguous rows so that each projection is one GEMM over all of them),
+/// and padded output rows are written as 0.
+///
+/// Buffers: parameters and gradients are the caller's views (`MambaParameters`); activations
+/// live in the caller's `MambaWorkspace`; forward and backward allocate nothing.
+public struct MambaUnit: Sendable {
+    public let dimensions: ModelDimensions
+
+    public init(dimensions: ModelDimensions) {
+        precondition(dimensions.mambaState <= Int(MF_MAMBA_MAX_STATE), "d_state above \(MF_MAMBA_MAX_STATE)")
+        precondition(dimensions.mambaConvolution >= 1 && dimensions.mambaConvolution <= Int(MF_MAMBA_MAX_CONV_WIDTH),
+                     "d_conv must be 1...\(MF_MAMBA_MAX_CONV_WIDTH)")
+        self.dimensions = dimensions
+    }
+
+    private func checkBatch(_ x: Tensor, _ lengths: [Int], _ workspace: MambaWorkspace) -> (batch: Int, padded: Int, rows: Int) {
+        precondition(x.rank == 3 && x.shape[2] == dimensions.hidden, "Mamba input must be (batch, Lpad, \(dimensions.hidden)), got \(x.shape)")
+        let batch = x.shape[0], padded = x.shape[1]
+        precondition(lengths.count == batch, "Mamba: \(lengths.count) lengths for a batch of \(batch)")
+        precondition(lengths.allSatisfy { $0 >= 0 && $0 <= padded }, "Mamba: lengths \(lengths) outside 0...\(padded)")
+        precondition(workspace.dimensions == dimensions, "Mamba workspace built for other dimensions")
+        precondition(batch <= workspace.batch && padded <= workspace.maxLength,
+                     "Mamba batch (\(batch), \(padded)) exceeds workspace (\(workspace.batch), \(workspace.maxLength))")
+        return (batch, padded, lengths.reduce(0, +))
+    }
+
+    // MARK: - Forward
+
+    /// Computes `output` (batch, Lpad, d) from `input` (batch, Lpad, d); valid rows only, padded
+    /// rows of `output` set to 0. Saves what `backward` needs in `workspace` (overwriting the
+    /// previous batch's activations).
+    public func forward(input: Tensor, lengths: [Int], parameters p: MambaParameters,
+                        output: Tensor, workspace ws: MambaWorkspace) {
+        let (_, padded, rows) = checkBatch(input, lengths, ws)
+        precondition(output.shape == input.shape, "Mamba output shape \(output.shape) ≠ input shape \(input.shape)")
+        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
+        let sel = r + 2 * n
+        ws.forwardRows = rows
+
+        // Gather the valid rows (padding sits at the end of each sequence).
+        var row = 0
+        for (b, length) in lengths.enumerated() {
+            ws.inputRows.advanced(by: row * d).update(from: input.pointer + b * padded * d, count: length * d)
+            row += length
+        }
+        // [x' | z] = x W_inᵀ
+        BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: ws.inputRows, lda: d,
+                  b: p.inProjection.pointer, ldb: d, c: ws.projected, ldc: 2 * e)
+        // u = SiLU(causal depthwise conv(x')), per sequence
+        row = 0
+        for length in lengths {
+            mf_mamba_conv_silu_forward(length, e, w, ws.projected + row * 2 * e, 2 * e,
+                                       p.convolutionWeight.pointer, p.convolutionBias.pointer, ws.convolved + row * e)
+            row += length
+        }
+        // [δ | B | C] = u W_xᵀ
+        BLAS.gemm(transB: true, m: rows, n: sel, k: e, a: ws.convolved, lda: e,
+                  b: p.xProjection.pointer, ldb: e, c: ws.selection, ldc: sel)
+        // Δ = softplus(δ W_dtᵀ + b_dt)
+        BLAS.gemm(transB: true, m: rows, n: e, k: r, a: ws.selection, lda: sel,
+                  b: p.dtProjectionWeight.pointer, ldb: r, c: ws.delta, ldc: e)
+        mf_mamba_delta_softplus(rows, e, ws.delta, p.dtProjectionBias.pointer)
+        // y = scan(Δ, u, B, C) + D ⊙ u, per sequence
+        mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
+        row = 0
+        var checkpoint = 0
+        for length in lengths {
+            SelectiveScan.forward(length: length, channels: e, states: n,
+                                  delta: ws.delta + row * e, u: ws.convolved + row * e,
+                                  b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
+                                  decay: ws.decay, skip: p.skip.pointer,
+                                  y: ws.scanOutput + row * e, checkpoints: ws.checkpoints + checkpoint,
+                                  segment: ws.segmentLength)
+            row += length
+            checkpoint += SelectiveScan.checkpointCount(length: length, channels: e, states: n, segment: ws.segmentLength)
+        }
+        // out = (y ⊙ SiLU(z)) W_outᵀ
+        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
+        BLAS.gemm(transB: true, m: rows, n: d, k: e, a: ws.gated, lda: e,
+                  b: p.outProjection.pointer, ldb: e, c: ws.modelRows, ldc: d)
+        // Scatter back; padded rows are 0.
+        row = 0
+        for (b, length) in lengths.enumerated() {
+            let sequence = output.pointer + b * padded * d
+            sequence.update(from: ws.modelRows + row * d, count: length * d)
+            (sequence + length * d).update(repeating: 0, count: (padded - length) * d)
+            row += length
+        }
+    }
+
+    // MARK: - Backward
+
+    /// Given `outputGradient` = ∂L/∂output (batch, Lpad, d; padded rows ignored), ACCUMULATES
+    /// ∂L/∂parameters into `gradients` and ∂L/∂input into the valid rows of `inputGradient`
+    /// (padded rows untouched). Uses the activations the last `forward` saved in `workspace`
+    /// (same `lengths`); does not modify them, so it may be called again.
+    public func backward(outputGradient: Tensor, lengths: [Int], parameters p: MambaParameters,
+                         gradients g: MambaGradients, inputGradient: Tensor, workspace ws: MambaWorkspace) {
+        let (_, padded, rows) = checkBatch(outputGradient, lengths, ws)
+        precondition(inputGradient.shape == outputGradient.shape, "Mamba input gradient shape \(inputGradient.shape) ≠ \(outputGradient.shape)")
+        precondition(rows == ws.forwardRows, "Mamba backward for \(rows) rows after a forward of \(ws.forwardRows)")
+        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
+        let sel = r + 2 * n
+
+        var row = 0
+        for (b, length) in lengths.enumerated() {
+            ws.modelRows.advanced(by: row * d).update(from: outputGradient.pointer + b * padded * d, count: length * d)
+            row += length
+        }
+        // out_proj: ∂W_out += ∂outᵀ gated (gated recomputed from y, z); ∂gated = ∂out W_out
+        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
+        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: ws.modelRows, lda: d, b: ws.gated, ldb: e,
+                  beta: 1, c: g.outProjection.pointer, ldc: e)
+        BLAS.gemm(m: rows, n: e, k: d, a: ws.modelRows, lda: d, b: p.outProjection.pointer, ldb: e,
+                  c: ws.gated, ldc: e)
+        // gate: ∂z (into the z half of ∂[x'|z]), ∂y in place
+        mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated,
+                               ws.projectedGradient + e, 2 * e)
+        // scan: ∂Δ, ∂u (overwritten), ∂B, ∂C (accumulated: zero first), ∂A_log, ∂D
+        ws.selectionGradient.update(repeating: 0, count: rows * sel)
+        mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
+        row = 0
+        var checkpoint = 0
+        for length in lengths {
+            SelectiveScan.backward(length: length, channels: e, states: n,
+                                   delta: ws.delta + row * e, u: ws.convolved + row * e,
+                                   b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
+                                   decay: ws.decay, skip: p.skip.pointer,
+                                   checkpoints: ws.checkpoints + checkpoint, segment: ws.segmentLength,
+                                   dy: ws.gated + row * e,
+                                   ddelta: ws.deltaGradient + row * e, du: ws.convolvedGradient + row * e,
+                                   db: ws.selectionGradient + row * sel + r, dc: ws.selectionGradient + row * sel + r + n,
+                                   lddbc: sel, dALog: g.aLog.pointer, dSkip: g.skip.pointer,
+                                   scratch: ws.scanScratch)
+            row += length
+            checkpoint += SelectiveScan.checkpointCount(length: length, channels: e, states: n, segment: ws.segmentLength)
+        }
+        // softplus: ∂(δ W_dtᵀ + b_dt) in place; ∂b_dt
+        mf_mamba_delta_softplus_backward(rows, e, ws.delta, ws.deltaGradient, g.dtProjectionBias.pointer)
+        // dt_proj: ∂W_dt += ∂preᵀ δ; ∂δ = ∂pre W_dt (into the δ columns of ∂[δ|B|C])
+        BLAS.gemm(transA: true, m: e, n: r, k: rows, a: ws.deltaGradient, lda: e, b: ws.selection, ldb: sel,
+                  beta: 1, c: g.dtProjectionWeight.pointer, ldc: r)
+        BLAS.gemm(m: rows, n: r, k: e, a: ws.deltaGradient, lda: e, b: p.dtProjectionWeight.pointer, ldb: r,
+                  c: ws.selectionGradient, ldc: sel)
+        // x_proj: ∂W_x += ∂[δ|B|C]ᵀ u; ∂u += ∂[δ|B|C] W_x
+        BLAS.gemm(transA: true, m: sel, n: e, k: rows, a: ws.selectionGradient, lda: sel, b: ws.convolved, ldb: e,
+                  beta: 1, c: g.xProjection.pointer, ldc: e)
+        BLAS.gemm(m: rows, n: e, k: sel, a: ws.selectionGradient, lda: sel, b: p.xProjection.pointer, ldb: e,
+                  beta: 1, c: ws.convolvedGradient, ldc: e)
+        // conv + SiLU: ∂x' (into the x' half of ∂[x'|z]), ∂w_c, ∂b_c, per sequence
+        row = 0
+        for length in lengths {
+            mf_mamba_conv_silu_backward(length, e, w, ws.projected + row * 2 * e, 2 * e,
+                                        p.convolutionWeight.pointer, p.convolutionBias.pointer,
+                                        ws.convolvedGradient + row * e, ws.projectedGradient + row * 2 * e, 2 * e,
+                                        g.convolutionWeight.pointer, g.convolutionBias.pointer)
+            row += length
+        }
+        // in_proj: ∂W_in += ∂[x'|z]ᵀ x; ∂x = ∂[x'|z] W_in
+        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: ws.projectedGradient, lda: 2 * e, b: ws.inputRows, ldb: d,
+                  beta: 1, c: g.inProjection.pointer, ldc: d)
+        BLAS.gemm(m: rows, n: d, k: 2 * e, a: ws.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
+                  c: ws.modelRows, ldc: d)
+        // Scatter-add into the valid rows of ∂input.
+        row = 0
+        for (b, length) in lengths.enumerated() {
+            let sequence = inputGradient.pointer + b * padded * d
+            let source = ws.modelRows + row * d
+            for i in 0..<(length * d) { sequence[i] += source[i] }
+            row += length
+        }
+    }
+}

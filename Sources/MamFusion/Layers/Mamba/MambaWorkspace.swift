@@ -1,0 +1,107 @@
+import TensorKit
+
+/// Caller-owned memory of one Mamba unit for batches of up to `batch` sequences of up to
+/// `maxLength` steps: allocated once per batch shape, reused by every forward/backward, so
+/// nothing allocates inside a step.
+///
+/// Two regions, in floats, with T = batch·maxLength rows of capacity (only the T_valid = Σ lengths
+/// valid rows of a batch are ever touched), E = d_inner, N = d_state, R = dt_rank, K = segment:
+/// - **saved** by `forward`, read by `backward` (must survive between them):
+///   x rows (d) + [x', z] (2E) + u (E) + [δ, B, C] (R+2N) + Δ (E) + y (E) per row, i.e.
+///   T·(d + 5E + R + 2N), plus the scan checkpoints: per sequence of length L,
+///   (⌈L/K⌉ − 1)·E·N (the state h every K steps; never the per-step state).
+/// - **scratch**, free again once a call returns: T·(d + 5E + R + 2N) + E·N + 2·K·8·N.
+///
+/// Scan memory per video of length L: (⌈L/K⌉ − 1)·E·N floats of checkpoints that live from
+/// forward to backward, plus 2·K·8·N floats of segment scratch per call. For L = 512, E = 768,
+/// N = 16, K = 32: 15·768·16 = 184,320 floats = 720 KiB per video (keeping every h_t would be
+/// 512·768·16 floats = 24 MiB), and 16 KiB scratch.
+///
+/// Why K = 32 by default: the backward recomputes a segment for one block of 8 channels at a time,
+/// so the recomputed states (and their exp(Δ·A) factors) take 2·K·8·N floats = 16 KiB at K = 32 —
+/// half the 32 KiB L1 — independent of d_inner. Recomputation costs one extra forward scan
+/// whatever K is, so the largest K whose segment stays in L1 minimises checkpoint memory
+/// (K ≈ √L would only matter if a segment were recomputed for all channels at once).
+public final class MambaWorkspace: @unchecked Sendable {
+    public let dimensions: ModelDimensions
+    /// Largest number of sequences in a batch.
+    public let batch: Int
+    /// Largest padded length of a batch.
+    public let maxLength: Int
+    /// Steps between scan checkpoints (K).
+    public let segmentLength: Int
+
+    let storage: FloatStorage
+
+    // Saved by forward for backward (row pointers; rows are the valid rows, packed).
+    let inputRows: UnsafeMutablePointer<Float>     // T × d
+    let projected: UnsafeMutablePointer<Float>     // T × 2E  [x' | z]
+    let convolved: UnsafeMutablePointer<Float>     // T × E   u = SiLU(conv(x'))
+    let selection: UnsafeMutablePointer<Float>     // T × (R+2N)  [δ | B | C]
+    let delta: UnsafeMutablePointer<Float>         // T × E   Δ
+    let scanOutput: UnsafeMutablePointer<Float>    // T × E   y (before the SiLU(z) gate)
+    let checkpoints: UnsafeMutablePointer<Float>   // Σ_seq (⌈L/K⌉ − 1) × N × E
+
+    // Scratch.
+    let modelRows: UnsafeMutablePointer<Float>     // T × d   output rows / ∂out rows / ∂x rows
+    let gated: UnsafeMutablePointer<Float>         // T × E   y ⊙ SiLU(z), then ∂L/∂(gated), then ∂L/∂y
+    let projectedGradient: UnsafeMutablePointer<Float> // T × 2E
+    let deltaGradient: UnsafeMutablePointer<Float> // T × E
+    let convolvedGradient: UnsafeMutablePointer<Float> // T × E
+    let selectionGradient: UnsafeMutablePointer<Float> // T × (R+2N)
+    let decay: UnsafeMutablePointer<Float>         // E × N   A = −exp(A_log)
+    let scanScratch: UnsafeMutablePointer<Float>   // 2 · K · 8 · N
+
+    /// Rows of the last forward (0 before any), checked by backward.
+    var forwardRows = 0
+
+    /// Floats of the saved and scratch regions for these sizes.
+    public static func floatCount(dimensions: ModelDimensions, batch: Int, maxLength: Int,
+                                  segmentLength: Int = 32) -> (saved: Int, scratch: Int) {
+        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        let r = dimensions.mambaDtRank
+        let rows = batch * maxLength
+        let perRow = d + 5 * e + r + 2 * n
+        let checkpoints = batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n
+        return (rows * perRow + checkpoints, rows * perRow + e * n + 2 * segmentLength * 8 * n)
+    }
+
+    public init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32) {
+        precondition(batch >= 1 && maxLength >= 1 && segmentLength >= 1, "MambaWorkspace needs positive sizes")
+        self.dimensions = dimensions
+        self.batch = batch
+        self.maxLength = maxLength
+        self.segmentLength = segmentLength
+        let counts = Self.floatCount(dimensions: dimensions, batch: batch, maxLength: maxLength,
+                                     segmentLength: segmentLength)
+        // 15 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
+        storage = FloatStorage(count: counts.saved + counts.scratch + 15 * 16)
+        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        let r = dimensions.mambaDtRank
+        let rows = batch * maxLength
+        var next = storage.base
+        func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+            defer { next += (count + 15) / 16 * 16 }
+            return next
+        }
+        inputRows = take(rows * d)
+        projected = take(rows * 2 * e)
+        convolved = take(rows * e)
+        selection = take(rows * (r + 2 * n))
+        delta = take(rows * e)
+        scanOutput = take(rows * e)
+        checkpoints = take(batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n)
+        modelRows = take(rows * d)
+        gated = take(rows * e)
+        projectedGradient = take(rows * 2 * e)
+        deltaGradient = take(rows * e)
+        convolvedGradient = take(rows * e)
+        selectionGradient = take(rows * (r + 2 * n))
+        decay = take(e * n)
+        scanScratch = take(2 * segmentLength * 8 * n)
+        precondition(next <= storage.base + storage.count, "MambaWorkspace layout overflow")
+    }
+
+    /// Bytes held (both regions).
+    public var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
+}
