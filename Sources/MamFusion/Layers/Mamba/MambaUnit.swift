@@ -51,10 +51,7 @@ public struct MambaUnit: Sendable {
                         output: Tensor, workspace ws: MambaWorkspace) {
         let (_, padded, rows) = checkBatch(input, lengths, ws)
         precondition(output.shape == input.shape, "Mamba output shape \(output.shape) ≠ input shape \(input.shape)")
-        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
-        let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
-        let sel = r + 2 * n
-        ws.forwardRows = rows
+        let d = dimensions.hidden
 
         // Gather the valid rows (padding sits at the end of each sequence).
         var row = 0
@@ -62,8 +59,39 @@ public struct MambaUnit: Sendable {
             ws.inputRows.advanced(by: row * d).update(from: input.pointer + b * padded * d, count: length * d)
             row += length
         }
+        forwardRows(x: ws.inputRows, rows: rows, lengths: lengths, parameters: p, output: ws.modelRows, workspace: ws)
+        // Scatter back; padded rows are 0.
+        row = 0
+        for (b, length) in lengths.enumerated() {
+            let sequence = output.pointer + b * padded * d
+            sequence.update(from: ws.modelRows + row * d, count: length * d)
+            (sequence + length * d).update(repeating: 0, count: (padded - length) * d)
+            row += length
+        }
+    }
+
+    /// The same computation on packed rows: sequence s occupies the next `lengths[s]` rows of
+    /// `input` (Σ lengths × d, no padding rows); writes the packed `output` rows. `input` must stay
+    /// alive and unchanged until `backward(packedOutputGradient:…)` (it is read again there).
+    public func forward(packed input: UnsafePointer<Float>, lengths: [Int], parameters p: MambaParameters,
+                        output: UnsafeMutablePointer<Float>, workspace ws: MambaWorkspace) {
+        let rows = lengths.reduce(0, +)
+        precondition(ws.dimensions == dimensions, "Mamba workspace built for other dimensions")
+        precondition(rows <= ws.rowCapacity && lengths.count <= ws.batch, "Mamba: \(rows) rows exceed the workspace's \(ws.rowCapacity)")
+        forwardRows(x: input, rows: rows, lengths: lengths, parameters: p, output: output, workspace: ws)
+    }
+
+    /// Forward over `rows` packed valid rows `x`, writing packed output rows `out`.
+    private func forwardRows(x: UnsafePointer<Float>, rows: Int, lengths: [Int], parameters p: MambaParameters,
+                             output out: UnsafeMutablePointer<Float>, workspace ws: MambaWorkspace) {
+        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
+        let sel = r + 2 * n
+        ws.forwardRows = rows
+        ws.savedInput = x
+        var row = 0
         // [x' | z] = x W_inᵀ
-        BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: ws.inputRows, lda: d,
+        BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: x, lda: d,
                   b: p.inProjection.pointer, ldb: d, c: ws.projected, ldc: 2 * e)
         // u = SiLU(causal depthwise conv(x')), per sequence
         row = 0
@@ -96,15 +124,7 @@ public struct MambaUnit: Sendable {
         // out = (y ⊙ SiLU(z)) W_outᵀ
         mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
         BLAS.gemm(transB: true, m: rows, n: d, k: e, a: ws.gated, lda: e,
-                  b: p.outProjection.pointer, ldb: e, c: ws.modelRows, ldc: d)
-        // Scatter back; padded rows are 0.
-        row = 0
-        for (b, length) in lengths.enumerated() {
-            let sequence = output.pointer + b * padded * d
-            sequence.update(from: ws.modelRows + row * d, count: length * d)
-            (sequence + length * d).update(repeating: 0, count: (padded - length) * d)
-            row += length
-        }
+                  b: p.outProjection.pointer, ldb: e, c: out, ldc: d)
     }
 
     // MARK: - Backward
@@ -118,20 +138,47 @@ public struct MambaUnit: Sendable {
         let (_, padded, rows) = checkBatch(outputGradient, lengths, ws)
         precondition(inputGradient.shape == outputGradient.shape, "Mamba input gradient shape \(inputGradient.shape) ≠ \(outputGradient.shape)")
         precondition(rows == ws.forwardRows, "Mamba backward for \(rows) rows after a forward of \(ws.forwardRows)")
-        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
-        let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
-        let sel = r + 2 * n
+        let d = dimensions.hidden
 
         var row = 0
         for (b, length) in lengths.enumerated() {
             ws.modelRows.advanced(by: row * d).update(from: outputGradient.pointer + b * padded * d, count: length * d)
             row += length
         }
+        backwardRows(dOut: ws.modelRows, rows: rows, lengths: lengths, parameters: p, gradients: g, dx: ws.modelRows, dxBeta: 0, workspace: ws)
+        // Scatter-add into the valid rows of ∂input.
+        row = 0
+        for (b, length) in lengths.enumerated() {
+            let sequence = inputGradient.pointer + b * padded * d
+            let source = ws.modelRows + row * d
+            for i in 0..<(length * d) { sequence[i] += source[i] }
+            row += length
+        }
+    }
+
+    /// Backward on packed rows after `forward(packed:…)`: ACCUMULATES ∂L/∂parameters into
+    /// `gradients` and ∂L/∂input into the packed rows `inputGradient`.
+    public func backward(packedOutputGradient dy: UnsafePointer<Float>, lengths: [Int], parameters p: MambaParameters,
+                         gradients g: MambaGradients, inputGradient dx: UnsafeMutablePointer<Float>, workspace ws: MambaWorkspace) {
+        let rows = lengths.reduce(0, +)
+        precondition(rows == ws.forwardRows, "Mamba backward for \(rows) rows after a forward of \(ws.forwardRows)")
+        backwardRows(dOut: dy, rows: rows, lengths: lengths, parameters: p, gradients: g, dx: dx, dxBeta: 1, workspace: ws)
+    }
+
+    /// Backward over packed rows: reads ∂out rows `dOut`, writes ∂x rows into `dx` scaled-added
+    /// with `dxBeta` (0 overwrite, 1 accumulate). `dOut` may alias `dx` (read before written).
+    private func backwardRows(dOut: UnsafePointer<Float>, rows: Int, lengths: [Int], parameters p: MambaParameters,
+                              gradients g: MambaGradients, dx: UnsafeMutablePointer<Float>, dxBeta: Float,
+                              workspace ws: MambaWorkspace) {
+        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
+        let sel = r + 2 * n
+        var row = 0
         // out_proj: ∂W_out += ∂outᵀ gated (gated recomputed from y, z); ∂gated = ∂out W_out
         mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
-        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: ws.modelRows, lda: d, b: ws.gated, ldb: e,
+        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: dOut, lda: d, b: ws.gated, ldb: e,
                   beta: 1, c: g.outProjection.pointer, ldc: e)
-        BLAS.gemm(m: rows, n: e, k: d, a: ws.modelRows, lda: d, b: p.outProjection.pointer, ldb: e,
+        BLAS.gemm(m: rows, n: e, k: d, a: dOut, lda: d, b: p.outProjection.pointer, ldb: e,
                   c: ws.gated, ldc: e)
         // gate: ∂z (into the z half of ∂[x'|z]), ∂y in place
         mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated,
@@ -177,17 +224,9 @@ public struct MambaUnit: Sendable {
             row += length
         }
         // in_proj: ∂W_in += ∂[x'|z]ᵀ x; ∂x = ∂[x'|z] W_in
-        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: ws.projectedGradient, lda: 2 * e, b: ws.inputRows, ldb: d,
+        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: ws.projectedGradient, lda: 2 * e, b: ws.savedInput, ldb: d,
                   beta: 1, c: g.inProjection.pointer, ldc: d)
         BLAS.gemm(m: rows, n: d, k: 2 * e, a: ws.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
-                  c: ws.modelRows, ldc: d)
-        // Scatter-add into the valid rows of ∂input.
-        row = 0
-        for (b, length) in lengths.enumerated() {
-            let sequence = inputGradient.pointer + b * padded * d
-            let source = ws.modelRows + row * d
-            for i in 0..<(length * d) { sequence[i] += source[i] }
-            row += length
-        }
+                  beta: dxBeta, c: dx, ldc: d)
     }
 }

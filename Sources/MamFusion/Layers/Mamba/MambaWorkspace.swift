@@ -30,6 +30,8 @@ public final class MambaWorkspace: @unchecked Sendable {
     public let maxLength: Int
     /// Steps between scan checkpoints (K).
     public let segmentLength: Int
+    /// Valid rows (Σ lengths) a batch may have.
+    public let rowCapacity: Int
 
     let storage: FloatStorage
 
@@ -54,31 +56,55 @@ public final class MambaWorkspace: @unchecked Sendable {
 
     /// Rows of the last forward (0 before any), checked by backward.
     var forwardRows = 0
+    /// The packed input rows of the last forward (read again by backward for ∂W_in): the
+    /// workspace's own `inputRows` for padded batches, the caller's buffer for packed ones.
+    var savedInput: UnsafePointer<Float>
 
     /// Floats of the saved and scratch regions for these sizes.
     public static func floatCount(dimensions: ModelDimensions, batch: Int, maxLength: Int,
                                   segmentLength: Int = 32) -> (saved: Int, scratch: Int) {
-        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
-        let r = dimensions.mambaDtRank
-        let rows = batch * maxLength
-        let perRow = d + 5 * e + r + 2 * n
-        let checkpoints = batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n
-        return (rows * perRow + checkpoints, rows * perRow + e * n + 2 * segmentLength * 8 * n)
+        floatCount(dimensions: dimensions, rows: batch * maxLength,
+                   checkpointStates: batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0),
+                   segmentLength: segmentLength)
     }
 
-    public init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32) {
-        precondition(batch >= 1 && maxLength >= 1 && segmentLength >= 1, "MambaWorkspace needs positive sizes")
+    /// Sizes for `rows` valid rows and `checkpointStates` saved scan states (each E×N).
+    static func floatCount(dimensions: ModelDimensions, rows: Int, checkpointStates: Int,
+                           segmentLength: Int) -> (saved: Int, scratch: Int) {
+        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        let r = dimensions.mambaDtRank
+        let perRow = d + 5 * e + r + 2 * n
+        return (rows * perRow + checkpointStates * e * n, rows * perRow + e * n + 2 * segmentLength * 8 * n)
+    }
+
+    /// A workspace for padded batches of up to `batch` sequences of up to `maxLength` steps.
+    public convenience init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32) {
+        self.init(dimensions: dimensions, rows: batch * maxLength, sequences: batch, maxLength: maxLength,
+                  checkpointStates: batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0),
+                  segmentLength: segmentLength)
+    }
+
+    /// A workspace for packed batches of at most `rows` valid rows in at most `sequences`
+    /// sequences of at most `maxLength` steps. A sequence of L steps keeps ⌈L/K⌉ − 1 ≤ (L − 1)/K
+    /// checkpoints, so ⌈rows/K⌉ states always suffice.
+    public convenience init(dimensions: ModelDimensions, packedRows rows: Int, sequences: Int, maxLength: Int, segmentLength: Int = 32) {
+        self.init(dimensions: dimensions, rows: rows, sequences: sequences, maxLength: maxLength,
+                  checkpointStates: (rows + segmentLength - 1) / segmentLength, segmentLength: segmentLength)
+    }
+
+    init(dimensions: ModelDimensions, rows: Int, sequences batch: Int, maxLength: Int, checkpointStates: Int, segmentLength: Int) {
+        precondition(batch >= 1 && maxLength >= 1 && segmentLength >= 1 && rows >= 1, "MambaWorkspace needs positive sizes")
         self.dimensions = dimensions
         self.batch = batch
         self.maxLength = maxLength
         self.segmentLength = segmentLength
-        let counts = Self.floatCount(dimensions: dimensions, batch: batch, maxLength: maxLength,
+        self.rowCapacity = rows
+        let counts = Self.floatCount(dimensions: dimensions, rows: rows, checkpointStates: checkpointStates,
                                      segmentLength: segmentLength)
         // 15 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
         storage = FloatStorage(count: counts.saved + counts.scratch + 15 * 16)
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank
-        let rows = batch * maxLength
         var next = storage.base
         func take(_ count: Int) -> UnsafeMutablePointer<Float> {
             defer { next += (count + 15) / 16 * 16 }
@@ -90,7 +116,7 @@ public final class MambaWorkspace: @unchecked Sendable {
         selection = take(rows * (r + 2 * n))
         delta = take(rows * e)
         scanOutput = take(rows * e)
-        checkpoints = take(batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n)
+        checkpoints = take(checkpointStates * e * n)
         modelRows = take(rows * d)
         gated = take(rows * e)
         projectedGradient = take(rows * 2 * e)
@@ -100,6 +126,7 @@ public final class MambaWorkspace: @unchecked Sendable {
         decay = take(e * n)
         scanScratch = take(2 * segmentLength * 8 * n)
         precondition(next <= storage.base + storage.count, "MambaWorkspace layout overflow")
+        savedInput = UnsafePointer(inputRows)
     }
 
     /// Bytes held (both regions).

@@ -1,0 +1,83 @@
+import TensorKit
+
+/// A fusion module (`v2t_fusion`, `t2v_fusion`; MODEL.md §2): standard multi-head attention with
+/// a packed in-projection (`multihead_attn.in_proj_weight` 3d×d rows q|k|v, `in_proj_bias`,
+/// `multihead_attn.out_proj`), no dropout, gated by element-wise product with the target:
+/// output = tgt ⊙ MHA(tgt, memory, memory). No residual, no norm. The attention runs across the
+/// items of the batch (one unbatched sequence of `targets` rows over `memories` rows).
+///
+/// The reference tiles the pooled frame vectors F 4 times. Tiled *targets* give identical rows and
+/// tiled *keys/values* give exactly the attention over the untiled rows (each key's weight is
+/// split evenly over its copies), so the model calls this with the untiled V rows — the same
+/// function, a quarter of the work. The unused `vid_embed_proj` tensors are never touched.
+public final class FusionAttention: @unchecked Sendable {
+    let inWeight, inBias, outWeight, outBias: ParameterBinding
+    public let features: Int
+    public let heads: Int
+    let qp = ActivationBuffer(), kp = ActivationBuffer(), vp = ActivationBuffer()
+    let probabilities = ActivationBuffer(), ctx = ActivationBuffer(), attended = ActivationBuffer()
+    public let output = ActivationBuffer()
+    let dAttended = ActivationBuffer(), dContext = ActivationBuffer(), dqp = ActivationBuffer(), dkp = ActivationBuffer(), dvp = ActivationBuffer()
+    let dP = ActivationBuffer(), dS = ActivationBuffer()
+    private var targets = 0, memories = 0
+
+    public init(_ name: String, features: Int, heads: Int, parameters: ParameterSet, gradients: ParameterSet) {
+        inWeight = ParameterBinding("\(name).multihead_attn.in_proj_weight", parameters: parameters, gradients: gradients)
+        inBias = ParameterBinding("\(name).multihead_attn.in_proj_bias", parameters: parameters, gradients: gradients)
+        outWeight = ParameterBinding("\(name).multihead_attn.out_proj.weight", parameters: parameters, gradients: gradients)
+        outBias = ParameterBinding("\(name).multihead_attn.out_proj.bias", parameters: parameters, gradients: gradients)
+        self.features = features
+        self.heads = heads
+    }
+
+    var headSize: Int { features / heads }
+
+    /// output (targets × d) = tgt ⊙ MHA(tgt, memory, memory).
+    public func forward(target: UnsafePointer<Float>, targets nt: Int, memory: UnsafePointer<Float>, memories nm: Int) {
+        targets = nt; memories = nm
+        let d = features, dh = headSize, scale = 1 / Float(dh).squareRoot()
+        let Q = qp.reserve(nt * d), K = kp.reserve(nm * d), V = vp.reserve(nm * d)
+        Linear.forward(x: target, weight: inWeight.value, bias: inBias.value, y: Q, rows: nt, inFeatures: d, outFeatures: d)
+        Linear.forward(x: memory, weight: inWeight.value + d * d, bias: inBias.value + d, y: K, rows: nm, inFeatures: d, outFeatures: d)
+        Linear.forward(x: memory, weight: inWeight.value + 2 * d * d, bias: inBias.value + 2 * d, y: V, rows: nm, inFeatures: d, outFeatures: d)
+        let P = probabilities.reserve(heads * nt * nm), C = ctx.reserve(nt * d)
+        for h in 0..<heads {
+            let S = P + h * nt * nm
+            BLAS.gemm(transB: true, m: nt, n: nm, k: dh, alpha: scale, a: Q + h * dh, lda: d, b: K + h * dh, ldb: d, c: S, ldc: nm)
+            Softmax.forward(logits: S, probabilities: S, rows: nt, cols: nm)
+            BLAS.gemm(m: nt, n: dh, k: nm, a: S, lda: nm, b: V + h * dh, ldb: d, c: C + h * dh, ldc: d)
+        }
+        let A = attended.reserve(nt * d)
+        Linear.forward(x: C, weight: outWeight.value, bias: outBias.value, y: A, rows: nt, inFeatures: d, outFeatures: d)
+        ElementwiseProduct.forward(a: target, b: A, y: output.reserve(nt * d), count: nt * d)
+    }
+
+    /// Accumulates dTarget, dMemory and the parameter gradients from dy = ∂L/∂output.
+    public func backward(target: UnsafePointer<Float>, memory: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                         dTarget: UnsafeMutablePointer<Float>, dMemory: UnsafeMutablePointer<Float>) {
+        let nt = targets, nm = memories, d = features, dh = headSize, scale = 1 / Float(dh).squareRoot()
+        let dA = dAttended.zeroed(nt * d)
+        ElementwiseProduct.backward(a: target, b: attended.pointer, dy: dy, da: dTarget, db: dA, count: nt * d)
+        let dC = dContext.zeroed(nt * d)
+        Linear.backward(x: ctx.pointer, weight: outWeight.value, dy: dA, dx: dC, dWeight: outWeight.gradient, dBias: outBias.gradient,
+                        rows: nt, inFeatures: d, outFeatures: d)
+        let Q = qp.pointer, K = kp.pointer, V = vp.pointer, P = probabilities.pointer
+        let dQ = dqp.zeroed(nt * d), dK = dkp.zeroed(nm * d), dV = dvp.zeroed(nm * d)
+        let gP = dP.reserve(nt * nm), gS = dS.reserve(nt * nm)
+        for h in 0..<heads {
+            let S = P + h * nt * nm
+            BLAS.gemm(transA: true, m: nm, n: dh, k: nt, a: S, lda: nm, b: dC + h * dh, ldb: d, beta: 1, c: dV + h * dh, ldc: d)
+            BLAS.gemm(transB: true, m: nt, n: nm, k: dh, a: dC + h * dh, lda: d, b: V + h * dh, ldb: d, c: gP, ldc: nm)
+            gS.update(repeating: 0, count: nt * nm)
+            Softmax.backward(probabilities: S, dProbabilities: gP, dLogits: gS, rows: nt, cols: nm)
+            BLAS.gemm(m: nt, n: dh, k: nm, alpha: scale, a: gS, lda: nm, b: K + h * dh, ldb: d, beta: 1, c: dQ + h * dh, ldc: d)
+            BLAS.gemm(transA: true, m: nm, n: dh, k: nt, alpha: scale, a: gS, lda: nm, b: Q + h * dh, ldb: d, beta: 1, c: dK + h * dh, ldc: d)
+        }
+        Linear.backward(x: target, weight: inWeight.value, dy: dQ, dx: dTarget, dWeight: inWeight.gradient, dBias: inBias.gradient,
+                        rows: nt, inFeatures: d, outFeatures: d)
+        Linear.backward(x: memory, weight: inWeight.value + d * d, dy: dK, dx: dMemory, dWeight: inWeight.gradient + d * d,
+                        dBias: inBias.gradient + d, rows: nm, inFeatures: d, outFeatures: d)
+        Linear.backward(x: memory, weight: inWeight.value + 2 * d * d, dy: dV, dx: dMemory, dWeight: inWeight.gradient + 2 * d * d,
+                        dBias: inBias.gradient + 2 * d, rows: nm, inFeatures: d, outFeatures: d)
+    }
+}

@@ -1,0 +1,79 @@
+import TensorKit
+
+/// Everything after the encoders in training (MODEL.md §2 fusion, §3, §4), over a whole (global)
+/// batch: the similarity matrices, the two fusion modules and the loss, forward and backward.
+///
+/// Inputs (global batch order; queries flattened in video order): q and q2 (Q×d, the two query
+/// encoder passes), C (V·Mc×d) and F (V×d). After `run`, `dq`, `dq2`, `dC`, `dF` hold ∂L/∂ of each
+/// input, and the fusion modules' parameter gradients have been accumulated into the model's
+/// gradient buffer. In data-parallel training every rank runs this redundantly on the gathered
+/// batch (it is small next to the encoders), takes the slices of the input gradients that belong
+/// to its own items, and only one rank keeps the fusion gradients (DISTRIBUTED.md §3).
+public final class LossHead: @unchecked Sendable {
+    public let features: Int
+    public let clips: Int
+    public let similarity: SimilarityScores
+    public let videoToText: FusionAttention
+    public let textToVideo: FusionAttention
+    public let loss: SimilarityLoss
+    let fusedHat = ActivationBuffer(), fusedNorm = ActivationBuffer(), dFusedHat = ActivationBuffer(), dFused = ActivationBuffer()
+    let dScores = ActivationBuffer(), dFusedVideos = ActivationBuffer()
+    public let dq = ActivationBuffer(), dq2 = ActivationBuffer(), dC = ActivationBuffer(), dF = ActivationBuffer()
+
+    public init(configuration c: RunConfiguration, parameters: ParameterSet, gradients: ParameterSet) {
+        features = c.hiddenSize
+        clips = c.mapSize
+        similarity = SimilarityScores(features: c.hiddenSize, clips: c.mapSize)
+        videoToText = FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
+        textToVideo = FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
+        loss = SimilarityLoss(configuration: .init(
+            clipNCEWeight: Float(c.lossFactor[0]), frameNCEWeight: Float(c.lossFactor[1]), queryDiverseWeight: Float(c.lossFactor[2]),
+            margin: Float(c.margin), hardNegativeStartEpoch: c.hardNegativeStartEpoch, hardPoolSize: c.hardPoolSize,
+            queryDiverseDelta: Float(c.negativeFactor[0]), queryDiverseAlpha: Float(c.negativeFactor[1])))
+    }
+
+    private var lastResult: SimilarityLoss.Result?
+    private var lastQueries = 0, lastVideos = 0
+
+    private func lossInputs(queries Q: Int) -> SimilarityLoss.Inputs {
+        SimilarityLoss.Inputs(clip: similarity.clip.pointer, clipUnnormalized: similarity.clipUnnormalized.pointer,
+                              frame: similarity.frame.pointer, frameUnnormalized: similarity.frameUnnormalized.pointer,
+                              fusedQueries: fusedHat.pointer, fusedDimension: features)
+    }
+
+    /// The loss over the global batch (keeps what `backward` needs); returns the weighted terms.
+    public func forward(q: UnsafePointer<Float>, q2: UnsafePointer<Float>, clipEmbeddings C: UnsafePointer<Float>,
+                        frameEmbeddings F: UnsafePointer<Float>, labels: BatchLabels, sampling: TripletSampling) -> LossTerms {
+        let Q = labels.queryCount, V = labels.videoCount, d = features
+        similarity.forward(q: q, queries: Q, clipEmbeddings: C, frameEmbeddings: F, videos: V)
+        // Fusion: F̃ = v2t(F, q2) (the reference's 4× tiling is exact to drop, see FusionAttention),
+        // qf = t2v(q2, F̃), x̂ = normalize(qf) feeds only the query-diverse loss.
+        videoToText.forward(target: F, targets: V, memory: q2, memories: Q)
+        textToVideo.forward(target: q2, targets: Q, memory: videoToText.output.pointer, memories: V)
+        L2Normalize.forward(x: textToVideo.output.pointer, y: fusedHat.reserve(Q * d), norms: fusedNorm.reserve(Q), rows: Q, cols: d)
+        let result = loss.forward(lossInputs(queries: Q), labels: labels, sampling: sampling)
+        lastResult = result
+        return result.terms
+    }
+
+    /// ∂L/∂(q, q2, C, F) into `dq`, `dq2`, `dC`, `dF` (overwritten) after `forward` with the
+    /// same inputs; fusion parameter gradients are accumulated.
+    public func backward(q: UnsafePointer<Float>, q2: UnsafePointer<Float>, clipEmbeddings C: UnsafePointer<Float>,
+                         frameEmbeddings F: UnsafePointer<Float>, labels: BatchLabels) {
+        guard let result = lastResult else { preconditionFailure("LossHead.backward before forward") }
+        let Q = labels.queryCount, V = labels.videoCount, d = features
+        let g = dScores.zeroed(4 * Q * V)
+        let dxh = dFusedHat.zeroed(Q * d)
+        loss.backward(lossInputs(queries: Q), labels: labels, result: result,
+                      into: .init(clip: g, clipUnnormalized: g + Q * V, frame: g + 2 * Q * V, frameUnnormalized: g + 3 * Q * V,
+                                  fusedQueries: dxh))
+        let gq = dq.zeroed(Q * d), gq2 = dq2.zeroed(Q * d), gC = dC.zeroed(V * clips * d), gF = dF.zeroed(V * d)
+        similarity.backward(q: q, clipEmbeddings: C, frameEmbeddings: F, dClip: g, dClipUnnormalized: g + Q * V,
+                            dFrame: g + 2 * Q * V, dFrameUnnormalized: g + 3 * Q * V, dq: gq, dC: gC, dF: gF)
+        let dqf = dFused.zeroed(Q * d)
+        L2Normalize.backward(x: textToVideo.output.pointer, norms: fusedNorm.pointer, dy: dxh, dx: dqf, rows: Q, cols: d)
+        let dFt = dFusedVideos.zeroed(V * d)
+        textToVideo.backward(target: q2, memory: videoToText.output.pointer, dy: dqf, dTarget: gq2, dMemory: dFt)
+        videoToText.backward(target: F, memory: q2, dy: dFt, dTarget: gF, dMemory: gq2)
+    }
+}
