@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
+        .testTarget(name: "ToolTests", dependencies: ["TestSupport", "MamFusion", "HDF5Kit", "mamfusion"]),
         .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
     ],
     swiftLanguageModes: [.v6]

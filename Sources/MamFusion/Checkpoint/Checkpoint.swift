@@ -1,0 +1,115 @@
+import HDF5Kit
+
+/// Where training stands, saved with the parameters (DISTRIBUTED.md §6).
+public struct TrainingState: Sendable, Equatable {
+    /// Optimiser updates applied so far (the global step).
+    public var step = 0
+    /// The 0-based epoch in progress.
+    public var epoch = 0
+    /// Batches of `epoch` already done (the sampler position).
+    public var batchInEpoch = 0
+    public var seed = 0
+    /// Best validation SumR so far and the epoch it came from (−1: none yet).
+    public var bestSumR: Double = -1
+    public var bestEpoch = -1
+    /// Epochs since the best one (early stopping counter).
+    public var epochsWithoutImprovement = 0
+    public init() {}
+}
+
+/// A checkpoint problem; lists every mismatch by name so that one run shows them all.
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let path: String
+    public let problems: [String]
+    public var description: String {
+        "checkpoint \(path): " + (problems.count == 1 ? problems[0] : "\(problems.count) problems:\n  " + problems.joined(separator: "\n  "))
+    }
+}
+
+/// Checkpoint files (HDF5): `/model/<reference name>` float32 in PyTorch's shape for every
+/// parameter, `/optimizer/exp_avg/<name>` and `/optimizer/exp_avg_sq/<name>`, and as root
+/// attributes the format, the training state and the resolved configuration (YAML).
+///
+/// A file written by any HDF5 tool with the reference names and shapes loads (e.g. converted
+/// from a reference `.pth` by `Launch/convert-reference-checkpoint`; any float type converts).
+/// Writes are atomic: a temporary file, flushed, synced and renamed over the old one.
+public enum Checkpoint {
+    public static let format = "mamfusion-checkpoint"
+    public static let version: Int64 = 1
+
+    /// Writes `parameters` (and the optimiser moments, if given) with `state` and `configuration`.
+    public static func write(to path: String, parameters: ParameterSet, expAvg: ParameterSet? = nil, expAvgSq: ParameterSet? = nil,
+                             state: TrainingState, configurationYAML: String) throws {
+        try HDF5File.writeAtomically(to: path) { file in
+            try file.setAttribute("format", .string(format))
+            try file.setAttribute("format_version", .int64(version))
+            try file.setAttribute("step", .int64(Int64(state.step)))
+            try file.setAttribute("epoch", .int64(Int64(state.epoch)))
+            try file.setAttribute("batch_in_epoch", .int64(Int64(state.batchInEpoch)))
+            try file.setAttribute("seed", .int64(Int64(state.seed)))
+            try file.setAttribute("best_sumr", .double(state.bestSumR))
+            try file.setAttribute("best_epoch", .int64(Int64(state.bestEpoch)))
+            try file.setAttribute("epochs_without_improvement", .int64(Int64(state.epochsWithoutImprovement)))
+            try file.setAttribute("config", .string(configurationYAML))
+            for (group, set) in [("model", parameters), ("optimizer/exp_avg", expAvg), ("optimizer/exp_avg_sq", expAvgSq)] {
+                guard let set else { continue }
+                let g = try file.createGroup(group)
+                for spec in set.layout.specs {
+                    let dataset = try g.createDataset(spec.name, type: .float32, shape: spec.shape)
+                    try dataset.write(from: UnsafeBufferPointer(set.tensor(spec).buffer))
+                }
+            }
+        }
+    }
+
+    /// Reads the parameters (and moments, when asked and present) into the given sets, checking
+    /// every name and shape against their layout. Throws `CheckpointError` listing every missing,
+    /// unexpected or misshapen tensor. Returns the training state (defaults for files without it).
+    @discardableResult
+    public static func read(from path: String, into parameters: ParameterSet, expAvg: ParameterSet? = nil,
+                            expAvgSq: ParameterSet? = nil) throws -> (state: TrainingState, configurationYAML: String?, hasOptimizerState: Bool) {
+        let file = try HDF5File.open(path)
+        guard try file.exists("model") else {
+            throw CheckpointError(path: path, problems: ["no /model group (not a checkpoint of this format)"])
+        }
+        let hasOptimizer = try file.exists("optimizer/exp_avg") && file.exists("optimizer/exp_avg_sq")
+        var problems: [String] = []
+        var targets: [(String, ParameterSet)] = [("model", parameters)]
+        if hasOptimizer, let expAvg, let expAvgSq { targets += [("optimizer/exp_avg", expAvg), ("optimizer/exp_avg_sq", expAvgSq)] }
+        for (group, set) in targets {
+            let g = try file.openGroup(group)
+            let present = Set(try g.memberNames())
+            let expected = Set(set.layout.specs.map(\.name))
+            for name in present.subtracting(expected).sorted() { problems.append("/\(group)/\(name): not a parameter of this configuration") }
+            for spec in set.layout.specs {
+                guard present.contains(spec.name) else {
+                    problems.append("/\(group)/\(spec.name): missing (expected shape \(spec.shapeDescription))")
+                    continue
+                }
+                let dataset = try g.openDataset(spec.name)
+                let shape = dataset.shape
+                guard shape == spec.shape || (shape.reduce(1, *) == spec.count && shape.filter { $0 != 1 } == spec.shape.filter { $0 != 1 }) else {
+                    problems.append("/\(group)/\(spec.name): shape \(shape.map(String.init).joined(separator: "x")), expected \(spec.shapeDescription)")
+                    continue
+                }
+                guard dataset.elementType.isNumeric else {
+                    problems.append("/\(group)/\(spec.name): not a numeric dataset")
+                    continue
+                }
+                try dataset.read(into: set.tensor(spec).buffer)
+            }
+        }
+        if !problems.isEmpty { throw CheckpointError(path: path, problems: problems) }
+        var state = TrainingState()
+        func int(_ name: String) throws -> Int? { try file.hasAttribute(name) ? Int(try file.int64Attribute(name)) : nil }
+        state.step = try int("step") ?? 0
+        state.epoch = try int("epoch") ?? 0
+        state.batchInEpoch = try int("batch_in_epoch") ?? 0
+        state.seed = try int("seed") ?? 0
+        state.bestSumR = try file.hasAttribute("best_sumr") ? try file.doubleAttribute("best_sumr") : -1
+        state.bestEpoch = try int("best_epoch") ?? -1
+        state.epochsWithoutImprovement = try int("epochs_without_improvement") ?? 0
+        let yaml = try file.hasAttribute("config") ? try file.stringAttribute("config") : nil
+        return (state, yaml, hasOptimizer)
+    }
+}
