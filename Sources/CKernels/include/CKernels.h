@@ -1,6 +1,7 @@
 #ifndef MAMFUSION_CKERNELS_H
 #define MAMFUSION_CKERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 #include "CKernelsOptimizer.h"
 
 /* Inner loops that must vectorise and that Swift does not vectorise on Linux: element-wise
@@ -11,7 +12,10 @@
  *
  * Accuracy against the correctly rounded value, measured in TensorKitTests/VectorMathTests over
  * the whole float range: exp and log 1 ulp, sigmoid 2 ulp, softplus 3 ulp (tests allow 2/2/3/3).
- * All propagate NaN. */
+ * All propagate NaN.
+ *
+ * "x and y may alias" means the very same buffer (in place); partially overlapping ranges are not
+ * supported (the loops are vectorised assuming they do not occur). */
 
 /// y[i] = sqrt(x[i]); x and y may alias.
 void mf_vsqrt(const float *x, float *y, size_t n);
@@ -45,6 +49,13 @@ float mf_max(const float *x, size_t n);
 /// (centred before multiplying, so a large mean does not cancel digits away).
 void mf_layernorm_backward_sums(const float *x, const float *dy, const float *w, float mean, size_t n,
                                 float *sum_g, float *sum_g_centered);
+
+/// Uniform draws U[0, 1) = (word >> 8)·2⁻²⁴ of Philox4x32-10 blocks first_block … first_block +
+/// blocks − 1 (32-bit wrap-around), counter (block, item, step, purpose), key (key0, key1): out
+/// receives 4·blocks floats, word-major within a block — exactly RandomStream.uniform(at:) for
+/// indices 4·first_block ….
+void mf_philox_uniform(uint32_t key0, uint32_t key1, uint32_t item, uint32_t step, uint32_t purpose,
+                       uint32_t first_block, size_t blocks, float *out);
 
 #include "CKernelsMamba.h"
 #endif

@@ -8,7 +8,7 @@ import CKernels
 public enum ReLU {
     /// y may alias x (in place).
     public static func forward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] = x[i] > 0 ? x[i] : 0 }
+        mapElements(x, y, count: count) { v, _ in v > 0 ? v : 0 }
     }
 
     /// **Accumulates** dx += dy·[x > 0]. `x` may be the saved input or the output (x > 0 ⇔ y > 0),

@@ -5,7 +5,7 @@ public enum BiasAdd {
                                rows: Int, cols: Int) {
         for r in 0..<rows {
             let xr = x + r * cols, yr = y + r * cols
-            for j in 0..<cols { yr[j] = xr[j] + bias[j] }
+            mapElements(xr, yr, count: cols) { v, j in v + bias[j] }
         }
     }
 

@@ -27,7 +27,7 @@ public enum L2Normalize {
             let norm = mf_dot(xr, xr, cols).squareRoot()
             norms[r] = norm
             let inverse = 1 / denominator(norm, convention)
-            for j in 0..<cols { yr[j] = xr[j] * inverse }
+            mapElements(xr, yr, count: cols) { v, _ in v * inverse }
         }
     }
 

@@ -23,7 +23,7 @@ public enum LayerNorm {
             let s = 1 / (variance + eps).squareRoot()
             mean[r] = mu
             rstd[r] = s
-            for j in 0..<cols { yr[j] = (xr[j] - mu) * s * weight[j] + bias[j] }
+            mapElements(xr, yr, count: cols) { v, j in (v - mu) * s * weight[j] + bias[j] }
         }
     }
 

@@ -58,6 +58,18 @@ public enum ReduceMax {
     public static func forward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
                                outer: Int, axis: Int, inner: Int) {
         precondition(axis >= 1, "ReduceMax needs a non-empty axis")
+        if inner == 1 {
+            // A row maximum (vectorised), then the first position holding it.
+            for o in 0..<outer {
+                let xo = x + o * axis
+                let m = mf_max(xo, axis)
+                var index = 0
+                while index < axis - 1 && !(xo[index] == m) { index += 1 }
+                y[o] = xo[index]
+                argmax[o] = Int32(index)
+            }
+            return
+        }
         for o in 0..<outer {
             let xo = x + o * axis * inner, yo = y + o * inner, io = argmax + o * inner
             yo.update(from: xo, count: inner)

@@ -24,6 +24,7 @@ public enum Softmax {
     public static func forward(logits: UnsafePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
                                rows: Int, cols: Int, keyMask: UnsafePointer<Float>? = nil, rowsPerMask: Int = 1,
                                maskMode: MaskMode = .attention) {
+        precondition(keyMask == nil || rowsPerMask >= 1, "Softmax: rowsPerMask must be ≥ 1")
         if cols == 0 { return }
         for r in 0..<rows {
             let s = logits + r * cols, p = probabilities + r * cols

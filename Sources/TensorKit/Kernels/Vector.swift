@@ -5,7 +5,11 @@ import CKernels
 public enum Vector {
     /// y = a + b.
     public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] = a[i] + b[i] }
+        if UnsafePointer(y) == b {
+            mapElements(b, y, count: count) { v, i in a[i] + v }
+        } else {
+            mapElements(a, y, count: count) { v, i in v + b[i] }
+        }
     }
 
     /// y += α·x (also the backward of y = α·x and of a residual add: it accumulates).
@@ -19,7 +23,7 @@ public enum Vector {
 
     /// y = α·x.
     public static func scale(_ x: UnsafePointer<Float>, by alpha: Float, into y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] = alpha * x[i] }
+        mapElements(x, y, count: count) { v, _ in alpha * v }
     }
 
     /// Σ x[i]² in Double: float partial sums over blocks of 4096 (16-way blocked inside a block),
@@ -48,7 +52,7 @@ public enum ElementwiseProduct {
         var start = 0
         while start < count {
             let ap = a + start, yp = y + start
-            for j in 0..<period { yp[j] = ap[j] * b[j] }
+            mapElements(ap, yp, count: period) { v, j in v * b[j] }
             start += period
         }
     }

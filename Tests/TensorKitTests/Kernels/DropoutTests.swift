@@ -7,7 +7,7 @@ struct DropoutTests {
     static let stream = RandomStream(seed: 9527, purpose: .dropout, step: 3, item: 1)
 
     @Test("drops exactly the elements with uniform(at: start + i) < p and scales the rest by 1/(1 − p)",
-          arguments: [0, 5, 1021])
+          arguments: [0, 5, 1021, (1 << 34) - 6])  // the last crosses the 32-bit block-counter wrap
     func decisionsFollowTheStream(start: Int) {
         let (count, p): (Int, Float) = (1000, 0.3)
         let x = FloatStorage.random(count, seed: 80)
