@@ -14,6 +14,14 @@ public final class MambaBlock: @unchecked Sendable {
     let mambaOutput = ActivationBuffer(), normalized = ActivationBuffer(), mean = ActivationBuffer(), rstd = ActivationBuffer()
     public let output = ActivationBuffer()
     let dMamba = ActivationBuffer()
+    /// Seconds spent in this unit (forward + backward, LayerNorm and residual included) and in its
+    /// selective scans, since `resetTimers()` — for the benchmark's phase split.
+    public private(set) var seconds = 0.0
+    public var scanSeconds: Double { workspace?.scanSeconds ?? 0 }
+    public func resetTimers() {
+        seconds = 0
+        workspace?.scanSeconds = 0
+    }
 
     public init(_ name: String, dimensions: ModelDimensions, parameters: ParameterSet, gradients: ParameterSet) {
         unit = MambaUnit(dimensions: dimensions)
@@ -35,6 +43,8 @@ public final class MambaBlock: @unchecked Sendable {
     public var workspaceBytes: Int { workspace?.byteCount ?? 0 }
 
     public func forward(_ x: UnsafePointer<Float>, batch: SequenceBatch) {
+        let start = MonotonicClock.now()
+        defer { seconds += MonotonicClock.now() - start }
         let n = batch.rows * features
         let ws = workspace(for: batch)
         let m = mambaOutput.reserve(n)
@@ -47,6 +57,8 @@ public final class MambaBlock: @unchecked Sendable {
 
     /// Accumulates dx and the Mamba and LayerNorm parameter gradients from dy.
     public func backward(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, batch: SequenceBatch) {
+        let start = MonotonicClock.now()
+        defer { seconds += MonotonicClock.now() - start }
         let n = batch.rows * features
         Vector.axpy(alpha: 1, x: dy, y: dx, count: n)  // the residual path
         let dm = dMamba.zeroed(n)

@@ -108,6 +108,7 @@ public struct MambaUnit: Sendable {
                   b: p.dtProjectionWeight.pointer, ldb: r, c: ws.delta, ldc: e)
         mf_mamba_delta_softplus(rows, e, ws.delta, p.dtProjectionBias.pointer)
         // y = scan(Δ, u, B, C) + D ⊙ u, per sequence
+        let scanStart = MonotonicClock.now()
         mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
         row = 0
         var checkpoint = 0
@@ -121,6 +122,7 @@ public struct MambaUnit: Sendable {
             row += length
             checkpoint += SelectiveScan.checkpointCount(length: length, channels: e, states: n, segment: ws.segmentLength)
         }
+        ws.scanSeconds += MonotonicClock.now() - scanStart
         // out = (y ⊙ SiLU(z)) W_outᵀ
         mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
         BLAS.gemm(transB: true, m: rows, n: d, k: e, a: ws.gated, lda: e,
@@ -185,6 +187,7 @@ public struct MambaUnit: Sendable {
                                ws.projectedGradient + e, 2 * e)
         // scan: ∂Δ, ∂u (overwritten), ∂B, ∂C (accumulated: zero first), ∂A_log, ∂D
         ws.selectionGradient.update(repeating: 0, count: rows * sel)
+        let scanStart = MonotonicClock.now()
         mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
         row = 0
         var checkpoint = 0
@@ -202,6 +205,7 @@ public struct MambaUnit: Sendable {
             row += length
             checkpoint += SelectiveScan.checkpointCount(length: length, channels: e, states: n, segment: ws.segmentLength)
         }
+        ws.scanSeconds += MonotonicClock.now() - scanStart
         // softplus: ∂(δ W_dtᵀ + b_dt) in place; ∂b_dt
         mf_mamba_delta_softplus_backward(rows, e, ws.delta, ws.deltaGradient, g.dtProjectionBias.pointer)
         // dt_proj: ∂W_dt += ∂preᵀ δ; ∂δ = ∂pre W_dt (into the δ columns of ∂[δ|B|C])

@@ -56,6 +56,8 @@ public final class MambaWorkspace: @unchecked Sendable {
 
     /// Rows of the last forward (0 before any), checked by backward.
     var forwardRows = 0
+    /// Seconds spent in selective scans (forward and backward) with this workspace.
+    public var scanSeconds = 0.0
     /// The packed input rows of the last forward (read again by backward for ∂W_in): the
     /// workspace's own `inputRows` for padded batches, the caller's buffer for packed ones.
     var savedInput: UnsafePointer<Float>

@@ -1,0 +1,134 @@
+import ArgumentParser
+import CounterRandom
+import Foundation
+import MamFusion
+import TensorKit
+
+/// `mamfusion bench model --config FILE --videos 16,32,64,128`: one training step (forward,
+/// backward, BertAdam update) of the full model on random inputs shaped like the configuration's
+/// data (captions per video 5, words 30, frames uniform in 32…128), per phase, with the step's
+/// useful FLOPs, GFLOP/s against the sgemm GFLOP/s measured in the same run, and peak RSS.
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "model", abstract: "Time a training step of the full model.")
+
+    @OptionGroup var options: ConfigurationOptions
+    @Option(help: "Videos per batch, comma-separated.") var videos: String = "16,32,64,128"
+    @Option(help: "Captions per video.") var captions: Int = 5
+    @Option(help: "Words per caption.") var words: Int = 30
+    @Option(help: "Frames per video: MIN..MAX, drawn uniformly.") var frames: String = "32..128"
+    @Option(help: "Timed steps per size (after one warm-up step); the median is reported.") var steps: Int = 2
+
+    func run() throws {
+        let config = try options.resolve()
+        let bounds = frames.split(separator: ".").compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] >= 1, bounds[1] >= bounds[0], bounds[1] <= config.maxContextLength else {
+            throw ValidationError("--frames must be MIN..MAX within 1…max_ctx_l (\(config.maxContextLength))")
+        }
+        let sizes = videos.split(separator: ",").compactMap { Int($0) }
+        let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
+        print("bench model: hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
+              + "\(captions) captions × \(words) words per video, frames \(bounds[0])…\(bounds[1]); BLAS threads \(BLAS.threads)")
+        print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
+        print("videos  queries  frames |  text    clip   frame  (mamba)  loss   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
+        let model = MamFusionModel(configuration: config)
+        ParameterInitializer.initialize(model.parameters, seed: UInt64(config.seed))
+        let expAvg = ParameterSet(layout: model.layout), expAvgSq = ParameterSet(layout: model.layout)
+        var optimizer = BertAdam(learningRate: Float(config.learningRate), weightDecay: Float(config.weightDecay),
+                                 warmupProportion: config.warmupProportion, totalSteps: 1000)
+        optimizer.step = 100  // past warm-up: a real update
+        for v in sizes {
+            let stream = RandomStream(seed: UInt64(config.seed), purpose: .synthetic, step: UInt32(v))
+            let frameCounts = (0..<v).map { bounds[0] + stream.integer(below: bounds[1] - bounds[0] + 1, at: $0) }.sorted(by: >)
+            let q = v * captions
+            let videosBatch = SequenceBatch(lengths: frameCounts, paddedLength: frameCounts.max()!)
+            let queries = SequenceBatch(lengths: Array(repeating: min(words, config.maxDescriptionLength), count: q))
+            let clips = randomInputs(v * config.mapSize * config.visualFeatureSize, seed: 1)
+            let framesBuffer = randomInputs(videosBatch.rows * config.visualFeatureSize, seed: 2)
+            let tokens = randomInputs(queries.rows * config.queryFeatureSize, seed: 3)
+            let labels = try BatchLabels(queriesPerVideo: Array(repeating: captions, count: v))
+            let inputs = MamFusionModel.Inputs(clipFeatures: clips.pointer, frameFeatures: framesBuffer.pointer, videos: videosBatch,
+                                               tokenFeatures: tokens.pointer, queries: queries)
+            let flops = ModelFlops(configuration: config, frames: frameCounts, tokens: queries.lengths)
+            var samples: [PhaseTimes] = []
+            for step in 0...steps {
+                let t = timedStep(model, inputs: inputs, labels: labels, step: step, optimizer: &optimizer, expAvg: expAvg, expAvgSq: expAvgSq)
+                if step > 0 { samples.append(t) }
+            }
+            let m = PhaseTimes.median(samples)
+            let gflops = flops.total / 1e9
+            print(String(format: "%6d  %7d  %6d | %5.2f  %6.2f  %6.2f  (%5.2f)  %5.2f  %5.2f | %7.2f  %5.0f  %7.1f  %5.1f%%  %4.1f%%  %.2f GiB",
+                         v, q, videosBatch.rows, m.text, m.clip, m.frame, m.mamba, m.loss, m.optimizer, m.total, gflops,
+                         gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, peakResidentGiB()))
+        }
+        print("phases in seconds (median of \(steps)); mamba = the four Mamba units inside clip+frame; scan% = selective-scan share of the step.")
+        print("FLOPs count matrix products and the scan on valid positions only (ModelFlops).")
+    }
+
+    struct PhaseTimes {
+        var text = 0.0, clip = 0.0, frame = 0.0, mamba = 0.0, scan = 0.0, loss = 0.0, optimizer = 0.0, total = 0.0
+        static func median(_ xs: [PhaseTimes]) -> PhaseTimes {
+            func m(_ k: KeyPath<PhaseTimes, Double>) -> Double {
+                let s = xs.map { $0[keyPath: k] }.sorted()
+                return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+            }
+            return PhaseTimes(text: m(\.text), clip: m(\.clip), frame: m(\.frame), mamba: m(\.mamba), scan: m(\.scan),
+                              loss: m(\.loss), optimizer: m(\.optimizer), total: m(\.total))
+        }
+    }
+
+    func timedStep(_ model: MamFusionModel, inputs: MamFusionModel.Inputs, labels: BatchLabels, step: Int,
+                   optimizer: inout BertAdam, expAvg: ParameterSet, expAvgSq: ParameterSet) -> PhaseTimes {
+        let c = model.configuration
+        let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(step), enabled: c.dropoutEnabled)
+        let sampling = model.lossHead.loss.sampling(seed: UInt64(c.seed), step: step, epoch: 0)
+        var t = PhaseTimes()
+        let mambas = [model.clipBranch.mamba1, model.clipBranch.mamba2, model.frameBranch.mamba1, model.frameBranch.mamba2]
+        for m in mambas { m.resetTimers() }
+        let start = MonotonicClock.now()
+        model.gradients.zero()
+        var t0 = MonotonicClock.now()
+        model.queryEncoders[0].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout)
+        model.queryEncoders[1].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout)
+        t.text += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
+        let clipBatch = inputs.clipBatch(mapSize: c.mapSize)
+        model.clipBranch.forward(inputs.clipFeatures, batch: clipBatch, dropout: dropout)
+        t.clip += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
+        model.frameBranch.forward(inputs.frameFeatures, batch: inputs.videos, dropout: dropout)
+        t.frame += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
+        let head = model.lossHead
+        let q = model.queryEncoders[0].output.pointer, q2 = model.queryEncoders[1].output.pointer
+        _ = head.forward(q: q, q2: q2, clipEmbeddings: model.clipBranch.output.pointer, frameEmbeddings: model.frameBranch.output.pointer,
+                         labels: labels, sampling: sampling)
+        head.backward(q: q, q2: q2, clipEmbeddings: model.clipBranch.output.pointer, frameEmbeddings: model.frameBranch.output.pointer, labels: labels)
+        t.loss += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
+        model.frameBranch.backward(inputs.frameFeatures, dy: head.dF.pointer, batch: inputs.videos, dropout: dropout)
+        t.frame += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
+        model.clipBranch.backward(inputs.clipFeatures, dy: head.dC.pointer, batch: clipBatch, dropout: dropout)
+        t.clip += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
+        model.queryEncoders[1].backward(inputs.tokenFeatures, dy: head.dq2.pointer, batch: inputs.queries, dropout: dropout)
+        model.queryEncoders[0].backward(inputs.tokenFeatures, dy: head.dq.pointer, batch: inputs.queries, dropout: dropout)
+        t.text += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
+        optimizer.update(parameters: model.parameters, gradients: model.gradients, expAvg: expAvg, expAvgSq: expAvgSq)
+        t.optimizer = MonotonicClock.now() - t0
+        t.total = MonotonicClock.now() - start
+        t.mamba = mambas.reduce(0) { $0 + $1.seconds }
+        t.scan = mambas.reduce(0) { $0 + $1.scanSeconds }
+        return t
+    }
+
+    func randomInputs(_ count: Int, seed: UInt32) -> Tensor {
+        let t = Tensor(shape: [count])
+        RandomStream(seed: 77, purpose: .synthetic, step: seed).fillNormal(t.buffer, std: 0.05)
+        return t
+    }
+}
+
+/// Peak resident memory of this process (VmHWM), GiB.
+func peakResidentGiB() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return .nan }
+    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? .nan
+        return kb / 1_048_576
+    }
+    return .nan
+}
