@@ -15,6 +15,7 @@
 /// Forward scan of one sequence of `length` steps:
 ///   h_t = exp(Δ_t ⊙ A) ⊙ h_{t−1} + (Δ_t ⊙ u_t) ⊗ B_t,  h_{−1} = 0,
 ///   y_t = h_t C_t + D ⊙ u_t.
+/// exp(Δ·A) is evaluated as 2^(Δ·(A·log2 e)), as the reference CUDA kernel does.
 /// delta, u, y: length × channels (row stride `channels`); B, C: length × states with row stride
 /// `ldbc` (they are column slices of x_proj's output); A: channels × states (A = −exp(A_log));
 /// D: channels. `checkpoints` receives the state at the end of every full segment of `segment`
@@ -26,9 +27,13 @@ void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
                            const float *A, const float *D,
                            float *y, float *checkpoints, size_t segment);
 
+/// Floats of `scratch` that mf_mamba_scan_backward needs: (2·segment + 1)·states·8.
+size_t mf_mamba_scan_scratch_floats(size_t states, size_t segment);
+
 /// Backward of `mf_mamba_scan_forward` for the same sequence, given dy = ∂L/∂y.
-/// Runs time in reverse, one segment at a time: the states of a segment are recomputed from
-/// its checkpoint into `scratch` (2 · segment · states · 8 floats), so no per-step state is kept.
+/// Runs time in reverse, one segment at a time: for one block of 8 channels, the states and
+/// exp(Δ·A) factors of a segment are recomputed from its checkpoint into `scratch`
+/// (`mf_mamba_scan_scratch_floats`), so no per-step state is kept between forward and backward.
 /// Writes ddelta and du (length × channels, overwritten); ACCUMULATES into dB and dC (row stride
 /// ldbc, summed over channels), dA_log (channels × states, through A = −exp(A_log):
 /// ∂L/∂A_log = ∂L/∂A ⊙ A) and dD (channels).

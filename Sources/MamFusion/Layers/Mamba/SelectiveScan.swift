@@ -18,8 +18,8 @@ enum SelectiveScan {
         length == 0 ? 0 : ((length + segment - 1) / segment - 1) * channels * states
     }
 
-    /// Floats of segment scratch the backward needs: 2·K·8·N.
-    static func scratchCount(states: Int, segment: Int) -> Int { 2 * segment * 8 * states }
+    /// Floats of segment scratch the backward needs: (2K + 1)·8·N.
+    static func scratchCount(states: Int, segment: Int) -> Int { mf_mamba_scan_scratch_floats(states, segment) }
 
     /// - Parameters: delta, u, y: length×channels (row stride channels); b, c: length×states with
     ///   row stride `ldbc`; decay: A = −exp(A_log), channels×states; skip: D (channels);
