@@ -80,7 +80,7 @@ public struct MambaUnit: Sendable {
                   b: p.dtProjectionWeight.pointer, ldb: r, c: ws.delta, ldc: e)
         mf_mamba_delta_softplus(rows, e, ws.delta, p.dtProjectionBias.pointer)
         // y = scan(Δ, u, B, C) + D ⊙ u, per sequence
-        mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
+        mf_mamba_scan_decay(p.aLog.pointer, e, n, ws.decay)
         row = 0
         var checkpoint = 0
         for length in lengths {
@@ -138,7 +138,7 @@ public struct MambaUnit: Sendable {
                                ws.projectedGradient + e, 2 * e)
         // scan: ∂Δ, ∂u (overwritten), ∂B, ∂C (accumulated: zero first), ∂A_log, ∂D
         ws.selectionGradient.update(repeating: 0, count: rows * sel)
-        mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
+        mf_mamba_scan_decay(p.aLog.pointer, e, n, ws.decay)
         row = 0
         var checkpoint = 0
         for length in lengths {

@@ -10,18 +10,19 @@ import TensorKit
 ///   x rows (d) + [x', z] (2E) + u (E) + [δ, B, C] (R+2N) + Δ (E) + y (E) per row, i.e.
 ///   T·(d + 5E + R + 2N), plus the scan checkpoints: per sequence of length L,
 ///   (⌈L/K⌉ − 1)·E·N (the state h every K steps; never the per-step state).
-/// - **scratch**, free again once a call returns: T·(d + 5E + R + 2N) + E·N + (2K + 1)·8·N.
+/// - **scratch**, free again once a call returns: T·(d + 5E + R + 2N) + 3·E·N + (2K + 1)·8·N.
 ///
 /// Scan memory per video of length L: (⌈L/K⌉ − 1)·E·N floats of checkpoints that live from
-/// forward to backward, plus (2K + 1)·8·N floats of segment scratch per call. For L = 512, E = 768,
-/// N = 16, K = 32: 15·768·16 = 184,320 floats = 720 KiB per video (keeping every h_t would be
-/// 512·768·16 floats = 24 MiB), and 16.5 KiB scratch.
+/// forward to backward, plus (2K + 1)·8·N + 2·E·N floats of scratch per call. For L = 512,
+/// E = 768, N = 16, K = 32: 15·768·16 = 184,320 floats = 720 KiB per video (keeping every h_t
+/// would be 512·768·16 floats = 24 MiB, 34× more), and 32.5 KiB + 96 KiB scratch.
 ///
-/// Why K = 32 by default: the backward recomputes a segment for one block of 8 channels at a time,
-/// so the recomputed states (and their exp(Δ·A) factors) take (2K + 1)·8·N floats ≈ 16.5 KiB at K = 32 —
-/// half the 32 KiB L1 — independent of d_inner. Recomputation costs one extra forward scan
-/// whatever K is, so the largest K whose segment stays in L1 minimises checkpoint memory
-/// (K ≈ √L would only matter if a segment were recomputed for all channels at once).
+/// Why K = 32 by default: the backward recomputes each segment for one block of 8 channels at a
+/// time, so the recomputed states and their exp(Δ·A) factors take (2K + 1)·8·N floats — 32.5 KiB
+/// at K = 32, about the L1 — independent of d_inner. Recomputation costs one extra forward scan
+/// whatever K is (so K ≈ √L, which balances checkpoints against a segment buffer of all channels,
+/// does not apply here); measured at d_inner 768 and L = 32…512, K = 16…128 run within noise of
+/// each other, so K trades only checkpoint memory (∝ 1/K) against L1 residency of the segment.
 public final class MambaWorkspace: @unchecked Sendable {
     public let dimensions: ModelDimensions
     /// Largest number of sequences in a batch.
@@ -49,8 +50,8 @@ public final class MambaWorkspace: @unchecked Sendable {
     let deltaGradient: UnsafeMutablePointer<Float> // T × E
     let convolvedGradient: UnsafeMutablePointer<Float> // T × E
     let selectionGradient: UnsafeMutablePointer<Float> // T × (R+2N)
-    let decay: UnsafeMutablePointer<Float>         // E × N   A = −exp(A_log)
-    let scanScratch: UnsafeMutablePointer<Float>   // (2K + 1) · 8 · N
+    let decay: UnsafeMutablePointer<Float>         // N × E   −exp(A_log)·log2 e, transposed
+    let scanScratch: UnsafeMutablePointer<Float>   // (2K + 1)·8·N + 2·E·N
 
     /// Rows of the last forward (0 before any), checked by backward.
     var forwardRows = 0
@@ -63,7 +64,7 @@ public final class MambaWorkspace: @unchecked Sendable {
         let rows = batch * maxLength
         let perRow = d + 5 * e + r + 2 * n
         let checkpoints = batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n
-        return (rows * perRow + checkpoints, rows * perRow + e * n + SelectiveScan.scratchCount(states: n, segment: segmentLength))
+        return (rows * perRow + checkpoints, rows * perRow + e * n + SelectiveScan.scratchCount(channels: e, states: n, segment: segmentLength))
     }
 
     public init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32) {
@@ -98,7 +99,7 @@ public final class MambaWorkspace: @unchecked Sendable {
         convolvedGradient = take(rows * e)
         selectionGradient = take(rows * (r + 2 * n))
         decay = take(e * n)
-        scanScratch = take(SelectiveScan.scratchCount(states: n, segment: segmentLength))
+        scanScratch = take(SelectiveScan.scratchCount(channels: e, states: n, segment: segmentLength))
         precondition(next <= storage.base + storage.count, "MambaWorkspace layout overflow")
     }
 
