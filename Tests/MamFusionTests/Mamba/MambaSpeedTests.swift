@@ -62,7 +62,7 @@ struct MambaSpeedTests {
             eachSequence { length, row, checkpoint in
                 SelectiveScan.forward(length: length, channels: e, states: n, delta: ws.delta + row * e, u: ws.convolved + row * e,
                                       b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
-                                      decay: ws.decay, skip: p.skip.pointer, y: ws.scanOutput + row * e,
+                                      decay: ws.scratch.decay, skip: p.skip.pointer, y: ws.scanOutput + row * e,
                                       checkpoints: ws.checkpoints + checkpoint, segment: segment)
             }
         }
@@ -70,59 +70,59 @@ struct MambaSpeedTests {
             eachSequence { length, row, checkpoint in
                 SelectiveScan.backward(length: length, channels: e, states: n, delta: ws.delta + row * e, u: ws.convolved + row * e,
                                        b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
-                                       decay: ws.decay, skip: p.skip.pointer, checkpoints: ws.checkpoints + checkpoint,
+                                       decay: ws.scratch.decay, skip: p.skip.pointer, checkpoints: ws.checkpoints + checkpoint,
                                        segment: segment, dy: ws.scanOutput + row * e,
-                                       ddelta: ws.deltaGradient + row * e, du: ws.convolvedGradient + row * e,
-                                       db: ws.selectionGradient + row * sel + r, dc: ws.selectionGradient + row * sel + r + n,
-                                       lddbc: sel, dALog: g.aLog.pointer, dSkip: g.skip.pointer, scratch: ws.scanScratch)
+                                       ddelta: ws.scratch.deltaGradient + row * e, du: ws.scratch.convolvedGradient + row * e,
+                                       db: ws.scratch.selectionGradient + row * sel + r, dc: ws.scratch.selectionGradient + row * sel + r + n,
+                                       lddbc: sel, dALog: g.aLog.pointer, dSkip: g.skip.pointer, scratch: ws.scratch.scanScratch)
             }
         }
         let convForward = time(repeats) {
             eachSequence { length, row, _ in
                 mf_mamba_conv_silu_forward(length, e, 4, ws.projected + row * 2 * e, 2 * e, p.convolutionWeight.pointer,
-                                           p.convolutionBias.pointer, ws.convolvedGradient + row * e)
+                                           p.convolutionBias.pointer, ws.scratch.convolvedGradient + row * e)
             }
         }
         let convBackward = time(repeats) {
             eachSequence { length, row, _ in
                 mf_mamba_conv_silu_backward(length, e, 4, ws.projected + row * 2 * e, 2 * e, p.convolutionWeight.pointer,
                                             p.convolutionBias.pointer, ws.convolved + row * e,
-                                            ws.projectedGradient + row * 2 * e, 2 * e,
+                                            ws.scratch.projectedGradient + row * 2 * e, 2 * e,
                                             g.convolutionWeight.pointer, g.convolutionBias.pointer)
             }
         }
-        let gateForward = time(repeats) { mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated) }
+        let gateForward = time(repeats) { mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.scratch.gated) }
         let gateBackward = time(repeats) {
-            mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated, ws.projectedGradient + e, 2 * e)
+            mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.scratch.gated, ws.scratch.projectedGradient + e, 2 * e)
         }
         let softplusForward = time(repeats) {
-            ws.deltaGradient.update(from: ws.delta, count: rows * e)
-            mf_mamba_delta_softplus(rows, e, ws.deltaGradient, p.dtProjectionBias.pointer)
+            ws.scratch.deltaGradient.update(from: ws.delta, count: rows * e)
+            mf_mamba_delta_softplus(rows, e, ws.scratch.deltaGradient, p.dtProjectionBias.pointer)
         }
         let softplusBackward = time(repeats) {
-            mf_mamba_delta_softplus_backward(rows, e, ws.delta, ws.deltaGradient, g.dtProjectionBias.pointer)
+            mf_mamba_delta_softplus_backward(rows, e, ws.delta, ws.scratch.deltaGradient, g.dtProjectionBias.pointer)
         }
         let pointwiseForward = convForward + gateForward + softplusForward
         let gemmForward = time(repeats) {
-            BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: ws.inputRows, lda: d, b: p.inProjection.pointer, ldb: d, c: ws.projectedGradient, ldc: 2 * e)
-            BLAS.gemm(transB: true, m: rows, n: sel, k: e, a: ws.convolved, lda: e, b: p.xProjection.pointer, ldb: e, c: ws.selectionGradient, ldc: sel)
-            BLAS.gemm(transB: true, m: rows, n: e, k: r, a: ws.selection, lda: sel, b: p.dtProjectionWeight.pointer, ldb: r, c: ws.deltaGradient, ldc: e)
-            BLAS.gemm(transB: true, m: rows, n: d, k: e, a: ws.gated, lda: e, b: p.outProjection.pointer, ldb: e, c: ws.modelRows, ldc: d)
+            BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: ws.inputRows, lda: d, b: p.inProjection.pointer, ldb: d, c: ws.scratch.projectedGradient, ldc: 2 * e)
+            BLAS.gemm(transB: true, m: rows, n: sel, k: e, a: ws.convolved, lda: e, b: p.xProjection.pointer, ldb: e, c: ws.scratch.selectionGradient, ldc: sel)
+            BLAS.gemm(transB: true, m: rows, n: e, k: r, a: ws.selection, lda: sel, b: p.dtProjectionWeight.pointer, ldb: r, c: ws.scratch.deltaGradient, ldc: e)
+            BLAS.gemm(transB: true, m: rows, n: d, k: e, a: ws.scratch.gated, lda: e, b: p.outProjection.pointer, ldb: e, c: ws.scratch.modelRows, ldc: d)
         }
         // The alternative to gathering: the same in_proj GEMM over every padded row.
         let paddedRows = lengths.count * padded
         let inProjPadded = time(repeats) {
             BLAS.gemm(transB: true, m: paddedRows, n: 2 * e, k: d, a: x.pointer, lda: d, b: p.inProjection.pointer, ldb: d,
-                      c: ws.projectedGradient, ldc: 2 * e)
+                      c: ws.scratch.projectedGradient, ldc: 2 * e)
         }
         let inProjGathered = time(repeats) {
             var row = 0
             for (b, length) in lengths.enumerated() {
-                ws.modelRows.advanced(by: row * d).update(from: x.pointer + b * padded * d, count: length * d)
+                ws.scratch.modelRows.advanced(by: row * d).update(from: x.pointer + b * padded * d, count: length * d)
                 row += length
             }
-            BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: ws.modelRows, lda: d, b: p.inProjection.pointer, ldb: d,
-                      c: ws.projectedGradient, ldc: 2 * e)
+            BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: ws.scratch.modelRows, lda: d, b: p.inProjection.pointer, ldb: d,
+                      c: ws.scratch.projectedGradient, ldc: 2 * e)
         }
 
         let T = Double(rows), E = Double(e), N = Double(n), D = Double(d), R = Double(r)
@@ -134,7 +134,7 @@ struct MambaSpeedTests {
         func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1e3) }
         func gf(_ f: Double, _ s: Double) -> String { String(format: "%.1f GFLOP/s", f / s / 1e9) }
         print("""
-        === Mamba \(label): \(lengths.count) sequences, \(rows) valid rows of \(paddedRows) (Lpad \(padded)), K = \(segment), workspace \(ws.byteCount >> 20) MiB
+        === Mamba \(label): \(lengths.count) sequences, \(rows) valid rows of \(paddedRows) (Lpad \(padded)), K = \(segment), workspace \(ws.byteCount >> 20) MiB saved + \(ws.scratch.byteCount >> 20) MiB scratch
           forward  \(ms(forward))  \(String(format: "%.3f", forwardFlops / 1e9)) GFLOP  \(gf(forwardFlops, forward))
           backward \(ms(backward))  \(String(format: "%.3f", backwardFlops / 1e9)) GFLOP  \(gf(backwardFlops, backward))
           total    \(ms(forward + backward))  \(gf(forwardFlops + backwardFlops, forward + backward))

@@ -54,6 +54,7 @@ public struct MambaUnit: Sendable {
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
         let sel = r + 2 * n
+        let s = ws.scratch
         ws.forwardRows = rows
 
         // Gather the valid rows (padding sits at the end of each sequence).
@@ -80,28 +81,28 @@ public struct MambaUnit: Sendable {
                   b: p.dtProjectionWeight.pointer, ldb: r, c: ws.delta, ldc: e)
         mf_mamba_delta_softplus(rows, e, ws.delta, p.dtProjectionBias.pointer)
         // y = scan(Δ, u, B, C) + D ⊙ u, per sequence
-        mf_mamba_scan_decay(p.aLog.pointer, e, n, ws.decay)
+        mf_mamba_scan_decay(p.aLog.pointer, e, n, s.decay)
         row = 0
         var checkpoint = 0
         for length in lengths {
             SelectiveScan.forward(length: length, channels: e, states: n,
                                   delta: ws.delta + row * e, u: ws.convolved + row * e,
                                   b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
-                                  decay: ws.decay, skip: p.skip.pointer,
+                                  decay: s.decay, skip: p.skip.pointer,
                                   y: ws.scanOutput + row * e, checkpoints: ws.checkpoints + checkpoint,
                                   segment: ws.segmentLength)
             row += length
             checkpoint += SelectiveScan.checkpointCount(length: length, channels: e, states: n, segment: ws.segmentLength)
         }
         // out = (y ⊙ SiLU(z)) W_outᵀ
-        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
-        BLAS.gemm(transB: true, m: rows, n: d, k: e, a: ws.gated, lda: e,
-                  b: p.outProjection.pointer, ldb: e, c: ws.modelRows, ldc: d)
+        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated)
+        BLAS.gemm(transB: true, m: rows, n: d, k: e, a: s.gated, lda: e,
+                  b: p.outProjection.pointer, ldb: e, c: s.modelRows, ldc: d)
         // Scatter back; padded rows are 0.
         row = 0
         for (b, length) in lengths.enumerated() {
             let sequence = output.pointer + b * padded * d
-            sequence.update(from: ws.modelRows + row * d, count: length * d)
+            sequence.update(from: s.modelRows + row * d, count: length * d)
             (sequence + length * d).update(repeating: 0, count: (padded - length) * d)
             row += length
         }
@@ -121,71 +122,72 @@ public struct MambaUnit: Sendable {
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
         let sel = r + 2 * n
+        let s = ws.scratch
 
         var row = 0
         for (b, length) in lengths.enumerated() {
-            ws.modelRows.advanced(by: row * d).update(from: outputGradient.pointer + b * padded * d, count: length * d)
+            s.modelRows.advanced(by: row * d).update(from: outputGradient.pointer + b * padded * d, count: length * d)
             row += length
         }
         // out_proj: ∂W_out += ∂outᵀ gated (gated recomputed from y, z); ∂gated = ∂out W_out
-        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
-        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: ws.modelRows, lda: d, b: ws.gated, ldb: e,
+        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated)
+        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: s.modelRows, lda: d, b: s.gated, ldb: e,
                   beta: 1, c: g.outProjection.pointer, ldc: e)
-        BLAS.gemm(m: rows, n: e, k: d, a: ws.modelRows, lda: d, b: p.outProjection.pointer, ldb: e,
-                  c: ws.gated, ldc: e)
+        BLAS.gemm(m: rows, n: e, k: d, a: s.modelRows, lda: d, b: p.outProjection.pointer, ldb: e,
+                  c: s.gated, ldc: e)
         // gate: ∂z (into the z half of ∂[x'|z]), ∂y in place
-        mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated,
-                               ws.projectedGradient + e, 2 * e)
+        mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated,
+                               s.projectedGradient + e, 2 * e)
         // scan: ∂Δ, ∂u (overwritten), ∂B, ∂C (accumulated: zero first), ∂A_log, ∂D
-        ws.selectionGradient.update(repeating: 0, count: rows * sel)
-        mf_mamba_scan_decay(p.aLog.pointer, e, n, ws.decay)
+        s.selectionGradient.update(repeating: 0, count: rows * sel)
+        mf_mamba_scan_decay(p.aLog.pointer, e, n, s.decay)
         row = 0
         var checkpoint = 0
         for length in lengths {
             SelectiveScan.backward(length: length, channels: e, states: n,
                                    delta: ws.delta + row * e, u: ws.convolved + row * e,
                                    b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
-                                   decay: ws.decay, skip: p.skip.pointer,
+                                   decay: s.decay, skip: p.skip.pointer,
                                    checkpoints: ws.checkpoints + checkpoint, segment: ws.segmentLength,
-                                   dy: ws.gated + row * e,
-                                   ddelta: ws.deltaGradient + row * e, du: ws.convolvedGradient + row * e,
-                                   db: ws.selectionGradient + row * sel + r, dc: ws.selectionGradient + row * sel + r + n,
+                                   dy: s.gated + row * e,
+                                   ddelta: s.deltaGradient + row * e, du: s.convolvedGradient + row * e,
+                                   db: s.selectionGradient + row * sel + r, dc: s.selectionGradient + row * sel + r + n,
                                    lddbc: sel, dALog: g.aLog.pointer, dSkip: g.skip.pointer,
-                                   scratch: ws.scanScratch)
+                                   scratch: s.scanScratch)
             row += length
             checkpoint += SelectiveScan.checkpointCount(length: length, channels: e, states: n, segment: ws.segmentLength)
         }
         // softplus: ∂(δ W_dtᵀ + b_dt) in place; ∂b_dt
-        mf_mamba_delta_softplus_backward(rows, e, ws.delta, ws.deltaGradient, g.dtProjectionBias.pointer)
+        mf_mamba_delta_softplus_backward(rows, e, ws.delta, s.deltaGradient, g.dtProjectionBias.pointer)
         // dt_proj: ∂W_dt += ∂preᵀ δ; ∂δ = ∂pre W_dt (into the δ columns of ∂[δ|B|C])
-        BLAS.gemm(transA: true, m: e, n: r, k: rows, a: ws.deltaGradient, lda: e, b: ws.selection, ldb: sel,
+        BLAS.gemm(transA: true, m: e, n: r, k: rows, a: s.deltaGradient, lda: e, b: ws.selection, ldb: sel,
                   beta: 1, c: g.dtProjectionWeight.pointer, ldc: r)
-        BLAS.gemm(m: rows, n: r, k: e, a: ws.deltaGradient, lda: e, b: p.dtProjectionWeight.pointer, ldb: r,
-                  c: ws.selectionGradient, ldc: sel)
+        BLAS.gemm(m: rows, n: r, k: e, a: s.deltaGradient, lda: e, b: p.dtProjectionWeight.pointer, ldb: r,
+                  c: s.selectionGradient, ldc: sel)
         // x_proj: ∂W_x += ∂[δ|B|C]ᵀ u; ∂u += ∂[δ|B|C] W_x
-        BLAS.gemm(transA: true, m: sel, n: e, k: rows, a: ws.selectionGradient, lda: sel, b: ws.convolved, ldb: e,
+        BLAS.gemm(transA: true, m: sel, n: e, k: rows, a: s.selectionGradient, lda: sel, b: ws.convolved, ldb: e,
                   beta: 1, c: g.xProjection.pointer, ldc: e)
-        BLAS.gemm(m: rows, n: e, k: sel, a: ws.selectionGradient, lda: sel, b: p.xProjection.pointer, ldb: e,
-                  beta: 1, c: ws.convolvedGradient, ldc: e)
+        BLAS.gemm(m: rows, n: e, k: sel, a: s.selectionGradient, lda: sel, b: p.xProjection.pointer, ldb: e,
+                  beta: 1, c: s.convolvedGradient, ldc: e)
         // conv + SiLU: ∂x' (into the x' half of ∂[x'|z]), ∂w_c, ∂b_c, per sequence
         row = 0
         for length in lengths {
             mf_mamba_conv_silu_backward(length, e, w, ws.projected + row * 2 * e, 2 * e,
                                         p.convolutionWeight.pointer, p.convolutionBias.pointer,
-                                        ws.convolvedGradient + row * e, ws.projectedGradient + row * 2 * e, 2 * e,
+                                        s.convolvedGradient + row * e, s.projectedGradient + row * 2 * e, 2 * e,
                                         g.convolutionWeight.pointer, g.convolutionBias.pointer)
             row += length
         }
         // in_proj: ∂W_in += ∂[x'|z]ᵀ x; ∂x = ∂[x'|z] W_in
-        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: ws.projectedGradient, lda: 2 * e, b: ws.inputRows, ldb: d,
+        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: s.projectedGradient, lda: 2 * e, b: ws.inputRows, ldb: d,
                   beta: 1, c: g.inProjection.pointer, ldc: d)
-        BLAS.gemm(m: rows, n: d, k: 2 * e, a: ws.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
-                  c: ws.modelRows, ldc: d)
+        BLAS.gemm(m: rows, n: d, k: 2 * e, a: s.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
+                  c: s.modelRows, ldc: d)
         // Scatter-add into the valid rows of ∂input.
         row = 0
         for (b, length) in lengths.enumerated() {
             let sequence = inputGradient.pointer + b * padded * d
-            let source = ws.modelRows + row * d
+            let source = s.modelRows + row * d
             for i in 0..<(length * d) { sequence[i] += source[i] }
             row += length
         }

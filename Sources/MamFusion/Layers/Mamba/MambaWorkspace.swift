@@ -4,13 +4,13 @@ import TensorKit
 /// `maxLength` steps: allocated once per batch shape, reused by every forward/backward, so
 /// nothing allocates inside a step.
 ///
-/// Two regions, in floats, with T = batch·maxLength rows of capacity (only the T_valid = Σ lengths
-/// valid rows of a batch are ever touched), E = d_inner, N = d_state, R = dt_rank, K = segment:
-/// - **saved** by `forward`, read by `backward` (must survive between them):
+/// It holds what `forward` saves for `backward` (must survive between them), in floats, with
+/// T = batch·maxLength rows of capacity (only the Σ lengths valid rows of a batch are touched),
+/// E = d_inner, N = d_state, R = dt_rank, K = segment:
 ///   x rows (d) + [x', z] (2E) + u (E) + [δ, B, C] (R+2N) + Δ (E) + y (E) per row, i.e.
 ///   T·(d + 5E + R + 2N), plus the scan checkpoints: per sequence of length L,
-///   (⌈L/K⌉ − 1)·E·N (the state h every K steps; never the per-step state).
-/// - **scratch**, free again once a call returns: T·(d + 5E + R + 2N) + 3·E·N + (2K + 1)·8·N.
+///   (⌈L/K⌉ − 1)·E·N (the state h every K steps; never the per-step state);
+/// and a reference to a `MambaScratch` (its own, or one shared by all units of the model).
 ///
 /// Scan memory per video of length L: (⌈L/K⌉ − 1)·E·N floats of checkpoints that live from
 /// forward to backward, plus (2K + 1)·8·N + 2·E·N floats of scratch per call. For L = 512,
@@ -33,8 +33,9 @@ public final class MambaWorkspace: @unchecked Sendable {
     public let segmentLength: Int
 
     let storage: FloatStorage
+    /// Temporary buffers (possibly shared with other units).
+    public let scratch: MambaScratch
 
-    // Saved by forward for backward (row pointers; rows are the valid rows, packed).
     let inputRows: UnsafeMutablePointer<Float>     // T × d
     let projected: UnsafeMutablePointer<Float>     // T × 2E  [x' | z]
     let convolved: UnsafeMutablePointer<Float>     // T × E   u = SiLU(conv(x'))
@@ -43,43 +44,37 @@ public final class MambaWorkspace: @unchecked Sendable {
     let scanOutput: UnsafeMutablePointer<Float>    // T × E   y (before the SiLU(z) gate)
     let checkpoints: UnsafeMutablePointer<Float>   // Σ_seq (⌈L/K⌉ − 1) × N × E
 
-    // Scratch.
-    let modelRows: UnsafeMutablePointer<Float>     // T × d   output rows / ∂out rows / ∂x rows
-    let gated: UnsafeMutablePointer<Float>         // T × E   y ⊙ SiLU(z), then ∂L/∂(gated), then ∂L/∂y
-    let projectedGradient: UnsafeMutablePointer<Float> // T × 2E
-    let deltaGradient: UnsafeMutablePointer<Float> // T × E
-    let convolvedGradient: UnsafeMutablePointer<Float> // T × E
-    let selectionGradient: UnsafeMutablePointer<Float> // T × (R+2N)
-    let decay: UnsafeMutablePointer<Float>         // N × E   −exp(A_log)·log2 e, transposed
-    let scanScratch: UnsafeMutablePointer<Float>   // (2K + 1)·8·N + 2·E·N
-
     /// Rows of the last forward (0 before any), checked by backward.
     var forwardRows = 0
 
-    /// Floats of the saved and scratch regions for these sizes.
+    /// Floats this workspace saves for these sizes (its scratch not included).
     public static func floatCount(dimensions: ModelDimensions, batch: Int, maxLength: Int,
-                                  segmentLength: Int = 32) -> (saved: Int, scratch: Int) {
+                                  segmentLength: Int = 32) -> Int {
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank
-        let rows = batch * maxLength
-        let perRow = d + 5 * e + r + 2 * n
         let checkpoints = batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n
-        return (rows * perRow + checkpoints, rows * perRow + e * n + SelectiveScan.scratchCount(channels: e, states: n, segment: segmentLength))
+        return batch * maxLength * (d + 5 * e + r + 2 * n) + checkpoints
     }
 
-    public init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32) {
+    /// - Parameter scratch: shared temporary buffers with at least `batch·maxLength` rows and a
+    ///   segment length ≥ `segmentLength`; nil allocates a private one.
+    public init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32,
+                scratch: MambaScratch? = nil) {
         precondition(batch >= 1 && maxLength >= 1 && segmentLength >= 1, "MambaWorkspace needs positive sizes")
         self.dimensions = dimensions
         self.batch = batch
         self.maxLength = maxLength
         self.segmentLength = segmentLength
-        let counts = Self.floatCount(dimensions: dimensions, batch: batch, maxLength: maxLength,
-                                     segmentLength: segmentLength)
-        // 15 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
-        storage = FloatStorage(count: counts.saved + counts.scratch + 15 * 16)
+        let rows = batch * maxLength
+        let shared = scratch ?? MambaScratch(dimensions: dimensions, rows: rows, segmentLength: segmentLength)
+        precondition(shared.dimensions == dimensions && shared.rows >= rows && shared.segmentLength >= segmentLength,
+                     "MambaScratch (\(shared.rows) rows, K \(shared.segmentLength)) too small for \(rows) rows, K \(segmentLength)")
+        self.scratch = shared
+        // 7 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
+        storage = FloatStorage(count: Self.floatCount(dimensions: dimensions, batch: batch, maxLength: maxLength,
+                                                      segmentLength: segmentLength) + 7 * 16)
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank
-        let rows = batch * maxLength
         var next = storage.base
         func take(_ count: Int) -> UnsafeMutablePointer<Float> {
             defer { next += (count + 15) / 16 * 16 }
@@ -92,17 +87,9 @@ public final class MambaWorkspace: @unchecked Sendable {
         delta = take(rows * e)
         scanOutput = take(rows * e)
         checkpoints = take(batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n)
-        modelRows = take(rows * d)
-        gated = take(rows * e)
-        projectedGradient = take(rows * 2 * e)
-        deltaGradient = take(rows * e)
-        convolvedGradient = take(rows * e)
-        selectionGradient = take(rows * (r + 2 * n))
-        decay = take(e * n)
-        scanScratch = take(SelectiveScan.scratchCount(channels: e, states: n, segment: segmentLength))
         precondition(next <= storage.base + storage.count, "MambaWorkspace layout overflow")
     }
 
-    /// Bytes held (both regions).
+    /// Bytes this workspace holds, its scratch not included.
     public var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
 }
