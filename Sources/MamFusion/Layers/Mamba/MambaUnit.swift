@@ -19,8 +19,12 @@ import TensorKit
 /// computed (gathered into contiguous rows so that each projection is one GEMM over all of them),
 /// and padded output rows are written as 0.
 ///
-/// Buffers: parameters and gradients are the caller's views (`MambaParameters`); activations
-/// live in the caller's `MambaWorkspace`; forward and backward allocate nothing.
+/// The selective scan keeps no per-step state: the forward stores h every K steps and the
+/// backward recomputes each segment (`SelectiveScan`; memory formula on `MambaWorkspace`).
+///
+/// Buffers: parameters and gradients are the caller's views (`MambaParameters`); saved
+/// activations live in the caller's `MambaWorkspace`, temporaries in its `MambaScratch` (which
+/// the units of a model may share); forward and backward allocate nothing.
 public struct MambaUnit: Sendable {
     public let dimensions: ModelDimensions
 
