@@ -1,5 +1,5 @@
 /* Pointwise and depthwise pieces of the Mamba-1 unit: causal conv + SiLU, Δ softplus, the SiLU(z)
- * gate, A = −exp(A_log). See CKernelsMamba.h for the contract. */
+ * gate. See CKernelsMamba.h for the contract. */
 #include "CKernelsMamba.h"
 #include "mamba_vmath.h"
 
@@ -148,12 +148,5 @@ void mf_mamba_gate_backward(size_t rows, size_t channels, const float *y,
             mf_store_n(dz + r * lddz + c, g * yy * (s * (1.0f + zz * (1.0f - s))), cw);
             mf_store_n(dgated + r * channels + c, g * zz * s, cw);
         }
-    }
-}
-
-void mf_mamba_negative_exp(const float *alog, float *a, size_t count) {
-    for (size_t i = 0; i < count; i += MF_LANES) {
-        size_t cw = count - i < MF_LANES ? count - i : MF_LANES;
-        mf_store_n(a + i, -mf_exp8(mf_load_n(alog + i, cw)), cw);
     }
 }

@@ -12,30 +12,41 @@
 /// Largest d_state the scan kernels accept.
 #define MF_MAMBA_MAX_STATE 64
 
+/// decay[n][c] = −exp(A_log[c][n]) · log2 e: A (A = −exp(A_log), channels × states) in the layout
+/// (states × channels) and scale the scan kernels take, so that exp(Δ·A) = 2^(Δ·decay) — the
+/// reference CUDA kernel's formulation.
+void mf_mamba_scan_decay(const float *A_log, size_t channels, size_t states, float *decay);
+
 /// Forward scan of one sequence of `length` steps:
 ///   h_t = exp(Δ_t ⊙ A) ⊙ h_{t−1} + (Δ_t ⊙ u_t) ⊗ B_t,  h_{−1} = 0,
 ///   y_t = h_t C_t + D ⊙ u_t.
 /// delta, u, y: length × channels (row stride `channels`); B, C: length × states with row stride
-/// `ldbc` (they are column slices of x_proj's output); A: channels × states (A = −exp(A_log));
-/// D: channels. `checkpoints` receives the state at the end of every full segment of `segment`
-/// steps that is not the last step: (ceil(length/segment) − 1) blocks of states × channels
-/// (layout [k][n][c], the state after step (k+1)·segment − 1).
+/// `ldbc` (they are column slices of x_proj's output); decay: from `mf_mamba_scan_decay`;
+/// D: channels. `checkpoints` receives the state at the end of every segment of `segment` steps
+/// but the last: (ceil(length/segment) − 1) blocks of states × channels (layout [k][n][c], the
+/// state after step (k+1)·segment − 1).
 void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
                            const float *delta, const float *u,
                            const float *B, const float *C, size_t ldbc,
-                           const float *A, const float *D,
+                           const float *decay, const float *D,
                            float *y, float *checkpoints, size_t segment);
 
+/// Floats of `scratch` that mf_mamba_scan_backward needs:
+/// (2·segment + 1)·states·8 (one recomputed segment of one 8-channel block) + 2·states·channels
+/// (the gradient carried across segment boundaries and the ∂A accumulator).
+size_t mf_mamba_scan_scratch_floats(size_t channels, size_t states, size_t segment);
+
 /// Backward of `mf_mamba_scan_forward` for the same sequence, given dy = ∂L/∂y.
-/// Runs time in reverse, one segment at a time: the states of a segment are recomputed from
-/// its checkpoint into `scratch` (2 · segment · states · 8 floats), so no per-step state is kept.
+/// Runs time in reverse, one segment at a time: for one block of 8 channels, the states and
+/// exp(Δ·A) factors of a segment are recomputed from its checkpoint into `scratch`, so no
+/// per-step state is kept between forward and backward.
 /// Writes ddelta and du (length × channels, overwritten); ACCUMULATES into dB and dC (row stride
-/// ldbc, summed over channels), dA_log (channels × states, through A = −exp(A_log):
+/// lddbc, summed over channels), dA_log (channels × states, through A = −exp(A_log):
 /// ∂L/∂A_log = ∂L/∂A ⊙ A) and dD (channels).
 void mf_mamba_scan_backward(size_t length, size_t channels, size_t states,
                             const float *delta, const float *u,
                             const float *B, const float *C, size_t ldbc,
-                            const float *A, const float *D,
+                            const float *decay, const float *D,
                             const float *checkpoints, size_t segment,
                             const float *dy,
                             float *ddelta, float *du,
@@ -83,8 +94,5 @@ void mf_mamba_gate_forward(size_t rows, size_t channels, const float *y,
 void mf_mamba_gate_backward(size_t rows, size_t channels, const float *y,
                             const float *z, size_t ldz, float *dgated,
                             float *dz, size_t lddz);
-
-/// a[i] = −exp(alog[i]) (A from A_log); may alias.
-void mf_mamba_negative_exp(const float *alog, float *a, size_t count);
 
 #endif

@@ -16,12 +16,13 @@ final class MambaFixture {
 
     /// d = `hidden` (d_inner = 2d), `lengths` packed into (lengths.count, padded, d); padded rows of
     /// the input hold large random values, so any leak of padding into valid outputs shows.
-    init(hidden: Int, lengths: [Int], padded: Int, segment: Int, seed: UInt64 = 2024) {
+    init(hidden: Int, lengths: [Int], padded: Int, segment: Int, seed: UInt64 = 2024, scratch: MambaScratch? = nil) {
         dims = ModelDimensions(hidden: hidden, heads: 1)
         unit = MambaUnit(dimensions: dims)
         parameters = MambaTestValues.parameters(dims, seed: seed)
         gradients = MambaParameters(allocating: dims)
-        workspace = MambaWorkspace(dimensions: dims, batch: lengths.count, maxLength: padded, segmentLength: segment)
+        workspace = MambaWorkspace(dimensions: dims, batch: lengths.count, maxLength: padded, segmentLength: segment,
+                                   scratch: scratch)
         self.lengths = lengths
         let shape = [lengths.count, padded, hidden]
         input = Tensor(shape: shape); output = Tensor(shape: shape)
@@ -164,5 +165,23 @@ struct MambaUnitTests {
         for i in 0..<(5 * 8) { #expect(f.output.pointer[i] == 0 && f.inputGradient.pointer[i] == 0) }
         let ref = f.reference(1)
         for i in 0..<(4 * 8) { #expect(abs(Double(f.output.pointer[40 + i]) - ref[i]) < 1e-5) }
+    }
+
+    @Test("units sharing one MambaScratch, interleaved, give the results of private scratch")
+    func sharedScratch() {
+        let dims = ModelDimensions(hidden: 10, heads: 1)
+        let shared = MambaScratch(dimensions: dims, rows: 7 * 3, segmentLength: 4)
+        let a = MambaFixture(hidden: 10, lengths: [7, 3, 1], padded: 7, segment: 4, seed: 1, scratch: shared)
+        let b = MambaFixture(hidden: 10, lengths: [2, 5], padded: 6, segment: 2, seed: 2, scratch: shared)
+        let privateA = MambaFixture(hidden: 10, lengths: [7, 3, 1], padded: 7, segment: 4, seed: 1)
+        let privateB = MambaFixture(hidden: 10, lengths: [2, 5], padded: 6, segment: 2, seed: 2)
+        for f in [a, b, privateA, privateB] { f.gradients.zero(); f.inputGradient.fill(0) }
+        a.forward(); b.forward(); b.backward(); a.backward()
+        privateA.computeGradients(); privateB.computeGradients()
+        for (f, g) in [(a, privateA), (b, privateB)] {
+            #expect(f.output.toArray() == g.output.toArray())
+            #expect(f.inputGradient.toArray() == g.inputGradient.toArray())
+            #expect(f.gradients.tensors.map { $0.toArray() } == g.gradients.tensors.map { $0.toArray() })
+        }
     }
 }

@@ -26,10 +26,10 @@ final class ScanFixture {
         y = Tensor(shape: le); dy = Tensor(shape: le)
         ddelta = Tensor(shape: le); du = Tensor(shape: le); db = Tensor(shape: ln); dc = Tensor(shape: ln)
         dALog = Tensor(shape: [channels, states]); dSkip = Tensor(shape: [channels])
-        decay = Tensor(shape: [channels, states])
+        decay = Tensor(shape: [states, channels])
         checkpoints = Tensor(shape: [max(SelectiveScan.checkpointCount(length: length, channels: channels,
                                                                        states: states, segment: segment), 1)])
-        scratch = Tensor(shape: [SelectiveScan.scratchCount(states: states, segment: segment)])
+        scratch = Tensor(shape: [SelectiveScan.scratchCount(channels: channels, states: states, segment: segment)])
         // Small Δ keep a long memory (exp(Δ·A) close to 1 for small n), so gradients flow across
         // many segment boundaries.
         MambaTestValues.uniform(delta, seed: 5, item: 0, low: 0.005, high: 0.15)
@@ -44,7 +44,7 @@ final class ScanFixture {
     }
 
     func forward() {
-        mf_mamba_negative_exp(aLog.pointer, decay.pointer, channels * states)
+        SelectiveScan.decay(aLog: aLog.pointer, channels: channels, states: states, into: decay.pointer)
         SelectiveScan.forward(length: length, channels: channels, states: states, delta: delta.pointer, u: u.pointer,
                               b: b.pointer, c: c.pointer, ldbc: states, decay: decay.pointer, skip: skip.pointer,
                               y: y.pointer, checkpoints: checkpoints.pointer, segment: segment)

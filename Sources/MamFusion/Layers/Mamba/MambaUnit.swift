@@ -19,8 +19,12 @@ import TensorKit
 /// computed (gathered into contiguous rows so that each projection is one GEMM over all of them),
 /// and padded output rows are written as 0.
 ///
-/// Buffers: parameters and gradients are the caller's views (`MambaParameters`); activations
-/// live in the caller's `MambaWorkspace`; forward and backward allocate nothing.
+/// The selective scan keeps no per-step state: the forward stores h every K steps and the
+/// backward recomputes each segment (`SelectiveScan`; memory formula on `MambaWorkspace`).
+///
+/// Buffers: parameters and gradients are the caller's views (`MambaParameters`); saved
+/// activations live in the caller's `MambaWorkspace`, temporaries in its `MambaScratch` (which
+/// the units of a model may share); forward and backward allocate nothing.
 public struct MambaUnit: Sendable {
     public let dimensions: ModelDimensions
 
@@ -52,6 +56,7 @@ public struct MambaUnit: Sendable {
         let (_, padded, rows) = checkBatch(input, lengths, ws)
         precondition(output.shape == input.shape, "Mamba output shape \(output.shape) ≠ input shape \(input.shape)")
         let d = dimensions.hidden
+        let s = ws.scratch
 
         // Gather the valid rows (padding sits at the end of each sequence).
         var row = 0
@@ -59,12 +64,12 @@ public struct MambaUnit: Sendable {
             ws.inputRows.advanced(by: row * d).update(from: input.pointer + b * padded * d, count: length * d)
             row += length
         }
-        forwardRows(x: ws.inputRows, rows: rows, lengths: lengths, parameters: p, output: ws.modelRows, workspace: ws)
+        forwardRows(x: ws.inputRows, rows: rows, lengths: lengths, parameters: p, output: s.modelRows, workspace: ws)
         // Scatter back; padded rows are 0.
         row = 0
         for (b, length) in lengths.enumerated() {
             let sequence = output.pointer + b * padded * d
-            sequence.update(from: ws.modelRows + row * d, count: length * d)
+            sequence.update(from: s.modelRows + row * d, count: length * d)
             (sequence + length * d).update(repeating: 0, count: (padded - length) * d)
             row += length
         }
@@ -77,7 +82,8 @@ public struct MambaUnit: Sendable {
                         output: UnsafeMutablePointer<Float>, workspace ws: MambaWorkspace) {
         let rows = lengths.reduce(0, +)
         precondition(ws.dimensions == dimensions, "Mamba workspace built for other dimensions")
-        precondition(rows <= ws.rowCapacity && lengths.count <= ws.batch, "Mamba: \(rows) rows exceed the workspace's \(ws.rowCapacity)")
+        precondition(rows <= ws.rowCapacity && lengths.count <= ws.batch && (lengths.max() ?? 0) <= ws.maxLength,
+                     "Mamba: \(rows) rows in \(lengths.count) sequences exceed the workspace")
         forwardRows(x: input, rows: rows, lengths: lengths, parameters: p, output: output, workspace: ws)
     }
 
@@ -87,6 +93,7 @@ public struct MambaUnit: Sendable {
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
         let sel = r + 2 * n
+        let s = ws.scratch
         ws.forwardRows = rows
         ws.savedInput = x
         var row = 0
@@ -109,14 +116,14 @@ public struct MambaUnit: Sendable {
         mf_mamba_delta_softplus(rows, e, ws.delta, p.dtProjectionBias.pointer)
         // y = scan(Δ, u, B, C) + D ⊙ u, per sequence
         let scanStart = MonotonicClock.now()
-        mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
+        mf_mamba_scan_decay(p.aLog.pointer, e, n, s.decay)
         row = 0
         var checkpoint = 0
         for length in lengths {
             SelectiveScan.forward(length: length, channels: e, states: n,
                                   delta: ws.delta + row * e, u: ws.convolved + row * e,
                                   b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
-                                  decay: ws.decay, skip: p.skip.pointer,
+                                  decay: s.decay, skip: p.skip.pointer,
                                   y: ws.scanOutput + row * e, checkpoints: ws.checkpoints + checkpoint,
                                   segment: ws.segmentLength)
             row += length
@@ -124,8 +131,8 @@ public struct MambaUnit: Sendable {
         }
         ws.scanSeconds += MonotonicClock.now() - scanStart
         // out = (y ⊙ SiLU(z)) W_outᵀ
-        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
-        BLAS.gemm(transB: true, m: rows, n: d, k: e, a: ws.gated, lda: e,
+        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated)
+        BLAS.gemm(transB: true, m: rows, n: d, k: e, a: s.gated, lda: e,
                   b: p.outProjection.pointer, ldb: e, c: out, ldc: d)
     }
 
@@ -141,18 +148,19 @@ public struct MambaUnit: Sendable {
         precondition(inputGradient.shape == outputGradient.shape, "Mamba input gradient shape \(inputGradient.shape) ≠ \(outputGradient.shape)")
         precondition(rows == ws.forwardRows, "Mamba backward for \(rows) rows after a forward of \(ws.forwardRows)")
         let d = dimensions.hidden
+        let s = ws.scratch
 
         var row = 0
         for (b, length) in lengths.enumerated() {
-            ws.modelRows.advanced(by: row * d).update(from: outputGradient.pointer + b * padded * d, count: length * d)
+            s.modelRows.advanced(by: row * d).update(from: outputGradient.pointer + b * padded * d, count: length * d)
             row += length
         }
-        backwardRows(dOut: ws.modelRows, rows: rows, lengths: lengths, parameters: p, gradients: g, dx: ws.modelRows, dxBeta: 0, workspace: ws)
+        backwardRows(dOut: s.modelRows, rows: rows, lengths: lengths, parameters: p, gradients: g, dx: s.modelRows, dxBeta: 0, workspace: ws)
         // Scatter-add into the valid rows of ∂input.
         row = 0
         for (b, length) in lengths.enumerated() {
             let sequence = inputGradient.pointer + b * padded * d
-            let source = ws.modelRows + row * d
+            let source = s.modelRows + row * d
             for i in 0..<(length * d) { sequence[i] += source[i] }
             row += length
         }
@@ -175,62 +183,63 @@ public struct MambaUnit: Sendable {
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank, w = dimensions.mambaConvolution
         let sel = r + 2 * n
+        let s = ws.scratch
         var row = 0
         // out_proj: ∂W_out += ∂outᵀ gated (gated recomputed from y, z); ∂gated = ∂out W_out
-        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated)
-        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: dOut, lda: d, b: ws.gated, ldb: e,
+        mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated)
+        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: dOut, lda: d, b: s.gated, ldb: e,
                   beta: 1, c: g.outProjection.pointer, ldc: e)
         BLAS.gemm(m: rows, n: e, k: d, a: dOut, lda: d, b: p.outProjection.pointer, ldb: e,
-                  c: ws.gated, ldc: e)
+                  c: s.gated, ldc: e)
         // gate: ∂z (into the z half of ∂[x'|z]), ∂y in place
-        mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, ws.gated,
-                               ws.projectedGradient + e, 2 * e)
+        mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated,
+                               s.projectedGradient + e, 2 * e)
         // scan: ∂Δ, ∂u (overwritten), ∂B, ∂C (accumulated: zero first), ∂A_log, ∂D
-        ws.selectionGradient.update(repeating: 0, count: rows * sel)
+        s.selectionGradient.update(repeating: 0, count: rows * sel)
+        mf_mamba_scan_decay(p.aLog.pointer, e, n, s.decay)
         let scanStart = MonotonicClock.now()
-        mf_mamba_negative_exp(p.aLog.pointer, ws.decay, e * n)
         row = 0
         var checkpoint = 0
         for length in lengths {
             SelectiveScan.backward(length: length, channels: e, states: n,
                                    delta: ws.delta + row * e, u: ws.convolved + row * e,
                                    b: ws.selection + row * sel + r, c: ws.selection + row * sel + r + n, ldbc: sel,
-                                   decay: ws.decay, skip: p.skip.pointer,
+                                   decay: s.decay, skip: p.skip.pointer,
                                    checkpoints: ws.checkpoints + checkpoint, segment: ws.segmentLength,
-                                   dy: ws.gated + row * e,
-                                   ddelta: ws.deltaGradient + row * e, du: ws.convolvedGradient + row * e,
-                                   db: ws.selectionGradient + row * sel + r, dc: ws.selectionGradient + row * sel + r + n,
+                                   dy: s.gated + row * e,
+                                   ddelta: s.deltaGradient + row * e, du: s.convolvedGradient + row * e,
+                                   db: s.selectionGradient + row * sel + r, dc: s.selectionGradient + row * sel + r + n,
                                    lddbc: sel, dALog: g.aLog.pointer, dSkip: g.skip.pointer,
-                                   scratch: ws.scanScratch)
+                                   scratch: s.scanScratch)
             row += length
             checkpoint += SelectiveScan.checkpointCount(length: length, channels: e, states: n, segment: ws.segmentLength)
         }
         ws.scanSeconds += MonotonicClock.now() - scanStart
         // softplus: ∂(δ W_dtᵀ + b_dt) in place; ∂b_dt
-        mf_mamba_delta_softplus_backward(rows, e, ws.delta, ws.deltaGradient, g.dtProjectionBias.pointer)
+        mf_mamba_delta_softplus_backward(rows, e, ws.delta, s.deltaGradient, g.dtProjectionBias.pointer)
         // dt_proj: ∂W_dt += ∂preᵀ δ; ∂δ = ∂pre W_dt (into the δ columns of ∂[δ|B|C])
-        BLAS.gemm(transA: true, m: e, n: r, k: rows, a: ws.deltaGradient, lda: e, b: ws.selection, ldb: sel,
+        BLAS.gemm(transA: true, m: e, n: r, k: rows, a: s.deltaGradient, lda: e, b: ws.selection, ldb: sel,
                   beta: 1, c: g.dtProjectionWeight.pointer, ldc: r)
-        BLAS.gemm(m: rows, n: r, k: e, a: ws.deltaGradient, lda: e, b: p.dtProjectionWeight.pointer, ldb: r,
-                  c: ws.selectionGradient, ldc: sel)
+        BLAS.gemm(m: rows, n: r, k: e, a: s.deltaGradient, lda: e, b: p.dtProjectionWeight.pointer, ldb: r,
+                  c: s.selectionGradient, ldc: sel)
         // x_proj: ∂W_x += ∂[δ|B|C]ᵀ u; ∂u += ∂[δ|B|C] W_x
-        BLAS.gemm(transA: true, m: sel, n: e, k: rows, a: ws.selectionGradient, lda: sel, b: ws.convolved, ldb: e,
+        BLAS.gemm(transA: true, m: sel, n: e, k: rows, a: s.selectionGradient, lda: sel, b: ws.convolved, ldb: e,
                   beta: 1, c: g.xProjection.pointer, ldc: e)
-        BLAS.gemm(m: rows, n: e, k: sel, a: ws.selectionGradient, lda: sel, b: p.xProjection.pointer, ldb: e,
-                  beta: 1, c: ws.convolvedGradient, ldc: e)
+        BLAS.gemm(m: rows, n: e, k: sel, a: s.selectionGradient, lda: sel, b: p.xProjection.pointer, ldb: e,
+                  beta: 1, c: s.convolvedGradient, ldc: e)
         // conv + SiLU: ∂x' (into the x' half of ∂[x'|z]), ∂w_c, ∂b_c, per sequence
         row = 0
         for length in lengths {
             mf_mamba_conv_silu_backward(length, e, w, ws.projected + row * 2 * e, 2 * e,
                                         p.convolutionWeight.pointer, p.convolutionBias.pointer,
-                                        ws.convolvedGradient + row * e, ws.projectedGradient + row * 2 * e, 2 * e,
+                                        s.convolvedGradient + row * e, s.projectedGradient + row * 2 * e, 2 * e,
                                         g.convolutionWeight.pointer, g.convolutionBias.pointer)
             row += length
         }
         // in_proj: ∂W_in += ∂[x'|z]ᵀ x; ∂x = ∂[x'|z] W_in
-        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: ws.projectedGradient, lda: 2 * e, b: ws.savedInput, ldb: d,
+        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: s.projectedGradient, lda: 2 * e, b: ws.savedInput, ldb: d,
                   beta: 1, c: g.inProjection.pointer, ldc: d)
-        BLAS.gemm(m: rows, n: d, k: 2 * e, a: ws.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
+        BLAS.gemm(m: rows, n: d, k: 2 * e, a: s.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
                   beta: dxBeta, c: dx, ldc: d)
     }
 }

@@ -4,24 +4,25 @@ import TensorKit
 /// `maxLength` steps: allocated once per batch shape, reused by every forward/backward, so
 /// nothing allocates inside a step.
 ///
-/// Two regions, in floats, with T = batch·maxLength rows of capacity (only the T_valid = Σ lengths
-/// valid rows of a batch are ever touched), E = d_inner, N = d_state, R = dt_rank, K = segment:
-/// - **saved** by `forward`, read by `backward` (must survive between them):
+/// It holds what `forward` saves for `backward` (must survive between them), in floats, with
+/// T = batch·maxLength rows of capacity (only the Σ lengths valid rows of a batch are touched),
+/// E = d_inner, N = d_state, R = dt_rank, K = segment:
 ///   x rows (d) + [x', z] (2E) + u (E) + [δ, B, C] (R+2N) + Δ (E) + y (E) per row, i.e.
 ///   T·(d + 5E + R + 2N), plus the scan checkpoints: per sequence of length L,
-///   (⌈L/K⌉ − 1)·E·N (the state h every K steps; never the per-step state).
-/// - **scratch**, free again once a call returns: T·(d + 5E + R + 2N) + E·N + 2·K·8·N.
+///   (⌈L/K⌉ − 1)·E·N (the state h every K steps; never the per-step state);
+/// and a reference to a `MambaScratch` (its own, or one shared by all units of the model).
 ///
 /// Scan memory per video of length L: (⌈L/K⌉ − 1)·E·N floats of checkpoints that live from
-/// forward to backward, plus 2·K·8·N floats of segment scratch per call. For L = 512, E = 768,
-/// N = 16, K = 32: 15·768·16 = 184,320 floats = 720 KiB per video (keeping every h_t would be
-/// 512·768·16 floats = 24 MiB), and 16 KiB scratch.
+/// forward to backward, plus (2K + 1)·8·N + 2·E·N floats of scratch per call. For L = 512,
+/// E = 768, N = 16, K = 32: 15·768·16 = 184,320 floats = 720 KiB per video (keeping every h_t
+/// would be 512·768·16 floats = 24 MiB, 34× more), and 32.5 KiB + 96 KiB scratch.
 ///
-/// Why K = 32 by default: the backward recomputes a segment for one block of 8 channels at a time,
-/// so the recomputed states (and their exp(Δ·A) factors) take 2·K·8·N floats = 16 KiB at K = 32 —
-/// half the 32 KiB L1 — independent of d_inner. Recomputation costs one extra forward scan
-/// whatever K is, so the largest K whose segment stays in L1 minimises checkpoint memory
-/// (K ≈ √L would only matter if a segment were recomputed for all channels at once).
+/// Why K = 32 by default: the backward recomputes each segment for one block of 8 channels at a
+/// time, so the recomputed states and their exp(Δ·A) factors take (2K + 1)·8·N floats — 32.5 KiB
+/// at K = 32, about the L1 — independent of d_inner. Recomputation costs one extra forward scan
+/// whatever K is (so K ≈ √L, which balances checkpoints against a segment buffer of all channels,
+/// does not apply here); measured at d_inner 768 and L = 32…512, K = 16…128 run within noise of
+/// each other, so K trades only checkpoint memory (∝ 1/K) against L1 residency of the segment.
 public final class MambaWorkspace: @unchecked Sendable {
     public let dimensions: ModelDimensions
     /// Largest number of sequences in a batch.
@@ -34,8 +35,9 @@ public final class MambaWorkspace: @unchecked Sendable {
     public let rowCapacity: Int
 
     let storage: FloatStorage
+    /// Temporary buffers (possibly shared with other units).
+    public let scratch: MambaScratch
 
-    // Saved by forward for backward (row pointers; rows are the valid rows, packed).
     let inputRows: UnsafeMutablePointer<Float>     // T × d
     let projected: UnsafeMutablePointer<Float>     // T × 2E  [x' | z]
     let convolved: UnsafeMutablePointer<Float>     // T × E   u = SiLU(conv(x'))
@@ -43,16 +45,6 @@ public final class MambaWorkspace: @unchecked Sendable {
     let delta: UnsafeMutablePointer<Float>         // T × E   Δ
     let scanOutput: UnsafeMutablePointer<Float>    // T × E   y (before the SiLU(z) gate)
     let checkpoints: UnsafeMutablePointer<Float>   // Σ_seq (⌈L/K⌉ − 1) × N × E
-
-    // Scratch.
-    let modelRows: UnsafeMutablePointer<Float>     // T × d   output rows / ∂out rows / ∂x rows
-    let gated: UnsafeMutablePointer<Float>         // T × E   y ⊙ SiLU(z), then ∂L/∂(gated), then ∂L/∂y
-    let projectedGradient: UnsafeMutablePointer<Float> // T × 2E
-    let deltaGradient: UnsafeMutablePointer<Float> // T × E
-    let convolvedGradient: UnsafeMutablePointer<Float> // T × E
-    let selectionGradient: UnsafeMutablePointer<Float> // T × (R+2N)
-    let decay: UnsafeMutablePointer<Float>         // E × N   A = −exp(A_log)
-    let scanScratch: UnsafeMutablePointer<Float>   // 2 · K · 8 · N
 
     /// Rows of the last forward (0 before any), checked by backward.
     var forwardRows = 0
@@ -62,49 +54,52 @@ public final class MambaWorkspace: @unchecked Sendable {
     /// workspace's own `inputRows` for padded batches, the caller's buffer for packed ones.
     var savedInput: UnsafePointer<Float>
 
-    /// Floats of the saved and scratch regions for these sizes.
+    /// Floats this workspace saves for these sizes (its scratch not included).
     public static func floatCount(dimensions: ModelDimensions, batch: Int, maxLength: Int,
-                                  segmentLength: Int = 32) -> (saved: Int, scratch: Int) {
-        floatCount(dimensions: dimensions, rows: batch * maxLength,
-                   checkpointStates: batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0),
-                   segmentLength: segmentLength)
-    }
-
-    /// Sizes for `rows` valid rows and `checkpointStates` saved scan states (each E×N).
-    static func floatCount(dimensions: ModelDimensions, rows: Int, checkpointStates: Int,
-                           segmentLength: Int) -> (saved: Int, scratch: Int) {
+                                  segmentLength: Int = 32) -> Int {
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank
-        let perRow = d + 5 * e + r + 2 * n
-        return (rows * perRow + checkpointStates * e * n, rows * perRow + e * n + 2 * segmentLength * 8 * n)
+        let checkpoints = batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n
+        return batch * maxLength * (d + 5 * e + r + 2 * n) + checkpoints
     }
 
     /// A workspace for padded batches of up to `batch` sequences of up to `maxLength` steps.
-    public convenience init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32) {
+    /// - Parameter scratch: shared temporary buffers with at least `batch·maxLength` rows and a
+    ///   segment length ≥ `segmentLength`; nil allocates a private one.
+    public convenience init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32,
+                            scratch: MambaScratch? = nil) {
         self.init(dimensions: dimensions, rows: batch * maxLength, sequences: batch, maxLength: maxLength,
                   checkpointStates: batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0),
-                  segmentLength: segmentLength)
+                  segmentLength: segmentLength, scratch: scratch, ownsInputRows: true)
     }
 
-    /// A workspace for packed batches of at most `rows` valid rows in at most `sequences`
-    /// sequences of at most `maxLength` steps. A sequence of L steps keeps ⌈L/K⌉ − 1 ≤ (L − 1)/K
-    /// checkpoints, so ⌈rows/K⌉ states always suffice.
-    public convenience init(dimensions: ModelDimensions, packedRows rows: Int, sequences: Int, maxLength: Int, segmentLength: Int = 32) {
+    /// A workspace for packed batches (`MambaUnit.forward(packed:…)`) of at most `rows` valid rows
+    /// in at most `sequences` sequences of at most `maxLength` steps. The input rows are the
+    /// caller's (not copied). A sequence of L steps keeps ⌈L/K⌉ − 1 ≤ (L − 1)/K checkpoints, so
+    /// ⌈rows/K⌉ states always suffice.
+    public convenience init(dimensions: ModelDimensions, packedRows rows: Int, sequences: Int, maxLength: Int,
+                            segmentLength: Int = 32, scratch: MambaScratch? = nil) {
         self.init(dimensions: dimensions, rows: rows, sequences: sequences, maxLength: maxLength,
-                  checkpointStates: (rows + segmentLength - 1) / segmentLength, segmentLength: segmentLength)
+                  checkpointStates: (rows + segmentLength - 1) / segmentLength, segmentLength: segmentLength,
+                  scratch: scratch, ownsInputRows: false)
     }
 
-    init(dimensions: ModelDimensions, rows: Int, sequences batch: Int, maxLength: Int, checkpointStates: Int, segmentLength: Int) {
+    init(dimensions: ModelDimensions, rows: Int, sequences batch: Int, maxLength: Int, checkpointStates: Int,
+         segmentLength: Int, scratch: MambaScratch?, ownsInputRows: Bool) {
         precondition(batch >= 1 && maxLength >= 1 && segmentLength >= 1 && rows >= 1, "MambaWorkspace needs positive sizes")
         self.dimensions = dimensions
         self.batch = batch
         self.maxLength = maxLength
         self.segmentLength = segmentLength
         self.rowCapacity = rows
-        let counts = Self.floatCount(dimensions: dimensions, rows: rows, checkpointStates: checkpointStates,
-                                     segmentLength: segmentLength)
-        // 15 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
-        storage = FloatStorage(count: counts.saved + counts.scratch + 15 * 16)
+        let shared = scratch ?? MambaScratch(dimensions: dimensions, rows: rows, segmentLength: segmentLength)
+        precondition(shared.dimensions == dimensions && shared.rows >= rows && shared.segmentLength >= segmentLength,
+                     "MambaScratch (\(shared.rows) rows, K \(shared.segmentLength)) too small for \(rows) rows, K \(segmentLength)")
+        self.scratch = shared
+        // 7 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
+        let d0 = dimensions.hidden, e0 = dimensions.mambaInner, n0 = dimensions.mambaState
+        let savedPerRow = (ownsInputRows ? d0 : 0) + 5 * e0 + dimensions.mambaDtRank + 2 * n0
+        storage = FloatStorage(count: rows * savedPerRow + checkpointStates * e0 * n0 + 7 * 16)
         let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank
         var next = storage.base
@@ -112,25 +107,17 @@ public final class MambaWorkspace: @unchecked Sendable {
             defer { next += (count + 15) / 16 * 16 }
             return next
         }
-        inputRows = take(rows * d)
+        inputRows = take(ownsInputRows ? rows * d : 0)
         projected = take(rows * 2 * e)
         convolved = take(rows * e)
         selection = take(rows * (r + 2 * n))
         delta = take(rows * e)
         scanOutput = take(rows * e)
         checkpoints = take(checkpointStates * e * n)
-        modelRows = take(rows * d)
-        gated = take(rows * e)
-        projectedGradient = take(rows * 2 * e)
-        deltaGradient = take(rows * e)
-        convolvedGradient = take(rows * e)
-        selectionGradient = take(rows * (r + 2 * n))
-        decay = take(e * n)
-        scanScratch = take(2 * segmentLength * 8 * n)
         precondition(next <= storage.base + storage.count, "MambaWorkspace layout overflow")
         savedInput = UnsafePointer(inputRows)
     }
 
-    /// Bytes held (both regions).
+    /// Bytes this workspace holds, its scratch not included.
     public var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
 }
