@@ -17,15 +17,15 @@ public final class QueryEncoder: @unchecked Sendable {
 
     public static let sitesUsed = 4
 
-    public init(configuration c: RunConfiguration, site: DropoutSite, parameters: ParameterSet, gradients: ParameterSet) {
+    public init(configuration c: RunConfiguration, site: DropoutSite, parameters: ParameterSet, gradients: ParameterSet, scratch: ScratchArena) {
         let d = c.hiddenSize
         features = d
         projection = InputProjection("query_input_proj", inFeatures: c.queryFeatureSize, outFeatures: d, rate: c.inputDropout,
-                                     site: site, parameters: parameters, gradients: gradients)
+                                     site: site, parameters: parameters, gradients: gradients, scratch: scratch)
         positions = PositionalEncoding("query_pos_embed", features: d, maxPositions: c.maxDescriptionLength, rate: c.inputDropout,
-                                       site: site.offset(1), parameters: parameters, gradients: gradients)
+                                       site: site.offset(1), parameters: parameters, gradients: gradients, scratch: scratch)
         attention = SelfAttention("query_encoder", features: d, heads: c.heads, width: nil, rate: c.dropout,
-                                  site: site.offset(2), parameters: parameters, gradients: gradients)
+                                  site: site.offset(2), parameters: parameters, gradients: gradients, scratch: scratch)
         pooling = AttentionPooling("modular_vector_mapping", features: d, parameters: parameters, gradients: gradients)
     }
 
@@ -37,14 +37,14 @@ public final class QueryEncoder: @unchecked Sendable {
         projection.forward(tokens, batch: batch, dropout: dropout)
         positions.forward(projection.output.pointer, batch: batch, dropout: dropout)
         attention.forward(positions.output.pointer, batch: batch, dropout: dropout)
-        pooling.forward(attention.output.pointer, batch: batch)
+        pooling.forward(attention.output, batch: batch)
     }
 
     /// Accumulates parameter gradients from dy = ∂L/∂q (queries × d).
     public func backward(_ tokens: UnsafePointer<Float>, dy: UnsafePointer<Float>, batch: SequenceBatch, dropout: DropoutContext) {
         let n = batch.rows * features
         let dA = dAttention.zeroed(n)
-        pooling.backward(attention.output.pointer, dy: dy, dx: dA, batch: batch)
+        pooling.backward(attention.output, dy: dy, dx: dA, batch: batch)
         let dP = dPositions.zeroed(n)
         attention.backward(positions.output.pointer, dy: dA, dx: dP, batch: batch, dropout: dropout)
         let dProjection = dAttention.zeroed(n)  // reuse: dA is consumed

@@ -22,7 +22,7 @@ public final class VideoBranch: @unchecked Sendable {
 
     public static let sitesUsed = 2 + 2 * GMMBlock.sitesUsed
 
-    public init(_ kind: Kind, configuration c: RunConfiguration, site: DropoutSite, parameters: ParameterSet, gradients: ParameterSet) {
+    public init(_ kind: Kind, configuration c: RunConfiguration, site: DropoutSite, parameters: ParameterSet, gradients: ParameterSet, scratch: ScratchArena) {
         self.kind = kind
         let d = c.hiddenSize, dims = c.dimensions
         features = d
@@ -32,15 +32,15 @@ public final class VideoBranch: @unchecked Sendable {
         case .frame: names = ("frame_input_proj", "frame_pos_embed", "frame_encoder_1", "frame_encoder_1_mamba", "frame_encoder_2", "frame_encoder_2_mamba")
         }
         projection = InputProjection(names.input, inFeatures: c.visualFeatureSize, outFeatures: d, rate: c.inputDropout,
-                                     site: site, parameters: parameters, gradients: gradients)
+                                     site: site, parameters: parameters, gradients: gradients, scratch: scratch)
         positions = PositionalEncoding(names.pos, features: d, maxPositions: c.maxContextLength, rate: c.inputDropout,
-                                       site: site.offset(1), parameters: parameters, gradients: gradients)
+                                       site: site.offset(1), parameters: parameters, gradients: gradients, scratch: scratch)
         block1 = GMMBlock(names.block1, features: d, heads: c.heads, rate: c.dropout, site: site.offset(2),
-                          parameters: parameters, gradients: gradients)
-        mamba1 = MambaBlock(names.mamba1, dimensions: dims, parameters: parameters, gradients: gradients)
+                          parameters: parameters, gradients: gradients, scratch: scratch)
+        mamba1 = MambaBlock(names.mamba1, dimensions: dims, parameters: parameters, gradients: gradients, scratch: scratch)
         block2 = GMMBlock(names.block2, features: d, heads: c.heads, rate: c.dropout, site: site.offset(2 + GMMBlock.sitesUsed),
-                          parameters: parameters, gradients: gradients)
-        mamba2 = MambaBlock(names.mamba2, dimensions: dims, parameters: parameters, gradients: gradients)
+                          parameters: parameters, gradients: gradients, scratch: scratch)
+        mamba2 = MambaBlock(names.mamba2, dimensions: dims, parameters: parameters, gradients: gradients, scratch: scratch)
         pooling = kind == .frame ? AttentionPooling("modular_vector_mapping_2", features: d, parameters: parameters, gradients: gradients) : nil
     }
 

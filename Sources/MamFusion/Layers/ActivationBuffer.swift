@@ -35,3 +35,46 @@ public struct ParameterBinding: @unchecked Sendable {
         gradient = gradients.pointer(name)
     }
 }
+
+/// Temporary buffers shared by all layers of a model. A layer's backward (and the short-lived
+/// temporaries of its forward) runs while no other layer runs, so every layer can draw its
+/// temporaries from the same numbered slots: memory for temporaries is paid once per model, not
+/// once per layer. Only values that must survive until backward live in a layer's own
+/// `ActivationBuffer`s.
+///
+/// Rule for callers: a slot's contents are valid only until the next call into another layer;
+/// a buffer handed from one layer to another (an upstream gradient, an output) is never a slot.
+public final class ScratchArena: @unchecked Sendable {
+    private var slots: [ActivationBuffer] = []
+    public init() {}
+
+    /// A pointer to at least `count` floats of slot `index` (contents unspecified).
+    public func slot(_ index: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
+        while slots.count <= index { slots.append(ActivationBuffer()) }
+        return slots[index].reserve(count)
+    }
+
+    /// Slot `index`, zero-filled over `count` floats.
+    public func zeroed(_ index: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = slot(index, count)
+        p.update(repeating: 0, count: count)
+        return p
+    }
+
+    private var mamba: MambaScratch?
+
+    /// The one `MambaScratch` all Mamba units share, with room for at least `rows` rows
+    /// (replaced by a larger one when needed; units then rebuild their workspaces).
+    public func mambaScratch(dimensions: ModelDimensions, rows: Int) -> MambaScratch {
+        if let m = mamba, m.dimensions == dimensions, m.rows >= rows { return m }
+        let m = MambaScratch(dimensions: dimensions, rows: rows)
+        mamba = m
+        return m
+    }
+
+    /// The shared Mamba scratch as it is now (nil before the first Mamba unit ran).
+    public var currentMambaScratch: MambaScratch? { mamba }
+
+    /// Bytes held by all slots and the Mamba scratch.
+    public var bytes: Int { slots.reduce(0) { $0 + $1.bytes } + (mamba?.byteCount ?? 0) }
+}

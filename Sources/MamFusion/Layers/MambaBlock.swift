@@ -11,9 +11,9 @@ public final class MambaBlock: @unchecked Sendable {
     let lnWeight, lnBias: ParameterBinding
     public let features: Int
     var workspace: MambaWorkspace?
-    let mambaOutput = ActivationBuffer(), normalized = ActivationBuffer(), mean = ActivationBuffer(), rstd = ActivationBuffer()
+    let mambaOutput = ActivationBuffer(), mean = ActivationBuffer(), rstd = ActivationBuffer()
     public let output = ActivationBuffer()
-    let dMamba = ActivationBuffer()
+    let scratch: ScratchArena
     /// Seconds spent in this unit (forward + backward, LayerNorm and residual included) and in its
     /// selective scans, since `resetTimers()` — for the benchmark's phase split.
     public private(set) var seconds = 0.0
@@ -23,7 +23,8 @@ public final class MambaBlock: @unchecked Sendable {
         workspace?.scanSeconds = 0
     }
 
-    public init(_ name: String, dimensions: ModelDimensions, parameters: ParameterSet, gradients: ParameterSet) {
+    public init(_ name: String, dimensions: ModelDimensions, parameters: ParameterSet, gradients: ParameterSet, scratch: ScratchArena) {
+        self.scratch = scratch
         unit = MambaUnit(dimensions: dimensions)
         self.parameters = MambaParameters(dimensions: dimensions) { parameters.tensor("\(name).0.\($0.rawValue)") }
         self.gradients = MambaParameters(dimensions: dimensions) { gradients.tensor("\(name).0.\($0.rawValue)") }
@@ -33,8 +34,13 @@ public final class MambaBlock: @unchecked Sendable {
     }
 
     private func workspace(for batch: SequenceBatch) -> MambaWorkspace {
-        if let w = workspace, w.rowCapacity >= batch.rows, w.batch >= batch.count, w.maxLength >= batch.longest { return w }
-        let w = MambaWorkspace(dimensions: unit.dimensions, packedRows: batch.rows, sequences: batch.count, maxLength: batch.longest)
+        if let w = workspace, w.rowCapacity >= batch.rows, w.batch >= batch.count, w.maxLength >= batch.longest,
+           w.scratch === scratch.currentMambaScratch { return w }
+        // Grow by 1/8 so that slowly varying batch shapes do not reallocate every step.
+        let rows = batch.rows + batch.rows / 8
+        let shared = scratch.mambaScratch(dimensions: unit.dimensions, rows: rows)
+        let w = MambaWorkspace(dimensions: unit.dimensions, packedRows: rows, sequences: batch.count + batch.count / 8 + 1,
+                               maxLength: max(batch.longest, unit.dimensions.maxContextLength), scratch: shared)
         workspace = w
         return w
     }
@@ -49,7 +55,7 @@ public final class MambaBlock: @unchecked Sendable {
         let ws = workspace(for: batch)
         let m = mambaOutput.reserve(n)
         unit.forward(packed: x, lengths: batch.lengths, parameters: parameters, output: m, workspace: ws)
-        let ln = normalized.reserve(n)
+        let ln = scratch.slot(0, n)
         LayerNorm.forward(x: m, weight: lnWeight.value, bias: lnBias.value, y: ln, mean: mean.reserve(batch.rows),
                           rstd: rstd.reserve(batch.rows), rows: batch.rows, cols: features)
         Vector.add(x, ln, into: output.reserve(n), count: n)
@@ -61,7 +67,7 @@ public final class MambaBlock: @unchecked Sendable {
         defer { seconds += MonotonicClock.now() - start }
         let n = batch.rows * features
         Vector.axpy(alpha: 1, x: dy, y: dx, count: n)  // the residual path
-        let dm = dMamba.zeroed(n)
+        let dm = scratch.zeroed(0, n)
         LayerNorm.backward(x: mambaOutput.pointer, weight: lnWeight.value, mean: mean.pointer, rstd: rstd.pointer, dy: dy,
                            dx: dm, dWeight: lnWeight.gradient, dBias: lnBias.gradient, rows: batch.rows, cols: features)
         unit.backward(packedOutputGradient: dm, lengths: batch.lengths, parameters: parameters, gradients: gradients,

@@ -10,13 +10,14 @@ public final class PositionalEncoding: @unchecked Sendable {
     let rate: Double
     let site: DropoutSite
 
-    let summed = ActivationBuffer(), normalized = ActivationBuffer(), mean = ActivationBuffer(), rstd = ActivationBuffer()
+    let summed = ActivationBuffer(), mean = ActivationBuffer(), rstd = ActivationBuffer()
     public let output = ActivationBuffer()
-    let dNormalized = ActivationBuffer(), dSummed = ActivationBuffer()
+    let scratch: ScratchArena
     private var rows = 0
 
     public init(_ name: String, features: Int, maxPositions: Int, rate: Double, site: DropoutSite,
-                parameters: ParameterSet, gradients: ParameterSet) {
+                parameters: ParameterSet, gradients: ParameterSet, scratch: ScratchArena) {
+        self.scratch = scratch
         table = ParameterBinding("\(name).position_embeddings.weight", parameters: parameters, gradients: gradients)
         lnWeight = ParameterBinding("\(name).LayerNorm.weight", parameters: parameters, gradients: gradients)
         lnBias = ParameterBinding("\(name).LayerNorm.bias", parameters: parameters, gradients: gradients)
@@ -37,7 +38,7 @@ public final class PositionalEncoding: @unchecked Sendable {
                 Vector.add(x + (o + i) * d, table.value + i * d, into: s + (o + i) * d, count: d)
             }
         }
-        let ln = normalized.reserve(rows * d)
+        let ln = scratch.slot(0, rows * d)
         LayerNorm.forward(x: s, weight: lnWeight.value, bias: lnBias.value, y: ln, mean: mean.reserve(rows),
                           rstd: rstd.reserve(rows), rows: rows, cols: d)
         dropout.forward(site: site, rate: dropout.rate(rate), x: ln, y: output.reserve(rows * d), batch: batch, cols: d)
@@ -46,9 +47,9 @@ public final class PositionalEncoding: @unchecked Sendable {
     /// Accumulates dx += ∂L/∂x and the table and LayerNorm gradients from dy.
     public func backward(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, batch: SequenceBatch, dropout: DropoutContext) {
         let d = features, n = rows * d
-        let dn = dNormalized.zeroed(n)
+        let dn = scratch.zeroed(0, n)
         dropout.backward(site: site, rate: dropout.rate(rate), dy: dy, dx: dn, batch: batch, cols: d)
-        let ds = dSummed.zeroed(n)
+        let ds = scratch.zeroed(1, n)
         LayerNorm.backward(x: summed.pointer, weight: lnWeight.value, mean: mean.pointer, rstd: rstd.pointer, dy: dn,
                            dx: ds, dWeight: lnWeight.gradient, dBias: lnBias.gradient, rows: rows, cols: d)
         Vector.axpy(alpha: 1, x: ds, y: dx, count: n)

@@ -16,6 +16,8 @@ public final class MamFusionModel: @unchecked Sendable {
     public let clipBranch: VideoBranch
     public let frameBranch: VideoBranch
     public let lossHead: LossHead
+    /// Temporaries shared by every layer (see `ScratchArena`).
+    public let scratch: ScratchArena
 
     /// Dropout sites: query passes 0–7, clip branch from 16, frame branch after it.
     public static let clipSite = DropoutSite(16)
@@ -27,12 +29,14 @@ public final class MamFusionModel: @unchecked Sendable {
         let values = parameters ?? ParameterSet(layout: layout)
         precondition(values.layout.bufferCount == layout.bufferCount, "parameters of another configuration")
         let grads = ParameterSet(layout: layout)
+        let scratch = ScratchArena()
+        self.scratch = scratch
         self.parameters = values
         gradients = grads
         queryEncoders = (0..<2).map { QueryEncoder(configuration: c, site: DropoutSite($0 * QueryEncoder.sitesUsed),
-                                                    parameters: values, gradients: grads) }
-        clipBranch = VideoBranch(.clip, configuration: c, site: Self.clipSite, parameters: values, gradients: grads)
-        frameBranch = VideoBranch(.frame, configuration: c, site: Self.frameSite, parameters: values, gradients: grads)
+                                                    parameters: values, gradients: grads, scratch: scratch) }
+        clipBranch = VideoBranch(.clip, configuration: c, site: Self.clipSite, parameters: values, gradients: grads, scratch: scratch)
+        frameBranch = VideoBranch(.frame, configuration: c, site: Self.frameSite, parameters: values, gradients: grads, scratch: scratch)
         lossHead = LossHead(configuration: c, parameters: values, gradients: grads)
     }
 

@@ -14,7 +14,7 @@ struct LayerGradientTests {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
         let layer = InputProjection("frame_input_proj", inFeatures: c.visualFeatureSize, outFeatures: c.hiddenSize, rate: 0.2,
-                                    site: DropoutSite(3), parameters: p, gradients: g)
+                                    site: DropoutSite(3), parameters: p, gradients: g, scratch: ScratchArena())
         let b = Self.batch
         let x = randomBuffer(b.rows * c.visualFeatureSize, seed: 1)
         let names = ["frame_input_proj.LayerNorm.weight", "frame_input_proj.LayerNorm.bias", "frame_input_proj.net.1.weight", "frame_input_proj.net.1.bias"]
@@ -29,7 +29,7 @@ struct LayerGradientTests {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
         let layer = PositionalEncoding("frame_pos_embed", features: c.hiddenSize, maxPositions: c.maxContextLength, rate: 0.2,
-                                       site: DropoutSite(4), parameters: p, gradients: g)
+                                       site: DropoutSite(4), parameters: p, gradients: g, scratch: ScratchArena())
         let b = Self.batch
         let x = randomBuffer(b.rows * c.hiddenSize, seed: 2), dx = Tensor(shape: [b.rows * c.hiddenSize])
         let names = ["frame_pos_embed.position_embeddings.weight", "frame_pos_embed.LayerNorm.weight", "frame_pos_embed.LayerNorm.bias"]
@@ -46,14 +46,14 @@ struct LayerGradientTests {
         let (p, g) = perturbedParameters(c)
         let name = width == nil ? "frame_encoder_1.attn0" : "frame_encoder_1.attn1"
         let layer = SelfAttention(name, features: c.hiddenSize, heads: c.heads, width: width, rate: 0.3, site: DropoutSite(5),
-                                  parameters: p, gradients: g)
+                                  parameters: p, gradients: g, scratch: ScratchArena())
         let b = Self.batch
         let x = randomBuffer(b.rows * c.hiddenSize, seed: 3), dx = Tensor(shape: [b.rows * c.hiddenSize])
         let names = ["self.query.weight", "self.query.bias", "self.key.weight", "self.key.bias", "self.value.weight", "self.value.bias",
                      "output.dense.weight", "output.dense.bias", "output.LayerNorm.weight", "output.LayerNorm.bias"].map { "\(name).\($0)" }
         let error = layerGradientError(checked: [(x.buffer, dx.buffer)] + names.map { (p.buffer($0), g.buffer($0)) },
                                        outputCount: b.rows * c.hiddenSize,
-                                       forward: { layer.forward(x.pointer, batch: b, dropout: Self.dropout); return UnsafePointer(layer.output.pointer) },
+                                       forward: { layer.forward(x.pointer, batch: b, dropout: Self.dropout); return UnsafePointer(layer.output) },
                                        backward: { layer.backward(x.pointer, dy: $0, dx: dx.pointer, batch: b, dropout: Self.dropout) })
         #expect(error < 1e-2, "max relative error \(error)")
     }
@@ -62,7 +62,7 @@ struct LayerGradientTests {
     func gmmBlock() {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
-        let block = GMMBlock("clip_encoder", features: c.hiddenSize, heads: c.heads, rate: 0.3, site: DropoutSite(20), parameters: p, gradients: g)
+        let block = GMMBlock("clip_encoder", features: c.hiddenSize, heads: c.heads, rate: 0.3, site: DropoutSite(20), parameters: p, gradients: g, scratch: ScratchArena())
         let b = Self.batch
         let x = randomBuffer(b.rows * c.hiddenSize, seed: 4), dx = Tensor(shape: [b.rows * c.hiddenSize])
         let names = ["clip_encoder.attn0.self.key.weight", "clip_encoder.attn1.self.query.weight",
@@ -92,7 +92,7 @@ struct LayerGradientTests {
     func mambaBlock() {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
-        let block = MambaBlock("frame_encoder_1_mamba", dimensions: c.dimensions, parameters: p, gradients: g)
+        let block = MambaBlock("frame_encoder_1_mamba", dimensions: c.dimensions, parameters: p, gradients: g, scratch: ScratchArena())
         let b = Self.batch
         let x = randomBuffer(b.rows * c.hiddenSize, seed: 6), dx = Tensor(shape: [b.rows * c.hiddenSize])
         let names = ["1.weight", "1.bias", "0.in_proj.weight", "0.conv1d.weight", "0.conv1d.bias", "0.x_proj.weight",

@@ -45,7 +45,7 @@ struct PaddingSemanticsTests {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
         let name = "frame_encoder_2.attn0"
-        let layer = SelfAttention(name, features: c.hiddenSize, heads: c.heads, width: width, rate: 0, site: DropoutSite(0), parameters: p, gradients: g)
+        let layer = SelfAttention(name, features: c.hiddenSize, heads: c.heads, width: width, rate: 0, site: DropoutSite(0), parameters: p, gradients: g, scratch: ScratchArena())
         let lengths = [6, 3, 1], L = 7, d = c.hiddenSize
         let batch = SequenceBatch(lengths: lengths, paddedLength: L)
         let x = randomBuffer(batch.rows * d, seed: 21)
@@ -56,7 +56,7 @@ struct PaddingSemanticsTests {
             let reference = Self.paddedReference(x: padded, valid: n, L: L, width: width, p: p, name: name, heads: c.heads)
             for i in 0..<n {
                 for j in 0..<d {
-                    let got = Double(layer.output.pointer[(batch.offsets[s] + i) * d + j])
+                    let got = Double(layer.output[(batch.offsets[s] + i) * d + j])
                     #expect(abs(got - reference[i][j]) < 2e-4, "seq \(s) row \(i) col \(j): \(got) vs \(reference[i][j])")
                 }
             }
@@ -67,7 +67,7 @@ struct PaddingSemanticsTests {
     func frameEmbeddingDependsOnPaddedLengthOnly() {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
-        let branch = VideoBranch(.frame, configuration: c, site: DropoutSite(40), parameters: p, gradients: g)
+        let branch = VideoBranch(.frame, configuration: c, site: DropoutSite(40), parameters: p, gradients: g, scratch: ScratchArena())
         let dv = c.visualFeatureSize, d = c.hiddenSize
         let video = randomBuffer(4 * dv, seed: 30), other = randomBuffer(9 * dv, seed: 31)
         func embed(_ inputs: [Tensor], lengths: [Int], paddedLength: Int) -> [Float] {

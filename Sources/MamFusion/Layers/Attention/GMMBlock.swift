@@ -11,10 +11,11 @@ public final class GMMBlock: @unchecked Sendable {
 
     /// Uses dropout sites `site ..< site + 2·4`.
     public init(_ name: String, features: Int, heads: Int, rate: Double, site: DropoutSite,
-                parameters: ParameterSet, gradients: ParameterSet) {
+                parameters: ParameterSet, gradients: ParameterSet, scratch: ScratchArena) {
         branches = GMMBlockWidths.all.enumerated().map { i, width in
             SelfAttention("\(name).attn\(i)", features: features, heads: heads, width: width, rate: rate,
-                          site: site.offset(2 * i), parameters: parameters, gradients: gradients)
+                          site: site.offset(2 * i), parameters: parameters, gradients: gradients, scratch: scratch,
+                          keepsOutput: false)
         }
         self.features = features
     }
@@ -27,7 +28,7 @@ public final class GMMBlock: @unchecked Sendable {
         let w = 1 / Float(branches.count)
         for branch in branches {
             branch.forward(x, batch: batch, dropout: dropout)
-            Vector.axpy(alpha: w, x: branch.output.pointer, y: y, count: n)
+            Vector.axpy(alpha: w, x: branch.output, y: y, count: n)
         }
     }
 

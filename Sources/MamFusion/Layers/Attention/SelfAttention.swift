@@ -12,9 +12,11 @@ import TensorKit
 /// this is the reference's result for every valid row; G is taken from the matrix of the batch's
 /// *padded* length L (its top-left n×n block), as the reference computes it.
 ///
-/// Memory kept for backward per call: Q, K, V, ctx, the residual sum and the output
-/// (6 · rows · d floats), the probabilities (heads · Σ n² floats) and LayerNorm statistics.
-/// Dropout masks are recomputed from the counter-based streams, never stored.
+/// Memory kept for backward per call: Q, K, V, ctx and the residual sum (5 · rows · d floats),
+/// the probabilities (heads · Σ n² floats) and LayerNorm statistics — plus the output when the
+/// caller needs it later (`keepsOutput`; a GMM branch's output is consumed at once by the block's
+/// mean and lives in a scratch slot). Dropout masks are recomputed from the counter-based streams,
+/// never stored; every backward temporary comes from the model's `ScratchArena`.
 public final class SelfAttention: @unchecked Sendable {
     let query, queryBias, key, keyBias, value, valueBias, dense, denseBias, lnWeight, lnBias: ParameterBinding
     public let features: Int
@@ -24,20 +26,22 @@ public final class SelfAttention: @unchecked Sendable {
     let site: DropoutSite
 
     let q = ActivationBuffer(), k = ActivationBuffer(), v = ActivationBuffer(), ctx = ActivationBuffer()
-    let probabilities = ActivationBuffer(), projected = ActivationBuffer(), residual = ActivationBuffer()
+    let probabilities = ActivationBuffer(), residual = ActivationBuffer()
     let mean = ActivationBuffer(), rstd = ActivationBuffer()
-    public let output = ActivationBuffer()
+    let ownOutput: ActivationBuffer?
     let gaussian = ActivationBuffer()
     private var gaussianLength = -1
-    // Backward workspaces.
-    let dResidual = ActivationBuffer(), dProjected = ActivationBuffer(), dContext = ActivationBuffer()
-    let dq = ActivationBuffer(), dk = ActivationBuffer(), dv = ActivationBuffer()
-    let scratchP = ActivationBuffer(), scratchDP = ActivationBuffer(), scratchDS = ActivationBuffer()
+    let scratch: ScratchArena
+    /// Scratch slots: 0 the output (when not kept), 1–6 backward gradients, 7–9 per-head work.
+    enum Slot { static let output = 0, projected = 1, dResidual = 1, dProjected = 2, dContext = 3, dq = 4, dk = 5, dv = 6,
+                      p = 7, dp = 8, ds = 9 }
     private var probabilityOffsets: [Int] = []
     private var rows = 0
 
     public init(_ name: String, features: Int, heads: Int, width: Float?, rate: Double, site: DropoutSite,
-                parameters: ParameterSet, gradients: ParameterSet) {
+                parameters: ParameterSet, gradients: ParameterSet, scratch: ScratchArena, keepsOutput: Bool = true) {
+        self.scratch = scratch
+        ownOutput = keepsOutput ? ActivationBuffer() : nil
         func bind(_ suffix: String) -> ParameterBinding { ParameterBinding("\(name).\(suffix)", parameters: parameters, gradients: gradients) }
         query = bind("self.query.weight"); queryBias = bind("self.query.bias")
         key = bind("self.key.weight"); keyBias = bind("self.key.bias")
@@ -53,6 +57,10 @@ public final class SelfAttention: @unchecked Sendable {
     }
 
     var headSize: Int { features / heads }
+
+    /// The output (rows × d) of the last forward; a scratch slot unless `keepsOutput` (then valid
+    /// only until another layer runs).
+    public var output: UnsafeMutablePointer<Float> { ownOutput?.pointer ?? scratch.slot(Slot.output, 0) }
     var scale: Float { 1 / Float(headSize).squareRoot() }
 
     private func gaussianMatrix(_ L: Int) -> UnsafeMutablePointer<Float> {
@@ -82,7 +90,7 @@ public final class SelfAttention: @unchecked Sendable {
         let L = batch.paddedLength
         let G: UnsafeMutablePointer<Float>? = width == nil ? nil : gaussianMatrix(L)
         let p = dropout.rate(rate)
-        let Pd = scratchP.reserve(batch.longest * batch.longest)
+        let Pd = scratch.slot(Slot.p, batch.longest * batch.longest)
         for s in 0..<batch.count {
             let len = batch.lengths[s], o = batch.offsets[s] * d
             let stream = dropout.stream(item: batch.globalIndices[s])
@@ -102,12 +110,13 @@ public final class SelfAttention: @unchecked Sendable {
                 BLAS.gemm(m: len, n: dh, k: len, a: used, lda: len, b: V + o + h * dh, ldb: d, c: C + o + h * dh, ldc: d)
             }
         }
-        let out = projected.reserve(n)
+        let out = scratch.slot(Slot.projected, n)
         Linear.forward(x: C, weight: dense.value, bias: denseBias.value, y: out, rows: rows, inFeatures: d, outFeatures: d)
         dropout.forward(site: site.offset(1), rate: p, x: out, y: out, batch: batch, cols: d)
         let R = residual.reserve(n)
         Vector.add(out, x, into: R, count: n)
-        LayerNorm.forward(x: R, weight: lnWeight.value, bias: lnBias.value, y: output.reserve(n), mean: mean.reserve(rows),
+        let y = ownOutput?.reserve(n) ?? scratch.slot(Slot.output, n)
+        LayerNorm.forward(x: R, weight: lnWeight.value, bias: lnBias.value, y: y, mean: mean.reserve(rows),
                           rstd: rstd.reserve(rows), rows: rows, cols: d)
     }
 
@@ -115,23 +124,23 @@ public final class SelfAttention: @unchecked Sendable {
     public func backward(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                          batch: SequenceBatch, dropout: DropoutContext) {
         let d = features, dh = headSize, n = rows * d
-        let dR = dResidual.zeroed(n)
+        let dR = scratch.zeroed(Slot.dResidual, n)
         LayerNorm.backward(x: residual.pointer, weight: lnWeight.value, mean: mean.pointer, rstd: rstd.pointer, dy: dy,
                            dx: dR, dWeight: lnWeight.gradient, dBias: lnBias.gradient, rows: rows, cols: d)
         Vector.axpy(alpha: 1, x: dR, y: dx, count: n)  // the residual path
         let p = dropout.rate(rate)
-        let dOut = dProjected.zeroed(n)
+        let dOut = scratch.zeroed(Slot.dProjected, n)
         dropout.backward(site: site.offset(1), rate: p, dy: dR, dx: dOut, batch: batch, cols: d)
-        let dC = dContext.zeroed(n)
+        let dC = scratch.zeroed(Slot.dContext, n)
         Linear.backward(x: ctx.pointer, weight: dense.value, dy: dOut, dx: dC, dWeight: dense.gradient, dBias: denseBias.gradient,
                         rows: rows, inFeatures: d, outFeatures: d)
 
         let Q = q.pointer, K = k.pointer, V = v.pointer, P = probabilities.pointer
-        let dQ = dq.zeroed(n), dK = dk.zeroed(n), dV = dv.zeroed(n)
+        let dQ = scratch.zeroed(Slot.dq, n), dK = scratch.zeroed(Slot.dk, n), dV = scratch.zeroed(Slot.dv, n)
         let L = batch.paddedLength
         let G: UnsafeMutablePointer<Float>? = width == nil ? nil : gaussianMatrix(L)
         let longest2 = batch.longest * batch.longest
-        let Pd = scratchP.reserve(longest2), dPd = scratchDP.reserve(longest2), dS = scratchDS.reserve(longest2)
+        let Pd = scratch.slot(Slot.p, longest2), dPd = scratch.slot(Slot.dp, longest2), dS = scratch.slot(Slot.ds, longest2)
         for s in 0..<batch.count {
             let len = batch.lengths[s], o = batch.offsets[s] * d, m = len * len
             let stream = dropout.stream(item: batch.globalIndices[s])
