@@ -41,7 +41,7 @@ extension FeatureDataError {
 
 /// Runs `body`, turning any error that is not already a `FeatureDataError` into one naming
 /// `file` and `item`.
-@inline(__always)
+@inline(__always) @discardableResult
 func withFileContext<R>(_ file: String, item: @autoclosure () -> String? = nil, _ body: () throws -> R) throws -> R {
     do {
         return try body()
