@@ -60,7 +60,7 @@ public struct SyntheticGenerator {
     public init(recipe: SyntheticRecipe) throws {
         try recipe.validate()
         self.recipe = recipe
-        let l = recipe.latentDimension
+        let l = recipe.effectiveLatentDimension
         let scale = 1 / Float(l).squareRoot()
         topicCentres = Self.normals(recipe, .topics, item: 0, count: recipe.topics * l, scale: 1)
         visualView = Self.normals(recipe, .visualView, item: 0, count: recipe.visualDimension * l, scale: scale)
@@ -111,7 +111,7 @@ public struct SyntheticGenerator {
 
     /// The latent u_{v,m} of each moment of `plan` (n × L).
     func momentLatents(_ plan: VideoPlan) -> [Float] {
-        let l = recipe.latentDimension
+        let l = recipe.effectiveLatentDimension
         let noise = Self.normals(recipe, .momentLatent, item: plan.globalIndex, count: plan.momentTopics.count * l, scale: recipe.momentSpecificity)
         var latents = noise
         for (m, topic) in plan.momentTopics.enumerated() {
@@ -156,7 +156,7 @@ public struct SyntheticGenerator {
 
     /// The frames of `plan` (T × Dv), into `output`.
     public func frames(_ plan: VideoPlan, into output: UnsafeMutablePointer<Float>) {
-        let d = recipe.visualDimension, l = recipe.latentDimension
+        let d = recipe.visualDimension, l = recipe.effectiveLatentDimension
         let latents = momentLatents(plan)
         let centre = UnsafeMutablePointer<Float>.allocate(capacity: d)
         defer { centre.deallocate() }
@@ -173,7 +173,7 @@ public struct SyntheticGenerator {
 
     /// The token features of caption `k` of `plan` (n_k × Dq).
     public func tokens(_ plan: VideoPlan, caption k: Int) -> [Float] {
-        let d = recipe.queryDimension, l = recipe.latentDimension
+        let d = recipe.queryDimension, l = recipe.effectiveLatentDimension
         let caption = plan.captions[k]
         let latents = momentLatents(plan)
         let jitter = Self.normals(recipe, .captionLatent, item: plan.globalIndex, count: l, start: k * l, scale: recipe.captionNoise)
@@ -289,6 +289,6 @@ public struct SyntheticGenerator {
     }
 
     func describe(_ r: SyntheticRecipe) -> String {
-        "videos \(r.trainVideos)+\(r.evaluationVideos)+\(r.evaluationVideos), queries/video \(r.queriesPerVideo), frames \(r.frames.lowerBound)..\(r.frames.upperBound), tokens \(r.tokens.lowerBound)..\(r.tokens.upperBound), dv \(r.visualDimension), dq \(r.queryDimension), seed \(r.seed), L \(r.latentDimension), K \(r.topics)"
+        "videos \(r.trainVideos)+\(r.evaluationVideos)+\(r.evaluationVideos), queries/video \(r.queriesPerVideo), frames \(r.frames.lowerBound)..\(r.frames.upperBound), tokens \(r.tokens.lowerBound)..\(r.tokens.upperBound), dv \(r.visualDimension), dq \(r.queryDimension), seed \(r.seed), L \(r.effectiveLatentDimension), K \(r.topics)"
     }
 }

@@ -16,8 +16,12 @@ public struct SyntheticRecipe: Sendable, Equatable {
     public var seed: UInt64 = 1
 
     // The generative model.
-    /// L: dimension of the latent space both views are made from.
-    public var latentDimension = 32
+    /// L: dimension of the latent space both views are made from; nil: min(32, Dv/2, Dq/2)
+    /// (at least 2), so that both views keep the latent space recoverable.
+    public var latentDimension: Int? = nil
+
+    /// The L in use.
+    public var effectiveLatentDimension: Int { latentDimension ?? max(2, min(32, visualDimension / 2, queryDimension / 2)) }
     /// K: latent topics moments are drawn from.
     public var topics = 16
     /// Moments per video (never more than its frames).
@@ -66,7 +70,7 @@ public struct SyntheticRecipe: Sendable, Equatable {
         if visualDimension < 1 { throw bad("--dv", "must be ≥ 1") }
         if queryDimension < 1 { throw bad("--dq", "must be ≥ 1") }
         if frames.upperBound * visualDimension > 1 << 30 { throw bad("--frames", "a video of \(frames.upperBound) × \(visualDimension) floats is too large") }
-        if latentDimension < 1 || topics < 1 || moments.lowerBound < 1 { throw bad("recipe", "latent dimension, topics and moments must be ≥ 1") }
+        if effectiveLatentDimension < 1 || topics < 1 || moments.lowerBound < 1 { throw bad("recipe", "latent dimension, topics and moments must be ≥ 1") }
     }
 
     /// Parses `MIN..MAX` (or a single `N`) as used by `--frames` and `--tokens`.
