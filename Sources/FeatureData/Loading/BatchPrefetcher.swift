@@ -1,0 +1,55 @@
+import Dispatch
+
+/// Prepares the next batch on a background thread while the current one computes.
+///
+/// `prefetch` starts a load on the prefetcher's own serial queue (loads run one after another,
+/// in submission order) and returns at once; `next()` waits for the oldest load not yet taken
+/// and returns its batch, or rethrows its error. The usual loop:
+///
+///     prefetcher.prefetch { try loader.loadBatch(videos: shard(step: 0)) }
+///     for step in 0..<steps {
+///         let batch = try prefetcher.next()
+///         if step + 1 < steps { prefetcher.prefetch { try loader.loadBatch(videos: shard(step: step + 1)) } }
+///         compute(batch)   // overlaps the next load
+///     }
+///
+/// With a packed file read through collective MPI-IO, the loads do MPI collectives on their
+/// thread: use independent transfers when the training thread communicates meanwhile.
+public final class BatchPrefetcher<Batch: Sendable>: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "mamfusion.feature-prefetch")
+    private let lock = StatisticsLock()
+    private var pending: [Slot] = []
+
+    private final class Slot: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        var result: Result<Batch, any Error>?
+    }
+
+    public init() {}
+
+    /// Starts `load` in the background.
+    public func prefetch(_ load: @escaping @Sendable () throws -> Batch) {
+        let slot = Slot()
+        lock.sync { pending.append(slot) }
+        queue.async {
+            slot.result = Result { try load() }
+            slot.done.signal()
+        }
+    }
+
+    /// Loads started and not yet taken.
+    public var inFlight: Int { lock.sync { pending.count } }
+
+    /// Waits for the oldest started load and returns its batch (or throws its error).
+    /// Throws if nothing was started.
+    public func next() throws -> Batch {
+        guard let slot = lock.sync({ pending.isEmpty ? nil : pending.removeFirst() }) else {
+            throw FeatureDataError(file: "(prefetcher)", "next() called with no load started")
+        }
+        slot.done.wait()
+        guard let result = slot.result else {
+            throw FeatureDataError(file: "(prefetcher)", "load finished without a result")
+        }
+        return try result.get()
+    }
+}

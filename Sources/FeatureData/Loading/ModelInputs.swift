@@ -1,0 +1,94 @@
+import TensorKit
+
+/// Preprocessed video inputs for a list of videos, packed (llm.c style: one contiguous buffer,
+/// sequences back to back).
+///
+/// - `clip`: videos.count × mapSize × Dv — video i's clip input is rows i·mapSize ..< (i+1)·mapSize.
+/// - `frames`: Σ frameLengths × Dv — video i's frame input is rows
+///   frameOffsets[i] ..< frameOffsets[i] + frameLengths[i] (min(T, max_ctx_l) rows).
+/// The storages are owned by this value (and whoever keeps them); nothing else writes them.
+public struct VideoInputs: @unchecked Sendable {
+    /// Split video indices, in the order requested.
+    public let videos: [Int]
+    public let visualDimension: Int
+    public let mapSize: Int
+    public let clip: FloatStorage
+    public let frames: FloatStorage
+    public let frameLengths: [Int]
+    /// videos.count + 1 row offsets into `frames`.
+    public let frameOffsets: [Int]
+    /// T of each video as stored, before resampling.
+    public let storedFrameCounts: [Int]
+
+    public var count: Int { videos.count }
+    /// The longest frame input (the padding length of a batch).
+    public var longestFrameInput: Int { frameLengths.max() ?? 0 }
+
+    /// Video i's clip input (mapSize × Dv floats).
+    public func clipRows(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: clip.base + i * mapSize * visualDimension, count: mapSize * visualDimension)
+    }
+
+    /// Video i's frame input (frameLengths[i] × Dv floats).
+    public func frameRows(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: frames.base + frameOffsets[i] * visualDimension, count: frameLengths[i] * visualDimension)
+    }
+}
+
+/// Preprocessed query inputs, packed: query i's tokens are rows
+/// tokenOffsets[i] ..< tokenOffsets[i] + tokenLengths[i] of `tokens` (Σ lengths × Dq), each
+/// ≤ max_desc_l rows.
+public struct QueryInputs: @unchecked Sendable {
+    /// Split caption indices, in the order requested.
+    public let queries: [Int]
+    public let queryDimension: Int
+    public let tokens: FloatStorage
+    public let tokenLengths: [Int]
+    /// queries.count + 1 row offsets into `tokens`.
+    public let tokenOffsets: [Int]
+
+    public var count: Int { queries.count }
+
+    /// Query i's token rows (tokenLengths[i] × Dq floats).
+    public func tokenRows(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: tokens.base + tokenOffsets[i] * queryDimension, count: tokenLengths[i] * queryDimension)
+    }
+}
+
+/// A rank's part of a training batch: its videos and all of their captions, flattened in video
+/// order (each video's captions in caption-file order) — the reference collate's query order.
+public struct TrainingBatch: @unchecked Sendable {
+    public let videos: VideoInputs
+    public let queries: QueryInputs
+    /// For each query, the position of its video in `videos.videos`.
+    public let queryVideoPosition: [Int]
+}
+
+/// Bytes and seconds spent by a loader, for MB/s reports.
+public struct LoaderStatistics: Sendable, Equatable {
+    public var loads = 0
+    public var bytesRead = 0
+    /// Seconds inside the backend's reads.
+    public var readSeconds = 0.0
+    /// Seconds in preprocessing (resampling, normalisation, finiteness checks).
+    public var preprocessSeconds = 0.0
+
+    public init() {}
+
+    /// Read throughput in MB/s (10^6 bytes per second of reading).
+    public var readMegabytesPerSecond: Double { readSeconds > 0 ? Double(bytesRead) / readSeconds / 1e6 : 0 }
+    /// End-to-end throughput (read + preprocess) in MB/s of stored features.
+    public var totalMegabytesPerSecond: Double {
+        let t = readSeconds + preprocessSeconds
+        return t > 0 ? Double(bytesRead) / t / 1e6 : 0
+    }
+
+    public static func + (a: LoaderStatistics, b: LoaderStatistics) -> LoaderStatistics {
+        var s = a
+        s.loads += b.loads
+        s.bytesRead += b.bytesRead
+        s.readSeconds += b.readSeconds
+        s.preprocessSeconds += b.preprocessSeconds
+        return s
+    }
+}

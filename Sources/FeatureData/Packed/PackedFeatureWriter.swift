@@ -1,0 +1,168 @@
+import HDF5Kit
+
+/// What a packed file describes, known before its features are streamed in.
+public struct PackedHeader: Sendable {
+    public var collection: String
+    public var visualFeature: String
+    /// Free text: where the data came from (a release directory, a synthetic recipe…).
+    public var source: String
+    public var visualDimension: Int
+    public var queryDimension: Int
+    /// Whether token features are stored as float64 (the source stored float64).
+    public var queryIsDouble: Bool
+    public var totalFrames: Int
+    public var totalTokens: Int
+
+    public init(collection: String, visualFeature: String, source: String, visualDimension: Int, queryDimension: Int,
+                queryIsDouble: Bool, totalFrames: Int, totalTokens: Int) {
+        self.collection = collection
+        self.visualFeature = visualFeature
+        self.source = source
+        self.visualDimension = visualDimension
+        self.queryDimension = queryDimension
+        self.queryIsDouble = queryIsDouble
+        self.totalFrames = totalFrames
+        self.totalTokens = totalTokens
+    }
+}
+
+/// The index tables of a packed file, written after the features (see `PackedFormat`).
+public struct PackedTables: Sendable {
+    public var videoIDs: [String] = []
+    /// V + 1 row offsets into /frames.
+    public var videoOffsets: [Int] = [0]
+    public var capIDs: [String] = []
+    /// Q + 1 row offsets into /queries/features.
+    public var queryOffsets: [Int] = [0]
+    public var queryVideo: [Int] = []
+    public var texts: [String] = []
+    /// Splits in order: name and the range of their queries.
+    public var splits: [(name: String, queries: Range<Int>)] = []
+
+    public init() {}
+}
+
+/// Streams features into a new packed file: frames and token rows are appended in order and
+/// written in large row blocks (the file is never held in memory); `finish` writes the index
+/// tables and checks that exactly the announced numbers of rows arrived. Serial files only
+/// (string tables cannot be written through MPI-IO).
+final class PackedFeatureWriter {
+    let file: HDF5File
+    let header: PackedHeader
+    let frames: HDF5Dataset
+    let tokens: HDF5Dataset
+    private var frameBuffer: [Float] = []
+    private var frameCursor = 0
+    private var floatTokenBuffer: [Float] = []
+    private var doubleTokenBuffer: [Double] = []
+    private var tokenCursor = 0
+    /// Rows buffered before a write (≈ 32 MiB).
+    private let frameBlockRows: Int
+    private let tokenBlockRows: Int
+
+    init(file: HDF5File, header: PackedHeader) throws {
+        self.file = file
+        self.header = header
+        let dv = header.visualDimension, dq = header.queryDimension
+        try file.setAttribute("format", .string(PackedFormat.name))
+        try file.setAttribute("format_version", .int64(PackedFormat.version))
+        try file.setAttribute("dv", .int64(Int64(dv)))
+        try file.setAttribute("dq", .int64(Int64(dq)))
+        try file.setAttribute("collection", .string(header.collection))
+        try file.setAttribute("visual_feature", .string(header.visualFeature))
+        try file.setAttribute("source", .string(header.source))
+        frames = try file.createDataset(PackedFormat.frames, type: .float32, shape: [header.totalFrames, dv],
+                                        chunk: [PackedFormat.chunkRows(rowBytes: dv * 4, totalRows: header.totalFrames), dv])
+        let tokenBytes = header.queryIsDouble ? 8 : 4
+        tokens = try file.createDataset(PackedFormat.tokenFeatures, type: header.queryIsDouble ? .float64 : .float32,
+                                        shape: [header.totalTokens, dq],
+                                        chunk: [PackedFormat.chunkRows(rowBytes: dq * tokenBytes, totalRows: header.totalTokens), dq])
+        frameBlockRows = max(1, (32 << 20) / (dv * 4))
+        tokenBlockRows = max(1, (32 << 20) / (dq * tokenBytes))
+    }
+
+    /// Appends `rows` frame rows (rows × Dv floats).
+    func appendFrames(_ values: UnsafeBufferPointer<Float>) throws {
+        let dv = header.visualDimension
+        frameBuffer.append(contentsOf: values)
+        if frameBuffer.count >= frameBlockRows * dv { try flushFrames() }
+    }
+
+    /// Appends token rows in the file's precision (float32 values into a float64 file are
+    /// widened exactly; float64 into float32 is refused: it would lose bits).
+    func appendTokens(_ values: TokenValues) throws {
+        let dq = header.queryDimension
+        switch (values, header.queryIsDouble) {
+        case (.float32(let v), false):
+            floatTokenBuffer.append(contentsOf: v)
+            if floatTokenBuffer.count >= tokenBlockRows * dq { try flushTokens() }
+        case (.float32(let v), true):
+            doubleTokenBuffer.append(contentsOf: v.map(Double.init))
+            if doubleTokenBuffer.count >= tokenBlockRows * dq { try flushTokens() }
+        case (.float64(let v), true):
+            doubleTokenBuffer.append(contentsOf: v)
+            if doubleTokenBuffer.count >= tokenBlockRows * dq { try flushTokens() }
+        case (.float64, false):
+            throw FeatureDataError(file: file.filePath, item: "/\(PackedFormat.tokenFeatures)", "float64 token features given to a float32 dataset")
+        }
+    }
+
+    private func flushFrames() throws {
+        let rows = frameBuffer.count / header.visualDimension
+        guard rows > 0 else { return }
+        guard frameCursor + rows <= header.totalFrames else {
+            throw FeatureDataError(file: file.filePath, item: "/\(PackedFormat.frames)", "more frame rows than the \(header.totalFrames) announced")
+        }
+        try frames.writeRows(frameCursor..<frameCursor + rows, frameBuffer)
+        frameCursor += rows
+        frameBuffer.removeAll(keepingCapacity: true)
+    }
+
+    private func flushTokens() throws {
+        let dq = header.queryDimension
+        let count = header.queryIsDouble ? doubleTokenBuffer.count : floatTokenBuffer.count
+        let rows = count / dq
+        guard rows > 0 else { return }
+        guard tokenCursor + rows <= header.totalTokens else {
+            throw FeatureDataError(file: file.filePath, item: "/\(PackedFormat.tokenFeatures)", "more token rows than the \(header.totalTokens) announced")
+        }
+        if header.queryIsDouble {
+            try tokens.writeRows(tokenCursor..<tokenCursor + rows, doubleTokenBuffer)
+            doubleTokenBuffer.removeAll(keepingCapacity: true)
+        } else {
+            try tokens.writeRows(tokenCursor..<tokenCursor + rows, floatTokenBuffer)
+            floatTokenBuffer.removeAll(keepingCapacity: true)
+        }
+        tokenCursor += rows
+    }
+
+    /// Writes the remaining rows and the index tables; checks the totals and the tables.
+    func finish(_ tables: PackedTables) throws {
+        try flushFrames()
+        try flushTokens()
+        let path = file.filePath
+        guard frameCursor == header.totalFrames, tokenCursor == header.totalTokens else {
+            throw FeatureDataError(file: path, "wrote \(frameCursor) of \(header.totalFrames) frame rows and \(tokenCursor) of \(header.totalTokens) token rows")
+        }
+        guard tables.videoOffsets.count == tables.videoIDs.count + 1, tables.videoOffsets.last == header.totalFrames,
+              tables.queryOffsets.count == tables.capIDs.count + 1, tables.queryOffsets.last == header.totalTokens,
+              tables.queryVideo.count == tables.capIDs.count, tables.texts.count == tables.capIDs.count else {
+            throw FeatureDataError(file: path, "inconsistent index tables (videos \(tables.videoIDs.count), queries \(tables.capIDs.count))")
+        }
+        try file.createDataset(PackedFormat.videoOffsets, values: tables.videoOffsets.map { Int64($0) })
+        try file.createStringDataset(PackedFormat.videoIDs, strings: tables.videoIDs)
+        try file.createDataset(PackedFormat.queryOffsets, values: tables.queryOffsets.map { Int64($0) })
+        try file.createStringDataset(PackedFormat.capIDs, strings: tables.capIDs)
+        try file.createDataset(PackedFormat.queryVideo, values: tables.queryVideo.map { Int64($0) })
+        try file.createStringDataset(PackedFormat.queryText, strings: tables.texts)
+        let group = try file.createGroup(PackedFormat.splits)
+        for split in tables.splits {
+            let g = try group.createGroup(split.name)
+            try g.setAttribute("query_start", .int64(Int64(split.queries.lowerBound)))
+            try g.setAttribute("query_count", .int64(Int64(split.queries.count)))
+        }
+        try file.setAttribute("splits", .string(tables.splits.map(\.name).joined(separator: ",")))
+        try frames.close()
+        try tokens.close()
+    }
+}
