@@ -27,19 +27,21 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma"])]
         ),
 
+        .target(name: "CSignals"),
         .target(name: "MPIKit", dependencies: ["CMPI"], swiftSettings: optimise),
         .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit"], swiftSettings: optimise),
         .target(name: "CounterRandom", swiftSettings: optimise),
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
         .target(name: "FeatureData", dependencies: ["HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
         .target(name: "Evaluation", dependencies: ["MPIKit", "HDF5Kit", "TensorKit", "CKernels"], swiftSettings: optimise),
+        .target(name: "Training", dependencies: ["CSignals", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
         .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom"]),
         .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
 
         .executableTarget(
             name: "mamfusion",
             dependencies: [
-                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation",
+                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "TestSupport", "CounterRandom"]),
         .testTarget(name: "ToolTests", dependencies: ["TestSupport", "MamFusion", "HDF5Kit", "mamfusion"]),
         .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
     ],

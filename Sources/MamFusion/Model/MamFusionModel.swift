@@ -67,11 +67,17 @@ public final class MamFusionModel: @unchecked Sendable {
     }
 
     /// Encodes everything the loss needs: q (pass 0), q2 (pass 1, training only), C and F.
+    /// A rank may hold no videos or no queries of a batch (more ranks than videos): those parts
+    /// are skipped.
     public func encode(_ inputs: Inputs, dropout: DropoutContext, secondQueryPass: Bool = true) {
-        queryEncoders[0].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout)
-        if secondQueryPass { queryEncoders[1].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout) }
-        clipBranch.forward(inputs.clipFeatures, batch: inputs.clipBatch(mapSize: configuration.mapSize), dropout: dropout)
-        frameBranch.forward(inputs.frameFeatures, batch: inputs.videos, dropout: dropout)
+        if inputs.queries.count > 0 {
+            queryEncoders[0].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout)
+            if secondQueryPass { queryEncoders[1].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout) }
+        }
+        if inputs.videos.count > 0 {
+            clipBranch.forward(inputs.clipFeatures, batch: inputs.clipBatch(mapSize: configuration.mapSize), dropout: dropout)
+            frameBranch.forward(inputs.frameFeatures, batch: inputs.videos, dropout: dropout)
+        }
     }
 
     /// Back-propagates ∂L/∂q, ∂L/∂q2, ∂L/∂C, ∂L/∂F of this rank's items through the encoders,

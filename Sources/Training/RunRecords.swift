@@ -1,0 +1,61 @@
+import Foundation
+
+/// The run directory's records (rank 0 writes them): `config.yaml` (the resolved configuration),
+/// `metrics.jsonl` (one JSON object per step and per validation) and `checkpoints/`.
+public final class RunRecords: @unchecked Sendable {
+    public let directory: String
+    private let metrics: FileHandle?
+
+    public init(directory: String, configurationYAML: String, writes: Bool, append: Bool) throws {
+        self.directory = directory
+        guard writes else { metrics = nil; return }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(directory)/checkpoints", withIntermediateDirectories: true)
+        try configurationYAML.write(toFile: "\(directory)/config.yaml", atomically: true, encoding: .utf8)
+        let path = "\(directory)/metrics.jsonl"
+        if !append || !fm.fileExists(atPath: path) { fm.createFile(atPath: path, contents: nil) }
+        metrics = FileHandle(forWritingAtPath: path)
+        metrics?.seekToEndOfFile()
+    }
+
+    public var checkpointDirectory: String { "\(directory)/checkpoints" }
+    public var latestCheckpoint: String { "\(checkpointDirectory)/latest.h5" }
+    public var bestCheckpoint: String { "\(checkpointDirectory)/best.h5" }
+
+    /// Appends one JSON object (keys sorted for stable files).
+    public func record(_ fields: [String: JSONValue]) {
+        guard let metrics else { return }
+        let line = "{" + fields.keys.sorted().map { "\"\($0)\": \(fields[$0]!.json)" }.joined(separator: ", ") + "}\n"
+        metrics.write(Data(line.utf8))
+    }
+
+    deinit { try? metrics?.close() }
+}
+
+/// A JSON scalar for the metrics records.
+public enum JSONValue: Sendable, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByStringLiteral {
+    case int(Int), double(Double), string(String)
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+
+    public var json: String {
+        switch self {
+        case .int(let v): return String(v)
+        case .double(let v): return v.isFinite ? "\(v)" : "null"
+        case .string(let s):
+            var out = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\t": out += "\\t"
+                default:
+                    if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+                }
+            }
+            return out + "\""
+        }
+    }
+}

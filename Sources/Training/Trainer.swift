@@ -1,0 +1,299 @@
+import CSignals
+import FeatureData
+import Foundation
+import HDF5Kit
+import MamFusion
+import MPIKit
+import TensorKit
+
+/// What `mamfusion train` was asked to do beyond the configuration.
+public struct TrainerOptions: Sendable {
+    /// Stop after this many optimiser steps in this run (a `latest` checkpoint is written).
+    public var maxSteps: Int?
+    /// Continue from this checkpoint (parameters, optimiser state, sampler position, best score).
+    public var resumeFrom: String?
+    /// Start from these weights with a fresh optimiser.
+    public var initCheckpoint: String?
+    /// Write the summed, pre-clipping gradients of the first step here (HDF5, one dataset per name).
+    public var dumpGradients: String?
+    /// Validate after every epoch (off for pure step counting).
+    public var validate = true
+    /// Print a progress line (rank 0).
+    public var progress = true
+    public init() {}
+}
+
+/// A training run that has to stop, with the reason (every rank agrees on it).
+public struct TrainingStopped: Error, CustomStringConvertible {
+    public let message: String
+    public let exitCode: Int32
+    public var description: String { message }
+}
+
+/// The distributed training loop (DISTRIBUTED.md, MODEL.md §6–7): epochs of global batches from
+/// the `EpochSampler`, one `DistributedStep` each, BertAdam on the summed gradient (identical on
+/// every rank, so parameters stay bit-identical — checked by a periodic checksum), validation and
+/// model selection after each epoch, checkpoints, resume, progress and metrics records.
+public final class Trainer: @unchecked Sendable {
+    public let configuration: RunConfiguration
+    public let world: Communicator
+    public let model: MamFusionModel
+    public let step: DistributedStep
+    let loader: SplitLoader
+    let sampler: EpochSampler
+    public var optimizer: BertAdam
+    let expAvg: ParameterSet, expAvgSq: ParameterSet
+    public private(set) var state = TrainingState()
+    let records: RunRecords
+    let options: TrainerOptions
+    let validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?
+    let prefetcher = BatchPrefetcher<TrainingBatch>()
+
+    public init(configuration c: RunConfiguration, world: Communicator, loader: SplitLoader, options: TrainerOptions,
+                validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
+        configuration = c
+        self.world = world
+        self.loader = loader
+        self.options = options
+        self.validator = validator
+        model = MamFusionModel(configuration: c)
+        step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20)
+        sampler = EpochSampler(videoCount: loader.index.videoCount, batchSize: c.batchSize, seed: UInt64(c.seed))
+        optimizer = BertAdam(learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay),
+                             warmupProportion: c.warmupProportion, totalSteps: sampler.stepsPerEpoch * c.epochs)
+        expAvg = ParameterSet(layout: model.layout)
+        expAvgSq = ParameterSet(layout: model.layout)
+        records = try RunRecords(directory: c.outputDirectory, configurationYAML: c.yaml, writes: world.rank == 0,
+                                 append: options.resumeFrom != nil)
+        state.seed = c.seed
+        if let path = options.resumeFrom {
+            let (saved, _, hasOptimizer) = try Checkpoint.read(from: path, into: model.parameters, expAvg: expAvg, expAvgSq: expAvgSq)
+            guard hasOptimizer else {
+                throw TrainingStopped(message: "\(path) has no optimiser state; use --init-checkpoint to start from its weights", exitCode: 2)
+            }
+            state = saved
+            optimizer.step = saved.step
+        } else if let path = options.initCheckpoint {
+            try Checkpoint.read(from: path, into: model.parameters)
+        } else {
+            ParameterInitializer.initialize(model.parameters, seed: UInt64(c.seed))
+        }
+        mf_install_stop_handlers()
+    }
+
+    /// The global batch `index` of `epoch`, this rank's share of it, and its loaded inputs.
+    func plan(epoch: Int, index: Int, permutation: [Int]) -> (GlobalBatch, RankAssignment, [Int], [Int]) {
+        let split = loader.index
+        let batch = GlobalBatch(sampled: sampler.batch(epoch: epoch, index: index, permutation: permutation),
+                                storedFrames: { split.frameCounts[$0] }, maxContextLength: configuration.maxContextLength,
+                                captionsOfVideo: { Array(split.captions(ofVideo: $0)) })
+        let assignment = RankAssignment(batch: batch, ranks: world.size, mapSize: configuration.mapSize,
+                                        tokensPerQuery: configuration.maxDescriptionLength)
+        let videos = assignment.videosOfRank[world.rank].map { batch.videos[$0] }
+        let queries = assignment.queriesOfRank[world.rank].map { batch.queries[$0] }
+        return (batch, assignment, videos, queries)
+    }
+
+    /// This rank's inputs: its videos in global order, and their captions grouped by video in
+    /// caption-file order — exactly `assignment.queriesOfRank[rank]` (checked).
+    private func load(videos: [Int], queries: [Int]) throws -> TrainingBatch {
+        let batch = try loader.loadBatch(videos: videos)
+        precondition(batch.queries.queries == queries, "loader and global batch disagree on caption order")
+        return batch
+    }
+
+    /// Trains until `n_epoch`, early stopping, `--max-steps`, a signal or a failure.
+    public func run() throws {
+        let c = configuration
+        let stepsPerEpoch = sampler.stepsPerEpoch
+        let runStart = MonotonicClock.now()
+        var stepsThisRun = 0
+        var epoch = state.epoch
+        var recentStepSeconds: [Double] = []
+        if world.rank == 0 && options.progress {
+            log("training: \(loader.index.videoCount) videos, \(loader.index.captionCount) captions, batch \(c.batchSize) videos, "
+                + "\(stepsPerEpoch) steps/epoch × \(c.epochs) epochs on \(world.size) rank\(world.size == 1 ? "" : "s"); "
+                + "\(model.layout.parameterCount) parameters; run directory \(records.directory)")
+        }
+        while epoch < c.epochs {
+            let permutation = sampler.permutation(epoch: epoch)
+            var index = state.batchInEpoch
+            var next: (GlobalBatch, RankAssignment, [Int], [Int])? = index < stepsPerEpoch ? plan(epoch: epoch, index: index, permutation: permutation) : nil
+            if let n = next { let (v, q) = (n.2, n.3); prefetcher.prefetch { [unowned self] in try self.load(videos: v, queries: q) } }
+            while let current = next {
+                let (batch, assignment, _, _) = current
+                let local = try prefetcher.next()
+                // Prefetch the next batch of the epoch while this one computes.
+                next = index + 1 < stepsPerEpoch ? plan(epoch: epoch, index: index + 1, permutation: permutation) : nil
+                if let n = next { let (v, q) = (n.2, n.3); prefetcher.prefetch { [unowned self] in try self.load(videos: v, queries: q) } }
+
+                let t0 = MonotonicClock.now()
+                let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(truncatingIfNeeded: state.step), enabled: c.dropoutEnabled)
+                let sampling = model.lossHead.loss.sampling(seed: UInt64(c.seed), step: state.step, epoch: epoch)
+                let split = loader.index
+                let result = try step.run(batch: batch, assignment: assignment, local: local, videoNames: { split.videoIDs[$0] },
+                                          dropout: dropout, sampling: sampling)
+                try checkHealth(result, epoch: epoch)
+                if let path = options.dumpGradients, stepsThisRun == 0 { try dumpGradients(to: path) }
+                optimizer.update(parameters: model.parameters, gradients: model.gradients, expAvg: expAvg, expAvgSq: expAvgSq)
+                state.step += 1
+                state.batchInEpoch = index + 1
+                stepsThisRun += 1
+                let seconds = MonotonicClock.now() - t0
+                recentStepSeconds.append(seconds)
+                if recentStepSeconds.count > 20 { recentStepSeconds.removeFirst() }
+                if world.rank == 0 { recordStep(result, epoch: epoch, index: index, batch: batch, seconds: seconds) }
+                if world.rank == 0 && options.progress && (state.step % c.logEverySteps == 0 || index + 1 == stepsPerEpoch) {
+                    progressLine(result, epoch: epoch, index: index, batch: batch, recent: recentStepSeconds, stepsPerEpoch: stepsPerEpoch)
+                }
+                if state.step % c.checksumEverySteps == 0 { try verifyParametersAgree() }
+                let stop = try agreeOnStop()
+                let limitReached = options.maxSteps.map { stepsThisRun >= $0 } ?? false
+                if stop != 0 || limitReached {
+                    try saveLatest()
+                    if stop != 0 {
+                        throw TrainingStopped(message: "stopped by signal \(stop) after step \(state.step); wrote \(records.latestCheckpoint)", exitCode: 130)
+                    }
+                    if world.rank == 0 && options.progress { log("reached --max-steps \(options.maxSteps!) at step \(state.step); wrote \(records.latestCheckpoint)") }
+                    return
+                }
+                if state.step % c.checkpointEverySteps == 0 { try saveLatest() }
+                index += 1
+            }
+            // End of epoch: validation, model selection, early stopping, latest checkpoint.
+            state.epoch = epoch + 1
+            state.batchInEpoch = 0
+            if options.validate, let validator {
+                let (metrics, sumR) = try validator(model)
+                var improved = false
+                if sumR > state.bestSumR {
+                    state.bestSumR = sumR
+                    state.bestEpoch = epoch
+                    state.epochsWithoutImprovement = 0
+                    improved = true
+                } else {
+                    state.epochsWithoutImprovement += 1
+                }
+                if world.rank == 0 {
+                    var fields: [String: JSONValue] = ["type": "validation", "epoch": .int(epoch), "step": .int(state.step),
+                                                       "sumr": .double(sumR), "best_sumr": .double(state.bestSumR)]
+                    for (k, v) in metrics { fields[k] = .double(v) }
+                    records.record(fields)
+                    if options.progress {
+                        log(String(format: "epoch %d validation: R@1 %.2f R@5 %.2f R@10 %.2f R@100 %.2f SumR %.2f%@", epoch,
+                                   metrics["r1"] ?? .nan, metrics["r5"] ?? .nan, metrics["r10"] ?? .nan, metrics["r100"] ?? .nan, sumR,
+                                   improved ? " (best so far)" : " (best \(String(format: "%.2f", state.bestSumR)) at epoch \(state.bestEpoch))"))
+                    }
+                }
+                if improved { try saveCheckpoint(to: records.bestCheckpoint) }
+            }
+            try saveLatest()
+            if options.validate, validator != nil, state.epochsWithoutImprovement > c.maxEarlyStopCount {
+                if world.rank == 0 && options.progress { log("early stop: SumR has not improved for \(state.epochsWithoutImprovement) epochs") }
+                return
+            }
+            epoch += 1
+        }
+        if world.rank == 0 && options.progress {
+            log(String(format: "training finished: %d steps in %.1f s", stepsThisRun, MonotonicClock.now() - runStart))
+        }
+    }
+
+    // MARK: - Health, agreement, records
+
+    /// Stops every rank when any rank saw a non-finite value (naming it) or the loss is not finite.
+    private func checkHealth(_ result: DistributedStep.Result, epoch: Int) throws {
+        let bad = result.nonFinite != nil
+        if bad {
+            let message = "rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)"
+            FileHandle.standardError.write(Data("mamfusion: \(message)\n".utf8))
+        }
+        let worst = try world.allreduceMinLoc(bad ? 0 : 1, index: world.rank)
+        if worst.value == 0 {
+            throw TrainingStopped(message: "stopping: rank \(worst.index) produced a non-finite value at step \(state.step) "
+                                  + "(see its message); the last good checkpoint is untouched", exitCode: 3)
+        }
+        for (name, value) in result.terms.named where !value.isFinite {
+            throw TrainingStopped(message: "stopping: loss term \(name) is \(value) at step \(state.step) (epoch \(epoch)); "
+                                  + "the last good checkpoint is untouched", exitCode: 3)
+        }
+    }
+
+    /// Every rank learns whether any rank was asked to stop (SIGINT/SIGTERM), so all stop at the same step.
+    private func agreeOnStop() throws -> Int32 {
+        let mine = Int32(mf_stop_signal())
+        return world.size == 1 ? mine : try world.allreduce(mine, .max)
+    }
+
+    /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks.
+    private func verifyParametersAgree() throws {
+        guard world.size > 1 else { return }
+        let buffer = model.parameters.storage.buffer
+        var hash: UInt64 = 1469598103934665603
+        var i = 0
+        while i < buffer.count {
+            hash = (hash ^ UInt64(buffer[i].bitPattern)) &* 1099511628211
+            i += 97
+        }
+        let value = Int64(bitPattern: hash)
+        let high = try world.allreduce(value, .max), low = try world.allreduce(value, .min)
+        if high != low {
+            throw TrainingStopped(message: "parameters diverged across ranks at step \(state.step) (checksums differ); stopping", exitCode: 4)
+        }
+    }
+
+    private func saveCheckpoint(to path: String) throws {
+        if world.rank == 0 {
+            try Checkpoint.write(to: path, parameters: model.parameters, expAvg: expAvg, expAvgSq: expAvgSq, state: state,
+                                 configurationYAML: configuration.yaml)
+        }
+    }
+
+    private func saveLatest() throws { try saveCheckpoint(to: records.latestCheckpoint) }
+
+    private func dumpGradients(to path: String) throws {
+        guard world.rank == 0 else { return }
+        try HDF5File.writeAtomically(to: path) { file in
+            try file.setAttribute("step", .int64(Int64(state.step)))
+            for spec in model.layout.specs {
+                let dataset = try file.createDataset(spec.name, type: .float32, shape: spec.shape)
+                try dataset.write(from: UnsafeBufferPointer(model.gradients.tensor(spec).buffer))
+            }
+        }
+    }
+
+    private func recordStep(_ r: DistributedStep.Result, epoch: Int, index: Int, batch: GlobalBatch, seconds: Double) {
+        var fields: [String: JSONValue] = [
+            "type": "step", "step": .int(state.step), "epoch": .int(epoch), "batch": .int(index),
+            "videos": .int(batch.videoCount), "queries": .int(batch.queryCount),
+            "loss": .double(r.terms.total), "lr": .double(optimizer.currentLearningRate),
+            "seconds": .double(seconds), "compute_s": .double(r.compute), "communication_s": .double(r.communication),
+            "wait_s": .double(r.wait), "allreduce_in_flight_s": .double(r.allreduceInFlight),
+        ]
+        for (name, value) in r.terms.named { fields[name] = .double(value) }
+        records.record(fields)
+    }
+
+    private func progressLine(_ r: DistributedStep.Result, epoch: Int, index: Int, batch: GlobalBatch, recent: [Double], stepsPerEpoch: Int) {
+        let mean = recent.reduce(0, +) / Double(max(recent.count, 1))
+        let remaining = (configuration.epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - index - 1)
+        let terms = r.terms.named.map { String(format: "%@ %.4f", $0.0, $0.1) }.joined(separator: " ")
+        log(String(format: "epoch %d step %d/%d (global %d) loss %.4f [%@] | %.1f videos/s %.1f queries/s | step %.2fs = compute %.2f + comm %.2f + wait %.2f | ETA %@",
+                   epoch, index + 1, stepsPerEpoch, state.step, r.terms.total, terms,
+                   Double(batch.videoCount) / mean, Double(batch.queryCount) / mean,
+                   mean, r.compute, r.communication, r.wait, formatDuration(Double(remaining) * mean)))
+    }
+
+    private func log(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) }
+    if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
+    return "\(s)s"
+}
