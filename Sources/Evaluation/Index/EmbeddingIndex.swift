@@ -1,0 +1,205 @@
+import HDF5Kit
+import MPIKit
+import TensorKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The embedding index of encode-once / query-many evaluation (issue 5): every test video's
+/// normalised clip and frame embeddings with its id, in one HDF5 file.
+///
+/// Layout:
+/// - `/clip`  float32 [V, Mc, d] — ĉ, row v = global video v;
+/// - `/frame` float32 [V, d]     — f̂;
+/// - `/video_ids` variable-length UTF-8 strings [V];
+/// - root attributes `format` = "mamfusion-embedding-index", `version` = 1, `videos` = V,
+///   `clips_per_video` = Mc, `dim` = d.
+///
+/// **Writing** is collective: every rank writes its own rows of `/clip` and `/frame` in
+/// parallel through MPI-IO (collective transfers, in batches of ≤ 64 MiB so no single MPI-IO
+/// request nears 2 GiB). Parallel HDF5 cannot write variable-length strings, so the ids (and
+/// the string attribute) are added afterwards by rank 0 alone, reopening the file serially.
+/// All of it goes to `PATH.tmp`, which rank 0 syncs and renames to `PATH` only when everything
+/// succeeded: a reader never sees a partial index.
+///
+/// **Reading** is per rank: each rank opens the file read-only on its own and reads just its
+/// rows (`read(_:videos:)`), e.g. `VideoPartition.videos(of: rank)`.
+public enum EmbeddingIndex {
+    public static let format = "mamfusion-embedding-index"
+    public static let version: Int64 = 1
+    /// Rows per write request are capped at this many bytes.
+    static let batchBytes = 64 << 20
+
+    /// What an index holds.
+    public struct Header: Sendable, Equatable {
+        public let videos: Int
+        public let clipsPerVideo: Int
+        public let dim: Int
+        public init(videos: Int, clipsPerVideo: Int, dim: Int) {
+            self.videos = videos
+            self.clipsPerVideo = clipsPerVideo
+            self.dim = dim
+        }
+    }
+
+    /// Writes the index (collective over `communicator`; nil: this process holds every video).
+    /// Each rank passes its shard — consecutive global videos; the ranks' shards together cover
+    /// 0..<V without overlap — and the ids of its own videos (`videoIDs.count == shard.count`).
+    public static func write(to path: String, shard: VideoShard, videoIDs: [String], communicator: Communicator?) throws {
+        let ranks = communicator?.size ?? 1, me = communicator?.rank ?? 0
+        let start = shard.globalIndices.first ?? 0
+        var problem: String? = nil
+        if videoIDs.count != shard.count {
+            problem = "rank \(me): \(videoIDs.count) ids for \(shard.count) videos"
+        } else if let last = shard.globalIndices.last, last - start + 1 != shard.count {
+            problem = "rank \(me): videos are not consecutive (\(start)…\(last) holds \(shard.count))"
+        }
+        // Every rank learns every rank's (problem, start, count, Mc, d).
+        let mine: [Int64] = [problem == nil ? 0 : 1, Int64(start), Int64(shard.count), Int64(shard.clipsPerVideo), Int64(shard.dim)]
+        let all = try communicator.map { try $0.allgather(mine) } ?? mine
+        let failed = (0..<ranks).filter { all[5 * $0] != 0 }
+        if let problem { throw EvaluationError.invalidInput(problem) }
+        guard failed.isEmpty else { throw EvaluationError.failedOnAnotherRank(ranks: failed) }
+        let pieces = (0..<ranks).map { (start: Int(all[5 * $0 + 1]), count: Int(all[5 * $0 + 2])) }
+        let total = pieces.reduce(0) { $0 + $1.count }
+        var covered = 0
+        for piece in pieces.filter({ $0.count > 0 }).sorted(by: { $0.start < $1.start }) {
+            guard piece.start == covered else {
+                throw EvaluationError.invalidInput("the ranks' videos do not tile 0..<\(total): a shard starts at \(piece.start), expected \(covered)")
+            }
+            covered += piece.count
+        }
+        let mc = Int(all[3]), d = Int(all[4])
+        guard (0..<ranks).allSatisfy({ Int(all[5 * $0 + 3]) == mc && Int(all[5 * $0 + 4]) == d }) else {
+            throw EvaluationError.invalidInput("ranks disagree on the embedding shape (Mc, d)")
+        }
+
+        let temporary = path + ".tmp"
+        let access: HDF5FileAccess = communicator.map { .parallel($0) } ?? .serial
+        let transfer: HDF5Transfer = communicator == nil ? .independent : .collective
+
+        // Phase 1 (collective): the numeric rows, each rank its own.
+        do {
+            let file = try HDF5File.create(temporary, access: access)
+            try file.setAttribute("version", .int64(version))
+            try file.setAttribute("videos", .int64(Int64(total)))
+            try file.setAttribute("clips_per_video", .int64(Int64(mc)))
+            try file.setAttribute("dim", .int64(Int64(d)))
+            let clipSet = try file.createDataset("clip", type: .float32, shape: [total, mc, d])
+            let frameSet = try file.createDataset("frame", type: .float32, shape: [total, d])
+            let rowsPerBatch = max(1, batchBytes / max(1, 4 * mc * d))
+            let myBatches = (shard.count + rowsPerBatch - 1) / rowsPerBatch
+            let batches = try communicator.map { try $0.allreduce(Int64(myBatches), .max) }.map(Int.init) ?? myBatches
+            for b in 0..<batches {
+                let local = min(b * rowsPerBatch, shard.count)..<min((b + 1) * rowsPerBatch, shard.count)
+                let global = (start + local.lowerBound)..<(start + local.upperBound)
+                try clipSet.writeRows(global, from: UnsafeBufferPointer(start: shard.clips.pointer + local.lowerBound * mc * d, count: local.count * mc * d),
+                                      transfer: transfer)
+                try frameSet.writeRows(global, from: UnsafeBufferPointer(start: shard.frames.pointer + local.lowerBound * d, count: local.count * d),
+                                       transfer: transfer)
+            }
+            try clipSet.close()
+            try frameSet.close()
+            try file.flush()
+            try file.close()
+        } catch {
+            if me == 0 { unlink(temporary) }
+            throw error
+        }
+
+        // Phase 2 (rank 0, serial): the ids, then publish.
+        let idBytes = Array(videoIDs.joined(separator: "\u{0}").utf8) + (videoIDs.isEmpty ? [] : [0])
+        let (gathered, bytesPerRank) = try communicator.map { try $0.allgatherv(idBytes) } ?? (idBytes, [idBytes.count])
+        var failure: Error? = nil
+        if me == 0 {
+            do {
+                // Place each rank's ids by its shard's start (rank order need not be video order).
+                var ids = [String](repeating: "", count: total)
+                var offset = 0
+                for r in 0..<ranks {
+                    let chunk = gathered[offset..<offset + bytesPerRank[r]]
+                    offset += bytesPerRank[r]
+                    let names = chunk.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+                    for (i, name) in names.enumerated() { ids[pieces[r].start + i] = name }
+                }
+                let file = try HDF5File.open(temporary, mode: .readWrite)
+                try file.createStringDataset("video_ids", strings: ids).close()
+                try file.setAttribute("format", .string(format))
+                try file.close()
+                try publish(temporary, as: path)
+            } catch {
+                failure = error
+                unlink(temporary)
+            }
+        }
+        if let communicator {
+            let failedRoot = try communicator.allreduce(Int32(failure == nil ? 0 : 1), .max)
+            if let failure { throw failure }
+            if failedRoot != 0 { throw EvaluationError.failedOnAnotherRank(ranks: [0]) }
+        } else if let failure {
+            throw failure
+        }
+    }
+
+    /// The sizes stored in an index (checks the format).
+    public static func readHeader(_ path: String) throws -> Header {
+        let file = try HDF5File.open(path)
+        return try header(of: file, path: path)
+    }
+
+    /// Every video id, in global order.
+    public static func readVideoIDs(_ path: String) throws -> [String] {
+        let file = try HDF5File.open(path)
+        _ = try header(of: file, path: path)
+        return try file.readStrings("video_ids")
+    }
+
+    /// The shard of global videos `videos` (this process only; ranks read concurrently).
+    public static func read(_ path: String, videos: Range<Int>) throws -> VideoShard {
+        let file = try HDF5File.open(path)
+        let h = try header(of: file, path: path)
+        guard videos.lowerBound >= 0, videos.upperBound <= h.videos else {
+            throw EvaluationError.invalidInput("\(path): videos \(videos) outside the index's 0..<\(h.videos)")
+        }
+        let clips = Tensor(shape: [videos.count, h.clipsPerVideo, h.dim])
+        let frames = Tensor(shape: [videos.count, h.dim])
+        try file.openDataset("clip").readRows(videos, into: clips.buffer)
+        try file.openDataset("frame").readRows(videos, into: frames.buffer)
+        return try VideoShard(clips: clips, frames: frames, videos: videos)
+    }
+
+    private static func header(of file: HDF5File, path: String) throws -> Header {
+        guard case .string(format)? = try? file.attribute("format") else {
+            throw EvaluationError.io(path: path, message: "not a \(format) file (no 'format' attribute with that value)")
+        }
+        guard case .int64(let videos) = try file.attribute("videos"),
+              case .int64(let mc) = try file.attribute("clips_per_video"),
+              case .int64(let d) = try file.attribute("dim") else {
+            throw EvaluationError.io(path: path, message: "malformed index header")
+        }
+        let h = Header(videos: Int(videos), clipsPerVideo: Int(mc), dim: Int(d))
+        let clipShape = try file.openDataset("clip").shape, frameShape = try file.openDataset("frame").shape
+        guard clipShape == [h.videos, h.clipsPerVideo, h.dim], frameShape == [h.videos, h.dim] else {
+            throw EvaluationError.io(path: path, message: "datasets \(clipShape), \(frameShape) disagree with the header \(h)")
+        }
+        return h
+    }
+
+    /// fsync(temporary), rename onto `path`, fsync the directory.
+    private static func publish(_ temporary: String, as path: String) throws {
+        let fd = open(temporary, O_RDONLY)
+        guard fd >= 0 else { throw EvaluationError.io(path: temporary, message: String(cString: strerror(errno))) }
+        let synced = fsync(fd)
+        close(fd)
+        guard synced == 0 else { throw EvaluationError.io(path: temporary, message: "fsync: \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else {
+            throw EvaluationError.io(path: path, message: "cannot move \(temporary) into place: \(String(cString: strerror(errno)))")
+        }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let dfd = open(directory.isEmpty ? "/" : directory, O_RDONLY)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+/// The exact-rank count of DISTRIBUTED.md §5 over one scored block:
+///
+///     counts[q] += #{v in block : s(q,v) > s(q,gt)} + #{v in block : s(q,v) = s(q,gt), index(v) < index(gt)}
+///
+/// so that after summing over blocks and ranks, rank(q) = 1 + counts[q] — exactly the position
+/// of gt in a full sort by (score descending, global index ascending). The ground truth itself
+/// is never counted (equal score, equal index).
+///
+/// Because a block's global indices increase, "index(v) < index(gt)" holds on a prefix of the
+/// block: videos before `split` count when s ≥ t, the others when s > t — two plain loops that
+/// the compiler vectorises.
+///
+/// - scores: [rows, videoIndices.count] row-major ranking scores of queries `queries`.
+/// - thresholds: s(q, gt(q)) for every query (indexed by global query number).
+/// - groundTruth: gt(q) for every query; counts: per query, accumulated.
+@inline(never)
+func countRankedAbove(scores: UnsafePointer<Float>, queries: Range<Int>, videoIndices: UnsafeBufferPointer<Int>,
+                      thresholds: UnsafeBufferPointer<Float>, groundTruth: UnsafeBufferPointer<Int>,
+                      counts: UnsafeMutableBufferPointer<Int32>) {
+    let nv = videoIndices.count
+    guard nv > 0 else { return }
+    let first = videoIndices[0], last = videoIndices[nv - 1]
+    for (i, q) in queries.enumerated() {
+        let row = scores + i * nv
+        let t = thresholds[q], g = groundTruth[q]
+        // split = #{videos of the block with index < g}.
+        var split: Int
+        if g <= first {
+            split = 0
+        } else if g > last {
+            split = nv
+        } else {
+            var low = 0, high = nv
+            while low < high {
+                let mid = (low + high) / 2
+                if videoIndices[mid] < g { low = mid + 1 } else { high = mid }
+            }
+            split = low
+        }
+        var c: Int32 = 0
+        for j in 0..<split { c &+= row[j] >= t ? 1 : 0 }
+        for j in split..<nv { c &+= row[j] > t ? 1 : 0 }
+        counts[q] &+= c
+    }
+}

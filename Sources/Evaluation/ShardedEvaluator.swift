@@ -1,0 +1,205 @@
+import MPIKit
+import TensorKit
+
+/// Text→video evaluation over a video database sharded across ranks (DISTRIBUTED.md §5,
+/// MODEL.md §3 and §8): every rank scores all queries against its own videos in blocks bounded
+/// by a memory budget, and the exact rank of every query's ground-truth video — with the tie
+/// rule — comes out of two Q-vector all-reduces, whatever V is.
+///
+/// ## Algorithm (per rank)
+/// 1. **Agree.** One all-gather of (error flag, Vr) per rank: every rank learns V and whether
+///    any rank could not plan its blocks (then all throw together, none hangs).
+/// 2. **Ground-truth pass.** For each query block, the blocks holding the ground-truth videos
+///    this rank owns are scored (`BlockScorer`) and s(q, gt) is taken from them.
+/// 3. **One all-reduce (max)** of the Q ground-truth scores (−∞ where another rank owns gt).
+/// 4. **Counting pass.** Every (query block, video block) is scored again, and each query's
+///    count of videos ranked before its ground truth is accumulated (`countRankedAbove`),
+///    along with this rank's top-K (`TopKHeaps`) when asked for.
+/// 5. **One all-reduce (sum)** of the Q counts; rank(q) = 1 + count(q).
+/// 6. With top-K: one all-gather of every rank's Q·K (score, index) pairs, merged.
+///
+/// ## Why two passes (bit-exactness)
+/// The tie rule compares s(q,v) = s(q,gt) exactly, so the threshold must be the very float the
+/// counting pass compares with. A score depends on how it was computed (an sgemm of another
+/// shape may round differently in the last bit), so the ground-truth pass scores exactly the
+/// counting pass's blocks — same sgemm calls on the same buffers, same fused kernel
+/// (`BlockScorer`) — instead of a dot product of its own, and keeps those blocks' scores
+/// (`GroundTruthBlocks`) so the counting pass reuses them: the same floats, and no extra FLOPs.
+/// Only if the budget cannot hold them are they recomputed (bit-identically: same calls).
+/// Nothing Q×V is stored; memory is independent of V. With queries in video order (captions
+/// grouped by video, as in every caption file) a query block needs ≈ 1 + Qb/(captions per
+/// video · Vb) blocks, so the kept scores are ≈ 4·Q·Vb·(that) bytes — a few MB.
+///
+/// ## Communication
+/// 16·P bytes (agreement) + 4·Q (ground-truth scores) + 4·Q (counts) per rank, independent of
+/// V; with top-K, an all-gather of 8·Q·K bytes from every rank (8·Q·K·P received: O(Q·K·P),
+/// acceptable for K ≪ V and a handful of ranks).
+///
+/// Every rank must call `evaluate` (it is collective) with the same queries.
+public struct ShardedEvaluator {
+    /// nil: a single process without MPI.
+    public let communicator: Communicator?
+    public var weights: RankingWeights
+    /// Bytes the evaluator may allocate (see `ScoringPlan`).
+    public var memoryBudget: Int
+    /// K of the top-K lists (0: no lists).
+    public var topK: Int
+    /// Override the planner's preferred block sizes (benchmarks); the budget still wins.
+    public var preferredQueryBlock: Int?
+    public var preferredVideoBlock: Int?
+
+    /// The default budget: 256 MiB.
+    public static let defaultMemoryBudget = 256 << 20
+
+    public init(communicator: Communicator?, weights: RankingWeights = .reference,
+                memoryBudget: Int = ShardedEvaluator.defaultMemoryBudget, topK: Int = 0) {
+        self.communicator = communicator
+        self.weights = weights
+        self.memoryBudget = memoryBudget
+        self.topK = topK
+    }
+
+    /// Ranks every query (collective). Throws the same kind of error on every rank when the
+    /// cause is global (a missing ground truth, a rank that could not plan).
+    public func evaluate(queries: QuerySet, videos: VideoShard) throws -> EvaluationResult {
+        let start = MonotonicClock.now()
+        var collectives = EvaluationCollectives(communicator)
+        let ranks = collectives.size, me = collectives.rank
+        let q = queries.count, d = queries.dim, mc = videos.clipsPerVideo
+
+        // 1. Agree on V and on whether every rank can run.
+        var plan: ScoringPlan? = nil
+        var localError: Error? = nil
+        do {
+            guard videos.dim == d else {
+                throw EvaluationError.invalidInput("rank \(me): videos have d = \(videos.dim), queries d = \(d)")
+            }
+            plan = try ScoringPlan(queries: q, videos: videos.count, clipsPerVideo: mc, dim: d, topK: topK, ranks: ranks,
+                                   memoryBudget: memoryBudget, preferredQueryBlock: preferredQueryBlock,
+                                   preferredVideoBlock: preferredVideoBlock)
+        } catch {
+            localError = error
+        }
+        let workspace = Workspace()
+        let agreementSend = workspace.int64s(2, repeating: 0)
+        agreementSend[0] = localError == nil ? 0 : 1
+        agreementSend[1] = Int64(videos.count)
+        let agreement = workspace.int64s(2 * ranks, repeating: 0)
+        try collectives.allgather(UnsafeBufferPointer(agreementSend), into: agreement)
+        let failed = (0..<ranks).filter { agreement[2 * $0] != 0 }
+        if let localError { throw localError }
+        guard failed.isEmpty, let plan else { throw EvaluationError.failedOnAnotherRank(ranks: failed) }
+        let totalVideos = (0..<ranks).reduce(0) { $0 + Int(agreement[2 * $1 + 1]) }
+        for (query, video) in queries.groundTruth.enumerated() where video < 0 || video >= totalVideos {
+            throw EvaluationError.groundTruthMissing(query: query, video: video)
+        }
+
+        let thresholds = workspace.floats(q, repeating: -.infinity)
+        let counts = workspace.int32s(q, repeating: 0)
+        let keys = workspace.int64s(plan.queryBlock, repeating: 0)
+        var scorer = BlockScorer(plan: plan, weights: weights, queries: queries.embeddings.pointer,
+                                 clips: videos.clips.pointer, frames: videos.frames.pointer, workspace: workspace)
+        let heaps = topK > 0 ? TopKHeaps(queries: q, k: topK, workspace: workspace) : nil
+
+        // 2. Ground-truth pass: the owned ground truths, from the same blocks as the counting
+        //    pass, whose scores are kept (within the budget) for it.
+        let passStart = MonotonicClock.now()
+        let needed = GroundTruthBlocks(plan: plan, queries: queries, videos: videos, scratch: keys,
+                                       cacheBudget: plan.memoryBudget - plan.totalBytes, workspace: workspace)
+        var e = 0
+        for i in 0..<plan.queryBlockCount {
+            let qs = plan.queryRange(i)
+            let n = GroundTruthBlocks.ownedGroundTruths(queryBlock: i, plan: plan, queries: queries, videos: videos, into: keys)
+            var k = 0
+            while k < n {
+                let j = Int(keys[k] / Int64(plan.queryBlock)) / plan.videoBlock
+                let vs = plan.videoRange(j)
+                scorer.score(queryBlock: i, videoBlock: j)
+                if e < needed.cachedCount {
+                    (needed.cache.baseAddress! + Int(needed.offsets[e])).update(from: scorer.blockScores, count: qs.count * vs.count)
+                }
+                e += 1
+                while k < n, Int(keys[k] / Int64(plan.queryBlock)) / plan.videoBlock == j {
+                    let position = Int(keys[k] / Int64(plan.queryBlock)), row = Int(keys[k] % Int64(plan.queryBlock))
+                    thresholds[qs.lowerBound + row] = scorer.blockScores[row * vs.count + position - vs.lowerBound]
+                    k += 1
+                }
+            }
+        }
+        let groundTruthSeconds = MonotonicClock.now() - passStart
+        let groundTruthGemm = scorer.gemmSeconds, groundTruthFuse = scorer.fuseSeconds
+
+        // 3. One Q-vector all-reduce: the owner's score wins over −∞ everywhere else, bit for bit.
+        try collectives.allreduce(thresholds, .max)
+        if let missing = thresholds.firstIndex(of: -.infinity) {
+            throw EvaluationError.groundTruthMissing(query: missing, video: queries.groundTruth[missing])
+        }
+
+        // 4. Counting pass: every block, from the cache when the ground-truth pass kept it.
+        var rankingSeconds = 0.0
+        let countingStart = MonotonicClock.now()
+        var cursor = 0
+        videos.globalIndices.withUnsafeBufferPointer { indices in
+            queries.groundTruth.withUnsafeBufferPointer { groundTruth in
+                for i in 0..<plan.queryBlockCount {
+                    let qs = plan.queryRange(i)
+                    for j in 0..<plan.videoBlockCount {
+                        let blockScores: UnsafeMutablePointer<Float>
+                        if cursor < needed.cachedCount && needed.keys[cursor] == Int64(i * plan.videoBlockCount + j) {
+                            blockScores = needed.cache.baseAddress! + Int(needed.offsets[cursor])
+                            cursor += 1
+                        } else {
+                            scorer.score(queryBlock: i, videoBlock: j)
+                            blockScores = scorer.blockScores
+                        }
+                        let t0 = MonotonicClock.now()
+                        let vs = plan.videoRange(j)
+                        let blockIndices = UnsafeBufferPointer(rebasing: indices[vs])
+                        countRankedAbove(scores: blockScores, queries: qs, videoIndices: blockIndices,
+                                         thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts)
+                        if let heaps {
+                            for (row, query) in qs.enumerated() {
+                                heaps.offer(query: query, row: blockScores + row * vs.count, videoIndices: blockIndices)
+                            }
+                        }
+                        rankingSeconds += MonotonicClock.now() - t0
+                    }
+                }
+            }
+        }
+        let countingSeconds = MonotonicClock.now() - countingStart
+
+        // 5. One Q-vector all-reduce of the counts.
+        try collectives.allreduce(counts, .sum)
+        let t0 = MonotonicClock.now()
+        let rankOfQuery = counts.map { Int($0) + 1 }
+        let groundTruthScores = Array(thresholds)
+        rankingSeconds += MonotonicClock.now() - t0
+
+        // 6. Top-K: every rank's lists, merged.
+        var top: TopKLists? = nil
+        if let heaps {
+            let gatheredScores = workspace.floats(ranks * q * topK, repeating: 0)
+            let gatheredIndices = workspace.int32s(ranks * q * topK, repeating: 0)
+            try collectives.allgather(UnsafeBufferPointer(start: heaps.scores, count: q * topK), into: gatheredScores)
+            try collectives.allgather(UnsafeBufferPointer(start: heaps.indices, count: q * topK), into: gatheredIndices)
+            let t1 = MonotonicClock.now()
+            top = TopKHeaps.merge(gatheredScores: UnsafeBufferPointer(gatheredScores), gatheredIndices: UnsafeBufferPointer(gatheredIndices),
+                                  queries: q, k: topK, ranks: ranks, totalVideos: totalVideos)
+            rankingSeconds += MonotonicClock.now() - t1
+        }
+
+        let timing = EvaluationTiming(
+            groundTruthPass: groundTruthSeconds, countingPass: countingSeconds,
+            gemm: scorer.gemmSeconds, clipMax: scorer.fuseSeconds,
+            groundTruthGemm: groundTruthGemm, groundTruthClipMax: groundTruthFuse,
+            ranking: rankingSeconds, communication: collectives.seconds, total: MonotonicClock.now() - start)
+        let traffic = EvaluationTraffic(reducedBytes: collectives.reducedBytes, gatherSentBytes: collectives.gatherSentBytes,
+                                        gatherReceivedBytes: collectives.gatherReceivedBytes)
+        return EvaluationResult(
+            ranks: rankOfQuery, groundTruthScores: groundTruthScores, top: top, plan: plan, timing: timing, traffic: traffic,
+            allocatedBytes: workspace.allocatedBytes, executedFlops: scorer.flops,
+            usefulFlops: 2.0 * Double(q) * Double(videos.count) * Double(mc + 1) * Double(d), totalVideos: totalVideos,
+            groundTruthBlocks: needed.count, cachedBlocks: needed.cachedCount)
+    }
+}

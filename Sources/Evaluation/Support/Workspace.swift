@@ -1,0 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every buffer the evaluator allocates comes from here, 64-byte aligned, and is counted, so a
+/// run can report (and a test can check) the bytes it really allocated against its memory
+/// budget. Buffers live until the workspace is released; nothing is freed or grown in between,
+/// so `allocatedBytes` is also the peak.
+final class Workspace {
+    private(set) var allocatedBytes = 0
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    init() {}
+
+    deinit { for block in blocks { free(block) } }
+
+    private func raw(_ bytes: Int) -> UnsafeMutableRawPointer {
+        var pointer: UnsafeMutableRawPointer? = nil
+        let rounded = (max(bytes, 1) + 63) & ~63
+        let rc = posix_memalign(&pointer, 64, rounded)
+        precondition(rc == 0 && pointer != nil, "posix_memalign failed for \(bytes) bytes")
+        blocks.append(pointer!)
+        allocatedBytes += bytes
+        return pointer!
+    }
+
+    /// `count` Floats set to `value`.
+    func floats(_ count: Int, repeating value: Float) -> UnsafeMutableBufferPointer<Float> {
+        let p = raw(count * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: max(count, 1))
+        p.initialize(repeating: value, count: count)
+        return UnsafeMutableBufferPointer(start: p, count: count)
+    }
+
+    /// `count` Int32s set to `value`.
+    func int32s(_ count: Int, repeating value: Int32) -> UnsafeMutableBufferPointer<Int32> {
+        let p = raw(count * MemoryLayout<Int32>.stride).bindMemory(to: Int32.self, capacity: max(count, 1))
+        p.initialize(repeating: value, count: count)
+        return UnsafeMutableBufferPointer(start: p, count: count)
+    }
+
+    /// `count` Int64s set to `value`.
+    func int64s(_ count: Int, repeating value: Int64) -> UnsafeMutableBufferPointer<Int64> {
+        let p = raw(count * MemoryLayout<Int64>.stride).bindMemory(to: Int64.self, capacity: max(count, 1))
+        p.initialize(repeating: value, count: count)
+        return UnsafeMutableBufferPointer(start: p, count: count)
+    }
+}

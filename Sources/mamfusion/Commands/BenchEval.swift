@@ -1,0 +1,178 @@
+import ArgumentParser
+import CounterRandom
+import Evaluation
+import Foundation
+import MPIKit
+import TensorKit
+
+/// `mamfusion bench eval --videos N --queries Q`: the scale mode of issue 5. Random normalised
+/// embeddings (no encoder) — each rank generates only its own chunks of videos, each video a
+/// pure function of (seed, video index), so every world size sees the same database — and the
+/// real sharded evaluator (`ShardedEvaluator`) scores and ranks them.
+///
+/// Query q's ground truth is video ⌊q·V/Q⌋ (queries grouped by video, as in caption files);
+/// q is a noisy copy of one of its clips, so ranks are not trivial. Queries are generated
+/// sharded and all-gathered, as encoded queries would be.
+///
+/// Reports, per rank and overall: scoring GFLOP/s (useful FLOPs 2·Q·V·Mc·d + 2·Q·V·d over the
+/// slowest rank's evaluation time, ranking and communication included) against sgemm
+/// GFLOP/s measured in the same run on every rank at once, seconds by phase, peak RSS (VmHWM),
+/// and the bytes moved between ranks.
+struct BenchEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score and rank random embeddings at scale, sharded over ranks (no encoder)."
+    )
+
+    @Option(help: "Videos in the database (V).") var videos: Int
+    @Option(help: "Queries (Q).") var queries: Int
+    @Option(help: "Embedding size (d).") var dim: Int = 384
+    @Option(help: "Clips per video (Mc).") var clips: Int = 32
+    @Option(name: .customLong("memory-budget"), help: "Evaluator memory budget per rank, bytes.")
+    var memoryBudget: Int = ShardedEvaluator.defaultMemoryBudget
+    @Option(help: "Seed of the random embeddings.") var seed: UInt64 = 9527
+    @Option(help: "Videos per chunk (eval_context_bsz).") var chunk: Int = 100
+    @Option(name: .customLong("top-k"), help: "Also keep each query's K best videos.") var topK: Int = 0
+    @Option(help: "Query noise (0: each query equals one of its video's clips).") var noise: Float = 0.3
+    @Option(name: .customLong("query-block"), help: ArgumentHelp("Preferred query block (tuning).", visibility: .hidden)) var queryBlock: Int?
+    @Option(name: .customLong("video-block"), help: ArgumentHelp("Preferred video block (tuning).", visibility: .hidden)) var videoBlock: Int?
+    @Option(help: "Timed repetitions of the sgemm reference (median).") var repeats: Int = 5
+
+    func validate() throws {
+        guard videos >= 1, queries >= 1, dim >= 1, clips >= 1, chunk >= 1, topK >= 0 else {
+            throw ValidationError("--videos, --queries, --dim, --clips, --chunk must be ≥ 1 and --top-k ≥ 0")
+        }
+    }
+
+    func run() throws {
+        let world = try Communicator.world()
+        let r = world.rank, p = world.size
+        let partition = try VideoPartition(videoCount: videos, chunkSize: chunk, ranks: p)
+        let mine = partition.videos(of: r)
+
+        // The database: this rank's videos only.
+        var t0 = MonotonicClock.now()
+        let clipTensor = Tensor(shape: [mine.count, clips, dim])
+        let frameTensor = Tensor(shape: [mine.count, dim])
+        for (i, v) in mine.enumerated() {
+            Self.video(v, seed: seed, clips: clips, dim: dim,
+                       clipsOut: clipTensor.pointer + i * clips * dim, frameOut: frameTensor.pointer + i * dim)
+        }
+        let shard = try VideoShard(clips: clipTensor, frames: frameTensor, videos: mine)
+
+        // Queries: generated sharded, then all-gathered (Q×d floats).
+        let myQueries = (r * queries / p)..<((r + 1) * queries / p)
+        var local = [Float](repeating: 0, count: myQueries.count * dim)
+        local.withUnsafeMutableBufferPointer { out in
+            for (i, q) in myQueries.enumerated() { Self.query(q, queries: queries, videos: videos, seed: seed, clips: clips, dim: dim, noise: noise, out: out.baseAddress! + i * dim) }
+        }
+        let generationSeconds = MonotonicClock.now() - t0
+        try world.barrier()
+        t0 = MonotonicClock.now()
+        let (gathered, _) = try world.allgatherv(local)
+        let queryGatherSeconds = MonotonicClock.now() - t0
+        let queryTensor = Tensor(shape: [queries, dim], values: gathered)
+        let querySet = try QuerySet(embeddings: queryTensor, groundTruth: (0..<queries).map { $0 * videos / queries })
+
+        var evaluator = ShardedEvaluator(communicator: world, memoryBudget: memoryBudget, topK: topK)
+        evaluator.preferredQueryBlock = queryBlock
+        evaluator.preferredVideoBlock = videoBlock
+        let plan = try ScoringPlan(queries: queries, videos: mine.count, clipsPerVideo: clips, dim: dim, topK: topK, ranks: p,
+                                   memoryBudget: memoryBudget, preferredQueryBlock: queryBlock, preferredVideoBlock: videoBlock)
+
+        // sgemm references, every rank at once (the same contention as the evaluation).
+        try world.barrier()
+        let blockShape = (m: plan.queryBlock, n: plan.videoBlock * clips, k: dim)
+        let sgemmBlock = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
+        try world.barrier()
+        let sgemmLarge = Doctor.sgemmGFLOPs(m: 1024, n: 2048, k: dim, repeats: repeats)
+
+        try world.barrier()
+        let result = try evaluator.evaluate(queries: querySet, videos: shard)
+        let sgemmAfter = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
+
+        let t = result.timing
+        let stats: [Double] = [
+            Double(mine.count), t.total, t.groundTruthPass, t.gemm, t.clipMax, t.ranking, t.communication,
+            result.usefulFlops, result.executedFlops, sgemmBlock, sgemmLarge, sgemmAfter,
+            Double(ProcessMemory.peakResidentBytes() ?? 0), Double(result.allocatedBytes + plan.resultBytes),
+            Double(result.traffic.reducedBytes), Double(result.traffic.gatherSentBytes), Double(result.traffic.gatherReceivedBytes),
+            generationSeconds, queryGatherSeconds, t.groundTruthGemm + t.groundTruthClipMax,
+        ]
+        let all = try world.allgather(stats)
+        guard r == 0 else { return }
+        let n = stats.count
+        func stat(_ rank: Int, _ i: Int) -> Double { all[rank * n + i] }
+
+        let metrics = result.metrics
+        print("bench eval: V=\(videos) Q=\(queries) d=\(dim) Mc=\(clips) on \(p) rank\(p == 1 ? "" : "s"), BLAS threads \(BLAS.threads), "
+              + "budget \(memoryBudget) B, blocks \(plan.queryBlock) queries × \(plan.videoBlock) videos (sgemm \(blockShape.m)×\(blockShape.n)×\(blockShape.k))")
+        print("  rank   videos  total s  gt-pass s  sgemm s  clip-max s  rank s  comm s  GFLOP/s  sgemm-ref GFLOP/s (block / 1024x2048 / after)  % of block ref  peak RSS MiB  eval bytes  gen s")
+        for q in 0..<p {
+            let gflops = stat(q, 7) / stat(q, 1) / 1e9
+            print(String(format: "  %4d  %7.0f  %7.3f  %9.3f  %7.3f  %10.3f  %6.3f  %6.3f  %7.1f  %7.1f / %7.1f / %7.1f  %13.1f%%  %12.1f  %10.0f  %5.1f",
+                         q, stat(q, 0), stat(q, 1), stat(q, 2), stat(q, 3), stat(q, 4), stat(q, 5), stat(q, 6), gflops,
+                         stat(q, 9), stat(q, 10), stat(q, 11), 100 * gflops / stat(q, 9), stat(q, 12) / 1_048_576, stat(q, 13), stat(q, 17)))
+        }
+        let wall = (0..<p).map { stat($0, 1) }.max()!
+        let useful = (0..<p).reduce(0.0) { $0 + stat($1, 7) }
+        let executed = (0..<p).reduce(0.0) { $0 + stat($1, 8) }
+        let aggregate = useful / wall / 1e9
+        let refBlock = (0..<p).reduce(0.0) { $0 + stat($1, 9) }, refLarge = (0..<p).reduce(0.0) { $0 + stat($1, 10) }
+        print(String(format: "overall: %.3e useful FLOP in %.3f s (slowest rank, ranking and communication included) → %.1f GFLOP/s = %.1f%% of same-run sgemm at the block shape (%.1f GFLOP/s summed over ranks), %.1f%% of 1024x2048x%d (%.1f)",
+                     useful, wall, aggregate, 100 * aggregate / refBlock, refBlock, 100 * aggregate / refLarge, dim, refLarge))
+        print(String(format: "  executed %.3e FLOP (ground-truth pass +%.1f%%); peak RSS max %.1f MiB per rank; generation %.1f s, query all-gather %.3f s",
+                     executed, 100 * (executed / useful - 1), (0..<p).map { stat($0, 12) }.max()! / 1_048_576, (0..<p).map { stat($0, 17) }.max()!, (0..<p).map { stat($0, 18) }.max()!))
+        let reduced = Int(stat(0, 14)), sent = Int(stat(0, 15)), received = Int(stat(0, 16))
+        print("communication per rank in the evaluation: all-reduce payload \(reduced) B (4·Q ground-truth scores + 4·Q counts = \(8 * queries) B when P > 1), "
+              + "all-gather sent \(sent) B / received \(received) B (agreement 16 B per rank\(topK > 0 ? ", top-K 8·Q·K per rank" : "")); "
+              + "independent of V. Query all-gather before it: \(queries * dim * 4) B total (Q×d floats).")
+        print(String(format: "metrics: R@1 %.2f  R@5 %.2f  R@10 %.2f  R@100 %.2f  SumR %.2f  median %.1f  mean %.2f  (rank digest %llu)",
+                     metrics.r1, metrics.r5, metrics.r10, metrics.r100, metrics.sumR, metrics.medianRank, metrics.meanRank,
+                     Self.digest(result.ranks)))
+    }
+
+    /// Video v's clip rows (Mc × d) and frame row (d): U[−1, 1) draws from the stream
+    /// (seed, synthetic, item v) — clips first, then the frame — each row L2-normalised.
+    static func video(_ v: Int, seed: UInt64, clips: Int, dim: Int, clipsOut: UnsafeMutablePointer<Float>, frameOut: UnsafeMutablePointer<Float>) {
+        let stream = RandomStream(seed: seed, purpose: .synthetic, item: UInt32(truncatingIfNeeded: v))
+        fillSigned(stream, clipsOut, count: clips * dim, start: 0)
+        fillSigned(stream, frameOut, count: dim, start: clips * dim)
+        EmbeddingNormalization.l2Normalize(clipsOut, rows: clips, dim: dim)
+        EmbeddingNormalization.l2Normalize(frameOut, rows: 1, dim: dim)
+    }
+
+    /// Query q: clip (q mod Mc) of its ground-truth video plus `noise`·U[−1, 1) per element
+    /// (stream (seed, synthetic, step 1, item q)), L2-normalised.
+    static func query(_ q: Int, queries: Int, videos: Int, seed: UInt64, clips: Int, dim: Int, noise: Float, out: UnsafeMutablePointer<Float>) {
+        let gt = q * videos / queries
+        let stream = RandomStream(seed: seed, purpose: .synthetic, item: UInt32(truncatingIfNeeded: gt))
+        fillSigned(stream, out, count: dim, start: (q % clips) * dim)
+        EmbeddingNormalization.l2Normalize(out, rows: 1, dim: dim)
+        let noiseStream = RandomStream(seed: seed, purpose: .synthetic, step: 1, item: UInt32(truncatingIfNeeded: q))
+        for i in 0..<dim { out[i] += noise * (2 * noiseStream.uniform(at: i) - 1) }
+        EmbeddingNormalization.l2Normalize(out, rows: 1, dim: dim)
+    }
+
+    /// out[i] = 2·uniform(at: start + i) − 1, four draws per Philox block when `start` is a
+    /// multiple of 4 (the same values, a quarter of the Philox calls).
+    static func fillSigned(_ stream: RandomStream, _ out: UnsafeMutablePointer<Float>, count: Int, start: Int) {
+        var i = 0
+        while start % 4 == 0 && i + 4 <= count {
+            let w = stream.words(block: UInt32(truncatingIfNeeded: (start + i) >> 2))
+            out[i] = Float(w.0 >> 8) * 0x1p-23 - 1
+            out[i + 1] = Float(w.1 >> 8) * 0x1p-23 - 1
+            out[i + 2] = Float(w.2 >> 8) * 0x1p-23 - 1
+            out[i + 3] = Float(w.3 >> 8) * 0x1p-23 - 1
+            i += 4
+        }
+        while i < count { out[i] = 2 * stream.uniform(at: start + i) - 1; i += 1 }
+    }
+
+    /// An order-sensitive digest of the ranks (equal digests: equal ranks, for comparing world sizes).
+    static func digest(_ ranks: [Int]) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for x in ranks { h = (h ^ UInt64(x)) &* 0x100000001b3 }
+        return h
+    }
+}

@@ -1,0 +1,107 @@
+import Testing
+import TestSupport
+@testable import Evaluation
+
+/// `mamfusion selftest-eval` for real under `mpirun -np 1, 2, 3`: every rank reads only its
+/// chunks of an embedding index, the sharded evaluator ranks every query, and rank 0's ranks,
+/// ground-truth scores (exact bits) and top-K lists must equal a brute-force full sort with
+/// the tie rule computed here — on any world size.
+@Suite(.serialized)
+struct DistributedEvaluationTests {
+    struct Outcome {
+        var ranks: [Int] = []
+        var scoreBits: [UInt32] = []
+        var top: [Int: [(video: Int, bits: UInt32)]] = [:]
+        /// rank → [Qb, Vb, plan bytes, budget, allocated + result bytes, all-reduce payload]
+        var plans: [Int: [Int]] = [:]
+        /// rank → (first video, count)
+        var shards: [Int: (Int, Int)] = [:]
+        var wroteIndex: Set<Int> = []
+    }
+
+    static func parse(_ output: ToolRunner.Output) -> Outcome {
+        var o = Outcome()
+        for line in output.stdout.split(separator: "\n").map(String.init) {
+            let parts = line.split(separator: " ").map(String.init)
+            guard parts.count >= 2 else { continue }
+            if parts[0] == "result" && parts[1] == "ranks" { o.ranks = parts.dropFirst(2).compactMap { Int($0) } }
+            if parts[0] == "result" && parts[1] == "scores" { o.scoreBits = parts.dropFirst(2).compactMap { UInt32($0, radix: 16) } }
+            if parts[0] == "result" && parts[1] == "top", parts.count >= 3, let q = Int(parts[2]) {
+                o.top[q] = parts.dropFirst(3).map { entry in
+                    let pair = entry.split(separator: ":")
+                    return (Int(pair[0])!, UInt32(pair[1], radix: 16)!)
+                }
+            }
+            if parts[0] == "rank", let r = Int(parts[1]), parts.count >= 3 {
+                if parts[2] == "plan" { o.plans[r] = parts.dropFirst(3).compactMap { Int($0) } }
+                if parts[2] == "shard", parts.count == 5 { o.shards[r] = (Int(parts[3])!, Int(parts[4])!) }
+                if parts[2] == "wrote-index" { o.wroteIndex.insert(r) }
+            }
+        }
+        return o
+    }
+
+    /// Runs the self-test on `p` and checks everything against brute force.
+    static func check(_ p: RetrievalProblem, ranks: Int, chunk: Int, budget: Int, topK: Int, writeIndex: Bool = false) throws {
+        try withTemporaryDirectory { dir in
+            let index = dir + "/index.h5", queries = dir + "/queries.h5", written = dir + "/written.h5"
+            try p.write(index: index, queries: queries)
+            var arguments = ["selftest-eval", "--index", index, "--queries", queries, "--chunk", "\(chunk)",
+                             "--memory-budget", "\(budget)", "--top-k", "\(topK)"]
+            if writeIndex { arguments += ["--write-index", written] }
+            let output = try ToolRunner.run(arguments, ranks: ranks, timeout: 120)
+            #expect(output.status == 0 && !output.timedOut, "exit \(output.status)\n\(output.stderr)")
+            let o = parse(output)
+
+            let s = p.scores()
+            let sorted = p.sortedLists(s)
+            #expect(o.ranks == p.bruteForceRanks(s), "\(ranks) ranks")
+            #expect(o.scoreBits == (0..<p.queries).map { s[$0][p.groundTruth[$0]].bitPattern })
+            if topK > 0 {
+                for q in 0..<p.queries {
+                    let expected = sorted[q].prefix(topK).map { (video: $0, bits: s[q][$0].bitPattern) }
+                    let got = o.top[q] ?? []
+                    #expect(got.map(\.video) == expected.map(\.video) && got.map(\.bits) == expected.map(\.bits), "top-\(topK) of query \(q)")
+                }
+            }
+            let partition = try VideoPartition(videoCount: p.videos, chunkSize: chunk, ranks: ranks)
+            for r in 0..<ranks {
+                let shard = o.shards[r]
+                #expect(shard?.0 == partition.videos(of: r).lowerBound && shard?.1 == partition.videos(of: r).count, "rank \(r) reads its chunks")
+                let plan = o.plans[r] ?? []
+                #expect(plan.count == 6, "rank \(r) reports its plan")
+                guard plan.count == 6 else { continue }
+                #expect(plan[2] <= budget && plan[3] == budget && plan[4] <= budget, "rank \(r) within the budget: \(plan)")
+                // Communication: 4·Q ground-truth scores + 4·Q counts, whatever V.
+                #expect(plan[5] == (ranks > 1 ? 8 * p.queries : 0), "rank \(r) all-reduce payload \(plan[5])")
+            }
+            if writeIndex {
+                #expect(o.wroteIndex == Set(0..<ranks))
+                let header = try EmbeddingIndex.readHeader(written)
+                #expect(header == EmbeddingIndex.Header(videos: p.videos, clipsPerVideo: p.clips, dim: p.dim))
+                #expect(try EmbeddingIndex.readVideoIDs(written) == p.videoIDs)
+                let back = try EmbeddingIndex.read(written, videos: 0..<p.videos)
+                #expect(back.clips.toArray() == p.clipValues && back.frames.toArray() == p.frameValues)
+            }
+        }
+    }
+
+    @Test("distributed ranks, scores and top-K equal a brute-force full sort with ties", arguments: [1, 2, 3])
+    func ranksEqualBruteForce(ranks: Int) throws {
+        // 10 chunks of 5 videos (the last of 2), blocks forced small by the budget.
+        let p = RetrievalProblem(videos: 47, queries: 61, clips: 32, dim: 8, seed: 2024)
+        try Self.check(p, ranks: ranks, chunk: 5, budget: 30_000, topK: 6)
+    }
+
+    @Test("a last chunk of a single video, a single query, and a rank without videos work")
+    func edgeShapes() throws {
+        try Self.check(RetrievalProblem(videos: 7, queries: 1, clips: 32, dim: 8, seed: 5), ranks: 3, chunk: 3, budget: 1 << 20, topK: 3)
+        try Self.check(RetrievalProblem(videos: 2, queries: 4, clips: 32, dim: 8, seed: 6), ranks: 3, chunk: 1, budget: 1 << 20, topK: 5)
+    }
+
+    @Test("the ranks write the embedding index in parallel; it reads back identical", arguments: [2, 3])
+    func indexWrittenInParallel(ranks: Int) throws {
+        let p = RetrievalProblem(videos: 23, queries: 9, clips: 32, dim: 8, seed: 77)
+        try Self.check(p, ranks: ranks, chunk: 4, budget: 1 << 20, topK: 0, writeIndex: true)
+    }
+}
