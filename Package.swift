@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "TestSupport", "CounterRandom"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "TestSupport", "CounterRandom", "mamfusion"]),
         .testTarget(name: "ToolTests", dependencies: ["TestSupport", "MamFusion", "HDF5Kit", "mamfusion"]),
         .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
     ],

@@ -1,0 +1,91 @@
+import Evaluation
+import FeatureData
+import MamFusion
+import MPIKit
+import TensorKit
+
+/// Evaluation of a model on a split (MODEL.md §8, DISTRIBUTED.md §5), with the reference's
+/// semantics: videos in first-appearance order, encoded in consecutive chunks of
+/// `eval_context_bsz`, each chunk padded to its own longest video (through G this changes frame
+/// embeddings — part of the contract); chunks spread over ranks, each rank reading only its own;
+/// queries encoded sharded (in batches of `eval_query_bsz`) and all-gathered; then the
+/// `ShardedEvaluator` gives exact global ranks with O(Q) communication. No dropout, no fusion.
+public struct SplitEvaluation {
+    public let model: MamFusionModel
+    public let world: Communicator
+    public let loader: SplitLoader
+
+    public init(model: MamFusionModel, world: Communicator, loader: SplitLoader) {
+        self.model = model
+        self.world = world
+        self.loader = loader
+    }
+
+    var configuration: RunConfiguration { model.configuration }
+
+    /// The chunks of videos owned by this rank, encoded and L2-normalised.
+    public func encodeVideos() throws -> VideoShard {
+        let c = configuration, d = c.hiddenSize, mc = c.mapSize
+        let split = loader.index
+        let partition = try VideoPartition(videoCount: split.videoCount, chunkSize: c.evalContextBatchSize, ranks: world.size)
+        let mine = partition.videos(of: world.rank)
+        let clips = Tensor(shape: [mine.count, mc, d]), frames = Tensor(shape: [mine.count, d])
+        for chunk in partition.chunks(of: world.rank) {
+            let videos = Array(partition.videos(ofChunk: chunk))
+            let inputs = try loader.loadVideos(videos)
+            let batch = SequenceBatch(lengths: inputs.frameLengths, globalIndices: videos, paddedLength: inputs.longestFrameInput)
+            let clipBatch = SequenceBatch(lengths: Array(repeating: mc, count: videos.count), globalIndices: videos, paddedLength: mc)
+            model.clipBranch.forward(inputs.clip.base, batch: clipBatch, dropout: .disabled)
+            model.frameBranch.forward(inputs.frames.base, batch: batch, dropout: .disabled)
+            let at = videos[0] - mine.lowerBound
+            (clips.pointer + at * mc * d).update(from: model.clipBranch.output.pointer, count: videos.count * mc * d)
+            (frames.pointer + at * d).update(from: model.frameBranch.output.pointer, count: videos.count * d)
+        }
+        EmbeddingNormalization.l2Normalize(clips.pointer, rows: mine.count * mc, dim: d)
+        EmbeddingNormalization.l2Normalize(frames.pointer, rows: mine.count, dim: d)
+        return try VideoShard(clips: clips, frames: frames, videos: mine)
+    }
+
+    /// All queries of the split, encoded sharded (contiguous ranges per rank), all-gathered and
+    /// L2-normalised; ground truth = each caption's video index.
+    public func encodeQueries() throws -> QuerySet {
+        let c = configuration, d = c.hiddenSize
+        let split = loader.index
+        let Q = split.captionCount, P = world.size
+        let share = (0..<P).map { r in (Q * r / P)..<(Q * (r + 1) / P) }
+        let mine = share[world.rank]
+        var local = [Float](repeating: 0, count: mine.count * d)
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let ids = Array(start..<min(start + c.evalQueryBatchSize, mine.upperBound))
+            let inputs = try loader.loadQueries(ids)
+            let batch = SequenceBatch(lengths: inputs.tokenLengths, globalIndices: ids)
+            model.queryEncoders[0].forward(inputs.tokens.base, batch: batch, dropout: .disabled)
+            local.withUnsafeMutableBufferPointer {
+                ($0.baseAddress! + (start - mine.lowerBound) * d).update(from: model.queryEncoders[0].output.pointer, count: ids.count * d)
+            }
+            start += ids.count
+        }
+        let all = Tensor(shape: [Q, d])
+        if P == 1 {
+            all.buffer.baseAddress!.update(from: local, count: Q * d)
+        } else {
+            try local.withUnsafeBufferPointer {
+                try world.allgatherv($0, into: all.buffer, counts: share.map { $0.count * d })
+            }
+        }
+        EmbeddingNormalization.l2Normalize(all.pointer, rows: Q, dim: d)
+        return try QuerySet(embeddings: all, groundTruth: split.captions.map(\.videoIndex))
+    }
+
+    /// Encodes and evaluates: exact global ranks (and top-K lists when `topK` > 0).
+    public func evaluate(memoryBudget: Int = ShardedEvaluator.defaultMemoryBudget, topK: Int = 0) throws -> EvaluationResult {
+        let shard = try encodeVideos()
+        let queries = try encodeQueries()
+        let c = configuration
+        let evaluator = ShardedEvaluator(communicator: world.size > 1 ? world : nil,
+                                         weights: RankingWeights(clip: Float(c.clipScaleWeight), frame: Float(c.frameScaleWeight)),
+                                         memoryBudget: memoryBudget, topK: topK)
+        return try evaluator.evaluate(queries: queries, videos: shard)
+    }
+}
