@@ -38,9 +38,23 @@ public enum ToolRunner {
          "--mca", "btl", "self,vader"]
     }
 
+    /// One `mpirun` job at a time in this test process: suites run in parallel, and concurrent
+    /// Open MPI jobs on a 2-core machine starve each other (and share session directories).
+    private static let mpirunLock = NSLock()
+
     /// Runs `mamfusion arguments…`, under `mpirun -np ranks` when `ranks` is given.
     public static func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 120,
                            environment extra: [String: String] = [:]) throws -> Output {
+        if ranks != nil {
+            mpirunLock.lock()
+            defer { mpirunLock.unlock() }
+            return try launch(arguments, ranks: ranks, timeout: timeout, environment: extra)
+        }
+        return try launch(arguments, ranks: nil, timeout: timeout, environment: extra)
+    }
+
+    private static func launch(_ arguments: [String], ranks: Int?, timeout: Double,
+                               environment extra: [String: String]) throws -> Output {
         let process = Process()
         if let ranks {
             process.executableURL = URL(fileURLWithPath: try which("mpirun"))
@@ -49,7 +63,11 @@ public enum ToolRunner {
             process.executableURL = executable
             process.arguments = arguments
         }
-        var env = ProcessInfo.processInfo.environment
+        // A test that initialised MPI in this process (a singleton) leaves Open MPI / PMIx
+        // variables in the environment; a child mpirun that inherits them exits at once.
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            !(key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") || key.hasPrefix("ORTE_") || key.hasPrefix("OPAL_"))
+        }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? "1"
