@@ -6,6 +6,6 @@ struct Mamfusion: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mamfusion",
         abstract: "Distributed (MPI) training and evaluation of MamFusion for partially relevant video retrieval.",
-        subcommands: [Doctor.self, ModelInfo.self, Bench.self, SelfTest.self, ParallelIOSelfTest.self]
+        subcommands: [Doctor.self, ModelInfo.self, Bench.self, SelfTest.self, ParallelIOSelfTest.self, Convert.self, Synth.self, Inspect.self, DataSelfTest.self]
     )
 }
