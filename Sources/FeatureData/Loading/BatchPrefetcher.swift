@@ -22,7 +22,20 @@ public final class BatchPrefetcher<Batch: Sendable>: @unchecked Sendable {
 
     private final class Slot: @unchecked Sendable {
         let done = DispatchSemaphore(value: 0)
+        var work: (@Sendable () throws -> Batch)?
         var result: Result<Batch, any Error>?
+
+        /// Runs the load and lets go of it *before* signalling, so that whatever the load
+        /// captured (a loader, its open files) is released on this thread before the consumer
+        /// continues — not later, when the queue gets round to freeing the block (possibly
+        /// after the process has shut HDF5 and MPI down).
+        func run() {
+            if let work {
+                self.work = nil
+                result = Result { try work() }
+            }
+            done.signal()
+        }
     }
 
     public init() {}
@@ -30,11 +43,9 @@ public final class BatchPrefetcher<Batch: Sendable>: @unchecked Sendable {
     /// Starts `load` in the background.
     public func prefetch(_ load: @escaping @Sendable () throws -> Batch) {
         let slot = Slot()
+        slot.work = load
         lock.sync { pending.append(slot) }
-        queue.async {
-            slot.result = Result { try load() }
-            slot.done.signal()
-        }
+        queue.async { slot.run() }
     }
 
     /// Loads started and not yet taken.

@@ -23,3 +23,50 @@ public struct CollectionPaths: Sendable, Equatable {
     public var featureFile: String { "\(featureDirectory)/feature.bin" }
     public var videoFramesFile: String { "\(featureDirectory)/video2frames.txt" }
 }
+
+extension CollectionPaths {
+    /// The visual-feature folder of the reference collections (DATA.md §1): tvr → i3d_resnet,
+    /// activitynet → i3d, charades → i3d_rgb_lgi.
+    public static func referenceVisualFeature(collection: String) -> String? {
+        switch collection {
+        case "tvr": "i3d_resnet"
+        case "activitynet": "i3d"
+        case "charades": "i3d_rgb_lgi"
+        default: nil
+        }
+    }
+
+    /// Paths for `collection` under `root`, choosing the visual-feature folder when it is not
+    /// given: the only folder under `FeatureData/`, else the reference collection's folder.
+    public static func resolve(root: String, collection: String, visualFeature: String?) throws -> CollectionPaths {
+        if let visualFeature { return CollectionPaths(root: root, collection: collection, visualFeature: visualFeature) }
+        let directory = "\(root)/\(collection)/FeatureData"
+        let folders = (try? listDirectory(directory).filter { FileBytes.isDirectory("\(directory)/\($0)") }) ?? []
+        if folders.count == 1 { return CollectionPaths(root: root, collection: collection, visualFeature: folders[0]) }
+        if let reference = referenceVisualFeature(collection: collection), folders.isEmpty || folders.contains(reference) {
+            return CollectionPaths(root: root, collection: collection, visualFeature: reference)
+        }
+        guard FileBytes.isDirectory(directory) else {
+            throw FeatureDataError(file: directory, "missing directory (is \(root) the data root holding \(collection)/?)")
+        }
+        throw FeatureDataError(file: directory, "several feature folders (\(folders.joined(separator: ", "))): choose one with --visual-feature")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Names in `path` (without . and ..), sorted.
+func listDirectory(_ path: String) throws -> [String] {
+    guard let dir = opendir(path) else { throw FeatureDataError(file: path, FileBytes.missingFileProblem(errno)) }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+}

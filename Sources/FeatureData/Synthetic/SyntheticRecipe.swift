@@ -37,15 +37,10 @@ public struct SyntheticRecipe: Sendable, Equatable {
 
     public init() {}
 
-    /// The default visual-feature folder of the reference collections (DATA.md §1), else
+    /// The default visual-feature folder: the reference collection's (DATA.md §1), else
     /// "synthetic".
     public static func defaultVisualFeature(collection: String) -> String {
-        switch collection {
-        case "tvr": "i3d_resnet"
-        case "activitynet": "i3d"
-        case "charades": "i3d_rgb_lgi"
-        default: "synthetic"
-        }
+        CollectionPaths.referenceVisualFeature(collection: collection) ?? "synthetic"
     }
 
     /// The splits in generation order with their videos' global index ranges.
