@@ -64,69 +64,28 @@ public struct ShardedEvaluator {
     public func evaluate(queries: QuerySet, videos: VideoShard) throws -> EvaluationResult {
         let start = MonotonicClock.now()
         var collectives = EvaluationCollectives(communicator)
-        let ranks = collectives.size, me = collectives.rank
-        let q = queries.count, d = queries.dim, mc = videos.clipsPerVideo
+        let q = queries.count
+        let workspace = Workspace()
 
         // 1. Agree on V and on whether every rank can run.
-        var plan: ScoringPlan? = nil
-        var localError: Error? = nil
-        do {
-            guard videos.dim == d else {
-                throw EvaluationError.invalidInput("rank \(me): videos have d = \(videos.dim), queries d = \(d)")
-            }
-            plan = try ScoringPlan(queries: q, videos: videos.count, clipsPerVideo: mc, dim: d, topK: topK, ranks: ranks,
-                                   memoryBudget: memoryBudget, preferredQueryBlock: preferredQueryBlock,
-                                   preferredVideoBlock: preferredVideoBlock)
-        } catch {
-            localError = error
-        }
-        let workspace = Workspace()
-        let agreementSend = workspace.int64s(2, repeating: 0)
-        agreementSend[0] = localError == nil ? 0 : 1
-        agreementSend[1] = Int64(videos.count)
-        let agreement = workspace.int64s(2 * ranks, repeating: 0)
-        try collectives.allgather(UnsafeBufferPointer(agreementSend), into: agreement)
-        let failed = (0..<ranks).filter { agreement[2 * $0] != 0 }
-        if let localError { throw localError }
-        guard failed.isEmpty, let plan else { throw EvaluationError.failedOnAnotherRank(ranks: failed) }
-        let totalVideos = (0..<ranks).reduce(0) { $0 + Int(agreement[2 * $1 + 1]) }
+        let (plan, totalVideos) = try agree(queries: queries, videos: videos, collectives: &collectives, workspace: workspace)
         for (query, video) in queries.groundTruth.enumerated() where video < 0 || video >= totalVideos {
             throw EvaluationError.groundTruthMissing(query: query, video: video)
         }
-
         let thresholds = workspace.floats(q, repeating: -.infinity)
         let counts = workspace.int32s(q, repeating: 0)
-        let keys = workspace.int64s(plan.queryBlock, repeating: 0)
         var scorer = BlockScorer(plan: plan, weights: weights, queries: queries.embeddings.pointer,
                                  clips: videos.clips.pointer, frames: videos.frames.pointer, workspace: workspace)
         let heaps = topK > 0 ? TopKHeaps(queries: q, k: topK, workspace: workspace) : nil
 
         // 2. Ground-truth pass: the owned ground truths, from the same blocks as the counting
         //    pass, whose scores are kept (within the budget) for it.
-        let passStart = MonotonicClock.now()
-        let needed = GroundTruthBlocks(plan: plan, queries: queries, videos: videos, scratch: keys,
-                                       cacheBudget: plan.memoryBudget - plan.totalBytes, workspace: workspace)
-        var e = 0
-        for i in 0..<plan.queryBlockCount {
-            let qs = plan.queryRange(i)
-            let n = GroundTruthBlocks.ownedGroundTruths(queryBlock: i, plan: plan, queries: queries, videos: videos, into: keys)
-            var k = 0
-            while k < n {
-                let j = Int(keys[k] / Int64(plan.queryBlock)) / plan.videoBlock
-                let vs = plan.videoRange(j)
-                scorer.score(queryBlock: i, videoBlock: j)
-                if e < needed.cachedCount {
-                    (needed.cache.baseAddress! + Int(needed.offsets[e])).update(from: scorer.blockScores, count: qs.count * vs.count)
-                }
-                e += 1
-                while k < n, Int(keys[k] / Int64(plan.queryBlock)) / plan.videoBlock == j {
-                    let position = Int(keys[k] / Int64(plan.queryBlock)), row = Int(keys[k] % Int64(plan.queryBlock))
-                    thresholds[qs.lowerBound + row] = scorer.blockScores[row * vs.count + position - vs.lowerBound]
-                    k += 1
-                }
-            }
-        }
-        let groundTruthSeconds = MonotonicClock.now() - passStart
+        let groundTruthStart = MonotonicClock.now()
+        let keys = workspace.int64s(plan.queryBlock, repeating: 0)
+        let kept = GroundTruthBlocks(plan: plan, queries: queries, videos: videos, scratch: keys,
+                                     cacheBudget: plan.cacheBudget, workspace: workspace)
+        kept.scoreGroundTruths(scorer: &scorer, queries: queries, videos: videos, scratch: keys, thresholds: thresholds)
+        let groundTruthSeconds = MonotonicClock.now() - groundTruthStart
         let groundTruthGemm = scorer.gemmSeconds, groundTruthFuse = scorer.fuseSeconds
 
         // 3. One Q-vector all-reduce: the owner's score wins over −∞ everywhere else, bit for bit.
@@ -135,43 +94,15 @@ public struct ShardedEvaluator {
             throw EvaluationError.groundTruthMissing(query: missing, video: queries.groundTruth[missing])
         }
 
-        // 4. Counting pass: every block, from the cache when the ground-truth pass kept it.
-        var rankingSeconds = 0.0
+        // 4. Counting pass: every block, read back from the kept ones when possible.
         let countingStart = MonotonicClock.now()
-        var cursor = 0
-        videos.globalIndices.withUnsafeBufferPointer { indices in
-            queries.groundTruth.withUnsafeBufferPointer { groundTruth in
-                for i in 0..<plan.queryBlockCount {
-                    let qs = plan.queryRange(i)
-                    for j in 0..<plan.videoBlockCount {
-                        let blockScores: UnsafeMutablePointer<Float>
-                        if cursor < needed.cachedCount && needed.keys[cursor] == Int64(i * plan.videoBlockCount + j) {
-                            blockScores = needed.cache.baseAddress! + Int(needed.offsets[cursor])
-                            cursor += 1
-                        } else {
-                            scorer.score(queryBlock: i, videoBlock: j)
-                            blockScores = scorer.blockScores
-                        }
-                        let t0 = MonotonicClock.now()
-                        let vs = plan.videoRange(j)
-                        let blockIndices = UnsafeBufferPointer(rebasing: indices[vs])
-                        countRankedAbove(scores: blockScores, queries: qs, videoIndices: blockIndices,
-                                         thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts)
-                        if let heaps {
-                            for (row, query) in qs.enumerated() {
-                                heaps.offer(query: query, row: blockScores + row * vs.count, videoIndices: blockIndices)
-                            }
-                        }
-                        rankingSeconds += MonotonicClock.now() - t0
-                    }
-                }
-            }
-        }
+        var rankingSeconds = countingPass(scorer: &scorer, kept: kept, queries: queries, videos: videos,
+                                          thresholds: thresholds, counts: counts, heaps: heaps)
         let countingSeconds = MonotonicClock.now() - countingStart
 
         // 5. One Q-vector all-reduce of the counts.
         try collectives.allreduce(counts, .sum)
-        let t0 = MonotonicClock.now()
+        var t0 = MonotonicClock.now()
         let rankOfQuery = counts.map { Int($0) + 1 }
         let groundTruthScores = Array(thresholds)
         rankingSeconds += MonotonicClock.now() - t0
@@ -179,14 +110,15 @@ public struct ShardedEvaluator {
         // 6. Top-K: every rank's lists, merged.
         var top: TopKLists? = nil
         if let heaps {
+            let ranks = collectives.size
             let gatheredScores = workspace.floats(ranks * q * topK, repeating: 0)
             let gatheredIndices = workspace.int32s(ranks * q * topK, repeating: 0)
             try collectives.allgather(UnsafeBufferPointer(start: heaps.scores, count: q * topK), into: gatheredScores)
             try collectives.allgather(UnsafeBufferPointer(start: heaps.indices, count: q * topK), into: gatheredIndices)
-            let t1 = MonotonicClock.now()
+            t0 = MonotonicClock.now()
             top = TopKHeaps.merge(gatheredScores: UnsafeBufferPointer(gatheredScores), gatheredIndices: UnsafeBufferPointer(gatheredIndices),
                                   queries: q, k: topK, ranks: ranks, totalVideos: totalVideos)
-            rankingSeconds += MonotonicClock.now() - t1
+            rankingSeconds += MonotonicClock.now() - t0
         }
 
         let timing = EvaluationTiming(
@@ -199,7 +131,73 @@ public struct ShardedEvaluator {
         return EvaluationResult(
             ranks: rankOfQuery, groundTruthScores: groundTruthScores, top: top, plan: plan, timing: timing, traffic: traffic,
             allocatedBytes: workspace.allocatedBytes, executedFlops: scorer.flops,
-            usefulFlops: 2.0 * Double(q) * Double(videos.count) * Double(mc + 1) * Double(d), totalVideos: totalVideos,
-            groundTruthBlocks: needed.count, cachedBlocks: needed.cachedCount)
+            usefulFlops: 2.0 * Double(q) * Double(videos.count) * Double(videos.clipsPerVideo + 1) * Double(queries.dim),
+            totalVideos: totalVideos, groundTruthBlocks: kept.count, cachedBlocks: kept.cachedCount)
+    }
+
+    /// Step 1: this rank's plan, checked together with every other rank's (one all-gather of
+    /// (failed, Vr) per rank), and V. All ranks throw if any rank cannot run.
+    private func agree(queries: QuerySet, videos: VideoShard, collectives: inout EvaluationCollectives,
+                       workspace: Workspace) throws -> (ScoringPlan, Int) {
+        let ranks = collectives.size
+        var plan: ScoringPlan? = nil
+        var localError: Error? = nil
+        do {
+            guard videos.dim == queries.dim else {
+                throw EvaluationError.invalidInput("rank \(collectives.rank): videos have d = \(videos.dim), queries d = \(queries.dim)")
+            }
+            plan = try ScoringPlan(queries: queries.count, videos: videos.count, clipsPerVideo: videos.clipsPerVideo, dim: queries.dim,
+                                   topK: topK, ranks: ranks, memoryBudget: memoryBudget,
+                                   preferredQueryBlock: preferredQueryBlock, preferredVideoBlock: preferredVideoBlock)
+        } catch {
+            localError = error
+        }
+        let send = workspace.int64s(2, repeating: 0)
+        send[0] = localError == nil ? 0 : 1
+        send[1] = Int64(videos.count)
+        let all = workspace.int64s(2 * ranks, repeating: 0)
+        try collectives.allgather(UnsafeBufferPointer(send), into: all)
+        if let localError { throw localError }
+        let failed = (0..<ranks).filter { all[2 * $0] != 0 }
+        guard failed.isEmpty, let plan else { throw EvaluationError.failedOnAnotherRank(ranks: failed) }
+        return (plan, (0..<ranks).reduce(0) { $0 + Int(all[2 * $1 + 1]) })
+    }
+
+    /// Step 4: scores every (query block, video block) — or reads it back from `kept` — and
+    /// accumulates each query's count of videos ranked before its ground truth, and the top-K.
+    /// Returns the seconds spent counting and in the top-K heaps.
+    private func countingPass(scorer: inout BlockScorer, kept: GroundTruthBlocks, queries: QuerySet, videos: VideoShard,
+                              thresholds: UnsafeMutableBufferPointer<Float>, counts: UnsafeMutableBufferPointer<Int32>,
+                              heaps: TopKHeaps?) -> Double {
+        let plan = scorer.plan
+        var rankingSeconds = 0.0
+        var cursor = 0
+        videos.globalIndices.withUnsafeBufferPointer { indices in
+            queries.groundTruth.withUnsafeBufferPointer { groundTruth in
+                for i in 0..<plan.queryBlockCount {
+                    let qs = plan.queryRange(i)
+                    for j in 0..<plan.videoBlockCount {
+                        let blockScores: UnsafeMutablePointer<Float>
+                        if let reused = kept.scores(queryBlock: i, videoBlock: j, cursor: &cursor) {
+                            blockScores = reused
+                        } else {
+                            scorer.score(queryBlock: i, videoBlock: j)
+                            blockScores = scorer.blockScores
+                        }
+                        let t0 = MonotonicClock.now()
+                        let blockIndices = UnsafeBufferPointer(rebasing: indices[plan.videoRange(j)])
+                        countRankedAbove(scores: blockScores, queries: qs, videoIndices: blockIndices,
+                                         thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts)
+                        if let heaps {
+                            for (row, query) in qs.enumerated() {
+                                heaps.offer(query: query, row: blockScores + row * blockIndices.count, videoIndices: blockIndices)
+                            }
+                        }
+                        rankingSeconds += MonotonicClock.now() - t0
+                    }
+                }
+            }
+        }
+        return rankingSeconds
     }
 }

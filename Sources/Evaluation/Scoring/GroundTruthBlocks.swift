@@ -14,6 +14,8 @@ struct GroundTruthBlocks {
     let offsets: UnsafeMutableBufferPointer<Int64>
     let cachedCount: Int
     let cache: UnsafeMutableBufferPointer<Float>
+    /// J, the plan's number of video blocks (keys are i·J + j).
+    let videoBlockCount: Int
 
     /// Lists the blocks (one sweep over the queries: a binary search each) and allocates the
     /// cache for as many of them, in order, as `cacheBudget` bytes hold.
@@ -48,12 +50,50 @@ struct GroundTruthBlocks {
         }
         self.keys = keys
         self.offsets = offsets
+        videoBlockCount = plan.videoBlockCount
         cachedCount = cached
         cache = workspace.floats(total, repeating: 0)
     }
 
     /// The number of blocks the ground-truth pass scores.
     var count: Int { keys.count }
+
+    /// The ground-truth pass: scores each listed block once (in the counting pass's order),
+    /// keeps it if there is room, and takes s(q, gt) for every query whose ground truth this rank
+    /// holds into `thresholds` (others stay −∞).
+    func scoreGroundTruths(scorer: inout BlockScorer, queries: QuerySet, videos: VideoShard,
+                           scratch keys: UnsafeMutableBufferPointer<Int64>, thresholds: UnsafeMutableBufferPointer<Float>) {
+        let plan = scorer.plan
+        let qb = Int64(plan.queryBlock)
+        var e = 0
+        for i in 0..<plan.queryBlockCount {
+            let qs = plan.queryRange(i)
+            let n = Self.ownedGroundTruths(queryBlock: i, plan: plan, queries: queries, videos: videos, into: keys)
+            var k = 0
+            while k < n {
+                let j = Int(keys[k] / qb) / plan.videoBlock
+                let vs = plan.videoRange(j)
+                scorer.score(queryBlock: i, videoBlock: j)
+                if e < cachedCount {
+                    (cache.baseAddress! + Int(offsets[e])).update(from: scorer.blockScores, count: qs.count * vs.count)
+                }
+                e += 1
+                while k < n, Int(keys[k] / qb) / plan.videoBlock == j {
+                    let position = Int(keys[k] / qb), row = Int(keys[k] % qb)
+                    thresholds[qs.lowerBound + row] = scorer.blockScores[row * vs.count + position - vs.lowerBound]
+                    k += 1
+                }
+            }
+        }
+    }
+
+    /// The kept scores of block (i, j) if the ground-truth pass kept them. `cursor` walks the
+    /// list in step with the counting pass (both go in (i, j) order): start it at 0.
+    func scores(queryBlock i: Int, videoBlock j: Int, cursor: inout Int) -> UnsafeMutablePointer<Float>? {
+        guard cursor < cachedCount, keys[cursor] == Int64(i * videoBlockCount + j) else { return nil }
+        defer { cursor += 1 }
+        return cache.baseAddress! + Int(offsets[cursor])
+    }
 
     /// Fills keys[0..<n] with position·Qb + row for each query (row in the block) whose ground
     /// truth this rank holds at local `position`, sorted (so each video block comes once, in
