@@ -6,7 +6,7 @@ struct Mamfusion: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mamfusion",
         abstract: "Distributed (MPI) training and evaluation of MamFusion for partially relevant video retrieval.",
-        subcommands: [Doctor.self, Train.self, Evaluate.self, BuildIndex.self, Synth.self, Convert.self, Inspect.self,
+        subcommands: [Doctor.self, Train.self, Evaluate.self, BuildIndex.self, Plot.self, Synth.self, Convert.self, Inspect.self,
                       ModelInfo.self, Initialize.self, Bench.self,
                       SelfTest.self, ParallelIOSelfTest.self, EvaluationSelfTest.self, DataSelfTest.self]
     )
