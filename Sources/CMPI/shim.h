@@ -38,6 +38,9 @@ static inline MPI_Request _Nonnull mf_request_null(void) __attribute__((swift_na
 static inline MPI_Request _Nonnull mf_request_null(void) { return MPI_REQUEST_NULL; }
 
 
+static inline int mf_any_source(void) __attribute__((swift_name("getter:MPI_ANY_SOURCE_VALUE()")));
+static inline int mf_any_source(void) { return MPI_ANY_SOURCE; }
+
 static inline int mf_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int mf_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int mf_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }

@@ -51,6 +51,13 @@ public final class Communicator: @unchecked Sendable {
         return world
     }
 
+    /// The world if MPI has been initialised in this process (nil otherwise: never initialises).
+    public static var initializedWorld: Communicator? {
+        lock.lock()
+        defer { lock.unlock() }
+        return shared
+    }
+
     private init(comm: MPI_Comm, rank: Int, size: Int, threadLevel: Int32) {
         self.comm = comm
         self.rank = rank

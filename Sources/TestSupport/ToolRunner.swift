@@ -55,6 +55,47 @@ public enum ToolRunner {
 
     private static func launch(_ arguments: [String], ranks: Int?, timeout: Double,
                                environment extra: [String: String]) throws -> Output {
+        try start(arguments, ranks: ranks, environment: extra).wait(timeout: timeout)
+    }
+
+    /// A run in progress (`start`): its process, and `wait` collects what it printed.
+    public final class Running: @unchecked Sendable {
+        public let process: Process
+        let out = DataBox(), err = DataBox()
+        let group = DispatchGroup()
+        let started = Date()
+
+        init(process: Process, stdout: Pipe, stderr: Pipe) {
+            self.process = process
+            for (pipe, box) in [(stdout, out), (stderr, err)] {
+                group.enter()
+                DispatchQueue.global().async { [group] in
+                    box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+                    group.leave()
+                }
+            }
+        }
+
+        /// Waits for the end (killing the job after `timeout` seconds) and returns its output.
+        public func wait(timeout: Double) -> Output {
+            var timedOut = false
+            if group.wait(timeout: .now() + timeout) == .timedOut {
+                timedOut = true
+                process.terminate()
+                _ = group.wait(timeout: .now() + 10)
+            }
+            process.waitUntilExit()
+            return Output(status: process.terminationStatus,
+                          stdout: String(decoding: out.data, as: UTF8.self),
+                          stderr: String(decoding: err.data, as: UTF8.self),
+                          timedOut: timedOut,
+                          seconds: Date().timeIntervalSince(started))
+        }
+    }
+
+    /// Starts `mamfusion arguments…` (under `mpirun -np ranks` when given) without waiting.
+    /// Callers launching mpirun this way must not run another mpirun job concurrently.
+    public static func start(_ arguments: [String], ranks: Int? = nil, environment extra: [String: String] = [:]) throws -> Running {
         let process = Process()
         if let ranks {
             process.executableURL = URL(fileURLWithPath: try which("mpirun"))
@@ -76,30 +117,35 @@ public enum ToolRunner {
         let outPipe = Pipe(), errPipe = Pipe()
         process.standardOutput = outPipe
         process.standardError = errPipe
-        let start = Date()
         try process.run()
-        // Drain both pipes concurrently so a chatty child never blocks on a full pipe.
-        let outData = DataBox(), errData = DataBox()
-        let group = DispatchGroup()
-        for (pipe, box) in [(outPipe, outData), (errPipe, errData)] {
-            group.enter()
-            DispatchQueue.global().async {
-                box.data = pipe.fileHandleForReading.readDataToEndOfFile()
-                group.leave()
+        return Running(process: process, stdout: outPipe, stderr: errPipe)
+    }
+
+    /// Runs `body` while holding the mpirun lock (for tests that `start` mpirun jobs).
+    public static func exclusively<R>(_ body: () throws -> R) rethrows -> R {
+        mpirunLock.lock()
+        defer { mpirunLock.unlock() }
+        return try body()
+    }
+
+    /// Process ids of the ranks of a running job whose command line contains `marker`, by MPI rank
+    /// (read from each process's environment, OMPI_COMM_WORLD_RANK).
+    public static func rankProcesses(marker: String) -> [Int: Int32] {
+        var found: [Int: Int32] = [:]
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return found }
+        for entry in entries {
+            guard let pid = Int32(entry),
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  String(decoding: cmdline, as: UTF8.self).contains(marker),
+                  let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            for variable in environ.split(separator: 0) {
+                let text = String(decoding: variable, as: UTF8.self)
+                if text.hasPrefix("OMPI_COMM_WORLD_RANK="), let r = Int(text.dropFirst("OMPI_COMM_WORLD_RANK=".count)) {
+                    found[r] = pid
+                }
             }
         }
-        var timedOut = false
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            timedOut = true
-            process.terminate()
-            _ = group.wait(timeout: .now() + 10)
-        }
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: outData.data, as: UTF8.self),
-                      stderr: String(decoding: errData.data, as: UTF8.self),
-                      timedOut: timedOut,
-                      seconds: Date().timeIntervalSince(start))
+        return found
     }
 
     /// Full path of a program on PATH.
@@ -122,6 +168,6 @@ public enum ToolRunnerError: Error, CustomStringConvertible {
     }
 }
 
-private final class DataBox: @unchecked Sendable {
+final class DataBox: @unchecked Sendable {
     var data = Data()
 }

@@ -21,6 +21,8 @@ public final class DistributedStep: @unchecked Sendable {
     public let model: MamFusionModel
     public let world: Communicator
     public let buckets: GradientBuckets
+    /// Guards this step's blocking collectives (set by the trainer).
+    public var watchdog: CollectiveWatchdog?
     let d: Int, mapSize: Int
     // Local ↔ global staging (reused across steps).
     let sendQueries = ActivationBuffer(), sendVideos = ActivationBuffer()
@@ -95,10 +97,12 @@ public final class DistributedStep: @unchecked Sendable {
             gq.update(from: sq, count: Q * perQuery)
             gv.update(from: sv, count: V * perVideo)
         } else {
-            try world.allgatherv(UnsafeBufferPointer(start: sq, count: qr * perQuery), into: UnsafeMutableBufferPointer(start: gq, count: Q * perQuery),
-                                 counts: assignment.queriesOfRank.map { $0.count * perQuery })
-            try world.allgatherv(UnsafeBufferPointer(start: sv, count: vr * perVideo), into: UnsafeMutableBufferPointer(start: gv, count: V * perVideo),
-                                 counts: assignment.videosOfRank.map { $0.count * perVideo })
+            try guarded("the embedding all-gather") {
+                try world.allgatherv(UnsafeBufferPointer(start: sq, count: qr * perQuery), into: UnsafeMutableBufferPointer(start: gq, count: Q * perQuery),
+                                     counts: assignment.queriesOfRank.map { $0.count * perQuery })
+                try world.allgatherv(UnsafeBufferPointer(start: sv, count: vr * perVideo), into: UnsafeMutableBufferPointer(start: gv, count: V * perVideo),
+                                     counts: assignment.videosOfRank.map { $0.count * perVideo })
+            }
         }
         result.communication += MonotonicClock.now() - t0
         t0 = MonotonicClock.now()
@@ -166,12 +170,17 @@ public final class DistributedStep: @unchecked Sendable {
         }
         result.compute += MonotonicClock.now() - t0
         t0 = MonotonicClock.now()
-        try buckets.finish()
+        try guarded("the gradient all-reduce") { try buckets.finish() }
         result.wait = buckets.waitSeconds
         result.communication += MonotonicClock.now() - t0 - result.wait
         result.allreduceInFlight = buckets.inFlightSeconds
         if result.nonFinite == nil, let tensor = buckets.firstNonFinite { result.nonFinite = "gradient of \(tensor)" }
         return result
+    }
+
+    private func guarded<R>(_ label: String, _ body: () throws -> R) rethrows -> R {
+        guard let watchdog else { return try body() }
+        return try watchdog.guarding("rank \(world.rank): \(label)", body)
     }
 
     private func firstNonFinite(q: UnsafePointer<Float>, q2: UnsafePointer<Float>, C: UnsafePointer<Float>, F: UnsafePointer<Float>,

@@ -48,6 +48,8 @@ public final class Trainer: @unchecked Sendable {
     let options: TrainerOptions
     let validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?
     let prefetcher = BatchPrefetcher<TrainingBatch>()
+    let rendezvous: StepRendezvous
+    let watchdog: CollectiveWatchdog
 
     public init(configuration c: RunConfiguration, world: Communicator, loader: SplitLoader, options: TrainerOptions,
                 validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
@@ -58,6 +60,9 @@ public final class Trainer: @unchecked Sendable {
         self.validator = validator
         model = MamFusionModel(configuration: c)
         step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20)
+        rendezvous = try StepRendezvous(world: world, timeout: c.collectiveTimeoutSeconds)
+        watchdog = try CollectiveWatchdog(world: world, timeout: c.collectiveTimeoutSeconds)
+        step.watchdog = watchdog
         sampler = EpochSampler(videoCount: loader.index.videoCount, batchSize: c.batchSize, seed: UInt64(c.seed))
         optimizer = BertAdam(learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay),
                              warmupProportion: c.warmupProportion, totalSteps: sampler.stepsPerEpoch * c.epochs)
@@ -127,6 +132,7 @@ public final class Trainer: @unchecked Sendable {
                 next = index + 1 < stepsPerEpoch ? plan(epoch: epoch, index: index + 1, permutation: permutation) : nil
                 if let n = next { let (v, q) = (n.2, n.3); prefetcher.prefetch { [unowned self] in try self.load(videos: v, queries: q) } }
 
+                try rendezvous.checkIn(step: state.step, label: "step \(state.step)")
                 let t0 = MonotonicClock.now()
                 let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(truncatingIfNeeded: state.step), enabled: c.dropoutEnabled)
                 let sampling = model.lossHead.loss.sampling(seed: UInt64(c.seed), step: state.step, epoch: epoch)
@@ -164,6 +170,7 @@ public final class Trainer: @unchecked Sendable {
             state.epoch = epoch + 1
             state.batchInEpoch = 0
             if options.validate, let validator {
+                try rendezvous.checkIn(step: state.step, label: "the validation after epoch \(epoch)")
                 let (metrics, sumR) = try validator(model)
                 var improved = false
                 if sumR > state.bestSumR {
@@ -208,7 +215,9 @@ public final class Trainer: @unchecked Sendable {
             let message = "rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)"
             FileHandle.standardError.write(Data("mamfusion: \(message)\n".utf8))
         }
-        let worst = try world.allreduceMinLoc(bad ? 0 : 1, index: world.rank)
+        let worst = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
+            try world.allreduceMinLoc(bad ? 0 : 1, index: world.rank)
+        }
         if worst.value == 0 {
             throw TrainingStopped(message: "stopping: rank \(worst.index) produced a non-finite value at step \(state.step) "
                                   + "(see its message); the last good checkpoint is untouched", exitCode: 3)
@@ -222,7 +231,7 @@ public final class Trainer: @unchecked Sendable {
     /// Every rank learns whether any rank was asked to stop (SIGINT/SIGTERM), so all stop at the same step.
     private func agreeOnStop() throws -> Int32 {
         let mine = Int32(mf_stop_signal())
-        return world.size == 1 ? mine : try world.allreduce(mine, .max)
+        return world.size == 1 ? mine : try watchdog.guarding("rank \(world.rank): the stop agreement") { try world.allreduce(mine, .max) }
     }
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks.

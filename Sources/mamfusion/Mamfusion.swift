@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import MPIKit
 
 /// The `mamfusion` command-line tool: every user-facing job is a subcommand.
 @main
@@ -10,4 +12,19 @@ struct Mamfusion: ParsableCommand {
                       ModelInfo.self, Initialize.self, Bench.self,
                       SelfTest.self, ParallelIOSelfTest.self, EvaluationSelfTest.self, DataSelfTest.self]
     )
+
+    /// Runs the command. An error on one rank of a multi-rank job ends the whole job at once
+    /// (MPI_Abort with the rank and the message): the other ranks may be waiting in a collective
+    /// and would otherwise hang. Agreed stops (every rank throws the same `ExitCode`) exit normally.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if let world = Communicator.initializedWorld, world.size > 1, !(error is ExitCode) {
+                world.abort(fullMessage(for: error))
+            }
+            exit(withError: error)
+        }
+    }
 }
