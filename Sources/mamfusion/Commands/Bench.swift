@@ -7,7 +7,7 @@ import TensorKit
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (sgemm; later: model, eval, train).",
-        subcommands: [SgemmBench.self, BenchModel.self, BenchEval.self]
+        subcommands: [SgemmBench.self, BenchModel.self, BenchEval.self, BenchTrain.self]
     )
 }
 
