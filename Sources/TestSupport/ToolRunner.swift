@@ -112,6 +112,11 @@ public enum ToolRunner {
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? "1"
+        // Children inherit this process's open descriptors, HDF5 files among them; HDF5's file
+        // locks would then outlive the test's own close. Tests never share a file between
+        // writers, so locking is off here and in the children.
+        setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1)
+        env["HDF5_USE_FILE_LOCKING"] = "FALSE"
         for (k, v) in extra { env[k] = v }
         process.environment = env
         let outPipe = Pipe(), errPipe = Pipe()

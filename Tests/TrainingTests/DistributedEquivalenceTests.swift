@@ -11,21 +11,7 @@ import Testing
 @Suite(.serialized)
 struct DistributedEquivalenceTests {
     /// 13 training videos, batch 5: epochs of 3 steps whose last batch holds 3 videos.
-    static let data: String = {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("mamfusion-equivalence-\(UUID().uuidString)").path
-        var recipe = SyntheticRecipe()
-        recipe.collection = "toy"
-        recipe.trainVideos = 13
-        recipe.evaluationVideos = 5
-        recipe.queriesPerVideo = 2
-        recipe.frames = 5...14
-        recipe.tokens = 3...7
-        recipe.visualDimension = 20
-        recipe.queryDimension = 12
-        recipe.seed = 11
-        try! SyntheticGenerator(recipe: recipe).writeRelease(root: root)
-        return root
-    }()
+    static let data: String = try! writeToyCollection(trainVideos: 13, evaluationVideos: 5, frames: 5...14, seed: 11, label: "equivalence")
 
     static func settings(output: String) -> [String] {
         ["--set", "data_root=\(data)", "--set", "collection=toy", "--set", "visual_feature=synthetic",

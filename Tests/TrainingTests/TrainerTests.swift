@@ -1,87 +1,52 @@
 import FeatureData
 import Foundation
 import MamFusion
-import MPIKit
+import TestSupport
 import Testing
 @testable import Training
 
-/// The trainer in-process on one rank (multi-rank runs are tested through mpirun in ToolTests).
+/// `mamfusion train` started without mpirun (a world of one process). Runs as a child process:
+/// initialising MPI inside the test process would fork Open MPI's singleton daemon, which would
+/// inherit other tests' pipes.
 @Suite(.serialized)
 struct TrainerTests {
-    static func syntheticRoot() throws -> String {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("mamfusion-train-\(UUID().uuidString)").path
-        var recipe = SyntheticRecipe()
-        recipe.collection = "toy"
-        recipe.trainVideos = 12
-        recipe.evaluationVideos = 6
-        recipe.queriesPerVideo = 2
-        recipe.frames = 6...14
-        recipe.tokens = 3...6
-        recipe.visualDimension = 20
-        recipe.queryDimension = 12
-        recipe.seed = 3
-        try SyntheticGenerator(recipe: recipe).writeRelease(root: root)
-        return root
-    }
-
-    static func configuration(root: String, output: String) -> RunConfiguration {
-        var c = tinyTrainingConfiguration()
-        c.dataRoot = root
-        c.collection = "toy"
-        c.visualFeature = "synthetic"
-        c.outputDirectory = output
-        return c
-    }
-
     @Test("training steps run, records and checkpoints are written, and k + k resumed steps equal 2k steps bit for bit")
     func trainsAndResumes() throws {
-        let root = try Self.syntheticRoot()
-        let world = try Communicator.world()
+        let root = try writeToyCollection(trainVideos: 12, evaluationVideos: 6, frames: 6...14, seed: 3, label: "train")
+        let settings = { (output: String) in
+            DistributedEquivalenceTests.settings(output: output).map { $0.hasPrefix("data_root=") ? "data_root=\(root)" : $0 }
+        }
         let dirA = root + "/runA", dirB = root + "/runB"
-        var c = Self.configuration(root: root, output: dirA)
-        c.learningRate = 3e-3
-        let loader = try SplitLoader(source: FeatureDataset.open(.release(CollectionPaths(root: root, collection: "toy", visualFeature: "synthetic")),
-                                                                split: "train", visualDimension: 20, queryDimension: 12),
-                                     options: LoaderOptions(mapSize: c.mapSize, maxContextLength: c.maxContextLength, maxDescriptionLength: c.maxDescriptionLength))
-        var options = TrainerOptions()
-        options.maxSteps = 6
-        options.validate = false
-        options.progress = false
-        let a = try Trainer(configuration: c, world: world, loader: loader, options: options, validator: nil)
-        try a.run()
-        #expect(a.state.step == 6)
+        var out = try ToolRunner.run(["train", "--max-steps", "6", "--no-validation", "--quiet"] + settings(dirA))
+        #expect(out.status == 0, "\(out.stderr)")
         let lines = try String(contentsOfFile: dirA + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == 6 && lines[0].contains("\"type\": \"step\""))
-        #expect(FileManager.default.fileExists(atPath: dirA + "/checkpoints/latest.h5"))
+        #expect(lines.count == 6 && lines.allSatisfy { $0.contains("\"type\": \"step\"") && $0.contains("\"loss\": ") })
         #expect(FileManager.default.fileExists(atPath: dirA + "/config.yaml"))
+        let resolved = try RunConfiguration.parse(yaml: String(contentsOfFile: dirA + "/config.yaml", encoding: .utf8))
+        #expect(resolved.batchSize == 5 && resolved.outputDirectory == dirA)
 
-        // 3 steps, stop, resume, 3 more ≡ 6 uninterrupted steps (bit-for-bit on one rank).
-        c.outputDirectory = dirB
-        options.maxSteps = 3
-        try Trainer(configuration: c, world: world, loader: loader, options: options, validator: nil).run()
-        options.resumeFrom = dirB + "/checkpoints/latest.h5"
-        let b = try Trainer(configuration: c, world: world, loader: loader, options: options, validator: nil)
-        try b.run()
-        #expect(b.state.step == 6)
-        #expect(a.model.parameters.storage.buffer.elementsEqual(b.model.parameters.storage.buffer))
+        out = try ToolRunner.run(["train", "--max-steps", "3", "--no-validation", "--quiet"] + settings(dirB))
+        #expect(out.status == 0, "\(out.stderr)")
+        out = try ToolRunner.run(["train", "--resume", "latest", "--max-steps", "3", "--no-validation", "--quiet"] + settings(dirB))
+        #expect(out.status == 0, "\(out.stderr)")
+        let a = try DistributedEquivalenceTests.parameters(dirA), b = try DistributedEquivalenceTests.parameters(dirB)
+        #expect(a.storage.buffer.elementsEqual(b.storage.buffer))
+        #expect(try String(contentsOfFile: dirB + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count == 6)
     }
-}
 
-/// A small configuration for fast training tests.
-func tinyTrainingConfiguration() -> RunConfiguration {
-    var c = RunConfiguration()
-    c.hiddenSize = 16
-    c.heads = 2
-    c.queryFeatureSize = 12
-    c.visualFeatureSize = 20
-    c.maxDescriptionLength = 8
-    c.maxContextLength = 12
-    c.mapSize = 4
-    c.batchSize = 5
-    c.epochs = 3
-    c.hardNegativeStartEpoch = 1
-    c.hardPoolSize = 3
-    c.checkpointEverySteps = 1000
-    c.checksumEverySteps = 2
-    return c
+    @Test("a training run with validation keeps the best checkpoint and records R@K per epoch")
+    func validationAndBest() throws {
+        let root = try writeToyCollection(trainVideos: 12, evaluationVideos: 6, frames: 6...14, seed: 4, label: "validate")
+        let output = root + "/run"
+        let arguments = DistributedEquivalenceTests.settings(output: output).map { $0.hasPrefix("data_root=") ? "data_root=\(root)" : $0 }
+            .map { $0 == "n_epoch=3" ? "n_epoch=2" : $0 }
+        let out = try ToolRunner.run(["train"] + arguments, ranks: 2, timeout: 300)
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("epoch 1 validation: R@1"))
+        let records = try String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(records.filter { $0.contains("\"type\": \"validation\"") && $0.contains("\"sumr\": ") }.count == 2)
+        #expect(FileManager.default.fileExists(atPath: output + "/checkpoints/best.h5"))
+        let best = try Checkpoint.read(from: output + "/checkpoints/best.h5", into: DistributedEquivalenceTests.parameters(output)).state
+        #expect(best.bestEpoch >= 0 && best.bestSumR > 0)
+    }
 }

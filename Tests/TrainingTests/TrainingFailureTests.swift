@@ -10,19 +10,7 @@ import Testing
 @Suite(.serialized)
 struct TrainingFailureTests {
     static func data() throws -> String {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("mamfusion-failure-\(UUID().uuidString)").path
-        var recipe = SyntheticRecipe()
-        recipe.collection = "toy"
-        recipe.trainVideos = 13
-        recipe.evaluationVideos = 5
-        recipe.queriesPerVideo = 2
-        recipe.frames = 5...14
-        recipe.tokens = 3...7
-        recipe.visualDimension = 20
-        recipe.queryDimension = 12
-        recipe.seed = 5
-        try SyntheticGenerator(recipe: recipe).writeRelease(root: root)
-        return root
+        try writeToyCollection(trainVideos: 13, evaluationVideos: 5, frames: 5...14, seed: 5, label: "failure")
     }
 
     static func settings(_ root: String, output: String, extra: [String] = []) -> [String] {

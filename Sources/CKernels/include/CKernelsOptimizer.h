@@ -2,9 +2,6 @@
 #define MAMFUSION_CKERNELS_OPTIMIZER_H
 #include <stddef.h>
 
-/// Σ x[i]² accumulated in double (for per-tensor gradient norms).
-double mf_sum_squares(const float *x, size_t n);
-
 /// One BertAdam update of n values (MODEL.md §6), fused into one pass over memory:
 ///   g' = clip · g;  m = b1·m + c1·g';  v = b2·v + c2·g'²;
 ///   p -= step · ( m / (sqrt(v) + eps) + wd · p ).

@@ -1,17 +1,17 @@
+import TensorKit
+
 /// L2 normalisation of embeddings (MODEL.md §3): x̂ = x / max(‖x‖₂, ε), ε = 1e-12 (PyTorch's
-/// `F.normalize`), applied row by row.
+/// `F.normalize`), applied row by row — the same kernel training uses (`L2Normalize`), so
+/// evaluation scores and training similarities are computed identically.
 public enum EmbeddingNormalization {
     public static let epsilon: Float = 1e-12
 
-    /// Normalises each of the `rows` rows of `dim` floats at `pointer`, in place. The squared
-    /// norm is accumulated in Double so that the result does not depend on vector width.
+    /// Normalises each of the `rows` rows of `dim` floats at `pointer`, in place.
     public static func l2Normalize(_ pointer: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
-        for r in 0..<rows {
-            let row = pointer + r * dim
-            var sum = 0.0
-            for i in 0..<dim { sum += Double(row[i]) * Double(row[i]) }
-            let norm = max(Float(sum.squareRoot()), epsilon)
-            for i in 0..<dim { row[i] /= norm }
+        guard rows > 0 else { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { norms in
+            L2Normalize.forward(x: pointer, y: pointer, norms: norms.baseAddress!, rows: rows, cols: dim,
+                                convention: .clamped(epsilon: epsilon))
         }
     }
 

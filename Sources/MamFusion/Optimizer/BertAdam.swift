@@ -1,4 +1,5 @@
 import CKernels
+import TensorKit
 
 /// The reference optimiser (BertAdam of pytorch-pretrained-bert, MODEL.md §6) over the flat
 /// parameter buffer, one fused pass per tensor:
@@ -54,7 +55,7 @@ public struct BertAdam: Sendable {
         for spec in parameters.layout.specs where !spec.kind.isUnused {
             let n = spec.count
             let g = gradients.storage.base + spec.offset
-            let norm = mf_sum_squares(g, n).squareRoot()
+            let norm = Vector.sumOfSquares(g, count: n).squareRoot()
             let coefficient = Double(maxGradientNorm) / (norm + 1e-6)
             let clip = coefficient < 1 ? Float(coefficient) : 1
             mf_bert_adam(parameters.storage.base + spec.offset, g,

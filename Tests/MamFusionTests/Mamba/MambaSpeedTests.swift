@@ -32,8 +32,10 @@ struct MambaSpeedTests {
         let d = dims.hidden, e = dims.mambaInner, n = dims.mambaState, r = dims.mambaDtRank
         let sel = r + 2 * n
         let unit = MambaUnit(dimensions: dims)
-        let p = MambaParameters(allocating: dims)
-        p.initialise { RandomStream(seed: 1, purpose: .initialisation, item: UInt32(MambaParameters.Name.allCases.firstIndex(of: $0)!)) }
+        // The model's initialisation (MODEL.md §5), viewed as one Mamba unit.
+        let set = ParameterSet(layout: .mamFusion(dims))
+        ParameterInitializer.initialize(set, seed: 1)
+        let p = MambaParameters(dimensions: dims) { set.tensor("clip_encoder_mamba.0.\($0.rawValue)") }
         let g = MambaParameters(allocating: dims)
         let ws = MambaWorkspace(dimensions: dims, batch: lengths.count, maxLength: padded, segmentLength: segment)
         let shape = [lengths.count, padded, d]
