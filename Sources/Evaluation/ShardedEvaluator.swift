@@ -10,9 +10,10 @@ import TensorKit
 /// 1. **Agree.** One all-gather of (error flag, Vr) per rank: every rank learns V and whether
 ///    any rank could not plan its blocks (then all throw together, none hangs).
 /// 2. **Ground-truth pass.** For each query block, the blocks holding the ground-truth videos
-///    this rank owns are scored (`BlockScorer`) and s(q, gt) is taken from them.
+///    this rank owns are scored (`BlockScorer`), s(q, gt) is taken from them, and their
+///    scores are kept for step 4 as far as the budget allows (`GroundTruthBlocks`).
 /// 3. **One all-reduce (max)** of the Q ground-truth scores (−∞ where another rank owns gt).
-/// 4. **Counting pass.** Every (query block, video block) is scored again, and each query's
+/// 4. **Counting pass.** Every other (query block, video block) is scored, and each query's
 ///    count of videos ranked before its ground truth is accumulated (`countRankedAbove`),
 ///    along with this rank's top-K (`TopKHeaps`) when asked for.
 /// 5. **One all-reduce (sum)** of the Q counts; rank(q) = 1 + count(q).

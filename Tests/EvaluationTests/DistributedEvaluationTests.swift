@@ -27,14 +27,15 @@ struct DistributedEvaluationTests {
             if parts[0] == "result" && parts[1] == "ranks" { o.ranks = parts.dropFirst(2).compactMap { Int($0) } }
             if parts[0] == "result" && parts[1] == "scores" { o.scoreBits = parts.dropFirst(2).compactMap { UInt32($0, radix: 16) } }
             if parts[0] == "result" && parts[1] == "top", parts.count >= 3, let q = Int(parts[2]) {
-                o.top[q] = parts.dropFirst(3).map { entry in
+                o.top[q] = parts.dropFirst(3).compactMap { entry in
                     let pair = entry.split(separator: ":")
-                    return (Int(pair[0])!, UInt32(pair[1], radix: 16)!)
+                    guard pair.count == 2, let video = Int(pair[0]), let bits = UInt32(pair[1], radix: 16) else { return nil }
+                    return (video, bits)
                 }
             }
             if parts[0] == "rank", let r = Int(parts[1]), parts.count >= 3 {
                 if parts[2] == "plan" { o.plans[r] = parts.dropFirst(3).compactMap { Int($0) } }
-                if parts[2] == "shard", parts.count == 5 { o.shards[r] = (Int(parts[3])!, Int(parts[4])!) }
+                if parts[2] == "shard", parts.count == 5, let first = Int(parts[3]), let count = Int(parts[4]) { o.shards[r] = (first, count) }
                 if parts[2] == "wrote-index" { o.wroteIndex.insert(r) }
             }
         }
@@ -49,7 +50,7 @@ struct DistributedEvaluationTests {
             var arguments = ["selftest-eval", "--index", index, "--queries", queries, "--chunk", "\(chunk)",
                              "--memory-budget", "\(budget)", "--top-k", "\(topK)"]
             if writeIndex { arguments += ["--write-index", written] }
-            let output = try ToolRunner.run(arguments, ranks: ranks, timeout: 120)
+            let output = try ToolRunner.run(arguments, ranks: ranks, timeout: 120, environment: childEnvironment)
             #expect(output.status == 0 && !output.timedOut, "exit \(output.status)\n\(output.stderr)")
             let o = parse(output)
 

@@ -18,7 +18,8 @@ import Glibc
 /// **Writing** is collective: every rank writes its own rows of `/clip` and `/frame` in
 /// parallel through MPI-IO (collective transfers, in batches of ≤ 64 MiB so no single MPI-IO
 /// request nears 2 GiB). Parallel HDF5 cannot write variable-length strings, so the ids (and
-/// the string attribute) are added afterwards by rank 0 alone, reopening the file serially.
+/// the string attribute) are added afterwards by rank 0 alone, reopening the file serially
+/// (without a communicator, one process writes everything in a single open).
 /// All of it goes to `PATH.tmp`, which rank 0 syncs and renames to `PATH` only when everything
 /// succeeded: a reader never sees a partial index.
 ///
@@ -78,7 +79,27 @@ public enum EmbeddingIndex {
         let access: HDF5FileAccess = communicator.map { .parallel($0) } ?? .serial
         let transfer: HDF5Transfer = communicator == nil ? .independent : .collective
 
-        // Phase 1 (collective): the numeric rows, each rank its own.
+        // Every id, in global order, on rank 0 (each rank's ids placed by its shard's start:
+        // rank order need not be video order).
+        let idBytes = Array(videoIDs.joined(separator: "\u{0}").utf8) + (videoIDs.isEmpty ? [] : [0])
+        let (gathered, bytesPerRank) = try communicator.map { try $0.allgatherv(idBytes) } ?? (idBytes, [idBytes.count])
+        var ids = [String](repeating: "", count: me == 0 ? total : 0)
+        if me == 0 {
+            var offset = 0
+            for r in 0..<ranks {
+                let chunk = gathered[offset..<offset + bytesPerRank[r]]
+                offset += bytesPerRank[r]
+                let names = chunk.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+                for (i, name) in names.enumerated() { ids[pieces[r].start + i] = name }
+            }
+        }
+        func writeStrings(_ file: HDF5File) throws {
+            try file.createStringDataset("video_ids", strings: ids).close()
+            try file.setAttribute("format", .string(format))
+        }
+
+        // Phase 1 (collective): the numeric rows, each rank its own — and, for a single process,
+        // everything (one open: no window in which another process could hold the file).
         do {
             let file = try HDF5File.create(temporary, access: access)
             try file.setAttribute("version", .int64(version))
@@ -100,6 +121,7 @@ public enum EmbeddingIndex {
             }
             try clipSet.close()
             try frameSet.close()
+            if communicator == nil { try writeStrings(file) }
             try file.flush()
             try file.close()
         } catch {
@@ -107,25 +129,15 @@ public enum EmbeddingIndex {
             throw error
         }
 
-        // Phase 2 (rank 0, serial): the ids, then publish.
-        let idBytes = Array(videoIDs.joined(separator: "\u{0}").utf8) + (videoIDs.isEmpty ? [] : [0])
-        let (gathered, bytesPerRank) = try communicator.map { try $0.allgatherv(idBytes) } ?? (idBytes, [idBytes.count])
+        // Phase 2 (rank 0): with MPI-IO, the strings from a serial reopen; then publish.
         var failure: Error? = nil
         if me == 0 {
             do {
-                // Place each rank's ids by its shard's start (rank order need not be video order).
-                var ids = [String](repeating: "", count: total)
-                var offset = 0
-                for r in 0..<ranks {
-                    let chunk = gathered[offset..<offset + bytesPerRank[r]]
-                    offset += bytesPerRank[r]
-                    let names = chunk.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
-                    for (i, name) in names.enumerated() { ids[pieces[r].start + i] = name }
+                if communicator != nil {
+                    let file = try HDF5File.open(temporary, mode: .readWrite)
+                    try writeStrings(file)
+                    try file.close()
                 }
-                let file = try HDF5File.open(temporary, mode: .readWrite)
-                try file.createStringDataset("video_ids", strings: ids).close()
-                try file.setAttribute("format", .string(format))
-                try file.close()
                 try publish(temporary, as: path)
             } catch {
                 failure = error

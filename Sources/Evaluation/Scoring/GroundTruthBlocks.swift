@@ -17,7 +17,7 @@ struct GroundTruthBlocks {
     /// J, the plan's number of video blocks (keys are i·J + j).
     let videoBlockCount: Int
 
-    /// Lists the blocks (one sweep over the queries: a binary search each) and allocates the
+    /// Lists the blocks (two sweeps over the queries, a binary search each) and allocates the
     /// cache for as many of them, in order, as `cacheBudget` bytes hold.
     init(plan: ScoringPlan, queries: QuerySet, videos: VideoShard, scratch: UnsafeMutableBufferPointer<Int64>,
          cacheBudget: Int, workspace: Workspace) {

@@ -83,53 +83,97 @@ struct BenchEval: ParsableCommand {
         // sgemm references, every rank at once (the same contention as the evaluation).
         try world.barrier()
         let blockShape = (m: plan.queryBlock, n: plan.videoBlock * clips, k: dim)
-        let sgemmBlock = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
+        let sgemmBefore = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
         try world.barrier()
         let sgemmLarge = Doctor.sgemmGFLOPs(m: 1024, n: 2048, k: dim, repeats: repeats)
 
         try world.barrier()
         let result = try evaluator.evaluate(queries: querySet, videos: shard)
+        try world.barrier()
         let sgemmAfter = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
 
         let t = result.timing
-        let stats: [Double] = [
-            Double(mine.count), t.total, t.groundTruthPass, t.gemm, t.clipMax, t.ranking, t.communication,
-            result.usefulFlops, result.executedFlops, sgemmBlock, sgemmLarge, sgemmAfter,
-            Double(ProcessMemory.peakResidentBytes() ?? 0), Double(result.allocatedBytes + plan.resultBytes),
-            Double(result.traffic.reducedBytes), Double(result.traffic.gatherSentBytes), Double(result.traffic.gatherReceivedBytes),
-            generationSeconds, queryGatherSeconds, t.groundTruthGemm + t.groundTruthClipMax,
-        ]
-        let all = try world.allgather(stats)
+        let mineStats = RankStats(
+            videos: Double(mine.count), total: t.total, groundTruthPass: t.groundTruthPass, gemm: t.gemm, clipMax: t.clipMax,
+            ranking: t.ranking, communication: t.communication, usefulFlops: result.usefulFlops, executedFlops: result.executedFlops,
+            sgemmBefore: sgemmBefore, sgemmAfter: sgemmAfter, sgemmLarge: sgemmLarge,
+            peakRSS: Double(ProcessMemory.peakResidentBytes() ?? 0), evaluatorBytes: Double(result.allocatedBytes + plan.resultBytes),
+            reducedBytes: Double(result.traffic.reducedBytes), gatherSent: Double(result.traffic.gatherSentBytes),
+            gatherReceived: Double(result.traffic.gatherReceivedBytes), generation: generationSeconds, queryGather: queryGatherSeconds)
+        let allStats = try world.allgather(mineStats.values)
         guard r == 0 else { return }
-        let n = stats.count
-        func stat(_ rank: Int, _ i: Int) -> Double { all[rank * n + i] }
+        let stats = (0..<p).map { RankStats(Array(allStats[($0 * RankStats.count)..<(($0 + 1) * RankStats.count)])) }
 
-        let metrics = result.metrics
         print("bench eval: V=\(videos) Q=\(queries) d=\(dim) Mc=\(clips) on \(p) rank\(p == 1 ? "" : "s"), BLAS threads \(BLAS.threads), "
-              + "budget \(memoryBudget) B, blocks \(plan.queryBlock) queries × \(plan.videoBlock) videos (sgemm \(blockShape.m)×\(blockShape.n)×\(blockShape.k))")
-        print("  rank   videos  total s  gt-pass s  sgemm s  clip-max s  rank s  comm s  GFLOP/s  sgemm-ref GFLOP/s (block / 1024x2048 / after)  % of block ref  peak RSS MiB  eval bytes  gen s")
-        for q in 0..<p {
-            let gflops = stat(q, 7) / stat(q, 1) / 1e9
-            print(String(format: "  %4d  %7.0f  %7.3f  %9.3f  %7.3f  %10.3f  %6.3f  %6.3f  %7.1f  %7.1f / %7.1f / %7.1f  %13.1f%%  %12.1f  %10.0f  %5.1f",
-                         q, stat(q, 0), stat(q, 1), stat(q, 2), stat(q, 3), stat(q, 4), stat(q, 5), stat(q, 6), gflops,
-                         stat(q, 9), stat(q, 10), stat(q, 11), 100 * gflops / stat(q, 9), stat(q, 12) / 1_048_576, stat(q, 13), stat(q, 17)))
+              + "budget \(memoryBudget) B, blocks \(plan.queryBlock) queries × \(plan.videoBlock) videos (clip sgemm \(blockShape.m)×\(blockShape.n)×\(blockShape.k))")
+        print("  rank  videos   eval s  gt-pass s  sgemm s  clip-max s  rank s  comm s  GFLOP/s  in-loop sgemm  ref sgemm (before/after)  % of ref  peak RSS MiB  eval buffers B")
+        for (q, x) in stats.enumerated() {
+            print(String(format: "  %4d  %6.0f  %7.3f  %9.3f  %7.3f  %10.3f  %6.3f  %6.3f  %7.1f  %13.1f  %9.1f (%5.1f/%5.1f)  %7.1f%%  %12.1f  %14.0f",
+                         q, x.videos, x.total, x.groundTruthPass, x.gemm, x.clipMax, x.ranking, x.communication, x.gflops,
+                         x.executedFlops / x.gemm / 1e9, x.sgemmReference, x.sgemmBefore, x.sgemmAfter,
+                         100 * x.gflops / x.sgemmReference, x.peakRSS / 1_048_576, x.evaluatorBytes))
         }
-        let wall = (0..<p).map { stat($0, 1) }.max()!
-        let useful = (0..<p).reduce(0.0) { $0 + stat($1, 7) }
-        let executed = (0..<p).reduce(0.0) { $0 + stat($1, 8) }
+        let wall = stats.map { $0.total }.max()!
+        let useful = stats.reduce(0.0) { $0 + $1.usefulFlops }, executed = stats.reduce(0.0) { $0 + $1.executedFlops }
         let aggregate = useful / wall / 1e9
-        let refBlock = (0..<p).reduce(0.0) { $0 + stat($1, 9) }, refLarge = (0..<p).reduce(0.0) { $0 + stat($1, 10) }
-        print(String(format: "overall: %.3e useful FLOP in %.3f s (slowest rank, ranking and communication included) → %.1f GFLOP/s = %.1f%% of same-run sgemm at the block shape (%.1f GFLOP/s summed over ranks), %.1f%% of 1024x2048x%d (%.1f)",
-                     useful, wall, aggregate, 100 * aggregate / refBlock, refBlock, 100 * aggregate / refLarge, dim, refLarge))
-        print(String(format: "  executed %.3e FLOP (ground-truth pass +%.1f%%); peak RSS max %.1f MiB per rank; generation %.1f s, query all-gather %.3f s",
-                     executed, 100 * (executed / useful - 1), (0..<p).map { stat($0, 12) }.max()! / 1_048_576, (0..<p).map { stat($0, 17) }.max()!, (0..<p).map { stat($0, 18) }.max()!))
-        let reduced = Int(stat(0, 14)), sent = Int(stat(0, 15)), received = Int(stat(0, 16))
-        print("communication per rank in the evaluation: all-reduce payload \(reduced) B (4·Q ground-truth scores + 4·Q counts = \(8 * queries) B when P > 1), "
-              + "all-gather sent \(sent) B / received \(received) B (agreement 16 B per rank\(topK > 0 ? ", top-K 8·Q·K per rank" : "")); "
-              + "independent of V. Query all-gather before it: \(queries * dim * 4) B total (Q×d floats).")
+        let reference = stats.reduce(0.0) { $0 + $1.sgemmReference }, large = stats.reduce(0.0) { $0 + $1.sgemmLarge }
+        let slowest = stats.max { $0.total < $1.total }!
+        print(String(format: "overall: %.3e useful FLOP (2·Q·V·Mc·d + 2·Q·V·d) in %.3f s (slowest rank; ranking and communication included) → %.1f GFLOP/s "
+                     + "= %.1f%% of same-run sgemm at the block shape (%.1f GFLOP/s over the ranks, mean of before/after), %.1f%% of 1024x2048x%d (%.1f)",
+                     useful, wall, aggregate, 100 * aggregate / reference, reference, 100 * aggregate / large, dim, large))
+        print(String(format: "  slowest rank: sgemm %.1f%% of its time, clip-max %.1f%%, ranking %.1f%%, communication %.1f%%; executed %.3e FLOP "
+                     + "(ground-truth pass +%.2f%%); generation %.1f s and query all-gather %.3f s (not timed above)",
+                     100 * slowest.gemm / slowest.total, 100 * slowest.clipMax / slowest.total, 100 * slowest.ranking / slowest.total,
+                     100 * slowest.communication / slowest.total, executed, 100 * (executed / useful - 1),
+                     stats.map { $0.generation }.max()!, stats.map { $0.queryGather }.max()!))
+        print(String(format: "  peak RSS per rank: max %.1f MiB (VmHWM)", stats.map { $0.peakRSS }.max()! / 1_048_576))
+        let x = stats[0]
+        print("communication per rank in the evaluation: all-reduce payload \(Int(x.reducedBytes)) B (4·Q ground-truth scores + 4·Q counts when P > 1), "
+              + "all-gather sent \(Int(x.gatherSent)) B / received \(Int(x.gatherReceived)) B (agreement: 16 B per rank\(topK > 0 ? "; top-K: 8·Q·K per rank" : "")) — independent of V. "
+              + "Before it, the query all-gather: \(queries * dim * 4) B in all (Q×d floats).")
+        let metrics = result.metrics
         print(String(format: "metrics: R@1 %.2f  R@5 %.2f  R@10 %.2f  R@100 %.2f  SumR %.2f  median %.1f  mean %.2f  (rank digest %llu)",
                      metrics.r1, metrics.r5, metrics.r10, metrics.r100, metrics.sumR, metrics.medianRank, metrics.meanRank,
                      Self.digest(result.ranks)))
+    }
+
+    /// One rank's numbers, all-gathered to rank 0 as Doubles.
+    struct RankStats {
+        static let count = 20
+        var videos = 0.0, total = 0.0, groundTruthPass = 0.0, gemm = 0.0, clipMax = 0.0, ranking = 0.0, communication = 0.0
+        var usefulFlops = 0.0, executedFlops = 0.0, sgemmBefore = 0.0, sgemmAfter = 0.0, sgemmLarge = 0.0
+        var peakRSS = 0.0, evaluatorBytes = 0.0, reducedBytes = 0.0, gatherSent = 0.0, gatherReceived = 0.0
+        var generation = 0.0, queryGather = 0.0, spare = 0.0
+
+        init(videos: Double, total: Double, groundTruthPass: Double, gemm: Double, clipMax: Double, ranking: Double,
+             communication: Double, usefulFlops: Double, executedFlops: Double, sgemmBefore: Double, sgemmAfter: Double,
+             sgemmLarge: Double, peakRSS: Double, evaluatorBytes: Double, reducedBytes: Double, gatherSent: Double,
+             gatherReceived: Double, generation: Double, queryGather: Double) {
+            (self.videos, self.total, self.groundTruthPass, self.gemm, self.clipMax, self.ranking, self.communication) =
+                (videos, total, groundTruthPass, gemm, clipMax, ranking, communication)
+            (self.usefulFlops, self.executedFlops, self.sgemmBefore, self.sgemmAfter, self.sgemmLarge) =
+                (usefulFlops, executedFlops, sgemmBefore, sgemmAfter, sgemmLarge)
+            (self.peakRSS, self.evaluatorBytes, self.reducedBytes, self.gatherSent, self.gatherReceived, self.generation, self.queryGather) =
+                (peakRSS, evaluatorBytes, reducedBytes, gatherSent, gatherReceived, generation, queryGather)
+        }
+
+        init(_ v: [Double]) {
+            (videos, total, groundTruthPass, gemm, clipMax, ranking, communication) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6])
+            (usefulFlops, executedFlops, sgemmBefore, sgemmAfter, sgemmLarge) = (v[7], v[8], v[9], v[10], v[11])
+            (peakRSS, evaluatorBytes, reducedBytes, gatherSent, gatherReceived, generation, queryGather, spare) =
+                (v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19])
+        }
+
+        var values: [Double] {
+            [videos, total, groundTruthPass, gemm, clipMax, ranking, communication, usefulFlops, executedFlops, sgemmBefore,
+             sgemmAfter, sgemmLarge, peakRSS, evaluatorBytes, reducedBytes, gatherSent, gatherReceived, generation, queryGather, spare]
+        }
+
+        /// This rank's useful GFLOP/s over its whole evaluation.
+        var gflops: Double { usefulFlops / total / 1e9 }
+        /// The same-run sgemm reference at the block shape: mean of the measurements just before
+        /// and just after the evaluation (every rank measuring at once, like the evaluation).
+        var sgemmReference: Double { (sgemmBefore + sgemmAfter) / 2 }
     }
 
     /// Video v's clip rows (Mc × d) and frame row (d): U[−1, 1) draws from the stream

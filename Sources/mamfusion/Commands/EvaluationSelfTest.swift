@@ -69,9 +69,9 @@ struct EvaluationSelfTest: ParsableCommand {
             try EmbeddingIndex.write(to: writeIndex, shard: shard, videoIDs: Array(ids[mine]), communicator: world)
             lines.append("rank \(r) wrote-index")
         }
-        for q in 0..<p {
-            if q == r { for line in lines { print(line) }; fflushStdout() }
-            try world.barrier()
-        }
+        // Every rank's lines go to rank 0, which prints them in rank order: the output of several
+        // ranks forwarded by mpirun may otherwise interleave mid-line.
+        try printInRankOrder(world, header: "selftest-eval on \(p) rank\(p == 1 ? "" : "s")", line: lines.joined(separator: "\n"))
+        fflushStdout()
     }
 }

@@ -1,10 +1,20 @@
 import Foundation
-import HDF5Kit
+@testable import HDF5Kit
 import TensorKit
 @testable import Evaluation
 
+/// HDF5 takes an flock() on every file it opens, on a descriptor without FD_CLOEXEC, and
+/// Foundation's `Process` (posix_spawn without closefrom) passes every open descriptor to the
+/// `mpirun` children that concurrent tests launch — so a child can hold, for its whole life, the
+/// lock of a file this process has already closed, and the next open here fails with EAGAIN
+/// ("unable to lock file"). Tests need no locking: turn it off, here and in the children
+/// (`childEnvironment`). HDF5 reads the variable at every open.
+let hdf5FileLockingOff: Void = HDF5Lock.sync { _ = setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1) }
+let childEnvironment = ["HDF5_USE_FILE_LOCKING": "FALSE"]
+
 /// Runs `body` with a fresh directory under the system temporary directory, removed afterwards.
 func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
+    hdf5FileLockingOff
     let url = FileManager.default.temporaryDirectory
         .appendingPathComponent("evaluation-tests-\(UUID().uuidString)", isDirectory: true)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
