@@ -20,6 +20,8 @@ public final class PackedFeatureFile: @unchecked Sendable {
     public let queryOffsets: [Int]
     public let queryVideo: [Int]
     public let texts: [String]
+    /// 32 or 64 per query: the precision the source stored it in.
+    public let storedBits: [Int]
     /// Split names in file order, with their query ranges.
     public let splits: [(name: String, queries: Range<Int>)]
     let frames: HDF5Dataset
@@ -50,6 +52,13 @@ public final class PackedFeatureFile: @unchecked Sendable {
              try file.readStrings(PackedFormat.videoIDs), try file.readDataset(PackedFormat.videoOffsets, as: Int64.self).map { Int($0) },
              try file.readStrings(PackedFormat.capIDs), try file.readDataset(PackedFormat.queryOffsets, as: Int64.self).map { Int($0) },
              try file.readDataset(PackedFormat.queryVideo, as: Int64.self).map { Int($0) }, try file.readStrings(PackedFormat.queryText))
+        }
+        let storedBits = try withFileContext(path) { try file.readDataset(PackedFormat.queryBits, as: Int64.self).map { Int($0) } }
+        guard storedBits.count == capIDs.count, storedBits.allSatisfy({ $0 == 32 || $0 == 64 }) else {
+            throw fail("/\(PackedFormat.queryBits)", "\(storedBits.count) entries for \(capIDs.count) queries, each must be 32 or 64")
+        }
+        if tokens.elementType.size <= 4, storedBits.contains(64) {
+            throw fail("/\(PackedFormat.queryBits)", "float64 queries recorded in a float32 dataset")
         }
         // Tables must agree with each other and with the feature datasets.
         guard frames.shape.count == 2, frames.shape[1] == dv else {
@@ -92,6 +101,7 @@ public final class PackedFeatureFile: @unchecked Sendable {
         self.queryOffsets = queryOffsets
         self.queryVideo = queryVideo
         self.texts = texts
+        self.storedBits = storedBits
         self.splits = splits
         self.frames = frames
         self.tokens = tokens
@@ -198,7 +208,14 @@ public final class PackedFeatureSource: FeatureSource, @unchecked Sendable {
         return try withFileContext(file.path, item: "/\(PackedFormat.tokenFeatures)") {
             if file.queryIsDouble {
                 let all = try readRuns(runs, rounds: total, rows: totalRows, as: Double.self)
-                return (split(all, rows) { .float64($0) }, totalRows * dq * 8)
+                // Queries the source stored as float32 are handed out as float32 (exactly).
+                var raw = split(all, rows) { .float64($0) }
+                for (i, q) in queries.enumerated() where file.storedBits[firstQuery + q] == 32 {
+                    if case .float64(let values) = raw[i].values {
+                        raw[i] = RawQuery(tokenCount: raw[i].tokenCount, values: .float32(values.map { Float($0) }))
+                    }
+                }
+                return (raw, totalRows * dq * 8)
             }
             let all = try readRuns(runs, rounds: total, rows: totalRows, as: Float.self)
             return (split(all, rows) { .float32($0) }, totalRows * dq * 4)

@@ -36,6 +36,8 @@ public struct PackedTables: Sendable {
     public var queryOffsets: [Int] = [0]
     public var queryVideo: [Int] = []
     public var texts: [String] = []
+    /// 32 or 64 per query: the precision its values had in the source.
+    public var storedBits: [Int] = []
     /// Splits in order: name and the range of their queries.
     public var splits: [(name: String, queries: Range<Int>)] = []
 
@@ -146,7 +148,8 @@ final class PackedFeatureWriter {
         }
         guard tables.videoOffsets.count == tables.videoIDs.count + 1, tables.videoOffsets.last == header.totalFrames,
               tables.queryOffsets.count == tables.capIDs.count + 1, tables.queryOffsets.last == header.totalTokens,
-              tables.queryVideo.count == tables.capIDs.count, tables.texts.count == tables.capIDs.count else {
+              tables.queryVideo.count == tables.capIDs.count, tables.texts.count == tables.capIDs.count,
+              tables.storedBits.count == tables.capIDs.count else {
             throw FeatureDataError(file: path, "inconsistent index tables (videos \(tables.videoIDs.count), queries \(tables.capIDs.count))")
         }
         try file.createDataset(PackedFormat.videoOffsets, values: tables.videoOffsets.map { Int64($0) })
@@ -155,6 +158,7 @@ final class PackedFeatureWriter {
         try file.createStringDataset(PackedFormat.capIDs, strings: tables.capIDs)
         try file.createDataset(PackedFormat.queryVideo, values: tables.queryVideo.map { Int64($0) })
         try file.createStringDataset(PackedFormat.queryText, strings: tables.texts)
+        try file.createDataset(PackedFormat.queryBits, values: tables.storedBits.map { Int64($0) })
         let group = try file.createGroup(PackedFormat.splits)
         for split in tables.splits {
             let g = try group.createGroup(split.name)

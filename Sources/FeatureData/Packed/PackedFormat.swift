@@ -8,6 +8,9 @@
 ///     /queries/cap_ids       strings (Q)
 ///     /queries/video_index   int64 (Q): index into /video_ids
 ///     /queries/text          strings (Q)
+///     /queries/stored_bits   int64 (Q): 32 or 64, the precision the source stored each query in
+///                            (a float64 file may hold float32 queries of a mixed source: they
+///                            are normalised in float32, as when read from the source)
 ///     /splits/<split>        group; attributes query_start, query_count: the split's queries are
 ///                            the contiguous range [start, start + count) in caption-file order
 ///     root attributes        format, format_version, dv, dq, collection, visual_feature, source, splits
@@ -26,6 +29,7 @@ public enum PackedFormat {
     static let capIDs = "queries/cap_ids"
     static let queryVideo = "queries/video_index"
     static let queryText = "queries/text"
+    static let queryBits = "queries/stored_bits"
     static let splits = "splits"
 
     /// Rows per chunk for rows of `rowBytes` bytes: about 1 MiB per chunk (HDF5's default chunk

@@ -136,6 +136,7 @@ public enum ReleaseConverter {
                         tables.queryOffsets.append(tables.queryOffsets.last! + raw.tokenCount)
                         tables.queryVideo.append(plan.captionVideo[s][q])
                         tables.texts.append(caption.text)
+                        if case .float64 = raw.values { tables.storedBits.append(64) } else { tables.storedBits.append(32) }
                         if q % 256 == 0 { progress?(done, total) }
                     }
                     tables.splits.append((source.index.split, first..<tables.capIDs.count))
@@ -224,13 +225,13 @@ public enum ReleaseConverter {
         return done
     }
 
-    /// Bit equality of token values; float32 against float64 compares the widened float32.
+    /// Bit equality of token values, including their precision.
     static func equalBits(_ a: TokenValues, _ b: TokenValues) -> Bool {
         switch (a, b) {
         case (.float32(let x), .float32(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.bitPattern == $1.bitPattern }
         case (.float64(let x), .float64(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.bitPattern == $1.bitPattern }
-        case (.float32(let x), .float64(let y)), (.float64(let y), .float32(let x)):
-            return x.count == y.count && zip(x, y).allSatisfy { Double($0).bitPattern == $1.bitPattern }
+        default:
+            return false  // the stored precision decides the normalisation: it must be kept
         }
     }
 }
