@@ -62,7 +62,9 @@ final class PackedFeatureWriter {
     private let frameBlockRows: Int
     private let tokenBlockRows: Int
 
-    init(file: HDF5File, header: PackedHeader) throws {
+    /// `chunked`: store the feature datasets in ≈ 1 MiB chunks of rows instead of contiguously
+    /// (see `PackedFormat` for why contiguous is the default).
+    init(file: HDF5File, header: PackedHeader, chunked: Bool = false) throws {
         self.file = file
         self.header = header
         let dv = header.visualDimension, dq = header.queryDimension
@@ -73,12 +75,12 @@ final class PackedFeatureWriter {
         try file.setAttribute("collection", .string(header.collection))
         try file.setAttribute("visual_feature", .string(header.visualFeature))
         try file.setAttribute("source", .string(header.source))
-        frames = try file.createDataset(PackedFormat.frames, type: .float32, shape: [header.totalFrames, dv],
-                                        chunk: [PackedFormat.chunkRows(rowBytes: dv * 4, totalRows: header.totalFrames), dv])
         let tokenBytes = header.queryIsDouble ? 8 : 4
+        frames = try file.createDataset(PackedFormat.frames, type: .float32, shape: [header.totalFrames, dv],
+                                        chunk: chunked ? [PackedFormat.chunkRows(rowBytes: dv * 4, totalRows: header.totalFrames), dv] : nil)
         tokens = try file.createDataset(PackedFormat.tokenFeatures, type: header.queryIsDouble ? .float64 : .float32,
                                         shape: [header.totalTokens, dq],
-                                        chunk: [PackedFormat.chunkRows(rowBytes: dq * tokenBytes, totalRows: header.totalTokens), dq])
+                                        chunk: chunked ? [PackedFormat.chunkRows(rowBytes: dq * tokenBytes, totalRows: header.totalTokens), dq] : nil)
         frameBlockRows = max(1, (32 << 20) / (dv * 4))
         tokenBlockRows = max(1, (32 << 20) / (dq * tokenBytes))
     }

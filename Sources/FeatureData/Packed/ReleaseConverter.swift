@@ -97,8 +97,9 @@ public enum ReleaseConverter {
     /// Converts the release layout at `paths` into the packed file `output` (written
     /// atomically). `visualDimension` / `queryDimension`, when given, must match the data.
     @discardableResult
+    /// `chunked` stores the features in chunks of rows (see `PackedFormat`).
     public static func convert(_ paths: CollectionPaths, to output: String, visualDimension: Int? = nil, queryDimension: Int? = nil,
-                               progress: Progress? = nil) throws -> Summary {
+                               chunked: Bool = false, progress: Progress? = nil) throws -> Summary {
         let start = MonotonicClock.now()
         let plan = try plan(paths, visualDimension: visualDimension, queryDimension: queryDimension)
         let features = plan.collection.features
@@ -111,7 +112,7 @@ public enum ReleaseConverter {
         var summary = Summary()
         try withFileContext(output) {
             try HDF5File.writeAtomically(to: output) { file in
-                let writer = try PackedFeatureWriter(file: file, header: header)
+                let writer = try PackedFeatureWriter(file: file, header: header, chunked: chunked)
                 var tables = PackedTables()
                 var done = 0
                 var buffer = [Float]()

@@ -28,9 +28,9 @@ struct PackedLayoutTests {
         #expect(a.queryVideoPosition == b.queryVideoPosition)
     }
 
-    @Test("convert is lossless and verifiable; both layouts give identical inputs",
-          arguments: [(HDF5ScalarType.float32, false), (.float64, false), (.float32, true)])
-    func convertAndVerify(precision: HDF5ScalarType, mixed: Bool) throws {
+    @Test("convert is lossless and verifiable; both layouts give identical inputs (contiguous or chunked storage)",
+          arguments: [(HDF5ScalarType.float32, false, false), (.float64, false, true), (.float32, true, false)])
+    func convertAndVerify(precision: HDF5ScalarType, mixed: Bool, chunked: Bool) throws {
         try withTemporaryDirectory { root in
             var fixture = self.fixture
             if mixed { fixture.float64Captions = ["vB#enc#0", "vC#enc#1"] }
@@ -38,7 +38,7 @@ struct PackedLayoutTests {
             let paths = fixture.paths(root)
             let packed = root + "/tvr.h5"
             var ticks = 0
-            let summary = try ReleaseConverter.convert(paths, to: packed) { done, total in
+            let summary = try ReleaseConverter.convert(paths, to: packed, chunked: chunked) { done, total in
                 ticks += 1
                 #expect(done <= total)
             }
