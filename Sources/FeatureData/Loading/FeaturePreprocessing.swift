@@ -184,6 +184,18 @@ public enum FeaturePreprocessing {
         return nil
     }
 
+    /// `firstNonFinite` over a buffer (nil for an empty one).
+    public static func firstNonFinite(_ x: UnsafeBufferPointer<Float>) -> Int? {
+        guard let base = x.baseAddress, !x.isEmpty else { return nil }
+        return firstNonFinite(base, count: x.count)
+    }
+
+    /// `firstNonFinite` over a buffer of float64 values (nil for an empty one).
+    public static func firstNonFinite(_ x: UnsafeBufferPointer<Double>) -> Int? {
+        guard let base = x.baseAddress, !x.isEmpty else { return nil }
+        return firstNonFinite(base, count: x.count)
+    }
+
     /// `firstNonFinite` for float64 values.
     public static func firstNonFinite(_ x: UnsafePointer<Double>, count: Int) -> Int? {
         let bits = UnsafeRawPointer(x).assumingMemoryBound(to: UInt64.self)

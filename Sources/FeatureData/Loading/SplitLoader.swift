@@ -134,8 +134,9 @@ public final class SplitLoader: @unchecked Sendable {
             switch query.values {
             case .float32(let values):
                 bad = values.withUnsafeBufferPointer { p -> Int? in
-                    guard let bad = FeaturePreprocessing.firstNonFinite(p.baseAddress!, count: p.count) else {
-                        FeaturePreprocessing.queryInput(p.baseAddress!, tokenCount: query.tokenCount, dimension: d,
+                    guard let base = p.baseAddress, p.count >= query.tokenCount * d else { return nil }
+                    guard let bad = FeaturePreprocessing.firstNonFinite(base, count: p.count) else {
+                        FeaturePreprocessing.queryInput(base, tokenCount: query.tokenCount, dimension: d,
                                                         maxDescriptionLength: maxTokens, into: output)
                         return nil
                     }
@@ -144,8 +145,9 @@ public final class SplitLoader: @unchecked Sendable {
                 if let bad { try nonFinite(query: queries[i], index: bad, value: Double(values[bad]), dimension: d) }
             case .float64(let values):
                 bad = values.withUnsafeBufferPointer { p -> Int? in
-                    guard let bad = FeaturePreprocessing.firstNonFinite(p.baseAddress!, count: p.count) else {
-                        FeaturePreprocessing.queryInput(p.baseAddress!, tokenCount: query.tokenCount, dimension: d,
+                    guard let base = p.baseAddress, p.count >= query.tokenCount * d else { return nil }
+                    guard let bad = FeaturePreprocessing.firstNonFinite(base, count: p.count) else {
+                        FeaturePreprocessing.queryInput(base, tokenCount: query.tokenCount, dimension: d,
                                                         maxDescriptionLength: maxTokens, into: output)
                         return nil
                     }
