@@ -195,7 +195,7 @@ public enum DatasetInspector {
             while start < rows {
                 let range = start..<min(rows, start + block)
                 let values = try withFileContext(path) { try file.frames.readRows(range, as: Float.self) }
-                if let bad = values.withUnsafeBufferPointer({ FeaturePreprocessing.firstNonFinite($0.baseAddress!, count: $0.count) }) {
+                if let bad = values.withUnsafeBufferPointer({ FeaturePreprocessing.firstNonFinite($0) }) {
                     let row = range.lowerBound + bad / file.visualDimension
                     let video = (file.videoOffsets.firstIndex { $0 > row } ?? 1) - 1
                     report.problems.append("\(values[bad]) in frame row \(row) (video '\(file.videoIDs[video])')")
@@ -209,7 +209,7 @@ public enum DatasetInspector {
 
     static func scanQuery(_ dataset: HDF5Dataset, capID: String) throws -> String? {
         let values = try dataset.read(as: Double.self)
-        guard let bad = values.withUnsafeBufferPointer({ FeaturePreprocessing.firstNonFinite($0.baseAddress!, count: $0.count) }) else { return nil }
+        guard let bad = values.withUnsafeBufferPointer({ FeaturePreprocessing.firstNonFinite($0) }) else { return nil }
         return "caption '\(capID)': \(values[bad]) in token \(bad / max(dataset.rowLength, 1))"
     }
 
@@ -221,10 +221,11 @@ public enum DatasetInspector {
         while start < features.rowCount {
             let range = start..<min(features.rowCount, start + block)
             try buffer.withUnsafeMutableBufferPointer { b in
-                try features.readRows(range, into: b.baseAddress!)
+                guard let base = b.baseAddress else { return }
+                try features.readRows(range, into: base)
                 var offset = 0
                 let n = range.count * features.dimension
-                while offset < n, let bad = FeaturePreprocessing.firstNonFinite(b.baseAddress! + offset, count: n - offset) {
+                while offset < n, let bad = FeaturePreprocessing.firstNonFinite(base + offset, count: n - offset) {
                     let row = range.lowerBound + (offset + bad) / features.dimension
                     problems.append("frame '\(features.ids[row])' (row \(row)): \(b[offset + bad])")
                     offset = (row - range.lowerBound + 1) * features.dimension

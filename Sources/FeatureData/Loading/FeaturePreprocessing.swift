@@ -173,20 +173,35 @@ public enum FeaturePreprocessing {
     }
 
     /// The index of the first NaN or ±Inf among `count` floats, or nil when all are finite.
-    /// The fast pass multiplies by zero (non-finite values turn the sum into NaN) and vectorises.
+    /// The fast pass is integer-only (an all-ones exponent plus one carries into the sign bit),
+    /// so it vectorises, unlike a floating-point reduction whose order is fixed.
     public static func firstNonFinite(_ x: UnsafePointer<Float>, count: Int) -> Int? {
-        var probe: Float = 0
-        for i in 0..<count { probe += x[i] * 0 }
-        if probe == 0 { return nil }
+        let bits = UnsafeRawPointer(x).assumingMemoryBound(to: UInt32.self)
+        var flag: UInt32 = 0
+        for i in 0..<count { flag |= ((bits[i] & 0x7F80_0000) &+ 0x0080_0000) >> 31 }
+        if flag == 0 { return nil }
         for i in 0..<count where !x[i].isFinite { return i }
         return nil
     }
 
+    /// `firstNonFinite` over a buffer (nil for an empty one).
+    public static func firstNonFinite(_ x: UnsafeBufferPointer<Float>) -> Int? {
+        guard let base = x.baseAddress, !x.isEmpty else { return nil }
+        return firstNonFinite(base, count: x.count)
+    }
+
+    /// `firstNonFinite` over a buffer of float64 values (nil for an empty one).
+    public static func firstNonFinite(_ x: UnsafeBufferPointer<Double>) -> Int? {
+        guard let base = x.baseAddress, !x.isEmpty else { return nil }
+        return firstNonFinite(base, count: x.count)
+    }
+
     /// `firstNonFinite` for float64 values.
     public static func firstNonFinite(_ x: UnsafePointer<Double>, count: Int) -> Int? {
-        var probe: Double = 0
-        for i in 0..<count { probe += x[i] * 0 }
-        if probe == 0 { return nil }
+        let bits = UnsafeRawPointer(x).assumingMemoryBound(to: UInt64.self)
+        var flag: UInt64 = 0
+        for i in 0..<count { flag |= ((bits[i] & 0x7FF0_0000_0000_0000) &+ 0x0010_0000_0000_0000) >> 63 }
+        if flag == 0 { return nil }
         for i in 0..<count where !x[i].isFinite { return i }
         return nil
     }

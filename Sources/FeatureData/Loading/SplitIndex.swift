@@ -68,9 +68,9 @@ public struct SplitIndex: Sendable {
 
     /// Videos in first-appearance order of `captionVideoIDs` (one entry per caption), and the
     /// video index of each caption.
-    static func firstAppearance(_ captionVideoIDs: [String]) -> (videos: [String], indexOfCaption: [Int]) {
-        var position: [String: Int] = [:]
-        var videos: [String] = []
+    static func firstAppearance<Key: Hashable>(_ captionVideoIDs: [Key]) -> (videos: [Key], indexOfCaption: [Int]) {
+        var position: [Key: Int] = [:]
+        var videos: [Key] = []
         var indices: [Int] = []
         indices.reserveCapacity(captionVideoIDs.count)
         for id in captionVideoIDs {

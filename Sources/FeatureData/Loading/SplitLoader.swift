@@ -22,12 +22,23 @@ public struct LoaderOptions: Sendable, Equatable {
 /// the reference (`FeaturePreprocessing`). Stored values are checked for NaN and ±Inf on load;
 /// one is an error naming the file and the frame or caption.
 ///
-/// One load at a time per loader (the prefetcher runs them one after another on its thread).
+/// One load at a time per loader (the prefetcher runs them one after another on its thread):
+/// the loader keeps its read and scratch buffers between loads.
 public final class SplitLoader: @unchecked Sendable {
     public let source: any FeatureSource
     public let options: LoaderOptions
     private let lock = StatisticsLock()
     private var _statistics = LoaderStatistics()
+    /// Stored frames of the current load, kept between loads (loads are sequential) so that
+    /// large batches do not fault in fresh pages every time.
+    private var rawFrames = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var rawCapacity = 1
+    private let scratch: UnsafeMutablePointer<Double>
+
+    deinit {
+        rawFrames.deallocate()
+        scratch.deallocate()
+    }
 
     public init(source: any FeatureSource, options: LoaderOptions) throws {
         guard options.mapSize >= 1, options.maxContextLength >= 1, options.maxDescriptionLength >= 1 else {
@@ -35,6 +46,16 @@ public final class SplitLoader: @unchecked Sendable {
         }
         self.source = source
         self.options = options
+        scratch = .allocate(capacity: max(options.mapSize, options.maxContextLength) * source.index.visualDimension)
+    }
+
+    private func rawBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > rawCapacity {
+            rawFrames.deallocate()
+            rawCapacity = count
+            rawFrames = .allocate(capacity: count)
+        }
+        return rawFrames
     }
 
     public var index: SplitIndex { source.index }
@@ -60,8 +81,7 @@ public final class SplitLoader: @unchecked Sendable {
         }
         let counts = videos.map { index.frameCounts[$0] }
         let totalRaw = counts.reduce(0, +)
-        let raw = UnsafeMutablePointer<Float>.allocate(capacity: max(totalRaw * d, 1))
-        defer { raw.deallocate() }
+        let raw = rawBuffer(max(totalRaw * d, 1))
         let t0 = MonotonicClock.now()
         let bytes = try source.readFrames(of: videos, into: raw)
         let t1 = MonotonicClock.now()
@@ -72,8 +92,6 @@ public final class SplitLoader: @unchecked Sendable {
         for n in lengths { offsets.append(offsets[offsets.count - 1] + n) }
         let clip = FloatStorage(count: videos.count * m * d)
         let frames = FloatStorage(count: offsets[videos.count] * d)
-        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: max(m, maxContext) * d)
-        defer { scratch.deallocate() }
         var rawOffset = 0
         for (i, v) in videos.enumerated() {
             let t = counts[i]
@@ -116,8 +134,9 @@ public final class SplitLoader: @unchecked Sendable {
             switch query.values {
             case .float32(let values):
                 bad = values.withUnsafeBufferPointer { p -> Int? in
-                    guard let bad = FeaturePreprocessing.firstNonFinite(p.baseAddress!, count: p.count) else {
-                        FeaturePreprocessing.queryInput(p.baseAddress!, tokenCount: query.tokenCount, dimension: d,
+                    guard let base = p.baseAddress, p.count >= query.tokenCount * d else { return nil }
+                    guard let bad = FeaturePreprocessing.firstNonFinite(base, count: p.count) else {
+                        FeaturePreprocessing.queryInput(base, tokenCount: query.tokenCount, dimension: d,
                                                         maxDescriptionLength: maxTokens, into: output)
                         return nil
                     }
@@ -126,8 +145,9 @@ public final class SplitLoader: @unchecked Sendable {
                 if let bad { try nonFinite(query: queries[i], index: bad, value: Double(values[bad]), dimension: d) }
             case .float64(let values):
                 bad = values.withUnsafeBufferPointer { p -> Int? in
-                    guard let bad = FeaturePreprocessing.firstNonFinite(p.baseAddress!, count: p.count) else {
-                        FeaturePreprocessing.queryInput(p.baseAddress!, tokenCount: query.tokenCount, dimension: d,
+                    guard let base = p.baseAddress, p.count >= query.tokenCount * d else { return nil }
+                    guard let bad = FeaturePreprocessing.firstNonFinite(base, count: p.count) else {
+                        FeaturePreprocessing.queryInput(base, tokenCount: query.tokenCount, dimension: d,
                                                         maxDescriptionLength: maxTokens, into: output)
                         return nil
                     }

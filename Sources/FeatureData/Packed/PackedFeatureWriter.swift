@@ -36,6 +36,8 @@ public struct PackedTables: Sendable {
     public var queryOffsets: [Int] = [0]
     public var queryVideo: [Int] = []
     public var texts: [String] = []
+    /// 32 or 64 per query: the precision its values had in the source.
+    public var storedBits: [Int] = []
     /// Splits in order: name and the range of their queries.
     public var splits: [(name: String, queries: Range<Int>)] = []
 
@@ -60,7 +62,9 @@ final class PackedFeatureWriter {
     private let frameBlockRows: Int
     private let tokenBlockRows: Int
 
-    init(file: HDF5File, header: PackedHeader) throws {
+    /// `chunked`: store the feature datasets in ≈ 1 MiB chunks of rows instead of contiguously
+    /// (see `PackedFormat` for why contiguous is the default).
+    init(file: HDF5File, header: PackedHeader, chunked: Bool = false) throws {
         self.file = file
         self.header = header
         let dv = header.visualDimension, dq = header.queryDimension
@@ -71,12 +75,12 @@ final class PackedFeatureWriter {
         try file.setAttribute("collection", .string(header.collection))
         try file.setAttribute("visual_feature", .string(header.visualFeature))
         try file.setAttribute("source", .string(header.source))
-        frames = try file.createDataset(PackedFormat.frames, type: .float32, shape: [header.totalFrames, dv],
-                                        chunk: [PackedFormat.chunkRows(rowBytes: dv * 4, totalRows: header.totalFrames), dv])
         let tokenBytes = header.queryIsDouble ? 8 : 4
+        frames = try file.createDataset(PackedFormat.frames, type: .float32, shape: [header.totalFrames, dv],
+                                        chunk: chunked ? [PackedFormat.chunkRows(rowBytes: dv * 4, totalRows: header.totalFrames), dv] : nil)
         tokens = try file.createDataset(PackedFormat.tokenFeatures, type: header.queryIsDouble ? .float64 : .float32,
                                         shape: [header.totalTokens, dq],
-                                        chunk: [PackedFormat.chunkRows(rowBytes: dq * tokenBytes, totalRows: header.totalTokens), dq])
+                                        chunk: chunked ? [PackedFormat.chunkRows(rowBytes: dq * tokenBytes, totalRows: header.totalTokens), dq] : nil)
         frameBlockRows = max(1, (32 << 20) / (dv * 4))
         tokenBlockRows = max(1, (32 << 20) / (dq * tokenBytes))
     }
@@ -146,7 +150,8 @@ final class PackedFeatureWriter {
         }
         guard tables.videoOffsets.count == tables.videoIDs.count + 1, tables.videoOffsets.last == header.totalFrames,
               tables.queryOffsets.count == tables.capIDs.count + 1, tables.queryOffsets.last == header.totalTokens,
-              tables.queryVideo.count == tables.capIDs.count, tables.texts.count == tables.capIDs.count else {
+              tables.queryVideo.count == tables.capIDs.count, tables.texts.count == tables.capIDs.count,
+              tables.storedBits.count == tables.capIDs.count else {
             throw FeatureDataError(file: path, "inconsistent index tables (videos \(tables.videoIDs.count), queries \(tables.capIDs.count))")
         }
         try file.createDataset(PackedFormat.videoOffsets, values: tables.videoOffsets.map { Int64($0) })
@@ -155,6 +160,7 @@ final class PackedFeatureWriter {
         try file.createStringDataset(PackedFormat.capIDs, strings: tables.capIDs)
         try file.createDataset(PackedFormat.queryVideo, values: tables.queryVideo.map { Int64($0) })
         try file.createStringDataset(PackedFormat.queryText, strings: tables.texts)
+        try file.createDataset(PackedFormat.queryBits, values: tables.storedBits.map { Int64($0) })
         let group = try file.createGroup(PackedFormat.splits)
         for split in tables.splits {
             let g = try group.createGroup(split.name)

@@ -97,8 +97,9 @@ public enum ReleaseConverter {
     /// Converts the release layout at `paths` into the packed file `output` (written
     /// atomically). `visualDimension` / `queryDimension`, when given, must match the data.
     @discardableResult
+    /// `chunked` stores the features in chunks of rows (see `PackedFormat`).
     public static func convert(_ paths: CollectionPaths, to output: String, visualDimension: Int? = nil, queryDimension: Int? = nil,
-                               progress: Progress? = nil) throws -> Summary {
+                               chunked: Bool = false, progress: Progress? = nil) throws -> Summary {
         let start = MonotonicClock.now()
         let plan = try plan(paths, visualDimension: visualDimension, queryDimension: queryDimension)
         let features = plan.collection.features
@@ -111,7 +112,7 @@ public enum ReleaseConverter {
         var summary = Summary()
         try withFileContext(output) {
             try HDF5File.writeAtomically(to: output) { file in
-                let writer = try PackedFeatureWriter(file: file, header: header)
+                let writer = try PackedFeatureWriter(file: file, header: header, chunked: chunked)
                 var tables = PackedTables()
                 var done = 0
                 var buffer = [Float]()
@@ -136,6 +137,7 @@ public enum ReleaseConverter {
                         tables.queryOffsets.append(tables.queryOffsets.last! + raw.tokenCount)
                         tables.queryVideo.append(plan.captionVideo[s][q])
                         tables.texts.append(caption.text)
+                        if case .float64 = raw.values { tables.storedBits.append(64) } else { tables.storedBits.append(32) }
                         if q % 256 == 0 { progress?(done, total) }
                     }
                     tables.splits.append((source.index.split, first..<tables.capIDs.count))
@@ -224,13 +226,13 @@ public enum ReleaseConverter {
         return done
     }
 
-    /// Bit equality of token values; float32 against float64 compares the widened float32.
+    /// Bit equality of token values, including their precision.
     static func equalBits(_ a: TokenValues, _ b: TokenValues) -> Bool {
         switch (a, b) {
         case (.float32(let x), .float32(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.bitPattern == $1.bitPattern }
         case (.float64(let x), .float64(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.bitPattern == $1.bitPattern }
-        case (.float32(let x), .float64(let y)), (.float64(let y), .float32(let x)):
-            return x.count == y.count && zip(x, y).allSatisfy { Double($0).bitPattern == $1.bitPattern }
+        default:
+            return false  // the stored precision decides the normalisation: it must be kept
         }
     }
 }

@@ -274,6 +274,7 @@ public struct SyntheticGenerator {
                         tables.queryOffsets.append(tables.queryOffsets.last! + caption.tokenCount)
                         tables.queryVideo.append(plan.globalIndex)
                         tables.texts.append(caption.text)
+                        tables.storedBits.append(32)
                     }
                     progress?(done, total)
                 }

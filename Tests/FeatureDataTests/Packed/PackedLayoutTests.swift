@@ -12,25 +12,33 @@ struct PackedLayoutTests {
         try SplitLoader(source: source, options: options).loadBatch(videos: Array(0..<source.index.videoCount))
     }
 
-    static func bits(_ b: UnsafeMutableBufferPointer<Float>) -> [UInt32] { b.map(\.bitPattern) }
+    /// nil when equal, else where the first difference is (short, unlike a dump of both arrays).
+    static func firstDifference(_ a: UnsafeMutableBufferPointer<Float>, _ b: UnsafeMutableBufferPointer<Float>) -> String? {
+        guard a.count == b.count else { return "\(a.count) vs \(b.count) values" }
+        guard let i = a.indices.first(where: { a[$0].bitPattern != b[$0].bitPattern }) else { return nil }
+        return "element \(i): \(a[i]) vs \(b[i])"
+    }
 
-    static func expectSameInputs(_ a: TrainingBatch, _ b: TrainingBatch) {
-        #expect(bits(a.videos.clip.buffer) == bits(b.videos.clip.buffer))
-        #expect(bits(a.videos.frames.buffer) == bits(b.videos.frames.buffer))
+    static func expectSameInputs(_ a: TrainingBatch, _ b: TrainingBatch, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(firstDifference(a.videos.clip.buffer, b.videos.clip.buffer) == nil, "clip inputs", sourceLocation: sourceLocation)
+        #expect(firstDifference(a.videos.frames.buffer, b.videos.frames.buffer) == nil, "frame inputs", sourceLocation: sourceLocation)
         #expect(a.videos.frameLengths == b.videos.frameLengths)
-        #expect(bits(a.queries.tokens.buffer) == bits(b.queries.tokens.buffer))
+        #expect(firstDifference(a.queries.tokens.buffer, b.queries.tokens.buffer) == nil, "query inputs", sourceLocation: sourceLocation)
         #expect(a.queries.tokenLengths == b.queries.tokenLengths)
         #expect(a.queryVideoPosition == b.queryVideoPosition)
     }
 
-    @Test("convert is lossless and verifiable; both layouts give identical inputs", arguments: [HDF5ScalarType.float32, .float64])
-    func convertAndVerify(precision: HDF5ScalarType) throws {
+    @Test("convert is lossless and verifiable; both layouts give identical inputs (contiguous or chunked storage)",
+          arguments: [(HDF5ScalarType.float32, false, false), (.float64, false, true), (.float32, true, false)])
+    func convertAndVerify(precision: HDF5ScalarType, mixed: Bool, chunked: Bool) throws {
         try withTemporaryDirectory { root in
+            var fixture = self.fixture
+            if mixed { fixture.float64Captions = ["vB#enc#0", "vC#enc#1"] }
             try fixture.write(root: root, queryPrecision: precision)
             let paths = fixture.paths(root)
             let packed = root + "/tvr.h5"
             var ticks = 0
-            let summary = try ReleaseConverter.convert(paths, to: packed) { done, total in
+            let summary = try ReleaseConverter.convert(paths, to: packed, chunked: chunked) { done, total in
                 ticks += 1
                 #expect(done <= total)
             }
@@ -42,7 +50,8 @@ struct PackedLayoutTests {
 
             let file = try PackedFeatureFile(path: packed)
             #expect(file.videoIDs == ["vA", "vB", "vC"])
-            #expect(file.queryIsDouble == (precision == .float64))
+            #expect(file.queryIsDouble == (precision == .float64 || mixed))
+            #expect(file.storedBits.filter { $0 == 64 }.count == (precision == .float64 ? 6 : mixed ? 2 : 0))
             // Frames are the release rows, bit for bit, in temporal order.
             let rows = try file.frames.readRows(file.frameRows(ofVideo: 0), as: Float.self)
             #expect(rows.map(\.bitPattern) == fixture.frames(of: "vA").map(\.bitPattern))

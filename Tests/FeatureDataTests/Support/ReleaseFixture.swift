@@ -23,6 +23,8 @@ struct ReleaseFixture {
     /// cap_id → token count.
     var tokenCounts: [String: Int] = ["vA#enc#0": 3, "vB#enc#0": 2, "vA#enc#1": 5, "vC#enc#0": 1, "vC#enc#1": 4, "vB#enc#1": 2]
     var seed: UInt64 = 7
+    /// Captions whose features are stored as float64 whatever `queryPrecision` says (a mixed file).
+    var float64Captions: Set<String> = []
 
     /// Frame id of frame f of `video`.
     static func frameID(_ video: String, _ f: Int) -> String { "\(video)_f\(f)" }
@@ -71,7 +73,7 @@ struct ReleaseFixture {
         let file = try HDF5File.create(p.queryFeatureFile)
         for capID in tokenCounts.keys.sorted() {
             let values = tokens(capID)
-            if queryPrecision == .float64 {
+            if queryPrecision == .float64 || float64Captions.contains(capID) {
                 try file.createDataset(capID, values: values.map(Double.init), shape: [tokenCounts[capID]!, dq])
             } else {
                 try file.createDataset(capID, values: values, shape: [tokenCounts[capID]!, dq])

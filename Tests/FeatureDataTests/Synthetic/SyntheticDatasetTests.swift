@@ -89,8 +89,8 @@ struct SyntheticDatasetTests {
     @Test("the planted signal: a least-squares text→video map retrieves far above chance, random maps do not")
     func plantedSignal() throws {
         var r = Self.recipe
-        r.trainVideos = 300
-        r.evaluationVideos = 60
+        r.trainVideos = 200
+        r.evaluationVideos = 40
         r.queriesPerVideo = 3
         r.visualDimension = 24
         r.queryDimension = 16
