@@ -22,6 +22,7 @@ static inline hid_t mf_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t mf_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t mf_h5p_dataset_xfer(void) { return H5P_DATASET_XFER; }
 static inline hid_t mf_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t mf_h5p_group_create(void) { return H5P_GROUP_CREATE; }
 static inline hid_t mf_h5s_all(void) { return H5S_ALL; }
 static inline hid_t mf_h5e_default(void) { return H5E_DEFAULT; }
 static inline unsigned mf_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }

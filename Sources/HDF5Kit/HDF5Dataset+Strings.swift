@@ -21,7 +21,9 @@ extension HDF5Group {
             let space = try scope.own(H5Screate_simple(1, &dims, nil), .dataspace, "H5Screate_simple", object)
             let type = try variableStringType(in: scope, object: object)
             let lcpl = try linkCreationList(in: scope, object: object)
-            let did = try check(H5Dcreate2(id, path, type, space, lcpl, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT)), "H5Dcreate2", object)
+            let dcpl = try scope.own(H5Pcreate(mf_h5p_dataset_create()), .propertyList, "H5Pcreate(DATASET_CREATE)", object)
+            try check(H5Pset_obj_track_times(dcpl, false), "H5Pset_obj_track_times", object)
+            let did = try check(H5Dcreate2(id, path, type, space, lcpl, dcpl, hid_t(H5P_DEFAULT)), "H5Dcreate2", object)
             do {
                 try withCStrings(strings) { pointers in
                     try check(H5Dwrite(did, type, hid_t(H5S_ALL), hid_t(H5S_ALL), hid_t(H5P_DEFAULT), pointers), "H5Dwrite", object)

@@ -24,6 +24,8 @@ extension HDF5Group {
                 space = try scope.own(H5Screate_simple(Int32(shape.count), &dims, nil), .dataspace, "H5Screate_simple", object)
             }
             let dcpl = try scope.own(H5Pcreate(mf_h5p_dataset_create()), .propertyList, "H5Pcreate(DATASET_CREATE)", object)
+            // No modification times: the same content gives the same bytes (reproducible files).
+            try check(H5Pset_obj_track_times(dcpl, false), "H5Pset_obj_track_times", object)
             if let chunk, !shape.isEmpty, !shape.contains(0) {
                 var dims = zip(chunk, shape).map { hsize_t(Swift.min($0, $1)) }
                 try check(H5Pset_chunk(dcpl, Int32(dims.count), &dims), "H5Pset_chunk", object)

@@ -19,7 +19,9 @@ public class HDF5Group: HDF5Object, @unchecked Sendable {
         let object = describe(path)
         let gid: hid_t = try withHDF5Scope(object) { scope in
             let lcpl = try linkCreationList(in: scope, object: object)
-            return try check(H5Gcreate2(id, path, lcpl, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT)), "H5Gcreate2", object)
+            let gcpl = try scope.own(H5Pcreate(mf_h5p_group_create()), .propertyList, "H5Pcreate(GROUP_CREATE)", object)
+            try check(H5Pset_obj_track_times(gcpl, false), "H5Pset_obj_track_times", object)
+            return try check(H5Gcreate2(id, path, lcpl, gcpl, hid_t(H5P_DEFAULT)), "H5Gcreate2", object)
         }
         return HDF5Group(handle: HDF5Handle(gid, .group), fileState: fileState, path: absolutePath(path))
     }
