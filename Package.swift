@@ -34,7 +34,8 @@ let package = Package(
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
         .target(name: "FeatureData", dependencies: ["HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
         .target(name: "Evaluation", dependencies: ["MPIKit", "HDF5Kit", "TensorKit", "CKernels"], swiftSettings: optimise),
-        .target(name: "Training", dependencies: ["CSignals", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
+        .target(name: "Training", dependencies: ["CSignals", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels",
+                                               .product(name: "Logging", package: "swift-log")], swiftSettings: optimise),
         .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom"]),
         .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
 
@@ -54,7 +55,7 @@ let package = Package(
         .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "TestSupport", "CounterRandom", "mamfusion"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion"]),
         .testTarget(name: "ToolTests", dependencies: ["TestSupport", "MamFusion", "HDF5Kit", "mamfusion"]),
         .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
     ],

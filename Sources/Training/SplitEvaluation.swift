@@ -12,10 +12,11 @@ import TensorKit
 /// `ShardedEvaluator` gives exact global ranks with O(Q) communication. No dropout, no fusion.
 public struct SplitEvaluation {
     public let model: MamFusionModel
-    public let world: Communicator
+    /// nil: this process alone (no MPI).
+    public let world: Communicator?
     public let loader: SplitLoader
 
-    public init(model: MamFusionModel, world: Communicator, loader: SplitLoader) {
+    public init(model: MamFusionModel, world: Communicator?, loader: SplitLoader) {
         self.model = model
         self.world = world
         self.loader = loader
@@ -27,10 +28,11 @@ public struct SplitEvaluation {
     public func encodeVideos() throws -> VideoShard {
         let c = configuration, d = c.hiddenSize, mc = c.mapSize
         let split = loader.index
-        let partition = try VideoPartition(videoCount: split.videoCount, chunkSize: c.evalContextBatchSize, ranks: world.size)
-        let mine = partition.videos(of: world.rank)
+        let rank = world?.rank ?? 0
+        let partition = try VideoPartition(videoCount: split.videoCount, chunkSize: c.evalContextBatchSize, ranks: world?.size ?? 1)
+        let mine = partition.videos(of: rank)
         let clips = Tensor(shape: [mine.count, mc, d]), frames = Tensor(shape: [mine.count, d])
-        for chunk in partition.chunks(of: world.rank) {
+        for chunk in partition.chunks(of: rank) {
             let videos = Array(partition.videos(ofChunk: chunk))
             let inputs = try loader.loadVideos(videos)
             let batch = SequenceBatch(lengths: inputs.frameLengths, globalIndices: videos, paddedLength: inputs.longestFrameInput)
@@ -51,9 +53,9 @@ public struct SplitEvaluation {
     public func encodeQueries() throws -> QuerySet {
         let c = configuration, d = c.hiddenSize
         let split = loader.index
-        let Q = split.captionCount, P = world.size
+        let Q = split.captionCount, P = world?.size ?? 1
         let share = (0..<P).map { r in (Q * r / P)..<(Q * (r + 1) / P) }
-        let mine = share[world.rank]
+        let mine = share[world?.rank ?? 0]
         var local = [Float](repeating: 0, count: mine.count * d)
         var start = mine.lowerBound
         while start < mine.upperBound {
@@ -67,12 +69,12 @@ public struct SplitEvaluation {
             start += ids.count
         }
         let all = Tensor(shape: [Q, d])
-        if P == 1 {
-            all.buffer.baseAddress!.update(from: local, count: Q * d)
-        } else {
+        if let world, P > 1 {
             try local.withUnsafeBufferPointer {
                 try world.allgatherv($0, into: all.buffer, counts: share.map { $0.count * d })
             }
+        } else {
+            all.buffer.baseAddress!.update(from: local, count: Q * d)
         }
         EmbeddingNormalization.l2Normalize(all.pointer, rows: Q, dim: d)
         return try QuerySet(embeddings: all, groundTruth: split.captions.map(\.videoIndex))
@@ -83,7 +85,7 @@ public struct SplitEvaluation {
         let shard = try encodeVideos()
         let queries = try encodeQueries()
         let c = configuration
-        let evaluator = ShardedEvaluator(communicator: world.size > 1 ? world : nil,
+        let evaluator = ShardedEvaluator(communicator: (world?.size ?? 1) > 1 ? world : nil,
                                          weights: RankingWeights(clip: Float(c.clipScaleWeight), frame: Float(c.frameScaleWeight)),
                                          memoryBudget: memoryBudget, topK: topK)
         return try evaluator.evaluate(queries: queries, videos: shard)

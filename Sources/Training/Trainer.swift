@@ -2,6 +2,7 @@ import CSignals
 import FeatureData
 import Foundation
 import HDF5Kit
+import Logging
 import MamFusion
 import MPIKit
 import TensorKit
@@ -48,6 +49,8 @@ public final class Trainer: @unchecked Sendable {
     let options: TrainerOptions
     let validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?
     let prefetcher = BatchPrefetcher<TrainingBatch>()
+    /// Events worth a line in the log (checkpoints, stops), as opposed to the progress lines.
+    let logger: Logger
     let rendezvous: StepRendezvous
     let watchdog: CollectiveWatchdog
 
@@ -55,6 +58,9 @@ public final class Trainer: @unchecked Sendable {
                 validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
         configuration = c
         self.world = world
+        var logger = Logger(label: "mamfusion.train")
+        logger[metadataKey: "rank"] = "\(world.rank)"
+        self.logger = logger
         self.loader = loader
         self.options = options
         self.validator = validator
@@ -212,8 +218,7 @@ public final class Trainer: @unchecked Sendable {
     private func checkHealth(_ result: DistributedStep.Result, epoch: Int) throws {
         let bad = result.nonFinite != nil
         if bad {
-            let message = "rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)"
-            FileHandle.standardError.write(Data("mamfusion: \(message)\n".utf8))
+            logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
         let worst = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
             try world.allreduceMinLoc(bad ? 0 : 1, index: world.rank)
@@ -255,6 +260,7 @@ public final class Trainer: @unchecked Sendable {
         if world.rank == 0 {
             try Checkpoint.write(to: path, parameters: model.parameters, expAvg: expAvg, expAvgSq: expAvgSq, state: state,
                                  configurationYAML: configuration.yaml)
+            logger.debug("checkpoint written", metadata: ["path": "\(path)", "step": "\(state.step)"])
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import MPIKit
 
 /// The `mamfusion` command-line tool: every user-facing job is a subcommand.
@@ -17,6 +18,13 @@ struct Mamfusion: ParsableCommand {
     /// (MPI_Abort with the rank and the message): the other ranks may be waiting in a collective
     /// and would otherwise hang. Agreed stops (every rank throws the same `ExitCode`) exit normally.
     static func main() {
+        // Diagnostics go to standard error, one line each, tagged with the rank; progress lines
+        // and results go to standard output.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["MAMFUSION_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            return handler
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

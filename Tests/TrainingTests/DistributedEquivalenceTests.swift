@@ -1,5 +1,6 @@
 import FeatureData
 import Foundation
+import HDF5Kit
 import MamFusion
 import TestSupport
 import Testing
@@ -95,5 +96,42 @@ struct DistributedEquivalenceTests {
         try Self.train(ranks: 2, output: "\(base)/resumed", steps: 3, resume: true)
         let difference = Self.largestRelativeDifference(try Self.parameters("\(base)/straight"), try Self.parameters("\(base)/resumed"))
         #expect(difference == 0, "resumed run differs by \(difference)")
+    }
+}
+
+extension DistributedEquivalenceTests {
+    @Test("--dump-gradients writes the summed first-step gradient; 1 and 2 ranks agree")
+    func dumpedGradientsAgree() throws {
+        let base = Self.data
+        var dumps: [[String: [Float]]] = []
+        for ranks in 1...2 {
+            let output = "\(base)/dump-\(ranks)", file = "\(base)/gradients-\(ranks).h5"
+            let out = try ToolRunner.run(["train", "--max-steps", "1", "--no-validation", "--quiet", "--dump-gradients", file]
+                                         + Self.settings(output: output), ranks: ranks)
+            #expect(out.status == 0, "\(out.stderr)")
+            let layout = try Self.parameters(output).layout
+            let f = try HDF5File.open(file)
+            var tensors: [String: [Float]] = [:]
+            for spec in layout.specs {
+                let dataset = try f.openDataset(spec.name)
+                #expect(dataset.shape == spec.shape, "\(spec.name)")
+                tensors[spec.name] = try dataset.read(as: Float.self)
+            }
+            dumps.append(tensors)
+        }
+        let hidden = 16
+        var worst = 0.0
+        for (name, one) in dumps[0] where !name.contains("vid_embed_proj") {
+            let two = dumps[1][name]!
+            let scale = one.reduce(0) { max($0, Double(abs($1))) }
+            guard scale > 1e-6 else { continue }  // the zero-gradient key biases (see isZeroGradientEntry)
+            let difference = zip(one, two).enumerated().reduce(0.0) { acc, e in
+                name.hasSuffix("in_proj_bias") && e.offset >= hidden && e.offset < 2 * hidden ? acc : max(acc, Double(abs(e.element.0 - e.element.1)))
+            }
+            worst = max(worst, difference / scale)
+        }
+        print("largest relative first-step gradient difference, 1 vs 2 ranks: \(worst)")
+        #expect(worst < 1e-4)
+        #expect(dumps[0]["v2t_fusion.vid_embed_proj.weight"]!.allSatisfy { $0 == 0 })
     }
 }

@@ -1,4 +1,5 @@
 import FeatureData
+import MamFusion
 import Foundation
 
 /// A small synthetic collection ("toy": Dv 20, Dq 12, 2 captions per video) in the release
@@ -17,4 +18,18 @@ func writeToyCollection(trainVideos: Int, evaluationVideos: Int, frames: ClosedR
     recipe.seed = seed
     try SyntheticGenerator(recipe: recipe).writeRelease(root: root)
     return root
+}
+
+/// A small model configuration matching the toy collection (Dv 20, Dq 12).
+func tinyTrainingConfiguration() -> RunConfiguration {
+    var c = RunConfiguration()
+    c.hiddenSize = 16
+    c.heads = 2
+    c.queryFeatureSize = 12
+    c.visualFeatureSize = 20
+    c.maxDescriptionLength = 8
+    c.maxContextLength = 12
+    c.mapSize = 4
+    c.batchSize = 5
+    return c
 }
