@@ -123,7 +123,7 @@ public final class GradientBuckets: @unchecked Sendable {
         for request in requests { try request?.wait() }
         let end = MonotonicClock.now()
         waitSeconds = end - t0
-        inFlightSeconds = firstStart > 0 ? end - firstStart : 0
+        inFlightSeconds = firstStart > 0 && world.size > 1 ? end - firstStart : 0
         for i in requests.indices { requests[i] = nil }
     }
 
