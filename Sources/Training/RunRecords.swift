@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 
 /// The run directory's records (rank 0 writes them): `config.yaml` (the resolved configuration),
@@ -43,19 +44,7 @@ public enum JSONValue: Sendable, ExpressibleByIntegerLiteral, ExpressibleByFloat
         switch self {
         case .int(let v): return String(v)
         case .double(let v): return v.isFinite ? "\(v)" : "null"
-        case .string(let s):
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\t": out += "\\t"
-                default:
-                    if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-                }
-            }
-            return out + "\""
+        case .string(let s): return RankRecordWriter.jsonString(s)
         }
     }
 }

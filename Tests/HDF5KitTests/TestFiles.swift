@@ -1,28 +1,9 @@
 import Foundation
+@_exported import TestSupport
 import CHDF5
 @testable import HDF5Kit
 
-/// Runs `body` with a fresh directory under the system temporary directory, removed afterwards.
-func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("hdf5kit-tests-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try body(url.path)
-}
 
-/// Deterministic pseudo-random 64-bit values (SplitMix64), independent of the code under test.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
-}
 
 /// Writes a 1-D fixed-length string dataset straight through the C API (the way h5py writes
 /// NumPy `S<width>` arrays), so the reader is checked against an independent writer.

@@ -66,7 +66,7 @@ public enum RankRecordWriter {
     }
 
     /// A JSON string literal (RFC 8259 escapes).
-    static func jsonString(_ text: String) -> String {
+    public static func jsonString(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
