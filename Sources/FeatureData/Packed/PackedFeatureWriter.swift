@@ -64,7 +64,7 @@ final class PackedFeatureWriter {
 
     /// `chunked`: store the feature datasets in ≈ 1 MiB chunks of rows instead of contiguously
     /// (see `PackedFormat` for why contiguous is the default).
-    init(file: HDF5File, header: PackedHeader, chunked: Bool = false) throws {
+    init(file: HDF5File, header: PackedHeader, chunked: Bool = true) throws {
         self.file = file
         self.header = header
         let dv = header.visualDimension, dq = header.queryDimension

@@ -1,9 +1,9 @@
 /// Names and version of the packed HDF5 layout (DATA.md §2), written by `convert` and `synth`:
 ///
-///     /frames                float32 (total_frames × Dv), contiguous (see below)
+///     /frames                float32 (total_frames × Dv), chunked along rows (see below)
 ///     /video_offsets         int64 (V + 1): video v owns rows video_offsets[v] ..< video_offsets[v+1]
 ///     /video_ids             strings (V)
-///     /queries/features      float32 — or float64 when the source stored float64 — (total_tokens × Dq), contiguous
+///     /queries/features      float32 — or float64 when the source stored float64 — (total_tokens × Dq), chunked along rows
 ///     /queries/offsets       int64 (Q + 1)
 ///     /queries/cap_ids       strings (Q)
 ///     /queries/video_index   int64 (Q): index into /video_ids
@@ -18,12 +18,11 @@
 /// Features are stored raw (as in the source, bit for bit); preprocessing happens on load, so
 /// both layouts give identical model inputs. A video used by several splits is stored once.
 ///
-/// Why contiguous, although DATA.md §2 suggests chunks along rows: a row range of a contiguous
-/// dataset is one byte range of the file, which MPI-IO and POSIX read directly. Through
-/// HDF5Kit's row transfers (a rank-1 memory dataspace) HDF5 1.10 maps a chunked selection to
-/// chunks element by element: measured 114 MB/s per rank on chunked TVR-shaped frames against
-/// ≈ 2–4 GB/s contiguous. Readers accept either storage (`PackedFeatureWriter(chunked: true)`
-/// writes chunks, for when that mapping is cheap).
+/// Storage: chunks of ≈ 1 MiB of rows, as DATA.md §2 asks (`convert --contiguous` writes
+/// contiguous datasets instead; readers accept either). HDF5Kit's row transfers use a memory
+/// dataspace shaped like the selection, so a chunked row range is read chunk by chunk:
+/// measured 2.7 GB/s (1 rank) and 2.1–2.4 GB/s per rank (2 ranks) on TVR-shaped frames,
+/// against 2.1 and 2.2–2.3 GB/s contiguous (`selftest-data --bench`, warm cache).
 public enum PackedFormat {
     public static let name = "mamfusion-packed-features"
     public static let version: Int64 = 1

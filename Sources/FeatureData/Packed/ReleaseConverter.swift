@@ -99,7 +99,7 @@ public enum ReleaseConverter {
     @discardableResult
     /// `chunked` stores the features in chunks of rows (see `PackedFormat`).
     public static func convert(_ paths: CollectionPaths, to output: String, visualDimension: Int? = nil, queryDimension: Int? = nil,
-                               chunked: Bool = false, progress: Progress? = nil) throws -> Summary {
+                               chunked: Bool = true, progress: Progress? = nil) throws -> Summary {
         let start = MonotonicClock.now()
         let plan = try plan(paths, visualDimension: visualDimension, queryDimension: queryDimension)
         let features = plan.collection.features

@@ -29,11 +29,14 @@ struct Convert: ParsableCommand {
     @Flag(help: "Re-read the packed file and the release files and compare every row bit for bit.")
     var verify = false
 
+    @Flag(help: "Store the feature datasets contiguously instead of in chunks of rows.")
+    var contiguous = false
+
     func run() throws {
         let paths = try CollectionPaths.resolve(root: root, collection: collection, visualFeature: visualFeature)
         let bar = ProgressBar("convert")
         defer { bar.finish() }
-        let summary = try ReleaseConverter.convert(paths, to: out, progress: bar.update)
+        let summary = try ReleaseConverter.convert(paths, to: out, chunked: !contiguous, progress: bar.update)
         bar.finish()
         print("converted \(paths.root)/\(paths.collection) (\(paths.visualFeature)) → \(out)")
         for s in summary.splits { print("  \(s.name): \(s.videos) videos, \(s.queries) queries") }
