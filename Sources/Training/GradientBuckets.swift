@@ -32,11 +32,10 @@ public final class GradientBuckets: @unchecked Sendable {
     private var progress: Thread?
     private var stopProgress = false
 
-    /// Timing of the last step: seconds spent starting all-reduces on the main thread, seconds
-    /// the main thread waited in `finish()`, and the wall time from the first start to the last
-    /// completion (how long communication was in flight).
-    public private(set) var startSeconds = 0.0, waitSeconds = 0.0, inFlightSeconds = 0.0
-    private var firstStart = 0.0, lastCompletion = 0.0
+    /// Timing of the last step: seconds the main thread waited in `finish()`, and the wall time
+    /// from the first bucket's start to the end of `finish()` (how long communication was in flight).
+    public private(set) var waitSeconds = 0.0, inFlightSeconds = 0.0
+    private var firstStart = 0.0
     /// The first tensor (name) whose local gradient was NaN/Inf this step, if any.
     public private(set) var firstNonFinite: String?
 
@@ -73,7 +72,7 @@ public final class GradientBuckets: @unchecked Sendable {
         for i in started.indices { started[i] = false; requests[i] = nil }
         remaining = buckets.map(\.tensors.count)
         lock.unlock()
-        startSeconds = 0; waitSeconds = 0; inFlightSeconds = 0; firstStart = 0; lastCompletion = 0
+        waitSeconds = 0; inFlightSeconds = 0; firstStart = 0
         firstNonFinite = nil
         startProgressThreadIfNeeded()
     }
@@ -110,7 +109,6 @@ public final class GradientBuckets: @unchecked Sendable {
         }
         started[b] = true
         if firstStart == 0 { firstStart = t0 }
-        startSeconds += MonotonicClock.now() - t0
     }
 
     /// Starts whatever has not started (every tensor is final now) and waits for every bucket.

@@ -145,7 +145,7 @@ public final class Trainer: @unchecked Sendable {
                 let split = loader.index
                 let result = try step.run(batch: batch, assignment: assignment, local: local, videoNames: { split.videoIDs[$0] },
                                           dropout: dropout, sampling: sampling)
-                try checkHealth(result, epoch: epoch)
+                let stop = try checkHealthAndAgreeOnStop(result, epoch: epoch)
                 if let path = options.dumpGradients, stepsThisRun == 0 { try dumpGradients(to: path) }
                 optimizer.update(parameters: model.parameters, gradients: model.gradients, expAvg: expAvg, expAvgSq: expAvgSq)
                 state.step += 1
@@ -159,7 +159,6 @@ public final class Trainer: @unchecked Sendable {
                     progressLine(result, epoch: epoch, index: index, batch: batch, recent: recentStepSeconds, stepsPerEpoch: stepsPerEpoch)
                 }
                 if state.step % c.checksumEverySteps == 0 { try verifyParametersAgree() }
-                let stop = try agreeOnStop()
                 let limitReached = options.maxSteps.map { stepsThisRun >= $0 } ?? false
                 if stop != 0 || limitReached {
                     try saveLatest()
@@ -214,29 +213,30 @@ public final class Trainer: @unchecked Sendable {
 
     // MARK: - Health, agreement, records
 
-    /// Stops every rank when any rank saw a non-finite value (naming it) or the loss is not finite.
-    private func checkHealth(_ result: DistributedStep.Result, epoch: Int) throws {
+    /// One small all-reduce per step settles two questions for every rank at once: did any rank
+    /// see a non-finite value (then all stop, naming the lowest such rank), and was any rank asked
+    /// to stop by SIGINT/SIGTERM (then all stop after this step). Returns the stop signal (0: none).
+    private func checkHealthAndAgreeOnStop(_ result: DistributedStep.Result, epoch: Int) throws -> Int32 {
         let bad = result.nonFinite != nil
         if bad {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
-        let worst = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
-            try world.allreduceMinLoc(bad ? 0 : 1, index: world.rank)
+        // [lowest bad rank encoded as P − rank (0: none), stop signal], both reduced by max.
+        var flags: [Int32] = [bad ? Int32(world.size - world.rank) : 0, Int32(mf_stop_signal())]
+        if world.size > 1 {
+            flags = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
+                try world.allreduce(flags, .max)
+            }
         }
-        if worst.value == 0 {
-            throw TrainingStopped(message: "stopping: rank \(worst.index) produced a non-finite value at step \(state.step) "
+        if flags[0] != 0 {
+            throw TrainingStopped(message: "stopping: rank \(world.size - Int(flags[0])) produced a non-finite value at step \(state.step) "
                                   + "(see its message); the last good checkpoint is untouched", exitCode: 3)
         }
         for (name, value) in result.terms.named where !value.isFinite {
             throw TrainingStopped(message: "stopping: loss term \(name) is \(value) at step \(state.step) (epoch \(epoch)); "
                                   + "the last good checkpoint is untouched", exitCode: 3)
         }
-    }
-
-    /// Every rank learns whether any rank was asked to stop (SIGINT/SIGTERM), so all stop at the same step.
-    private func agreeOnStop() throws -> Int32 {
-        let mine = Int32(mf_stop_signal())
-        return world.size == 1 ? mine : try watchdog.guarding("rank \(world.rank): the stop agreement") { try world.allreduce(mine, .max) }
+        return flags[1]
     }
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks.

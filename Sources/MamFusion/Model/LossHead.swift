@@ -33,9 +33,7 @@ public final class LossHead: @unchecked Sendable {
     }
 
     private var lastResult: SimilarityLoss.Result?
-    private var lastQueries = 0, lastVideos = 0
-
-    private func lossInputs(queries Q: Int) -> SimilarityLoss.Inputs {
+    private func lossInputs() -> SimilarityLoss.Inputs {
         SimilarityLoss.Inputs(clip: similarity.clip.pointer, clipUnnormalized: similarity.clipUnnormalized.pointer,
                               frame: similarity.frame.pointer, frameUnnormalized: similarity.frameUnnormalized.pointer,
                               fusedQueries: fusedHat.pointer, fusedDimension: features)
@@ -51,7 +49,7 @@ public final class LossHead: @unchecked Sendable {
         videoToText.forward(target: F, targets: V, memory: q2, memories: Q)
         textToVideo.forward(target: q2, targets: Q, memory: videoToText.output.pointer, memories: V)
         L2Normalize.forward(x: textToVideo.output.pointer, y: fusedHat.reserve(Q * d), norms: fusedNorm.reserve(Q), rows: Q, cols: d)
-        let result = loss.forward(lossInputs(queries: Q), labels: labels, sampling: sampling)
+        let result = loss.forward(lossInputs(), labels: labels, sampling: sampling)
         lastResult = result
         return result.terms
     }
@@ -64,7 +62,7 @@ public final class LossHead: @unchecked Sendable {
         let Q = labels.queryCount, V = labels.videoCount, d = features
         let g = dScores.zeroed(4 * Q * V)
         let dxh = dFusedHat.zeroed(Q * d)
-        loss.backward(lossInputs(queries: Q), labels: labels, result: result,
+        loss.backward(lossInputs(), labels: labels, result: result,
                       into: .init(clip: g, clipUnnormalized: g + Q * V, frame: g + 2 * Q * V, frameUnnormalized: g + 3 * Q * V,
                                   fusedQueries: dxh))
         let gq = dq.zeroed(Q * d), gq2 = dq2.zeroed(Q * d), gC = dC.zeroed(V * clips * d), gF = dF.zeroed(V * d)
