@@ -17,6 +17,11 @@
  * "x and y may alias" means the very same buffer (in place); partially overlapping ranges are not
  * supported (the loops are vectorised assuming they do not occur). */
 
+/// The kernel set OpenBLAS runs ("SkylakeX", "Haswell", …), and the generic set it had detected
+/// when blas_core.c replaced it at load time ("" when it did not; see blas_core.c for why).
+const char *mf_blas_core_name(void);
+const char *mf_blas_replaced_core(void);
+
 /// y[i] = sqrt(x[i]); x and y may alias.
 void mf_vsqrt(const float *x, float *y, size_t n);
 /// y[i] = exp(x[i]); x and y may alias. Underflows through subnormals to 0, overflows to +inf.

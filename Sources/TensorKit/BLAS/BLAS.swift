@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 /// Every matrix product in the project goes through here, to OpenBLAS's `cblas_sgemm`.
@@ -11,6 +12,14 @@ public enum BLAS {
 
     /// OpenBLAS's build description (core, threading, version).
     public static var configuration: String { String(cString: mf_blas_config()) }
+
+    /// The kernel set OpenBLAS runs, with a note when the program replaced the generic set that
+    /// OpenBLAS's CPU detection fell back to (CKernels/blas_core.c): "SkylakeX (OpenBLAS detected
+    /// Prescott; replaced)".
+    public static var core: String {
+        let name = String(cString: mf_blas_core_name()), replaced = String(cString: mf_blas_replaced_core())
+        return replaced.isEmpty ? name : "\(name) (OpenBLAS detected \(replaced) on this CPU; replaced)"
+    }
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, where op(A) is m×k (A is k×m when `transA`)
     /// and op(B) is k×n (B is n×k when `transB`). beta = 1 accumulates into C.

@@ -37,6 +37,7 @@ struct Doctor: ParsableCommand {
             print("  MPI:     \(Communicator.libraryVersion())")
             print("  HDF5:    \(HDF5Library.version)\(HDF5Library.isParallel ? " (parallel, MPI-IO)" : " (serial)")")
             print("  BLAS:    \(BLAS.configuration)")
+            print("  kernels: \(BLAS.core)")
         }
 
         // Correctness: every rank checks the result it received.
