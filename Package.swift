@@ -28,7 +28,7 @@ let package = Package(
         ),
 
         .target(name: "CSignals"),
-        .target(name: "MPIKit", dependencies: ["CMPI"], swiftSettings: optimise),
+        .target(name: "MPIKit", dependencies: ["CMPI", "TensorKit"], swiftSettings: optimise),
         .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit"], swiftSettings: optimise),
         .target(name: "CounterRandom", swiftSettings: optimise),
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["MPIKit", "HDF5Kit", "TensorKit", "CKernels"], swiftSettings: optimise),
         .target(name: "Training", dependencies: ["CSignals", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels",
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: optimise),
-        .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom"]),
+        .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom", "MamFusion"]),
         .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
 
         .executableTarget(

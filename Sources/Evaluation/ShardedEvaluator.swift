@@ -38,8 +38,8 @@ import TensorKit
 ///
 /// Every rank must call `evaluate` (it is collective) with the same queries.
 public struct ShardedEvaluator {
-    /// nil: a single process without MPI.
-    public let communicator: Communicator?
+    /// The ranks that hold the video shards (`LocalWorld()`: one process without MPI).
+    public let world: any World
     public var weights: RankingWeights
     /// Bytes the evaluator may allocate (see `ScoringPlan`).
     public var memoryBudget: Int
@@ -52,9 +52,9 @@ public struct ShardedEvaluator {
     /// The default budget: 256 MiB.
     public static let defaultMemoryBudget = 256 << 20
 
-    public init(communicator: Communicator?, weights: RankingWeights = .reference,
+    public init(world: any World, weights: RankingWeights = .reference,
                 memoryBudget: Int = ShardedEvaluator.defaultMemoryBudget, topK: Int = 0) {
-        self.communicator = communicator
+        self.world = world
         self.weights = weights
         self.memoryBudget = memoryBudget
         self.topK = topK
@@ -64,7 +64,7 @@ public struct ShardedEvaluator {
     /// cause is global (a missing ground truth, a rank that could not plan).
     public func evaluate(queries: QuerySet, videos: VideoShard) throws -> EvaluationResult {
         let start = MonotonicClock.now()
-        var collectives = EvaluationCollectives(communicator)
+        var collectives = EvaluationCollectives(world)
         let q = queries.count
         let workspace = Workspace()
 

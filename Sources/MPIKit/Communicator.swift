@@ -1,4 +1,5 @@
 import CMPI
+import TensorKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +20,9 @@ public final class Communicator: @unchecked Sendable {
 
     nonisolated(unsafe) private static var shared: Communicator?
     private static let lock = Mutex()
+    /// The merge-top-k reduction and its list datatypes, created on first use (guarded by `lock`).
+    nonisolated(unsafe) private static var mergeTopK: MPI_Op?
+    nonisolated(unsafe) private static var topKTypes: [Int: MPI_Datatype] = [:]
 
     /// The world communicator, initialising MPI on first call.
     public static func world() throws -> Communicator {
@@ -291,6 +295,26 @@ public final class Communicator: @unchecked Sendable {
     public func startAllreduce<T: MPIScalar>(_ values: [T], _ op: ReduceOperation) throws -> AllreduceRequest<T> {
         let storage = OwnedBuffer<T>(values)
         return try startAllreduce(inPlace: storage.buffer, owner: storage, op)
+    }
+
+    /// The datatype of one list of `slots` `RankedScore`s and the merge-top-k operation
+    /// (CMPI's `mf_merge_top_k`), each created once per process.
+    func topKReduction(slots: Int) throws -> (MPI_Datatype, MPI_Op) {
+        Self.lock.lock()
+        defer { Self.lock.unlock() }
+        if Self.mergeTopK == nil {
+            var op: MPI_Op?
+            try check(mf_op_create_merge_top_k(&op), "MPI_Op_create")
+            Self.mergeTopK = op
+        }
+        if Self.topKTypes[slots] == nil {
+            var type: MPI_Datatype?
+            try check(MPI_Type_contiguous(try count(slots * MemoryLayout<RankedScore>.stride, "MPI_Type_contiguous"), MPI_BYTE, &type),
+                      "MPI_Type_contiguous")
+            try check(MPI_Type_commit(&type), "MPI_Type_commit")
+            Self.topKTypes[slots] = type
+        }
+        return (Self.topKTypes[slots]!, Self.mergeTopK!)
     }
 
     // MARK: - Abort

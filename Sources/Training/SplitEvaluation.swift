@@ -12,11 +12,11 @@ import TensorKit
 /// `ShardedEvaluator` gives exact global ranks with O(Q) communication. No dropout, no fusion.
 public struct SplitEvaluation {
     public let model: MamFusionModel
-    /// nil: this process alone (no MPI).
-    public let world: Communicator?
+    /// The ranks sharing the split (`LocalWorld()`: this process alone, no MPI).
+    public let world: any World
     public let loader: SplitLoader
 
-    public init(model: MamFusionModel, world: Communicator?, loader: SplitLoader) {
+    public init(model: MamFusionModel, world: any World, loader: SplitLoader) {
         self.model = model
         self.world = world
         self.loader = loader
@@ -28,8 +28,8 @@ public struct SplitEvaluation {
     public func encodeVideos() throws -> VideoShard {
         let c = configuration, d = c.hiddenSize, mc = c.mapSize
         let split = loader.index
-        let rank = world?.rank ?? 0
-        let partition = try VideoPartition(videoCount: split.videoCount, chunkSize: c.evalContextBatchSize, ranks: world?.size ?? 1)
+        let rank = world.rank
+        let partition = try VideoPartition(videoCount: split.videoCount, chunkSize: c.evalContextBatchSize, ranks: world.size)
         let mine = partition.videos(of: rank)
         let clips = Tensor(shape: [mine.count, mc, d]), frames = Tensor(shape: [mine.count, d])
         for chunk in partition.chunks(of: rank) {
@@ -53,9 +53,9 @@ public struct SplitEvaluation {
     public func encodeQueries() throws -> QuerySet {
         let c = configuration, d = c.hiddenSize
         let split = loader.index
-        let Q = split.captionCount, P = world?.size ?? 1
+        let Q = split.captionCount, P = world.size
         let share = (0..<P).map { r in (Q * r / P)..<(Q * (r + 1) / P) }
-        let mine = share[world?.rank ?? 0]
+        let mine = share[world.rank]
         var local = [Float](repeating: 0, count: mine.count * d)
         var start = mine.lowerBound
         while start < mine.upperBound {
@@ -69,12 +69,8 @@ public struct SplitEvaluation {
             start += ids.count
         }
         let all = Tensor(shape: [Q, d])
-        if let world, P > 1 {
-            try local.withUnsafeBufferPointer {
-                try world.allgatherv($0, into: all.buffer, counts: share.map { $0.count * d })
-            }
-        } else {
-            all.buffer.baseAddress!.update(from: local, count: Q * d)
+        try local.withUnsafeBufferPointer {
+            try world.allgatherv($0, into: all.buffer, counts: share.map { $0.count * d })
         }
         EmbeddingNormalization.l2Normalize(all.pointer, rows: Q, dim: d)
         return try QuerySet(embeddings: all, groundTruth: split.captions.map(\.videoIndex))
@@ -85,7 +81,7 @@ public struct SplitEvaluation {
         let shard = try encodeVideos()
         let queries = try encodeQueries()
         let c = configuration
-        let evaluator = ShardedEvaluator(communicator: (world?.size ?? 1) > 1 ? world : nil,
+        let evaluator = ShardedEvaluator(world: world,
                                          weights: RankingWeights(clip: Float(c.clipScaleWeight), frame: Float(c.frameScaleWeight)),
                                          memoryBudget: memoryBudget, topK: topK)
         return try evaluator.evaluate(queries: queries, videos: shard)

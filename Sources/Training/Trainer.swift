@@ -141,7 +141,7 @@ public final class Trainer: @unchecked Sendable {
                 try rendezvous.checkIn(step: state.step, label: "step \(state.step)")
                 let t0 = MonotonicClock.now()
                 let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(truncatingIfNeeded: state.step), enabled: c.dropoutEnabled)
-                let sampling = model.lossHead.loss.sampling(seed: UInt64(c.seed), step: state.step, epoch: epoch)
+                let sampling = model.loss.sampling(seed: UInt64(c.seed), step: state.step, epoch: epoch)
                 let split = loader.index
                 let result = try step.run(batch: batch, assignment: assignment, local: local, videoNames: { split.videoIDs[$0] },
                                           dropout: dropout, sampling: sampling)
@@ -222,11 +222,9 @@ public final class Trainer: @unchecked Sendable {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
         // [lowest bad rank encoded as P − rank (0: none), stop signal], both reduced by max.
-        var flags: [Int32] = [bad ? Int32(world.size - world.rank) : 0, Int32(mf_stop_signal())]
-        if world.size > 1 {
-            flags = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
-                try world.allreduce(flags, .max)
-            }
+        let local: [Int32] = [bad ? Int32(world.size - world.rank) : 0, Int32(mf_stop_signal())]
+        let flags = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
+            try world.allreduce(local, .max)
         }
         if flags[0] != 0 {
             throw TrainingStopped(message: "stopping: rank \(world.size - Int(flags[0])) produced a non-finite value at step \(state.step) "
@@ -241,7 +239,6 @@ public final class Trainer: @unchecked Sendable {
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks.
     private func verifyParametersAgree() throws {
-        guard world.size > 1 else { return }
         let buffer = model.parameters.storage.buffer
         var hash: UInt64 = 1469598103934665603
         var i = 0
@@ -283,7 +280,8 @@ public final class Trainer: @unchecked Sendable {
             "videos": .int(batch.videoCount), "queries": .int(batch.queryCount),
             "loss": .double(r.terms.total), "lr": .double(optimizer.currentLearningRate),
             "seconds": .double(seconds), "compute_s": .double(r.compute), "communication_s": .double(r.communication),
-            "wait_s": .double(r.wait), "allreduce_in_flight_s": .double(r.allreduceInFlight),
+            "wait_s": .double(r.wait), "allreduce_in_flight_s": .double(r.allreduceInFlight), "head_s": .double(r.head),
+            "bytes_sent": .int(r.bytesSent),
         ]
         for (name, value) in r.terms.named { fields[name] = .double(value) }
         records.record(fields)

@@ -1,4 +1,5 @@
 import Foundation
+import MPIKit
 import Testing
 @testable import Evaluation
 
@@ -6,7 +7,7 @@ struct RankRecordWriterTests {
     @Test("JSON Lines: one object per query with cap_id, video_id, rank, score and the top-K")
     func jsonLines() throws {
         let p = RetrievalProblem(videos: 12, queries: 5, clips: 32, dim: 8, seed: 31)
-        let result = try ShardedEvaluator(communicator: nil, topK: 3).evaluate(queries: p.querySet, videos: p.shard(0..<12))
+        let result = try ShardedEvaluator(world: LocalWorld(), topK: 3).evaluate(queries: p.querySet, videos: p.shard(0..<12))
         var captions = p.captionIDs
         captions[1] = "quote\" back\\slash\nnewline\u{1}é"
         try withTemporaryDirectory { dir in
@@ -38,7 +39,7 @@ struct RankRecordWriterTests {
     @Test("mismatched ids are an error, not a crash")
     func mismatch() throws {
         let p = RetrievalProblem(videos: 4, queries: 2, clips: 32, dim: 8, seed: 1)
-        let result = try ShardedEvaluator(communicator: nil).evaluate(queries: p.querySet, videos: p.shard(0..<4))
+        let result = try ShardedEvaluator(world: LocalWorld()).evaluate(queries: p.querySet, videos: p.shard(0..<4))
         #expect(throws: EvaluationError.self) {
             try RankRecordWriter.write(to: "/tmp/never.jsonl", captionIDs: ["only one"], videoIDs: p.videoIDs, groundTruth: p.groundTruth, result: result)
         }

@@ -1,3 +1,4 @@
+import MPIKit
 import Testing
 import TensorKit
 @testable import Evaluation
@@ -7,7 +8,7 @@ import TensorKit
 struct ShardedEvaluatorTests {
     static func evaluate(_ p: RetrievalProblem, budget: Int = 1 << 30, topK: Int = 0, weights: RankingWeights = .reference,
                          queryBlock: Int? = nil, videoBlock: Int? = nil) throws -> EvaluationResult {
-        var evaluator = ShardedEvaluator(communicator: nil, weights: weights, memoryBudget: budget, topK: topK)
+        var evaluator = ShardedEvaluator(world: LocalWorld(), weights: weights, memoryBudget: budget, topK: topK)
         evaluator.preferredQueryBlock = queryBlock
         evaluator.preferredVideoBlock = videoBlock
         return try evaluator.evaluate(queries: p.querySet, videos: p.shard(0..<p.videos))
@@ -153,14 +154,14 @@ struct ShardedEvaluatorTests {
         let p = RetrievalProblem(videos: 5, queries: 3, clips: 32, dim: 8, seed: 1)
         let queries = try QuerySet(embeddings: Tensor(shape: [3, 8], values: p.queryValues), groundTruth: [0, 9, 1])
         #expect(throws: EvaluationError.groundTruthMissing(query: 1, video: 9)) {
-            try ShardedEvaluator(communicator: nil).evaluate(queries: queries, videos: p.shard(0..<5))
+            try ShardedEvaluator(world: LocalWorld()).evaluate(queries: queries, videos: p.shard(0..<5))
         }
         // A shard that does not hold the ground truth (another rank's video, none here).
         let held = try VideoShard(clips: p.shard(0..<5).clips, frames: p.shard(0..<5).frames, globalIndices: [1, 2, 3, 4, 5])
         let firstUnheld = p.groundTruth.firstIndex(of: 0)
         #expect(firstUnheld != nil)
         #expect(throws: EvaluationError.groundTruthMissing(query: firstUnheld ?? -1, video: 0)) {
-            try ShardedEvaluator(communicator: nil).evaluate(queries: p.querySet, videos: held)
+            try ShardedEvaluator(world: LocalWorld()).evaluate(queries: p.querySet, videos: held)
         }
     }
 }

@@ -6,11 +6,11 @@ struct BertAdamTests {
     /// the name rule) and an unused tensor.
     static func layout() -> ParameterLayout {
         ParameterLayout(entries: [
-            ("enc.dense.weight", [2, 3], .linearWeight),
-            ("enc.dense.bias", [2], .linearBias),
-            ("enc.LayerNorm.weight", [3], .layerNormWeight),
-            ("enc_mamba.1.weight", [2], .layerNormWeight),
-            ("fusion.vid_embed_proj.weight", [4], .unusedWeight),
+            ("enc.dense.weight", [2, 3], .linearWeight, .query),
+            ("enc.dense.bias", [2], .linearBias, .query),
+            ("enc.LayerNorm.weight", [3], .layerNormWeight, .query),
+            ("enc_mamba.1.weight", [2], .layerNormWeight, .clip),
+            ("fusion.vid_embed_proj.weight", [4], .unusedWeight, .unused),
         ])
     }
 

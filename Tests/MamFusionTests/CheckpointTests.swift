@@ -1,5 +1,6 @@
 import Foundation
 import HDF5Kit
+import TestSupport
 import Testing
 @testable import MamFusion
 

@@ -40,19 +40,42 @@ struct ParameterLayoutTests {
         #expect(n == 963_840)
     }
 
-    @Test("tensors are 64-byte aligned, disjoint and in order inside the flat buffer")
-    func alignment() {
+    @Test("tensors are 64-byte aligned and disjoint; each group is one contiguous range, in backward order")
+    func alignmentAndGroups() {
         let layout = ParameterLayout.mamFusion(ModelDimensions(hidden: 40, heads: 4, queryFeature: 12, visualFeature: 20,
                                                                maxDescriptionLength: 5, maxContextLength: 9, mapSize: 4))
+        let byOffset = layout.specs.sorted { $0.offset < $1.offset }
         var end = 0
-        for s in layout.specs {
+        for s in byOffset {
             #expect(s.offset % ParameterLayout.alignment == 0)
             #expect(s.offset >= end)
+            #expect(layout.range(of: s.group).contains(s.offset) && s.offset + s.count <= layout.range(of: s.group).upperBound, "\(s.name)")
             end = s.offset + s.count
         }
         #expect(end <= layout.bufferCount)
+        var groupStart = 0
+        for group in ParameterGroup.backwardOrder {
+            #expect(layout.range(of: group).lowerBound == groupStart, "\(group)")
+            groupStart = layout.range(of: group).upperBound
+        }
+        #expect(groupStart == layout.bufferCount)
         let set = ParameterSet(layout: layout)
         set.tensor("query_encoder.self.key.weight").fill(3)
         #expect(set.storage.buffer.filter { $0 == 3 }.count == 40 * 40)
+    }
+
+    @Test("every tensor is in the group of the module that computes with it")
+    func groups() {
+        let layout = ParameterLayout.mamFusion(ModelDimensions())
+        for spec in layout.specs {
+            let expected: ParameterGroup
+            if spec.name.contains("vid_embed_proj") { expected = .unused }
+            else if spec.name.hasPrefix("v2t_fusion.") || spec.name.hasPrefix("t2v_fusion.") { expected = .fusion }
+            else if spec.name.hasPrefix("frame_") || spec.name.hasPrefix("modular_vector_mapping_2.") { expected = .frame }
+            else if spec.name.hasPrefix("clip_") { expected = .clip }
+            else if spec.name.hasPrefix("query_") || spec.name.hasPrefix("modular_vector_mapping.") { expected = .query }
+            else { Issue.record("unexpected tensor \(spec.name)"); continue }
+            #expect(spec.group == expected, "\(spec.name)")
+        }
     }
 }

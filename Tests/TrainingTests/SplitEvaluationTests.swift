@@ -1,6 +1,7 @@
 import FeatureData
 import Foundation
 import MamFusion
+import MPIKit
 import TensorKit
 import Testing
 @testable import Training
@@ -24,7 +25,7 @@ struct SplitEvaluationTests {
         let loader = try SplitLoader(source: FeatureDataset.open(.release(CollectionPaths(root: root, collection: "toy", visualFeature: "synthetic")),
                                                                 split: "val", visualDimension: 20, queryDimension: 12),
                                      options: LoaderOptions(mapSize: c.mapSize, maxContextLength: c.maxContextLength, maxDescriptionLength: c.maxDescriptionLength))
-        let evaluation = SplitEvaluation(model: model, world: nil, loader: loader)
+        let evaluation = SplitEvaluation(model: model, world: LocalWorld(), loader: loader)
         let shard = try evaluation.encodeVideos()
         let d = c.hiddenSize, V = loader.index.videoCount
         #expect(shard.count == V)

@@ -1,40 +1,37 @@
 import MPIKit
 import TensorKit
 
-/// The collectives of one evaluation, each timed and its payload counted, over an optional
-/// communicator (nil: one process, no MPI — every collective is the identity).
+/// The collectives of one evaluation over a `World`, each timed and its payload counted (on one
+/// rank, a `LocalWorld` or the MPI singleton, every collective is the identity and moves nothing).
 struct EvaluationCollectives {
-    let communicator: Communicator?
-    /// Seconds inside MPI calls, including waiting for slower ranks.
+    let world: any World
+    /// Seconds inside the collectives, including waiting for slower ranks.
     private(set) var seconds = 0.0
-    /// Payload bytes this rank contributed to all-reduces.
+    /// Payload bytes this rank contributed to all-reduces (0 on one rank).
     private(set) var reducedBytes = 0
-    /// Bytes this rank sent to / received from all-gathers.
+    /// Bytes this rank sent to / received from all-gathers (0 on one rank).
     private(set) var gatherSentBytes = 0
     private(set) var gatherReceivedBytes = 0
 
-    init(_ communicator: Communicator?) { self.communicator = communicator }
+    init(_ world: any World) { self.world = world }
 
-    var rank: Int { communicator?.rank ?? 0 }
-    var size: Int { communicator?.size ?? 1 }
+    var rank: Int { world.rank }
+    var size: Int { world.size }
+    /// 1 when other ranks exist, 0 alone: scales the byte counts.
+    private var remote: Int { world.size > 1 ? 1 : 0 }
 
     mutating func allreduce<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) throws {
-        guard let communicator, communicator.size > 1 else { return }
         let t0 = MonotonicClock.now()
-        try communicator.allreduce(inPlace: buffer, op)
+        try world.allreduce(inPlace: buffer, op)
         seconds += MonotonicClock.now() - t0
-        reducedBytes += buffer.count * MemoryLayout<T>.stride
+        reducedBytes += remote * buffer.count * MemoryLayout<T>.stride
     }
 
     mutating func allgather<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws {
-        guard let communicator, communicator.size > 1 else {
-            _ = receive.initialize(from: send)
-            return
-        }
         let t0 = MonotonicClock.now()
-        try communicator.allgather(send, into: receive)
+        try world.allgatherv(send, into: receive, counts: Array(repeating: send.count, count: world.size))
         seconds += MonotonicClock.now() - t0
-        gatherSentBytes += send.count * MemoryLayout<T>.stride
-        gatherReceivedBytes += receive.count * MemoryLayout<T>.stride
+        gatherSentBytes += remote * send.count * MemoryLayout<T>.stride
+        gatherReceivedBytes += remote * receive.count * MemoryLayout<T>.stride
     }
 }

@@ -78,3 +78,30 @@ public final class ScratchArena: @unchecked Sendable {
     /// Bytes held by all slots and the Mamba scratch.
     public var bytes: Int { slots.reduce(0) { $0 + $1.bytes } + (mamba?.byteCount ?? 0) }
 }
+
+/// A reusable buffer of values other than activations (arg-max indices, scored records):
+/// like `ActivationBuffer`, `reserve(n)` allocates only when `n` exceeds what it already holds.
+public final class ReusableBuffer<Element>: @unchecked Sendable {
+    public private(set) var pointer = UnsafeMutablePointer<Element>.allocate(capacity: 1)
+    public private(set) var capacity = 1
+    public init() {}
+    deinit { pointer.deallocate() }
+
+    /// A pointer to at least `count` elements (contents unspecified: elements must be trivial
+    /// values, written before they are read).
+    @discardableResult
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<Element> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = count + count / 8
+            pointer = .allocate(capacity: capacity)
+        }
+        return pointer
+    }
+
+    /// Bytes held (for memory reports).
+    public var bytes: Int { capacity * MemoryLayout<Element>.stride }
+}
+
+/// Arg-max positions and other indices.
+public typealias IndexBuffer = ReusableBuffer<Int32>

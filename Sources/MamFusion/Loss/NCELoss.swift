@@ -16,8 +16,15 @@ import Glibc
 ///
 ///     dS[q,v] += g/Q · (softmax_v S[q,·] − [v = y_q])
 ///              + g/V · (softmax_q S[·,v] − [y_q = v] · softmax_{q ∈ v} S[·,v])
+///
+/// **Blocks of columns.** In training each rank holds the columns of its own videos for all Q
+/// rows (DISTRIBUTED.md §3). A column's terms (v2t) are then local (`columnTerms`); a row's
+/// logsumexp (t2v) is rebuilt from per-block partials: the row maxima of every block
+/// (`accumulateRowMaxima`, combined by MAX) and the sums of exp(S − that maximum)
+/// (`accumulateRowExpSums`, combined by SUM). `backwardBlock` then needs only the rebuilt row
+/// logsumexps. `forward`/`backward` are the one-block (whole matrix) case.
 public enum NCELoss {
-    /// Forward values and the statistics the backward pass reads.
+    /// Forward values and the statistics the backward pass reads (whole matrix).
     public struct Result: Sendable {
         /// NCE = t2v + v2t.
         public var value: Double
@@ -33,57 +40,118 @@ public enum NCELoss {
         public var positiveLogSumExp: [Float]
     }
 
-    /// Computes NCE(S).
-    /// - Parameters:
-    ///   - scores: S, Q×V row-major (`labels.queryCount` × `labels.videoCount`), read only.
+    // MARK: - Blocks
+
+    /// m[q] = max(m[q], max_j S[q,j]) over a Q×Vb block (row-major, Vb columns).
+    public static func accumulateRowMaxima(scores: UnsafePointer<Float>, rows: Int, columns: Int, into m: UnsafeMutablePointer<Float>) {
+        for i in 0 ..< rows {
+            let s = scores + i * columns
+            var best = m[i]
+            for j in 0 ..< columns { best = max(best, s[j]) }
+            m[i] = best
+        }
+    }
+
+    /// s[q] += Σ_j exp(S[q,j] − shift[q]) over a Q×Vb block; `work` holds Vb floats.
+    public static func accumulateRowExpSums(scores: UnsafePointer<Float>, rows: Int, columns: Int, shift: UnsafePointer<Float>,
+                                            into s: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {
+        guard columns > 0 else { return }
+        for i in 0 ..< rows {
+            mf_vexp_shifted(scores + i * columns, shift[i], work, columns)
+            s[i] += sum(work, columns)
+        }
+    }
+
+    /// The v2t terms of a Q×Vb block whose column j is video `videos[j]` with its queries at
+    /// rows `labels.videoQueryRanges[videos[j]]`: writes each column's logsumexp over all rows and
+    /// over its positives, and returns Σ_j (column − positive) logsumexp (not yet divided by V).
+    /// `work` holds 2·Vb floats.
+    public static func columnTerms(scores: UnsafePointer<Float>, rows: Int, columns: Int, videos: UnsafePointer<Int32>,
+                                   labels: BatchLabels, columnLogSumExp: UnsafeMutablePointer<Float>,
+                                   positiveLogSumExp: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) -> Double {
+        guard columns > 0 else { return 0 }
+        let columnMax = work, tmp = work + columns
+        columnMax.update(repeating: -.infinity, count: columns)
+        for i in 0 ..< rows {
+            let s = scores + i * columns
+            for j in 0 ..< columns { columnMax[j] = max(columnMax[j], s[j]) }
+        }
+        // Column sums of exp(S − column max), row by row so that it vectorises.
+        columnLogSumExp.update(repeating: 0, count: columns)
+        for i in 0 ..< rows {
+            let s = scores + i * columns
+            for j in 0 ..< columns { tmp[j] = s[j] - columnMax[j] }
+            mf_vexp(tmp, tmp, columns)
+            for j in 0 ..< columns { columnLogSumExp[j] += tmp[j] }
+        }
+        var total = 0.0
+        for j in 0 ..< columns {
+            columnLogSumExp[j] = columnMax[j] + logf(columnLogSumExp[j])
+            // The positives of a video are a handful of rows: a direct loop.
+            let range = labels.videoQueryRanges[Int(videos[j])]
+            var m = -Float.infinity
+            for i in range { m = max(m, scores[i * columns + j]) }
+            var e: Float = 0
+            for i in range { e += expf(scores[i * columns + j] - m) }
+            positiveLogSumExp[j] = m + logf(e)
+            total += Double(columnLogSumExp[j]) - Double(positiveLogSumExp[j])
+        }
+        return total
+    }
+
+    /// Adds `upstream` · ∂NCE/∂S to a Q×Vb block of `dScores` (accumulated): the t2v part with
+    /// the rows' global logsumexps, the v2t part with the block's column statistics.
+    /// `positiveColumn[q]` is the block column of q's video, −1 when it is not in the block;
+    /// `queryCount`/`videoCount` are the global Q and V (the means' denominators). `work` holds
+    /// 2·Vb floats.
+    public static func backwardBlock(scores: UnsafePointer<Float>, rows: Int, columns: Int,
+                                     rowLogSumExp: UnsafePointer<Float>, columnLogSumExp: UnsafePointer<Float>,
+                                     positiveLogSumExp: UnsafePointer<Float>, positiveColumn: UnsafePointer<Int32>,
+                                     queryCount: Int, videoCount: Int, upstream: Float,
+                                     dScores: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {
+        guard columns > 0 else { return }
+        let perQuery = upstream / Float(queryCount), perVideo = upstream / Float(videoCount)
+        let rowSoftmax = work, columnSoftmax = work + columns
+        for i in 0 ..< rows {
+            let s = scores + i * columns, d = dScores + i * columns
+            let lse = rowLogSumExp[i]
+            for j in 0 ..< columns {
+                rowSoftmax[j] = s[j] - lse
+                columnSoftmax[j] = s[j] - columnLogSumExp[j]
+            }
+            mf_vexp(rowSoftmax, rowSoftmax, columns)
+            mf_vexp(columnSoftmax, columnSoftmax, columns)
+            for j in 0 ..< columns { d[j] += perQuery * rowSoftmax[j] + perVideo * columnSoftmax[j] }
+            // Query i is a positive of its own video only: one column gets the corrections.
+            let y = Int(positiveColumn[i])
+            if y >= 0 { d[y] -= perQuery + perVideo * expf(s[y] - positiveLogSumExp[y]) }
+        }
+    }
+
+    // MARK: - Whole matrix
+
+    /// Computes NCE(S) of a whole Q×V matrix (`labels.queryCount` × `labels.videoCount`).
     public static func forward(scores: UnsafePointer<Float>, labels: BatchLabels) -> Result {
         let q = labels.queryCount, v = labels.videoCount
-        var rowLSE = [Float](repeating: 0, count: q)
-        var columnMax = [Float](repeating: -.infinity, count: v)
-        var columnSum = [Float](repeating: 0, count: v)
-        var positiveLSE = [Float](repeating: 0, count: v)
-        var row = [Float](repeating: 0, count: v)
-        var textToVideo = 0.0
-        row.withUnsafeMutableBufferPointer { rowBuffer in
-            let tmp = rowBuffer.baseAddress!
-            columnMax.withUnsafeMutableBufferPointer { cmax in
-                // Pass 1: row logsumexp and column maxima.
-                for i in 0 ..< q {
-                    let s = scores + i * v
-                    var m = -Float.infinity
-                    for j in 0 ..< v {
-                        m = max(m, s[j])
-                        cmax[j] = max(cmax[j], s[j])
-                    }
-                    for j in 0 ..< v { tmp[j] = s[j] - m }
-                    mf_vexp(tmp, tmp, v)
-                    let lse = m + logf(sum(tmp, v))
-                    rowLSE[i] = lse
-                    textToVideo += Double(lse) - Double(s[Int(labels.queryVideo[i])])
-                }
-                // Pass 2: column sums of exp(S − column max), row by row so it vectorises.
-                columnSum.withUnsafeMutableBufferPointer { csum in
+        var rowLSE = [Float](repeating: -.infinity, count: q)
+        var rowSum = [Float](repeating: 0, count: q)
+        var columnLSE = [Float](repeating: 0, count: v), positiveLSE = [Float](repeating: 0, count: v)
+        var work = [Float](repeating: 0, count: 2 * v)
+        let videos = (0 ..< v).map(Int32.init)
+        var textToVideo = 0.0, videoToText = 0.0
+        rowLSE.withUnsafeMutableBufferPointer { m in
+            rowSum.withUnsafeMutableBufferPointer { s in
+                work.withUnsafeMutableBufferPointer { w in
+                    accumulateRowMaxima(scores: scores, rows: q, columns: v, into: m.baseAddress!)
+                    accumulateRowExpSums(scores: scores, rows: q, columns: v, shift: m.baseAddress!, into: s.baseAddress!, work: w.baseAddress!)
                     for i in 0 ..< q {
-                        let s = scores + i * v
-                        for j in 0 ..< v { tmp[j] = s[j] - cmax[j] }
-                        mf_vexp(tmp, tmp, v)
-                        for j in 0 ..< v { csum[j] += tmp[j] }
+                        m[i] += logf(s[i])
+                        textToVideo += Double(m[i]) - Double(scores[i * v + Int(labels.queryVideo[i])])
                     }
+                    videoToText = columnTerms(scores: scores, rows: q, columns: v, videos: videos, labels: labels,
+                                              columnLogSumExp: &columnLSE, positiveLogSumExp: &positiveLSE, work: w.baseAddress!)
                 }
             }
-        }
-        var columnLSE = [Float](repeating: 0, count: v)
-        var videoToText = 0.0
-        for j in 0 ..< v {
-            columnLSE[j] = columnMax[j] + logf(columnSum[j])
-            // The positives of a video are a handful of rows: a direct loop.
-            let range = labels.videoQueryRanges[j]
-            var m = -Float.infinity
-            for i in range { m = max(m, scores[i * v + j]) }
-            var s: Float = 0
-            for i in range { s += expf(scores[i * v + j] - m) }
-            positiveLSE[j] = m + logf(s)
-            videoToText += Double(columnLSE[j]) - Double(positiveLSE[j])
         }
         textToVideo /= Double(q)
         videoToText /= Double(v)
@@ -96,27 +164,10 @@ public enum NCELoss {
     public static func backward(scores: UnsafePointer<Float>, labels: BatchLabels, result: Result,
                                 upstream: Float, dScores: UnsafeMutablePointer<Float>) {
         let q = labels.queryCount, v = labels.videoCount
-        let perQuery = upstream / Float(q), perVideo = upstream / Float(v)
         var work = [Float](repeating: 0, count: 2 * v)
-        work.withUnsafeMutableBufferPointer { w in
-            let rowSoftmax = w.baseAddress!, columnSoftmax = w.baseAddress! + v
-            result.columnLogSumExp.withUnsafeBufferPointer { clse in
-                for i in 0 ..< q {
-                    let s = scores + i * v, d = dScores + i * v
-                    let lse = result.rowLogSumExp[i]
-                    for j in 0 ..< v {
-                        rowSoftmax[j] = s[j] - lse
-                        columnSoftmax[j] = s[j] - clse[j]
-                    }
-                    mf_vexp(rowSoftmax, rowSoftmax, v)
-                    mf_vexp(columnSoftmax, columnSoftmax, v)
-                    for j in 0 ..< v { d[j] += perQuery * rowSoftmax[j] + perVideo * columnSoftmax[j] }
-                    // Query i is a positive of its own video only: one column gets the corrections.
-                    let y = Int(labels.queryVideo[i])
-                    d[y] -= perQuery + perVideo * expf(s[y] - result.positiveLogSumExp[y])
-                }
-            }
-        }
+        backwardBlock(scores: scores, rows: q, columns: v, rowLogSumExp: result.rowLogSumExp, columnLogSumExp: result.columnLogSumExp,
+                      positiveLogSumExp: result.positiveLogSumExp, positiveColumn: labels.queryVideo,
+                      queryCount: q, videoCount: v, upstream: upstream, dScores: dScores, work: &work)
     }
 
     @inline(__always)

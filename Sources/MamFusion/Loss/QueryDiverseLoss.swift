@@ -20,8 +20,11 @@ public enum QueryDiverseLoss {
     /// Computes QDL(x̂).
     /// - Parameters:
     ///   - normalized: x̂, Q×`dimension` row-major, rows L2-normalised (not checked).
+    ///   - labels: the videos of these rows (a rank's own videos hold all their queries, so a
+    ///     rank computes its part of QDL alone).
+    ///   - queryCount: the denominator Q of the mean — the global batch's (default: these rows').
     public static func forward(normalized: UnsafePointer<Float>, dimension: Int, labels: BatchLabels,
-                               alpha: Float, delta: Float) -> Double {
+                               alpha: Float, delta: Float, queryCount: Int? = nil) -> Double {
         let largest = labels.largestVideo
         guard largest >= 2 else { return 0 }
         var total = 0.0
@@ -34,16 +37,16 @@ public enum QueryDiverseLoss {
                 }
             }
         }
-        return total / Double(labels.queryCount)
+        return total / Double(queryCount ?? labels.queryCount)
     }
 
     /// Adds `upstream` · ∂QDL/∂x̂ to `dNormalized` (Q×`dimension` row-major, accumulated).
     public static func backward(normalized: UnsafePointer<Float>, dimension: Int, labels: BatchLabels,
-                                alpha: Float, delta: Float, upstream: Float,
+                                alpha: Float, delta: Float, upstream: Float, queryCount: Int? = nil,
                                 dNormalized: UnsafeMutablePointer<Float>) {
         let largest = labels.largestVideo
         guard largest >= 2 else { return }
-        let scale = Double(upstream) * Double(alpha) / Double(labels.queryCount)
+        let scale = Double(upstream) * Double(alpha) / Double(queryCount ?? labels.queryCount)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * largest * largest) { work in
             let gram = work.baseAddress!, coupling = work.baseAddress! + largest * largest
             for range in labels.videoQueryRanges where range.count >= 2 {

@@ -1,3 +1,5 @@
+import TensorKit
+
 /// The triplet (ranking) term of MODEL.md §4 (MS-SL / GMMFormer `get_clip_triplet_loss`) on one
 /// Q×V score matrix S, with margin m:
 ///
@@ -17,6 +19,20 @@
 /// which is the same distribution as drawing from the negatives in index order; index order is
 /// used here (r-th negative video / query, skipping the positives) because it costs O(1) and a
 /// draw cannot flip between ranks when two scores differ only in summation order.
+///
+/// **Ties.** The reference sorts with `torch.sort(descending=True)` (GMMFormer's
+/// `get_clip_triplet_loss`), whose default is *not* stable: on CUDA the order of equal scores
+/// is whatever its sorting network leaves, and differs from the CPU's (pytorch/pytorch #28871,
+/// #103909), so the reference has no defined tie rule. Ours is the one a stable descending sort
+/// gives — higher score first, then the lower global index (`RankedScore.precedes`) — for t2v
+/// ranks and for the v2t hardest query alike; a tie changes which entry receives the gradient,
+/// never the loss value.
+///
+/// **Blocks.** Rows and columns are independent: a block of rows (`selectTextToVideo`) or of
+/// columns with all rows (`selectVideoToText`) with their global indices gives exactly the
+/// whole matrix's selection. Sharded by videos (DISTRIBUTED.md §3), a t2v row is spread over
+/// ranks: each rank offers its best negatives of the row (`collectTopNegatives`), the per-rank
+/// lists are merged, and the drawn position of the merged list is the negative.
 ///
 /// A batch with one video has no negatives: both triplet terms are 0 there (the reference fails).
 public enum TripletLoss {
@@ -63,9 +79,10 @@ public enum TripletLoss {
                 }
             }
         }
+        let videos = (0 ..< v).map(Int32.init)
         selection.videoToTextNegative.withUnsafeMutableBufferPointer { neg in
             selection.videoToTextHinge.withUnsafeMutableBufferPointer { hinge in
-                selectVideoToText(scores: scores, columns: v, firstVideo: 0, labels: labels, margin: margin,
+                selectVideoToText(scores: scores, columns: v, videos: videos, labels: labels, margin: margin,
                                   sampling: sampling, term: branch.videoToTextTerm,
                                   negative: neg.baseAddress!, hinge: hinge.baseAddress!)
             }
@@ -113,38 +130,83 @@ public enum TripletLoss {
                                          margin: Float, sampling: TripletSampling, term: TripletTerm,
                                          negative: UnsafeMutablePointer<Int32>,
                                          hinge: UnsafeMutablePointer<Float>) {
-        guard videos >= 2 else {
+        let pool = negativePool(videos: videos, sampling: sampling)
+        guard pool > 0 else {
             negative.update(repeating: -1, count: queries)
             hinge.update(repeating: 0, count: queries)
             return
         }
-        let negatives = videos - 1
-        let pool = sampling.useHardNegatives ? min(sampling.hardPoolSize, negatives) : negatives
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: pool) { ranked in
+        withUnsafeTemporaryAllocation(of: RankedScore.self, capacity: pool) { ranked in
             for r in 0 ..< queries {
                 let row = scores + r * videos
                 let y = Int(queryVideo[r])
-                let k = sampling.stream(item: firstQuery + r).integer(below: pool, at: term.rawValue)
-                let neg = sampling.useHardNegatives
-                    ? rankedNegative(row: row, videos: videos, positive: y, rank: k, buffer: ranked.baseAddress!)
-                    : (k < y ? k : k + 1)
+                let k = drawnRank(query: firstQuery + r, pool: pool, sampling: sampling, term: term)
+                let neg: Int
+                if sampling.useHardNegatives {
+                    collectTopNegatives(row: row, columns: videos, videos: nil, positive: y, keep: k + 1, into: ranked.baseAddress!)
+                    neg = Int(ranked[k].index)
+                } else {
+                    neg = randomNegative(rank: k, positive: y)
+                }
                 negative[r] = Int32(neg)
                 hinge[r] = margin + row[neg] - row[y]
             }
         }
     }
 
-    /// v2t selection for a block of `columns` consecutive videos, the first being global video
-    /// `firstVideo`: `scores` is Q × columns row-major holding S[·, firstVideo ..< firstVideo +
-    /// columns] for **all** Q queries of the global batch. Writes each video's negative query
-    /// (−1 when V = 1) and hinge m + S[neg,v] − mean_{q ∈ v} S[q,v].
-    public static func selectVideoToText(scores: UnsafePointer<Float>, columns: Int, firstVideo: Int,
+    /// The number of negatives a t2v draw chooses from: V − 1, or min(hard_pool_size, V − 1) once
+    /// hard negatives are on (0 when V = 1: no negative).
+    public static func negativePool(videos: Int, sampling: TripletSampling) -> Int {
+        let negatives = max(videos - 1, 0)
+        return sampling.useHardNegatives ? min(sampling.hardPoolSize, negatives) : negatives
+    }
+
+    /// The drawn position (0 ..< pool) of query `query`'s t2v negative: among the negatives in
+    /// video order (random phase) or in ranked order (hard phase).
+    @inline(__always)
+    public static func drawnRank(query: Int, pool: Int, sampling: TripletSampling, term: TripletTerm) -> Int {
+        sampling.stream(item: query).integer(below: pool, at: term.rawValue)
+    }
+
+    /// The `rank`-th video other than `positive`, in video order (the random phase).
+    @inline(__always)
+    public static func randomNegative(rank k: Int, positive y: Int) -> Int { k < y ? k : k + 1 }
+
+    /// The best `keep` negatives of one score row (`columns` entries) in the ranking order of
+    /// `RankedScore` (higher score first, ties to the lower global video index): `videos[j]` is
+    /// column j's global video (nil: column j is video j); the column of global video `positive`
+    /// is skipped. Writes `keep` records, padded with `RankedScore.none` when the row has fewer
+    /// negatives. Sorted insertion: O(columns · keep), no allocation (keep ≤ 20 in every
+    /// configuration).
+    public static func collectTopNegatives(row: UnsafePointer<Float>, columns: Int, videos: UnsafePointer<Int32>?,
+                                           positive: Int, keep: Int, into list: UnsafeMutablePointer<RankedScore>) {
+        list.update(repeating: .none, count: keep)
+        guard keep > 0 else { return }
+        for j in 0 ..< columns {
+            let video = videos.map { Int($0[j]) } ?? j
+            if video == positive { continue }
+            let candidate = RankedScore(score: row[j], index: Int32(video))
+            if !candidate.precedes(list[keep - 1]) { continue }
+            var p = keep - 1
+            while p > 0 && candidate.precedes(list[p - 1]) {
+                list[p] = list[p - 1]
+                p -= 1
+            }
+            list[p] = candidate
+        }
+    }
+
+    /// v2t selection for a block of `columns` videos (`videos[c]` is column c's global video):
+    /// `scores` is Q × columns row-major holding those columns of S for **all** Q queries of the
+    /// global batch. Writes each video's negative query (−1 when V = 1) and hinge
+    /// m + S[neg,v] − mean_{q ∈ v} S[q,v].
+    public static func selectVideoToText(scores: UnsafePointer<Float>, columns: Int, videos: UnsafePointer<Int32>,
                                          labels: BatchLabels, margin: Float, sampling: TripletSampling,
                                          term: TripletTerm, negative: UnsafeMutablePointer<Int32>,
                                          hinge: UnsafeMutablePointer<Float>) {
         let q = labels.queryCount
         for c in 0 ..< columns {
-            let video = firstVideo + c
+            let video = Int(videos[c])
             let range = labels.videoQueryRanges[video]
             let negatives = q - range.count
             guard negatives > 0 else {
@@ -169,28 +231,5 @@ public enum TripletLoss {
             negative[c] = Int32(neg)
             hinge[c] = margin + scores[neg * columns + c] - positive
         }
-    }
-
-    /// The negative of rank `rank` (0 = highest score; ties: lower video index first) among the
-    /// videos of `row` other than `positive`, keeping only the top rank + 1 in `buffer` (sorted
-    /// insertion: O(V · (rank + 1)) with no allocation; the pool is ≤ 20 in every configuration).
-    @inline(__always)
-    static func rankedNegative(row: UnsafePointer<Float>, videos: Int, positive: Int, rank: Int,
-                               buffer: UnsafeMutablePointer<Int32>) -> Int {
-        let keep = rank + 1
-        var filled = 0
-        for j in 0 ..< videos where j != positive {
-            let s = row[j]
-            // Scanning in ascending index, an equal score ranks after what is already held.
-            if filled == keep && !(s > row[Int(buffer[keep - 1])]) { continue }
-            var p: Int
-            if filled < keep { p = filled; filled += 1 } else { p = keep - 1 }
-            while p > 0 && s > row[Int(buffer[p - 1])] {
-                buffer[p] = buffer[p - 1]
-                p -= 1
-            }
-            buffer[p] = Int32(j)
-        }
-        return Int(buffer[keep - 1])
     }
 }

@@ -2,7 +2,13 @@ import TensorKit
 
 /// The whole MamFusion model for training and evaluation (MODEL.md §1–4): parameters and their
 /// gradients in flat buffers of `ParameterLayout.mamFusion`, the two query-encoder passes, the
-/// clip and frame branches and the loss head.
+/// clip and frame branches and the two fusion modules.
+///
+/// The model owns the order of its passes: `encode` runs the encoders, `backward` runs them in
+/// reverse and tells its caller as each `ParameterGroup` becomes final, so that the gradient
+/// all-reduce of that group can start while backward goes on. What lies between — the loss head
+/// over the global batch, with the fusion modules — is the training step's (it needs the other
+/// ranks' embeddings).
 ///
 /// The encoders work on packed rows (`SequenceBatch`) and keep their activations for backward;
 /// buffers are reused across steps (a step of a shape seen before allocates nothing).
@@ -15,7 +21,12 @@ public final class MamFusionModel: @unchecked Sendable {
     public let queryEncoders: [QueryEncoder]
     public let clipBranch: VideoBranch
     public let frameBranch: VideoBranch
-    public let lossHead: LossHead
+    /// `v2t_fusion` (the pooled frame vectors attend over the second query pass) and
+    /// `t2v_fusion` (the second query pass attends over the fused videos); training only.
+    public let videoToText: FusionAttention
+    public let textToVideo: FusionAttention
+    /// The loss hyper-parameters (MODEL.md §4).
+    public let loss: LossConfiguration
     /// Temporaries shared by every layer (see `ScratchArena`).
     public let scratch: ScratchArena
 
@@ -37,7 +48,9 @@ public final class MamFusionModel: @unchecked Sendable {
                                                     parameters: values, gradients: grads, scratch: scratch) }
         clipBranch = VideoBranch(.clip, configuration: c, site: Self.clipSite, parameters: values, gradients: grads, scratch: scratch)
         frameBranch = VideoBranch(.frame, configuration: c, site: Self.frameSite, parameters: values, gradients: grads, scratch: scratch)
-        lossHead = LossHead(configuration: c, parameters: values, gradients: grads)
+        videoToText = FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: values, gradients: grads)
+        textToVideo = FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: values, gradients: grads)
+        loss = LossConfiguration(c)
     }
 
     /// The packed inputs of one batch (or one rank's part of it), in global batch order.
@@ -80,32 +93,26 @@ public final class MamFusionModel: @unchecked Sendable {
         }
     }
 
-    /// Back-propagates ∂L/∂q, ∂L/∂q2, ∂L/∂C, ∂L/∂F of this rank's items through the encoders,
-    /// accumulating parameter gradients.
-    public func backwardEncoders(_ inputs: Inputs, dq: UnsafePointer<Float>, dq2: UnsafePointer<Float>,
-                                 dC: UnsafePointer<Float>, dF: UnsafePointer<Float>, dropout: DropoutContext) {
-        frameBranch.backward(inputs.frameFeatures, dy: dF, batch: inputs.videos, dropout: dropout)
-        clipBranch.backward(inputs.clipFeatures, dy: dC, batch: inputs.clipBatch(mapSize: configuration.mapSize), dropout: dropout)
-        queryEncoders[1].backward(inputs.tokenFeatures, dy: dq2, batch: inputs.queries, dropout: dropout)
-        queryEncoders[0].backward(inputs.tokenFeatures, dy: dq, batch: inputs.queries, dropout: dropout)
-    }
-
-    /// One single-process training forward + backward over a whole batch: gradients are
-    /// accumulated into `gradients` (zero them first for a fresh step). Returns the loss terms.
-    public func forwardBackward(_ inputs: Inputs, labels: BatchLabels, dropout: DropoutContext, sampling: TripletSampling) -> LossTerms {
-        let terms = loss(inputs, labels: labels, dropout: dropout, sampling: sampling)
-        lossHead.backward(q: queryEncoders[0].output.pointer, q2: queryEncoders[1].output.pointer,
-                          clipEmbeddings: clipBranch.output.pointer, frameEmbeddings: frameBranch.output.pointer, labels: labels)
-        backwardEncoders(inputs, dq: lossHead.dq.pointer, dq2: lossHead.dq2.pointer, dC: lossHead.dC.pointer,
-                         dF: lossHead.dF.pointer, dropout: dropout)
-        return terms
-    }
-
-    /// The loss only (forward; keeps activations for a following backward).
-    public func loss(_ inputs: Inputs, labels: BatchLabels, dropout: DropoutContext, sampling: TripletSampling) -> LossTerms {
-        encode(inputs, dropout: dropout)
-        return lossHead.forward(q: queryEncoders[0].output.pointer, q2: queryEncoders[1].output.pointer,
-                                clipEmbeddings: clipBranch.output.pointer, frameEmbeddings: frameBranch.output.pointer,
-                                labels: labels, sampling: sampling)
+    /// Back-propagates ∂L/∂q, ∂L/∂q2, ∂L/∂C, ∂L/∂F of `inputs` (the items `encode` last
+    /// encoded) through the encoders, accumulating parameter gradients, and calls `groupDone`
+    /// as each group's gradients become final: `.frame`, then `.clip`, then `.query` (the query
+    /// encoders go last: their input gradients are the last to arrive from the other ranks).
+    /// The fusion group is the loss head's, final before this is called.
+    public func backward(_ inputs: Inputs, dq: UnsafePointer<Float>, dq2: UnsafePointer<Float>,
+                         dC: UnsafePointer<Float>, dF: UnsafePointer<Float>, dropout: DropoutContext,
+                         groupDone: (ParameterGroup) throws -> Void) rethrows {
+        if inputs.videos.count > 0 {
+            frameBranch.backward(inputs.frameFeatures, dy: dF, batch: inputs.videos, dropout: dropout)
+        }
+        try groupDone(.frame)
+        if inputs.videos.count > 0 {
+            clipBranch.backward(inputs.clipFeatures, dy: dC, batch: inputs.clipBatch(mapSize: configuration.mapSize), dropout: dropout)
+        }
+        try groupDone(.clip)
+        if inputs.queries.count > 0 {
+            queryEncoders[1].backward(inputs.tokenFeatures, dy: dq2, batch: inputs.queries, dropout: dropout)
+            queryEncoders[0].backward(inputs.tokenFeatures, dy: dq, batch: inputs.queries, dropout: dropout)
+        }
+        try groupDone(.query)
     }
 }

@@ -26,42 +26,76 @@ public enum ParameterKind: String, Sendable, Codable {
     public var isUnused: Bool { self == .unusedWeight || self == .unusedBias }
 }
 
-/// One named tensor of the model: its reference name, PyTorch shape and place in the flat buffer.
+/// Which part of the model a tensor belongs to: the unit in which backward finishes gradients
+/// (DISTRIBUTED.md §4). The step declares a group final as soon as backward has produced all of
+/// its gradients, and the gradient all-reduce of that group starts then.
+public enum ParameterGroup: String, Sendable, CaseIterable, Codable {
+    /// The two fusion modules: final when the loss head's backward ends.
+    case fusion
+    /// The frame branch and its pooling: final after the frame branch's backward.
+    case frame
+    /// The clip branch: final after the clip branch's backward.
+    case clip
+    /// The query encoder (both passes) and its pooling: final last.
+    case query
+    /// The reference's unused `vid_embed_proj` tensors: never get a gradient, never reduced.
+    case unused
+
+    /// The order in which backward finishes the groups; the flat buffer is laid out in it, so
+    /// the first bucket to fill is the first in the buffer (as PyTorch's DDP lays out buckets in
+    /// reverse parameter order).
+    public static let backwardOrder: [ParameterGroup] = [.fusion, .frame, .clip, .query, .unused]
+}
+
+/// One named tensor of the model: its reference name, PyTorch shape, group and place in the flat
+/// buffer.
 public struct ParameterSpec: Sendable, Equatable {
     public let name: String
     public let shape: [Int]
     public let kind: ParameterKind
+    public let group: ParameterGroup
     /// Offset (in floats) of the first element in the flat parameter buffer.
     public let offset: Int
     public var count: Int { shape.reduce(1, *) }
     public var shapeDescription: String { shape.map(String.init).joined(separator: "x") }
 }
 
-/// The complete, ordered list of the model's parameter tensors for one configuration, laid out
-/// in one flat buffer (llm.c style): gradients and the optimiser's moments are buffers of the same
+/// The complete list of the model's parameter tensors for one configuration, laid out in one
+/// flat buffer (llm.c style): gradients and the optimiser's moments are buffers of the same
 /// layout, so the gradient all-reduce is a loop over slices of one buffer and a checkpoint is a
 /// loop over names.
 ///
-/// Order and names are the reference `state_dict`'s (PARAMETERS.md); every tensor starts at a
-/// multiple of 16 floats (64 bytes) so kernels see aligned rows.
+/// `specs` lists the tensors in the reference `state_dict` order with its names
+/// (PARAMETERS.md) — what checkpoints and `model-info` show. The flat buffer is laid out in
+/// *backward* order instead: group by group in `ParameterGroup.backwardOrder`, so each group is
+/// one contiguous range (`range(of:)`) that the gradient all-reduce can send as soon as backward
+/// has finished it. Every tensor starts at a multiple of 16 floats (64 bytes) so kernels see
+/// aligned rows.
 public struct ParameterLayout: Sendable {
     public let specs: [ParameterSpec]
     /// Floats in the flat buffer, alignment padding included.
     public let bufferCount: Int
     private let index: [String: Int]
+    private let groupRanges: [ParameterGroup: Range<Int>]
 
     public static let alignment = 16
 
-    init(entries: [(String, [Int], ParameterKind)]) {
-        var specs: [ParameterSpec] = []
+    init(entries: [(String, [Int], ParameterKind, ParameterGroup)]) {
+        var offsets = [Int](repeating: 0, count: entries.count)
+        var ranges: [ParameterGroup: Range<Int>] = [:]
         var offset = 0
-        for (name, shape, kind) in entries {
-            specs.append(ParameterSpec(name: name, shape: shape, kind: kind, offset: offset))
-            let n = shape.reduce(1, *)
-            offset += (n + Self.alignment - 1) / Self.alignment * Self.alignment
+        for group in ParameterGroup.backwardOrder {
+            let start = offset
+            for (i, entry) in entries.enumerated() where entry.3 == group {
+                offsets[i] = offset
+                let n = entry.1.reduce(1, *)
+                offset += (n + Self.alignment - 1) / Self.alignment * Self.alignment
+            }
+            ranges[group] = start..<offset
         }
-        self.specs = specs
-        self.bufferCount = offset
+        specs = entries.enumerated().map { i, e in ParameterSpec(name: e.0, shape: e.1, kind: e.2, group: e.3, offset: offsets[i]) }
+        bufferCount = offset
+        groupRanges = ranges
         var index: [String: Int] = [:]
         for (i, s) in specs.enumerated() {
             precondition(index[s.name] == nil, "duplicate parameter name \(s.name)")
@@ -69,6 +103,9 @@ public struct ParameterLayout: Sendable {
         }
         self.index = index
     }
+
+    /// The floats of `group` in the flat buffer (empty for a group the model does not have).
+    public func range(of group: ParameterGroup) -> Range<Int> { groupRanges[group] ?? 0..<0 }
 
     /// Number of parameter values (padding excluded) — 18,372,480 for TVR.
     public var parameterCount: Int { specs.reduce(0) { $0 + $1.count } }
@@ -84,17 +121,19 @@ public struct ParameterLayout: Sendable {
     /// The MamFusion model's tensors (MODEL.md §1–2) for `dims`, in reference order.
     public static func mamFusion(_ dims: ModelDimensions) -> ParameterLayout {
         let d = dims.hidden
-        var e: [(String, [Int], ParameterKind)] = []
+        var e: [(String, [Int], ParameterKind, ParameterGroup)] = []
+        var group = ParameterGroup.query
+        func tensor(_ name: String, _ shape: [Int], _ kind: ParameterKind) { e.append((name, shape, kind, group)) }
         func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true) {
-            e.append(("\(name).weight", [out, inFeatures], .linearWeight))
-            if bias { e.append(("\(name).bias", [out], .linearBias)) }
+            tensor("\(name).weight", [out, inFeatures], .linearWeight)
+            if bias { tensor("\(name).bias", [out], .linearBias) }
         }
         func layerNorm(_ name: String, _ n: Int) {
-            e.append(("\(name).weight", [n], .layerNormWeight))
-            e.append(("\(name).bias", [n], .layerNormBias))
+            tensor("\(name).weight", [n], .layerNormWeight)
+            tensor("\(name).bias", [n], .layerNormBias)
         }
         func positional(_ name: String, positions: Int) {
-            e.append(("\(name).position_embeddings.weight", [positions, d], .embedding))
+            tensor("\(name).position_embeddings.weight", [positions, d], .embedding)
             layerNorm("\(name).LayerNorm", d)
         }
         func inputProjection(_ name: String, from n: Int) {
@@ -113,41 +152,51 @@ public struct ParameterLayout: Sendable {
         }
         func mamba(_ name: String) {
             let inner = dims.mambaInner, state = dims.mambaState, rank = dims.mambaDtRank
-            e.append(("\(name).0.A_log", [inner, state], .stateLogDecay))
-            e.append(("\(name).0.D", [inner], .skipScale))
+            tensor("\(name).0.A_log", [inner, state], .stateLogDecay)
+            tensor("\(name).0.D", [inner], .skipScale)
             linear("\(name).0.in_proj", out: 2 * inner, in: d, bias: false)
-            e.append(("\(name).0.conv1d.weight", [inner, 1, dims.mambaConvolution], .convolutionWeight))
-            e.append(("\(name).0.conv1d.bias", [inner], .convolutionBias))
+            tensor("\(name).0.conv1d.weight", [inner, 1, dims.mambaConvolution], .convolutionWeight)
+            tensor("\(name).0.conv1d.bias", [inner], .convolutionBias)
             linear("\(name).0.x_proj", out: rank + 2 * state, in: inner, bias: false)
             linear("\(name).0.dt_proj", out: inner, in: rank)
             linear("\(name).0.out_proj", out: d, in: inner, bias: false)
             layerNorm("\(name).1", d)
         }
         func fusion(_ name: String) {
-            e.append(("\(name).multihead_attn.in_proj_weight", [3 * d, d], .attentionInProjectionWeight))
-            e.append(("\(name).multihead_attn.in_proj_bias", [3 * d], .attentionInProjectionBias))
+            group = .fusion
+            tensor("\(name).multihead_attn.in_proj_weight", [3 * d, d], .attentionInProjectionWeight)
+            tensor("\(name).multihead_attn.in_proj_bias", [3 * d], .attentionInProjectionBias)
             linear("\(name).multihead_attn.out_proj", out: d, in: d)
-            e.append(("\(name).vid_embed_proj.weight", [15680, 5, 1, 1], .unusedWeight))
-            e.append(("\(name).vid_embed_proj.bias", [15680], .unusedBias))
+            group = .unused
+            tensor("\(name).vid_embed_proj.weight", [15680, 5, 1, 1], .unusedWeight)
+            tensor("\(name).vid_embed_proj.bias", [15680], .unusedBias)
         }
 
+        group = .query
         positional("query_pos_embed", positions: dims.maxDescriptionLength)
+        group = .clip
         positional("clip_pos_embed", positions: dims.maxContextLength)
+        group = .frame
         positional("frame_pos_embed", positions: dims.maxContextLength)
+        group = .query
         inputProjection("query_input_proj", from: dims.queryFeature)
         attention("query_encoder")
+        group = .clip
         inputProjection("clip_input_proj", from: dims.visualFeature)
         gmmBlock("clip_encoder")
         mamba("clip_encoder_mamba")
         gmmBlock("clip_encoder_2")
         mamba("clip_encoder_2_mamba")
+        group = .frame
         inputProjection("frame_input_proj", from: dims.visualFeature)
         gmmBlock("frame_encoder_1")
         mamba("frame_encoder_1_mamba")
         gmmBlock("frame_encoder_2")
         mamba("frame_encoder_2_mamba")
-        e.append(("modular_vector_mapping.weight", [1, d], .linearWeight))
-        e.append(("modular_vector_mapping_2.weight", [1, d], .linearWeight))
+        group = .query
+        tensor("modular_vector_mapping.weight", [1, d], .linearWeight)
+        group = .frame
+        tensor("modular_vector_mapping_2.weight", [1, d], .linearWeight)
         fusion("v2t_fusion")
         fusion("t2v_fusion")
         return ParameterLayout(entries: e)

@@ -74,7 +74,7 @@ struct BenchEval: ParsableCommand {
         let queryTensor = Tensor(shape: [queries, dim], values: gathered)
         let querySet = try QuerySet(embeddings: queryTensor, groundTruth: (0..<queries).map { $0 * videos / queries })
 
-        var evaluator = ShardedEvaluator(communicator: world, memoryBudget: memoryBudget, topK: topK)
+        var evaluator = ShardedEvaluator(world: world, memoryBudget: memoryBudget, topK: topK)
         evaluator.preferredQueryBlock = queryBlock
         evaluator.preferredVideoBlock = videoBlock
         let plan = try ScoringPlan(queries: queries, videos: mine.count, clipsPerVideo: clips, dim: dim, topK: topK, ranks: p,

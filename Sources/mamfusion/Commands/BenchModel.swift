@@ -2,7 +2,9 @@ import ArgumentParser
 import CounterRandom
 import Foundation
 import MamFusion
+import MPIKit
 import TensorKit
+import Training
 
 /// `mamfusion bench model --config FILE --videos 16,32,64,128`: one training step (forward,
 /// backward, BertAdam update) of the full model on random inputs shaped like the configuration's
@@ -31,6 +33,7 @@ struct BenchModel: ParsableCommand {
         print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
         print("videos  queries  frames |  text    clip   frame  (mamba)  loss   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
         let model = MamFusionModel(configuration: config)
+        let head = ShardedLossHead(model: model)
         ParameterInitializer.initialize(model.parameters, seed: UInt64(config.seed))
         let expAvg = ParameterSet(layout: model.layout), expAvgSq = ParameterSet(layout: model.layout)
         var optimizer = BertAdam(learningRate: Float(config.learningRate), weightDecay: Float(config.weightDecay),
@@ -45,13 +48,16 @@ struct BenchModel: ParsableCommand {
             let clips = randomInputs(v * config.mapSize * config.visualFeatureSize, seed: 1)
             let framesBuffer = randomInputs(videosBatch.rows * config.visualFeatureSize, seed: 2)
             let tokens = randomInputs(queries.rows * config.queryFeatureSize, seed: 3)
-            let labels = try BatchLabels(queriesPerVideo: Array(repeating: captions, count: v))
+            let batch = GlobalBatch(sampled: Array(0..<v), storedFrames: { frameCounts[$0] }, maxContextLength: config.maxContextLength,
+                                    captionsOfVideo: { Array($0 * captions..<($0 + 1) * captions) })
+            let assignment = RankAssignment(batch: batch, ranks: 1, mapSize: config.mapSize)
             let inputs = MamFusionModel.Inputs(clipFeatures: clips.pointer, frameFeatures: framesBuffer.pointer, videos: videosBatch,
                                                tokenFeatures: tokens.pointer, queries: queries)
             let flops = ModelFlops(configuration: config, frames: frameCounts, tokens: queries.lengths)
             var samples: [PhaseTimes] = []
             for step in 0...steps {
-                let t = timedStep(model, inputs: inputs, labels: labels, step: step, optimizer: &optimizer, expAvg: expAvg, expAvgSq: expAvgSq)
+                let t = try timedStep(model, head: head, inputs: inputs, batch: batch, assignment: assignment, step: step,
+                                      optimizer: &optimizer, expAvg: expAvg, expAvgSq: expAvgSq)
                 if step > 0 { samples.append(t) }
             }
             let m = PhaseTimes.median(samples)
@@ -76,11 +82,12 @@ struct BenchModel: ParsableCommand {
         }
     }
 
-    func timedStep(_ model: MamFusionModel, inputs: MamFusionModel.Inputs, labels: BatchLabels, step: Int,
-                   optimizer: inout BertAdam, expAvg: ParameterSet, expAvgSq: ParameterSet) -> PhaseTimes {
+    func timedStep(_ model: MamFusionModel, head: ShardedLossHead, inputs: MamFusionModel.Inputs, batch: GlobalBatch,
+                   assignment: RankAssignment, step: Int, optimizer: inout BertAdam, expAvg: ParameterSet, expAvgSq: ParameterSet) throws -> PhaseTimes {
         let c = model.configuration
         let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(step), enabled: c.dropoutEnabled)
-        let sampling = model.lossHead.loss.sampling(seed: UInt64(c.seed), step: step, epoch: 0)
+        let sampling = model.loss.sampling(seed: UInt64(c.seed), step: step, epoch: 0)
+        var collectives = StepCollectives(world: LocalWorld())
         var t = PhaseTimes()
         let mambas = [model.clipBranch.mamba1, model.clipBranch.mamba2, model.frameBranch.mamba1, model.frameBranch.mamba2]
         for m in mambas { m.resetTimers() }
@@ -95,11 +102,10 @@ struct BenchModel: ParsableCommand {
         t.clip += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
         model.frameBranch.forward(inputs.frameFeatures, batch: inputs.videos, dropout: dropout)
         t.frame += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        let head = model.lossHead
-        let q = model.queryEncoders[0].output.pointer, q2 = model.queryEncoders[1].output.pointer
-        _ = head.forward(q: q, q2: q2, clipEmbeddings: model.clipBranch.output.pointer, frameEmbeddings: model.frameBranch.output.pointer,
-                         labels: labels, sampling: sampling)
-        head.backward(q: q, q2: q2, clipEmbeddings: model.clipBranch.output.pointer, frameEmbeddings: model.frameBranch.output.pointer, labels: labels)
+        let q2 = model.queryEncoders[1].output.pointer, F = model.frameBranch.output.pointer
+        _ = try head.forward(q: model.queryEncoders[0].output.pointer, q2: q2, C: model.clipBranch.output.pointer, F: F,
+                             batch: batch, assignment: assignment, sampling: sampling, collectives: &collectives)
+        try head.backward(q2: q2, F: F, collectives: &collectives)
         t.loss += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
         model.frameBranch.backward(inputs.frameFeatures, dy: head.dF.pointer, batch: inputs.videos, dropout: dropout)
         t.frame += MonotonicClock.now() - t0; t0 = MonotonicClock.now()

@@ -56,7 +56,7 @@ struct Evaluate: ParsableCommand {
             shard = try evaluation.encodeVideos()
         }
         let queries = try evaluation.encodeQueries()
-        let evaluator = ShardedEvaluator(communicator: world.size > 1 ? world : nil,
+        let evaluator = ShardedEvaluator(world: world,
                                          weights: RankingWeights(clip: Float(config.clipScaleWeight), frame: Float(config.frameScaleWeight)),
                                          memoryBudget: memoryBudget, topK: ranksOut == nil ? 0 : topK)
         let result = try evaluator.evaluate(queries: queries, videos: shard)

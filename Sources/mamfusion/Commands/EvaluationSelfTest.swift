@@ -48,7 +48,7 @@ struct EvaluationSelfTest: ParsableCommand {
         let groundTruth = try file.readDataset("ground_truth", as: Int64.self).map(Int.init)
         let set = try QuerySet(embeddings: embeddings, groundTruth: groundTruth)
 
-        let evaluator = ShardedEvaluator(communicator: world, weights: RankingWeights(clip: clipWeight, frame: frameWeight),
+        let evaluator = ShardedEvaluator(world: world, weights: RankingWeights(clip: clipWeight, frame: frameWeight),
                                          memoryBudget: memoryBudget, topK: topK)
         let result = try evaluator.evaluate(queries: set, videos: shard)
 

@@ -1,4 +1,5 @@
 import TensorKit
+import TestSupport
 import Testing
 @testable import MamFusion
 
@@ -120,26 +121,29 @@ struct LayerGradientTests {
         #expect(error < 1e-2, "max relative error \(error)")
     }
 
-    @Test("SimilarityScores: q, C and F through all four score matrices")
-    func similarity() {
-        let Q = 5, V = 3, mc = 4, d = 16
-        let s = SimilarityScores(features: d, clips: mc)
-        let q = randomBuffer(Q * d, seed: 9), C = randomBuffer(V * mc * d, seed: 10), F = randomBuffer(V * d, seed: 11)
-        let dq = Tensor(shape: [Q * d]), dC = Tensor(shape: [V * mc * d]), dF = Tensor(shape: [V * d])
+    @Test("TiledSimilarity: q and the video blocks through all four score matrices")
+    func tiledSimilarity() {
+        // Few queries: with many, some clip maximum sits within ε of a tie and the max's kink
+        // dominates the central difference. Several tiles: TiledSimilarityTests (against the
+        // whole-matrix backward).
+        let Q = 5, V = 3, mc = 4, d = 16, n = mc + 1
+        let s = TiledSimilarity(features: d, clips: mc)
+        let q = randomBuffer(Q * d, seed: 9), E = randomBuffer(V * n * d, seed: 10)
+        let dq = Tensor(shape: [Q * d]), dE = Tensor(shape: [V * n * d])
         let out = Tensor(shape: [4 * Q * V])
-        let error = layerGradientError(checked: [(q.buffer, dq.buffer), (C.buffer, dC.buffer), (F.buffer, dF.buffer)],
+        let error = layerGradientError(checked: [(q.buffer, dq.buffer), (E.buffer, dE.buffer)],
                                        outputCount: 4 * Q * V, epsilon: 1e-3,
                                        forward: {
-                                           s.forward(q: q.pointer, queries: Q, clipEmbeddings: C.pointer, frameEmbeddings: F.pointer, videos: V)
+                                           s.forward(q: q.pointer, queries: Q, embeddings: E.pointer, videos: V)
                                            for (k, b) in [s.clip, s.clipUnnormalized, s.frame, s.frameUnnormalized].enumerated() {
                                                (out.pointer + k * Q * V).update(from: b.pointer, count: Q * V)
                                            }
                                            return UnsafePointer(out.pointer)
                                        },
                                        backward: { w in
-                                           s.backward(q: q.pointer, clipEmbeddings: C.pointer, frameEmbeddings: F.pointer,
+                                           s.backward(q: q.pointer, embeddings: E.pointer,
                                                       dClip: w, dClipUnnormalized: w + Q * V, dFrame: w + 2 * Q * V, dFrameUnnormalized: w + 3 * Q * V,
-                                                      dq: dq.pointer, dC: dC.pointer, dF: dF.pointer)
+                                                      dq: dq.pointer, dE: dE.pointer)
                                        })
         #expect(error < 1e-2, "max relative error \(error)")
     }

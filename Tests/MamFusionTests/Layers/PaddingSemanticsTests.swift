@@ -1,4 +1,5 @@
 import TensorKit
+import TestSupport
 import Testing
 @testable import MamFusion
 

@@ -66,7 +66,7 @@ struct SimilarityLossTests {
         let batch = try Batch(seed: 213, counts: LossProblem.randomCounts(seed: 213, videos: 5, maxQueries: 4))
         // Larger weights than TVR's so the NCE and QDL terms are not lost next to the triplet terms;
         // a margin that keeps every hinge away from 0 on the fixture's grid of scores.
-        var configuration = SimilarityLoss.Configuration.tvr
+        var configuration = LossConfiguration.tvr
         configuration.clipNCEWeight = 0.5
         configuration.frameNCEWeight = 0.7
         configuration.queryDiverseWeight = 0.3
@@ -111,11 +111,11 @@ struct SimilarityLossTests {
 
     @Test("Invalid configurations are rejected with a message")
     func validation() {
-        var c = SimilarityLoss.Configuration.tvr
+        var c = LossConfiguration.tvr
         c.hardPoolSize = 0
-        #expect(throws: SimilarityLossError.self) { try c.validate() }
+        #expect(throws: LossConfigurationError.self) { try c.validate() }
         c = .tvr
         c.margin = .nan
-        #expect(throws: SimilarityLossError.self) { try c.validate() }
+        #expect(throws: LossConfigurationError.self) { try c.validate() }
     }
 }

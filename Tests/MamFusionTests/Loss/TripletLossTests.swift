@@ -150,7 +150,7 @@ struct TripletLossTests {
             for q in 0 ..< p.queries { columnBlock += p.scores[q * p.videos + columns.lowerBound ..< q * p.videos + columns.upperBound] }
             var vNegative = [Int32](repeating: 0, count: columns.count)
             var vHinge = [Float](repeating: 0, count: columns.count)
-            TripletLoss.selectVideoToText(scores: columnBlock, columns: columns.count, firstVideo: columns.lowerBound,
+            TripletLoss.selectVideoToText(scores: columnBlock, columns: columns.count, videos: columns.map(Int32.init),
                                           labels: p.labels, margin: Self.margin, sampling: sampling,
                                           term: .frameVideoToText, negative: &vNegative, hinge: &vHinge)
             #expect(vNegative == Array(whole.videoToTextNegative[columns]))

@@ -10,14 +10,24 @@ import TensorKit
 /// tiled *keys/values* give exactly the attention over the untiled rows (each key's weight is
 /// split evenly over its copies), so the model calls this with the untiled V rows — the same
 /// function, a quarter of the work. The unused `vid_embed_proj` tensors are never touched.
+///
+/// Two phases, so that the rows can be spread over ranks (DISTRIBUTED.md §3): the key/value
+/// projection of memory rows (`projectKeysValues`, each rank for its own rows, then gathered)
+/// and the attention of target rows over all keys/values (`attend`, each rank for its own
+/// targets). Their backward passes mirror them: `backwardAttend` gives the gradient of the keys
+/// and values of *all* memory rows from this rank's targets (summed over ranks by a
+/// reduce-scatter), and `backwardKeysValues` takes each row's summed gradient back through the
+/// projection. Every parameter gradient is then a sum of per-rank partials, like any other.
+/// `forward`/`backward` chain both phases for one process.
 public final class FusionAttention: @unchecked Sendable {
     let inWeight, inBias, outWeight, outBias: ParameterBinding
     public let features: Int
     public let heads: Int
-    let qp = ActivationBuffer(), kp = ActivationBuffer(), vp = ActivationBuffer()
+    let qp = ActivationBuffer(), ownKeys = ActivationBuffer(), ownValues = ActivationBuffer()
     let probabilities = ActivationBuffer(), ctx = ActivationBuffer(), attended = ActivationBuffer()
     public let output = ActivationBuffer()
-    let dAttended = ActivationBuffer(), dContext = ActivationBuffer(), dqp = ActivationBuffer(), dkp = ActivationBuffer(), dvp = ActivationBuffer()
+    let dAttended = ActivationBuffer(), dContext = ActivationBuffer(), dqp = ActivationBuffer()
+    let dOwnKeys = ActivationBuffer(), dOwnValues = ActivationBuffer()
     let dP = ActivationBuffer(), dS = ActivationBuffer()
     private var targets = 0, memories = 0
 
@@ -32,14 +42,38 @@ public final class FusionAttention: @unchecked Sendable {
 
     var headSize: Int { features / heads }
 
-    /// output (targets × d) = tgt ⊙ MHA(tgt, memory, memory).
-    public func forward(target: UnsafePointer<Float>, targets nt: Int, memory: UnsafePointer<Float>, memories nm: Int) {
+    // MARK: - Phase 1: keys and values of memory rows
+
+    /// keys = memory·W_kᵀ + b_k, values = memory·W_vᵀ + b_v (rows × d each, caller's buffers).
+    public func projectKeysValues(memory: UnsafePointer<Float>, rows: Int,
+                                  keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
+        let d = features
+        Linear.forward(x: memory, weight: inWeight.value + d * d, bias: inBias.value + d, y: keys, rows: rows, inFeatures: d, outFeatures: d)
+        Linear.forward(x: memory, weight: inWeight.value + 2 * d * d, bias: inBias.value + 2 * d, y: values, rows: rows, inFeatures: d, outFeatures: d)
+    }
+
+    /// Accumulates dMemory and the k/v parts of the in-projection's gradient from the (summed)
+    /// gradients of this rows' keys and values.
+    public func backwardKeysValues(memory: UnsafePointer<Float>, rows: Int, dKeys: UnsafePointer<Float>, dValues: UnsafePointer<Float>,
+                                   dMemory: UnsafeMutablePointer<Float>) {
+        let d = features
+        Linear.backward(x: memory, weight: inWeight.value + d * d, dy: dKeys, dx: dMemory, dWeight: inWeight.gradient + d * d,
+                        dBias: inBias.gradient + d, rows: rows, inFeatures: d, outFeatures: d)
+        Linear.backward(x: memory, weight: inWeight.value + 2 * d * d, dy: dValues, dx: dMemory, dWeight: inWeight.gradient + 2 * d * d,
+                        dBias: inBias.gradient + 2 * d, rows: rows, inFeatures: d, outFeatures: d)
+    }
+
+    // MARK: - Phase 2: targets attend over all keys and values
+
+    /// output (targets × d) = tgt ⊙ out_proj(softmax(Q Kᵀ/√dh) V) per head, Q = tgt·W_qᵀ + b_q,
+    /// over `memories` key/value rows (memories × d each). Keeps what `backwardAttend` needs;
+    /// `keys` and `values` must stay unchanged until then.
+    public func attend(target: UnsafePointer<Float>, targets nt: Int,
+                       keys K: UnsafePointer<Float>, values V: UnsafePointer<Float>, memories nm: Int) {
         targets = nt; memories = nm
         let d = features, dh = headSize, scale = 1 / Float(dh).squareRoot()
-        let Q = qp.reserve(nt * d), K = kp.reserve(nm * d), V = vp.reserve(nm * d)
+        let Q = qp.reserve(nt * d)
         Linear.forward(x: target, weight: inWeight.value, bias: inBias.value, y: Q, rows: nt, inFeatures: d, outFeatures: d)
-        Linear.forward(x: memory, weight: inWeight.value + d * d, bias: inBias.value + d, y: K, rows: nm, inFeatures: d, outFeatures: d)
-        Linear.forward(x: memory, weight: inWeight.value + 2 * d * d, bias: inBias.value + 2 * d, y: V, rows: nm, inFeatures: d, outFeatures: d)
         let P = probabilities.reserve(heads * nt * nm), C = ctx.reserve(nt * d)
         for h in 0..<heads {
             let S = P + h * nt * nm
@@ -52,17 +86,20 @@ public final class FusionAttention: @unchecked Sendable {
         ElementwiseProduct.forward(a: target, b: A, y: output.reserve(nt * d), count: nt * d)
     }
 
-    /// Accumulates dTarget, dMemory and the parameter gradients from dy = ∂L/∂output.
-    public func backward(target: UnsafePointer<Float>, memory: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                         dTarget: UnsafeMutablePointer<Float>, dMemory: UnsafeMutablePointer<Float>) {
+    /// From dy = ∂L/∂output: accumulates dTarget, and the gradients of all `memories` keys and
+    /// values (dKeys, dValues: memories × d, accumulated), and the q and out-projection
+    /// parameter gradients. Call after `attend` with the same inputs.
+    public func backwardAttend(target: UnsafePointer<Float>, keys K: UnsafePointer<Float>, values V: UnsafePointer<Float>,
+                               dy: UnsafePointer<Float>, dTarget: UnsafeMutablePointer<Float>,
+                               dKeys dK: UnsafeMutablePointer<Float>, dValues dV: UnsafeMutablePointer<Float>) {
         let nt = targets, nm = memories, d = features, dh = headSize, scale = 1 / Float(dh).squareRoot()
         let dA = dAttended.zeroed(nt * d)
         ElementwiseProduct.backward(a: target, b: attended.pointer, dy: dy, da: dTarget, db: dA, count: nt * d)
         let dC = dContext.zeroed(nt * d)
         Linear.backward(x: ctx.pointer, weight: outWeight.value, dy: dA, dx: dC, dWeight: outWeight.gradient, dBias: outBias.gradient,
                         rows: nt, inFeatures: d, outFeatures: d)
-        let Q = qp.pointer, K = kp.pointer, V = vp.pointer, P = probabilities.pointer
-        let dQ = dqp.zeroed(nt * d), dK = dkp.zeroed(nm * d), dV = dvp.zeroed(nm * d)
+        let Q = qp.pointer, P = probabilities.pointer
+        let dQ = dqp.zeroed(nt * d)
         let gP = dP.reserve(nt * nm), gS = dS.reserve(nt * nm)
         for h in 0..<heads {
             let S = P + h * nt * nm
@@ -75,9 +112,24 @@ public final class FusionAttention: @unchecked Sendable {
         }
         Linear.backward(x: target, weight: inWeight.value, dy: dQ, dx: dTarget, dWeight: inWeight.gradient, dBias: inBias.gradient,
                         rows: nt, inFeatures: d, outFeatures: d)
-        Linear.backward(x: memory, weight: inWeight.value + d * d, dy: dK, dx: dMemory, dWeight: inWeight.gradient + d * d,
-                        dBias: inBias.gradient + d, rows: nm, inFeatures: d, outFeatures: d)
-        Linear.backward(x: memory, weight: inWeight.value + 2 * d * d, dy: dV, dx: dMemory, dWeight: inWeight.gradient + 2 * d * d,
-                        dBias: inBias.gradient + 2 * d, rows: nm, inFeatures: d, outFeatures: d)
+    }
+
+    // MARK: - One process: both phases
+
+    /// output (targets × d) = tgt ⊙ MHA(tgt, memory, memory), all memory rows local.
+    public func forward(target: UnsafePointer<Float>, targets nt: Int, memory: UnsafePointer<Float>, memories nm: Int) {
+        let K = ownKeys.reserve(nm * features), V = ownValues.reserve(nm * features)
+        projectKeysValues(memory: memory, rows: nm, keys: K, values: V)
+        attend(target: target, targets: nt, keys: K, values: V, memories: nm)
+    }
+
+    /// Accumulates dTarget, dMemory and the parameter gradients from dy = ∂L/∂output, after
+    /// `forward` with the same inputs.
+    public func backward(target: UnsafePointer<Float>, memory: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                         dTarget: UnsafeMutablePointer<Float>, dMemory: UnsafeMutablePointer<Float>) {
+        let nm = memories, d = features
+        let dK = dOwnKeys.zeroed(nm * d), dV = dOwnValues.zeroed(nm * d)
+        backwardAttend(target: target, keys: ownKeys.pointer, values: ownValues.pointer, dy: dy, dTarget: dTarget, dKeys: dK, dValues: dV)
+        backwardKeysValues(memory: memory, rows: nm, dKeys: dK, dValues: dV, dMemory: dMemory)
     }
 }

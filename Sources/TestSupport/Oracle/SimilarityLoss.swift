@@ -1,67 +1,14 @@
-/// The whole training loss of one global batch (MODEL.md §4), from the score matrices and the
-/// normalised fused queries:
+import MamFusion
+
+/// **Test oracle** (the single-process loss assembly that training used before the loss head was
+/// sharded across ranks): the whole training loss of one global batch (MODEL.md §4), from the
+/// whole score matrices and the normalised fused queries:
 ///
 ///     L = lf0·NCE(S_clip') + TRIP(S_clip) + lf1·NCE(S_frame') + TRIP(S_frame) + lf2·QDL(x̂)
 ///
 /// Computing S from embeddings (and x̂ from qf) is the caller's job; this type produces the value,
 /// each weighted term, and ∂L/∂S for the four matrices plus ∂L/∂x̂.
 public struct SimilarityLoss: Sendable {
-    /// The loss hyper-parameters (MODEL.md §7).
-    public struct Configuration: Sendable, Equatable, Codable {
-        /// lf0: weight of NCE(S_clip').
-        public var clipNCEWeight: Float
-        /// lf1: weight of NCE(S_frame').
-        public var frameNCEWeight: Float
-        /// lf2: weight of QDL.
-        public var queryDiverseWeight: Float
-        /// m of both triplet terms.
-        public var margin: Float
-        /// 0-based epoch from which the triplet terms use hard negatives.
-        public var hardNegativeStartEpoch: Int
-        /// t2v hard negatives are drawn from the top `hardPoolSize` (≥ 1).
-        public var hardPoolSize: Int
-        /// δ = neg_factor[0].
-        public var queryDiverseDelta: Float
-        /// α = neg_factor[1].
-        public var queryDiverseAlpha: Float
-
-        public init(clipNCEWeight: Float, frameNCEWeight: Float, queryDiverseWeight: Float, margin: Float,
-                    hardNegativeStartEpoch: Int, hardPoolSize: Int, queryDiverseDelta: Float,
-                    queryDiverseAlpha: Float) {
-            self.clipNCEWeight = clipNCEWeight
-            self.frameNCEWeight = frameNCEWeight
-            self.queryDiverseWeight = queryDiverseWeight
-            self.margin = margin
-            self.hardNegativeStartEpoch = hardNegativeStartEpoch
-            self.hardPoolSize = hardPoolSize
-            self.queryDiverseDelta = queryDiverseDelta
-            self.queryDiverseAlpha = queryDiverseAlpha
-        }
-
-        /// TVR and ActivityNet (MODEL.md §7).
-        public static let tvr = Configuration(clipNCEWeight: 0.027, frameNCEWeight: 0.045, queryDiverseWeight: 0.015,
-                                              margin: 0.2, hardNegativeStartEpoch: 20, hardPoolSize: 20,
-                                              queryDiverseDelta: 0.2, queryDiverseAlpha: 32)
-        public static let activityNet = tvr
-        /// Charades-STA (MODEL.md §7).
-        public static let charades = Configuration(clipNCEWeight: 0.008, frameNCEWeight: 0.01, queryDiverseWeight: 0.005,
-                                                   margin: 0.2, hardNegativeStartEpoch: 100, hardPoolSize: 20,
-                                                   queryDiverseDelta: 0.15, queryDiverseAlpha: 32)
-
-        /// Throws when a value would make the loss undefined.
-        public func validate() throws(SimilarityLossError) {
-            guard hardPoolSize >= 1 else { throw .invalidConfiguration("hard_pool_size must be ≥ 1, got \(hardPoolSize)") }
-            guard hardNegativeStartEpoch >= 0 else {
-                throw .invalidConfiguration("hard_negative_start_epoch must be ≥ 0, got \(hardNegativeStartEpoch)")
-            }
-            for (name, value) in [("margin", margin), ("loss_factor", clipNCEWeight), ("loss_factor", frameNCEWeight),
-                                  ("loss_factor", queryDiverseWeight), ("neg_factor", queryDiverseDelta),
-                                  ("neg_factor", queryDiverseAlpha)] where !value.isFinite {
-                throw .invalidConfiguration("\(name) must be finite, got \(value)")
-            }
-        }
-    }
-
     /// The inputs of one batch, all row-major and read only. Q = labels.queryCount,
     /// V = labels.videoCount.
     public struct Inputs {
@@ -120,17 +67,15 @@ public struct SimilarityLoss: Sendable {
         public var value: Double { terms.total }
     }
 
-    public let configuration: Configuration
+    public let configuration: LossConfiguration
 
-    public init(configuration: Configuration) {
+    public init(configuration: LossConfiguration) {
         self.configuration = configuration
     }
 
     /// The triplet sampling of global step `step` in 0-based epoch `epoch`.
     public func sampling(seed: UInt64, step: Int, epoch: Int) -> TripletSampling {
-        TripletSampling(seed: seed, step: step, epoch: epoch,
-                        hardNegativeStartEpoch: configuration.hardNegativeStartEpoch,
-                        hardPoolSize: configuration.hardPoolSize)
+        configuration.sampling(seed: seed, step: step, epoch: epoch)
     }
 
     /// Computes L and its terms. `sampling` keys the triplet negatives (see `sampling(seed:step:epoch:)`).
@@ -170,13 +115,3 @@ public struct SimilarityLoss: Sendable {
     }
 }
 
-/// Why the loss cannot be set up.
-public enum SimilarityLossError: Error, Equatable, CustomStringConvertible {
-    case invalidConfiguration(String)
-
-    public var description: String {
-        switch self {
-        case .invalidConfiguration(let why): return "loss configuration: \(why)"
-        }
-    }
-}

@@ -1,11 +1,14 @@
+import MamFusion
 import TensorKit
 
-/// The four score matrices of the training loss (MODEL.md §3), with their backward:
+/// **Test oracle** for `TiledSimilarity`: the four score matrices of the training loss (MODEL.md §3), with their backward:
 /// - S_clip'[q,v] = max_c q·C[v,c], S_clip[q,v] = max_c q̂·ĉ[v,c] (ĉ per clip row);
 /// - S_frame'[q,v] = q·F[v], S_frame[q,v] = q̂·f̂[v];
 /// x̂ = x / max(‖x‖, 1e-12) (`F.normalize`).
 /// Shapes: q (Q×d), C (V·Mc×d, video-major), F (V×d); each S is Q×V. The clip maxima keep their
-/// argmax, so the backward sends each score's gradient to the one clip that produced it.
+/// argmax, so the backward sends each score's gradient to the one clip that produced it. This is
+/// the whole-matrix computation (normalise, then multiply; all Q×V·Mc products at once) that
+/// training used before the scores were tiled.
 public final class SimilarityScores: @unchecked Sendable {
     public let features: Int
     public let clips: Int

@@ -1,15 +1,17 @@
+import MamFusion
 import TensorKit
 
-/// Everything after the encoders in training (MODEL.md §2 fusion, §3, §4), over a whole (global)
-/// batch: the similarity matrices, the two fusion modules and the loss, forward and backward.
+/// **Test oracle**: the loss head as training computed it before it was sharded across ranks —
+/// everything after the encoders (MODEL.md §2 fusion, §3, §4) over a whole (global) batch, in
+/// one process: the whole similarity matrices (one GEMM over all Q×V·Mc products), the two fusion
+/// modules and the loss, forward and backward. The sharded head must give the same loss and
+/// gradients on the same embeddings.
 ///
 /// Inputs (global batch order; queries flattened in video order): q and q2 (Q×d, the two query
-/// encoder passes), C (V·Mc×d) and F (V×d). After `run`, `dq`, `dq2`, `dC`, `dF` hold ∂L/∂ of each
-/// input, and the fusion modules' parameter gradients have been accumulated into the model's
-/// gradient buffer. In data-parallel training every rank runs this redundantly on the gathered
-/// batch (it is small next to the encoders), takes the slices of the input gradients that belong
-/// to its own items, and only one rank keeps the fusion gradients (DISTRIBUTED.md §3).
-public final class LossHead: @unchecked Sendable {
+/// encoder passes), C (V·Mc×d) and F (V×d). After `backward`, `dq`, `dq2`, `dC`, `dF` hold ∂L/∂
+/// of each input, and the fusion modules' parameter gradients have been accumulated into
+/// `gradients`.
+public final class RedundantLossHead: @unchecked Sendable {
     public let features: Int
     public let clips: Int
     public let similarity: SimilarityScores
@@ -26,10 +28,7 @@ public final class LossHead: @unchecked Sendable {
         similarity = SimilarityScores(features: c.hiddenSize, clips: c.mapSize)
         videoToText = FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
         textToVideo = FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
-        loss = SimilarityLoss(configuration: .init(
-            clipNCEWeight: Float(c.lossFactor[0]), frameNCEWeight: Float(c.lossFactor[1]), queryDiverseWeight: Float(c.lossFactor[2]),
-            margin: Float(c.margin), hardNegativeStartEpoch: c.hardNegativeStartEpoch, hardPoolSize: c.hardPoolSize,
-            queryDiverseDelta: Float(c.negativeFactor[0]), queryDiverseAlpha: Float(c.negativeFactor[1])))
+        loss = SimilarityLoss(configuration: LossConfiguration(c))
     }
 
     private var lastResult: SimilarityLoss.Result?
@@ -58,7 +57,7 @@ public final class LossHead: @unchecked Sendable {
     /// same inputs; fusion parameter gradients are accumulated.
     public func backward(q: UnsafePointer<Float>, q2: UnsafePointer<Float>, clipEmbeddings C: UnsafePointer<Float>,
                          frameEmbeddings F: UnsafePointer<Float>, labels: BatchLabels) {
-        guard let result = lastResult else { preconditionFailure("LossHead.backward before forward") }
+        guard let result = lastResult else { preconditionFailure("RedundantLossHead.backward before forward") }
         let Q = labels.queryCount, V = labels.videoCount, d = features
         let g = dScores.zeroed(4 * Q * V)
         let dxh = dFusedHat.zeroed(Q * d)

@@ -1,0 +1,168 @@
+import CKernels
+import TensorKit
+
+/// The four score matrices of the training loss (MODEL.md §3) of **all** queries of a batch
+/// against a block of videos (one rank's own videos, DISTRIBUTED.md §3), with their backward:
+///
+///     S_clip'[q,v]  = max_c q·C[v,c]                 S_frame'[q,v] = q·F[v]
+///     S_clip[q,v]   = max_c q̂·ĉ[v,c]                 S_frame[q,v]  = q̂·f̂[v]
+///
+/// with x̂ = x / max(‖x‖, 1e-12) (`F.normalize`).
+///
+/// **Fixed tiles.** OpenBLAS gives different bits for a product over a subset of rows or
+/// columns than for the full product (SHARDED-HEAD.md B.5), so scores computed over whichever
+/// videos a rank happens to own would differ from one world size to another, and a near-tie
+/// could resolve differently. Here every score comes from the same product whatever the world
+/// size: one video's block E_v = [C_v (Mc rows); F_v (1 row)] against a tile of `queryTile`
+/// consecutive queries in *global* order — the same operands, the same shape, the same bits on
+/// any number of ranks.
+///
+/// **One product for both normalisations.** q̂·ĉ = (q·c)·(1/‖q‖)·(1/‖c‖), so the normalised scores
+/// are the unnormalised products scaled by inverse norms (SHARDED-HEAD.md B.7): one GEMM per
+/// tile instead of two, at the cost of last-bit differences from normalise-then-multiply. The
+/// maxima over the Mc clips are taken while the tile is in cache and their arg-max kept (ties:
+/// the first clip), so Q×V×Mc is never stored.
+///
+/// Backward: with G the gradient of one tile's products (dS' at the arg-max clip and the frame
+/// column, dS·(1/‖q‖)(1/‖c‖) at the normalised arg-max), dq += G·E_v and dE_v += Gᵀ·q_tile (two
+/// GEMMs), plus the normalisation terms −(Σ dS·S)/‖q‖²·q and −(Σ dS·S)/‖c‖²·c (from
+/// ∂(q̂·ĉ)/∂q = ĉ/‖q‖ − (q̂·ĉ) q/‖q‖²; absent where the norm is clamped).
+///
+/// Shapes: q is Q×d (global order); E is Vb × (Mc+1) × d (video-major blocks); every score
+/// matrix is Q×Vb row-major (column j = the block's video j).
+public final class TiledSimilarity: @unchecked Sendable {
+    /// Queries per tile: fixed, so that tiles never depend on the world size.
+    public static let queryTile = 256
+    static let epsilon: Float = 1e-12
+
+    public let features: Int
+    public let clips: Int
+    public let clip = ActivationBuffer(), clipUnnormalized = ActivationBuffer()
+    public let frame = ActivationBuffer(), frameUnnormalized = ActivationBuffer()
+    let argmaxClip = IndexBuffer(), argmaxClipUnnormalized = IndexBuffer()
+    let queryInverse = ActivationBuffer(), queryCorrection = ActivationBuffer()
+    let videoInverse = ActivationBuffer(), videoCorrection = ActivationBuffer()
+    let tile = ActivationBuffer(), rowSums = ActivationBuffer(), columnSums = ActivationBuffer()
+    public private(set) var queries = 0, videos = 0
+
+    public init(features: Int, clips: Int) {
+        self.features = features
+        self.clips = clips
+    }
+
+    /// Rows per video block in E: the Mc clips and the frame vector.
+    public var blockRows: Int { clips + 1 }
+
+    /// Computes the four Q×Vb score matrices (and keeps the arg-max clips and inverse norms).
+    public func forward(q: UnsafePointer<Float>, queries Q: Int, embeddings E: UnsafePointer<Float>, videos Vb: Int) {
+        queries = Q; videos = Vb
+        let d = features, mc = clips, n = blockRows
+        let qi = queryInverse.reserve(Q), qk = queryCorrection.reserve(Q)
+        Self.inverseNorms(q, rows: Q, cols: d, inverse: qi, correction: qk)
+        let ei = videoInverse.reserve(Vb * n), ek = videoCorrection.reserve(Vb * n)
+        Self.inverseNorms(E, rows: Vb * n, cols: d, inverse: ei, correction: ek)
+        let sc = clip.reserve(Q * Vb), su = clipUnnormalized.reserve(Q * Vb)
+        let sf = frame.reserve(Q * Vb), sfu = frameUnnormalized.reserve(Q * Vb)
+        let ac = argmaxClip.reserve(Q * Vb), au = argmaxClipUnnormalized.reserve(Q * Vb)
+        let T = Self.queryTile
+        let out = tile.reserve(T * n)
+        var t = 0
+        while t < Q {
+            let rows = min(T, Q - t)
+            for j in 0..<Vb {
+                let block = E + j * n * d, inverse = ei + j * n
+                BLAS.gemm(transB: true, m: rows, n: n, k: d, a: q + t * d, lda: d, b: block, ldb: d, c: out, ldc: n)
+                for i in 0..<rows {
+                    let row = out + i * n, at = (t + i) * Vb + j, iq = qi[t + i]
+                    var bestU = row[0], argU: Int32 = 0
+                    var best = row[0] * iq * inverse[0], arg: Int32 = 0
+                    for c in 1..<mc {
+                        let v = row[c]
+                        if v > bestU { bestU = v; argU = Int32(c) }
+                        let s = v * iq * inverse[c]
+                        if s > best { best = s; arg = Int32(c) }
+                    }
+                    su[at] = bestU; au[at] = argU
+                    sc[at] = best; ac[at] = arg
+                    sfu[at] = row[mc]
+                    sf[at] = row[mc] * iq * inverse[mc]
+                }
+            }
+            t += rows
+        }
+    }
+
+    /// Accumulates dq (Q×d) and dE (Vb × (Mc+1) × d) from the gradients of the four score
+    /// matrices (each Q×Vb), after `forward` with the same q and E.
+    public func backward(q: UnsafePointer<Float>, embeddings E: UnsafePointer<Float>,
+                         dClip: UnsafePointer<Float>, dClipUnnormalized: UnsafePointer<Float>,
+                         dFrame: UnsafePointer<Float>, dFrameUnnormalized: UnsafePointer<Float>,
+                         dq: UnsafeMutablePointer<Float>, dE: UnsafeMutablePointer<Float>) {
+        let Q = queries, Vb = videos, d = features, mc = clips, n = blockRows
+        let qi = queryInverse.pointer, qk = queryCorrection.pointer, ei = videoInverse.pointer, ek = videoCorrection.pointer
+        let sc = clip.pointer, sf = frame.pointer, ac = argmaxClip.pointer, au = argmaxClipUnnormalized.pointer
+        let rowSum = rowSums.zeroed(Q), columnSum = columnSums.zeroed(Vb * n)
+        let T = Self.queryTile
+        let g = tile.reserve(T * n)
+        var t = 0
+        while t < Q {
+            let rows = min(T, Q - t)
+            for j in 0..<Vb {
+                g.update(repeating: 0, count: rows * n)
+                var any = false
+                let inverse = ei + j * n, sums = columnSum + j * n
+                for i in 0..<rows {
+                    let at = (t + i) * Vb + j, iq = qi[t + i], row = g + i * n
+                    let gu = dClipUnnormalized[at], gc = dClip[at], fu = dFrameUnnormalized[at], gf = dFrame[at]
+                    if gu == 0 && gc == 0 && fu == 0 && gf == 0 { continue }
+                    any = true
+                    row[Int(au[at])] += gu
+                    row[mc] += fu
+                    if gc != 0 {
+                        let c = Int(ac[at])
+                        row[c] += gc * iq * inverse[c]
+                        let s = gc * sc[at]
+                        rowSum[t + i] += s
+                        sums[c] += s
+                    }
+                    if gf != 0 {
+                        row[mc] += gf * iq * inverse[mc]
+                        let s = gf * sf[at]
+                        rowSum[t + i] += s
+                        sums[mc] += s
+                    }
+                }
+                guard any else { continue }
+                let block = E + j * n * d
+                BLAS.gemm(m: rows, n: d, k: n, a: g, lda: n, b: block, ldb: d, beta: 1, c: dq + t * d, ldc: d)
+                BLAS.gemm(transA: true, m: n, n: d, k: rows, a: g, lda: n, b: q + t * d, ldb: d, beta: 1, c: dE + j * n * d, ldc: d)
+            }
+            t += rows
+        }
+        // Normalisation terms: −(Σ dS·S)/‖x‖² · x for every row whose norm was not clamped.
+        for r in 0..<Q where rowSum[r] != 0 {
+            Vector.axpy(alpha: -rowSum[r] * qk[r], x: q + r * d, y: dq + r * d, count: d)
+        }
+        for r in 0..<(Vb * n) where columnSum[r] != 0 {
+            Vector.axpy(alpha: -columnSum[r] * ek[r], x: E + r * d, y: dE + r * d, count: d)
+        }
+    }
+
+    /// inverse[r] = 1/max(‖x_r‖, eps); correction[r] = 1/‖x_r‖² where ‖x_r‖ ≥ eps, else 0 (a
+    /// clamped norm is a constant: no normalisation term in the gradient).
+    static func inverseNorms(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
+                             inverse: UnsafeMutablePointer<Float>, correction: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let norm = mf_dot(x + r * cols, x + r * cols, cols).squareRoot()
+            let i = 1 / max(norm, epsilon)
+            inverse[r] = i
+            correction[r] = norm >= epsilon ? i * i : 0
+        }
+    }
+
+    /// Bytes of the score matrices, arg-maxes and workspaces (for memory reports).
+    public var bytes: Int {
+        [clip, clipUnnormalized, frame, frameUnnormalized, queryInverse, queryCorrection, videoInverse, videoCorrection,
+         tile, rowSums, columnSums].reduce(0) { $0 + $1.bytes } + argmaxClip.bytes + argmaxClipUnnormalized.bytes
+    }
+}

@@ -1,0 +1,67 @@
+import MamFusion
+import MPIKit
+import TensorKit
+import TestSupport
+import Testing
+@testable import Training
+
+/// The sharded loss head against the loss head it replaced (`RedundantLossHead`, the whole-matrix
+/// computation in one process) on the same embeddings: the same loss terms, the same gradients of
+/// the embeddings and of the fusion modules. Here on one rank; the multi-rank runs of
+/// `ShardedHeadRanksTests` hold every world size to the same numbers.
+struct ShardedHeadOracleTests {
+    static let d = 16, mc = 4
+
+    /// Largest |a − b| over max |b| (0 for two zero tensors).
+    static func relativeDifference(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Double {
+        var worst = 0.0, scale = 0.0
+        for i in 0..<count {
+            worst = max(worst, Double(abs(a[i] - b[i])))
+            scale = max(scale, Double(abs(b[i])))
+        }
+        return scale == 0 ? worst : worst / scale
+    }
+
+    @Test("one rank: loss terms, embedding gradients and fusion gradients equal the whole-matrix head",
+          arguments: [(0, 1), (25, 1), (25, 3)])
+    func matchesOracle(epoch: Int, pool: Int) throws {
+        var c = tinyConfiguration()
+        c.hardNegativeStartEpoch = 20
+        c.hardPoolSize = pool
+        let (p, _) = perturbedParameters(c, seed: 5)
+        let model = MamFusionModel(configuration: c, parameters: p)
+        let captions = [2, 1, 3, 2, 1, 2, 3, 1, 2]
+        let fixture = StepFixture(c, frames: [5, 9, 3, 7, 4, 6, 2, 8, 5], captions: captions, seed: 17)
+        let Q = fixture.batch.queryCount, V = fixture.batch.videoCount, d = Self.d
+        let q = randomBuffer(Q * d, seed: 1), q2 = randomBuffer(Q * d, seed: 2)
+        let C = randomBuffer(V * Self.mc * d, seed: 3), F = randomBuffer(V * d, seed: 4)
+        let sampling = model.loss.sampling(seed: 9, step: 4, epoch: epoch)
+
+        let head = ShardedLossHead(model: model)
+        var collectives = StepCollectives(world: LocalWorld())
+        model.gradients.zero()
+        let terms = try head.forward(q: q.pointer, q2: q2.pointer, C: C.pointer, F: F.pointer, batch: fixture.batch,
+                                     assignment: fixture.assignment, sampling: sampling, collectives: &collectives)
+        try head.backward(q2: q2.pointer, F: F.pointer, collectives: &collectives)
+
+        let oracleGradients = ParameterSet(layout: model.layout)
+        let oracle = RedundantLossHead(configuration: c, parameters: p, gradients: oracleGradients)
+        let labels = try BatchLabels(queriesPerVideo: fixture.batch.queriesPerVideo)
+        let expected = oracle.forward(q: q.pointer, q2: q2.pointer, clipEmbeddings: C.pointer, frameEmbeddings: F.pointer,
+                                      labels: labels, sampling: sampling)
+        oracle.backward(q: q.pointer, q2: q2.pointer, clipEmbeddings: C.pointer, frameEmbeddings: F.pointer, labels: labels)
+
+        for ((name, value), (_, reference)) in zip(terms.named, expected.named) {
+            #expect(abs(value - reference) <= 1e-5 * max(abs(reference), 1e-3), "\(name): \(value) vs \(reference)")
+        }
+        for (name, a, b, n) in [("dq", head.dq, oracle.dq, Q * d), ("dq2", head.dq2, oracle.dq2, Q * d),
+                                ("dC", head.dC, oracle.dC, V * Self.mc * d), ("dF", head.dF, oracle.dF, V * d)] {
+            let difference = Self.relativeDifference(a.pointer, b.pointer, count: n)
+            #expect(difference < 1e-5, "\(name): \(difference)")
+        }
+        for spec in model.layout.specs where spec.group == .fusion {
+            let difference = Self.relativeDifference(model.gradients.tensor(spec).pointer, oracleGradients.tensor(spec).pointer, count: spec.count)
+            #expect(difference < 1e-5, "\(spec.name): \(difference)")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+@testable import FeatureData
+import MamFusion
+import TensorKit
+import TestSupport
+import Training
+
+/// One global batch of random inputs for in-process step tests: the batch, its one-rank
+/// assignment and the loaded inputs, shaped by a tiny configuration.
+struct StepFixture {
+    let batch: GlobalBatch
+    let assignment: RankAssignment
+    let local: TrainingBatch
+
+    /// - Parameters:
+    ///   - frames: stored frames of each video (the batch orders them longest first).
+    ///   - captions: captions of each video.
+    init(_ c: RunConfiguration, frames: [Int], captions: [Int], tokens: ClosedRange<Int> = 2...6, seed: UInt64) {
+        var offsets = [0]
+        for n in captions { offsets.append(offsets.last! + n) }
+        batch = GlobalBatch(sampled: Array(frames.indices), storedFrames: { frames[$0] }, maxContextLength: c.maxContextLength,
+                            captionsOfVideo: { Array(offsets[$0]..<offsets[$0 + 1]) })
+        assignment = RankAssignment(batch: batch, ranks: 1, mapSize: c.mapSize)
+        var rng = SplitMix64(state: seed)
+        let lengths = batch.frameLengths
+        var frameOffsets = [0]
+        for n in lengths { frameOffsets.append(frameOffsets.last! + n) }
+        let clip = randomBuffer(batch.videoCount * c.mapSize * c.visualFeatureSize, seed: seed + 1).storage
+        let framesStorage = randomBuffer(frameOffsets.last! * c.visualFeatureSize, seed: seed + 2).storage
+        let videos = VideoInputs(videos: batch.videos, visualDimension: c.visualFeatureSize, mapSize: c.mapSize, clip: clip,
+                                 frames: framesStorage, frameLengths: lengths, frameOffsets: frameOffsets,
+                                 storedFrameCounts: batch.videos.map { frames[$0] })
+        let tokenLengths = batch.queries.map { _ in tokens.lowerBound + rng.below(tokens.count) }
+        var tokenOffsets = [0]
+        for n in tokenLengths { tokenOffsets.append(tokenOffsets.last! + n) }
+        let tokenStorage = randomBuffer(tokenOffsets.last! * c.queryFeatureSize, seed: seed + 3).storage
+        let queries = QueryInputs(queries: batch.queries, queryDimension: c.queryFeatureSize, tokens: tokenStorage,
+                                  tokenLengths: tokenLengths, tokenOffsets: tokenOffsets)
+        var position: [Int] = []
+        for (v, n) in batch.queriesPerVideo.enumerated() { position += Array(repeating: v, count: n) }
+        local = TrainingBatch(videos: videos, queries: queries, queryVideoPosition: position)
+    }
+}
