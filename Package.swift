@@ -49,13 +49,24 @@ let package = Package(
             swiftSettings: optimise
         ),
 
+        // Commands the test suite launches (under mpirun); not part of the shipped tool.
+        .executableTarget(
+            name: "mamfusion-test-support",
+            dependencies: [
+                "MPIKit", "TensorKit", "CounterRandom", "MamFusion", "Training", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimise
+        ),
+
         .testTarget(name: "CounterRandomTests", dependencies: ["CounterRandom"]),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "TestSupport"]),
         .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion",
+                                                   "mamfusion-test-support"]),
         .testTarget(name: "ToolTests", dependencies: ["TestSupport", "MamFusion", "HDF5Kit", "mamfusion"]),
         .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
     ],

@@ -29,8 +29,14 @@ public enum ToolRunner {
         return dir
     }
 
+    /// The executables tests launch: the shipped tool, or the test-only commands.
+    public enum Program: String, Sendable {
+        case tool = "mamfusion"
+        case testSupport = "mamfusion-test-support"
+    }
+
     /// The built `mamfusion` executable.
-    public static var executable: URL { buildDirectory.appendingPathComponent("mamfusion") }
+    public static var executable: URL { buildDirectory.appendingPathComponent(Program.tool.rawValue) }
 
     /// The `mpirun` launcher, with the flags containers need (run as root, more ranks than cores).
     public static func mpirunArguments(ranks: Int) -> [String] {
@@ -42,20 +48,16 @@ public enum ToolRunner {
     /// Open MPI jobs on a 2-core machine starve each other (and share session directories).
     private static let mpirunLock = NSLock()
 
-    /// Runs `mamfusion arguments…`, under `mpirun -np ranks` when `ranks` is given.
+    /// Runs `mamfusion arguments…` (or another of the built `program`s), under `mpirun -np ranks`
+    /// when `ranks` is given.
     public static func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 120,
-                           environment extra: [String: String] = [:]) throws -> Output {
+                           environment extra: [String: String] = [:], program: Program = .tool) throws -> Output {
         if ranks != nil {
             mpirunLock.lock()
             defer { mpirunLock.unlock() }
-            return try launch(arguments, ranks: ranks, timeout: timeout, environment: extra)
+            return try start(arguments, ranks: ranks, environment: extra, program: program).wait(timeout: timeout)
         }
-        return try launch(arguments, ranks: nil, timeout: timeout, environment: extra)
-    }
-
-    private static func launch(_ arguments: [String], ranks: Int?, timeout: Double,
-                               environment extra: [String: String]) throws -> Output {
-        try start(arguments, ranks: ranks, environment: extra).wait(timeout: timeout)
+        return try start(arguments, ranks: nil, environment: extra, program: program).wait(timeout: timeout)
     }
 
     /// A run in progress (`start`): its process, and `wait` collects what it printed.
@@ -95,13 +97,15 @@ public enum ToolRunner {
 
     /// Starts `mamfusion arguments…` (under `mpirun -np ranks` when given) without waiting.
     /// Callers launching mpirun this way must not run another mpirun job concurrently.
-    public static func start(_ arguments: [String], ranks: Int? = nil, environment extra: [String: String] = [:]) throws -> Running {
+    public static func start(_ arguments: [String], ranks: Int? = nil, environment extra: [String: String] = [:],
+                             program: Program = .tool) throws -> Running {
         let process = Process()
+        let binary = buildDirectory.appendingPathComponent(program.rawValue)
         if let ranks {
             process.executableURL = URL(fileURLWithPath: try which("mpirun"))
-            process.arguments = mpirunArguments(ranks: ranks) + [executable.path] + arguments
+            process.arguments = mpirunArguments(ranks: ranks) + [binary.path] + arguments
         } else {
-            process.executableURL = executable
+            process.executableURL = binary
             process.arguments = arguments
         }
         // A test that initialised MPI in this process (a singleton) leaves Open MPI / PMIx

@@ -39,7 +39,8 @@ public final class TiledSimilarity: @unchecked Sendable {
     public let clips: Int
     public let clip = ActivationBuffer(), clipUnnormalized = ActivationBuffer()
     public let frame = ActivationBuffer(), frameUnnormalized = ActivationBuffer()
-    let argmaxClip = IndexBuffer(), argmaxClipUnnormalized = IndexBuffer()
+    /// The clip (0 ..< Mc) that gave each score of `clip` and of `clipUnnormalized` (Q×Vb).
+    public let argmaxClip = IndexBuffer(), argmaxClipUnnormalized = IndexBuffer()
     let queryInverse = ActivationBuffer(), queryCorrection = ActivationBuffer()
     let videoInverse = ActivationBuffer(), videoCorrection = ActivationBuffer()
     let tile = ActivationBuffer(), rowSums = ActivationBuffer(), columnSums = ActivationBuffer()

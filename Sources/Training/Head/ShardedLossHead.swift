@@ -56,8 +56,12 @@ public final class ShardedLossHead: @unchecked Sendable {
     let work = ActivationBuffer()
     let sums = ReusableBuffer<Double>()
     let records = ReusableBuffer<RankedScore>()
-    let textToVideoNegative = IndexBuffer(), textToVideoHinge = ActivationBuffer()
-    let videoToTextNegative = IndexBuffer(), videoToTextHinge = ActivationBuffer()
+    /// The triplet decisions of the last `forward`, per branch (clip, then frame): t2v, for every
+    /// query of the batch, the negative video (global, −1: none) and the hinge m + S[q,neg] −
+    /// S[q,y_q] — the same bits on every rank; v2t, for each own video (column), the negative
+    /// query (global) and its hinge.
+    public let textToVideoNegative = IndexBuffer(), textToVideoHinge = ActivationBuffer()
+    public let videoToTextNegative = IndexBuffer(), videoToTextHinge = ActivationBuffer()
 
     // Backward state and results.
     let dScores = ActivationBuffer(), dQueries = ActivationBuffer(), dKeys = ActivationBuffer(), dValues = ActivationBuffer()

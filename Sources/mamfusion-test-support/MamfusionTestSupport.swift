@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+import MPIKit
+
+/// `mamfusion-test-support`: commands that exist for the test suite only (run under `mpirun` by
+/// the tests, never shipped to users in the `mamfusion` tool).
+@main
+struct MamfusionTestSupport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mamfusion-test-support",
+        abstract: "Test-only commands of mamfusion-mpi (launched by the test suite).",
+        subcommands: [HeadCheck.self]
+    )
+
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if let world = Communicator.initializedWorld, world.size > 1, !(error is ExitCode) {
+                world.abort("\(error)")
+            }
+            exit(withError: error)
+        }
+    }
+}
