@@ -18,6 +18,16 @@ import TensorKit
 ///    and overlaps the rest of backward (`GradientBuckets`). The fusion group is final when the
 ///    head's backward ends.
 ///
+/// **Micro-batches** (`micro_batch`, DISTRIBUTED.md §3b). The head needs every embedding of the
+/// global batch at once, not the activations behind them. With micro-batches of N videos, pass 1
+/// encodes the rank's share N videos (and their captions) at a time, keeping only the embeddings;
+/// the head runs once; pass 2 goes back over the micro-batches in reverse order, encoding each
+/// again with activations — the same dropout masks (keyed by global position) and the same padded
+/// length, so the same embeddings — and running backward with its slice of the embedding
+/// gradients, accumulating the parameter gradients. The last micro-batch of pass 1 is the first of
+/// pass 2 and its activations are still there: it is not encoded twice. Groups are declared final
+/// after the last micro-batch's backward. Memory: one micro-batch's activations plus the head's.
+///
 /// One code path for every world size: on one rank the collectives are identities.
 public final class DistributedStep: @unchecked Sendable {
     public let model: MamFusionModel
@@ -31,6 +41,10 @@ public final class DistributedStep: @unchecked Sendable {
     }
     var collectives: StepCollectives
     let d: Int, mapSize: Int
+    /// Videos per micro-batch (0: the whole share in one).
+    public var microBatch: Int
+    /// This rank's embeddings, assembled micro-batch by micro-batch: q, q2 (own queries), C, F.
+    let q = ActivationBuffer(), q2 = ActivationBuffer(), clips = ActivationBuffer(), frames = ActivationBuffer()
 
     /// What a step produced, for logging and failure handling.
     public struct Result: Sendable {
@@ -40,6 +54,8 @@ public final class DistributedStep: @unchecked Sendable {
         public var compute = 0.0, communication = 0.0, wait = 0.0
         /// The loss head's compute seconds (forward and backward, its collectives excluded).
         public var head = 0.0
+        /// Seconds spent encoding micro-batches a second time (0 without micro-batches).
+        public var reencode = 0.0
         /// Time the gradient all-reduce was in flight (from its first bucket to the end).
         public var allreduceInFlight = 0.0
         /// Bytes this rank sent (ring model, `StepCollectives`): the head's gathers and
@@ -52,9 +68,10 @@ public final class DistributedStep: @unchecked Sendable {
         public var bytesSent: Int { gatherBytes + headReductionBytes + gradientBytes }
     }
 
-    public init(model: MamFusionModel, world: any World, bucketBytes: Int) {
+    public init(model: MamFusionModel, world: any World, bucketBytes: Int, microBatch: Int = 0) {
         self.model = model
         self.world = world
+        self.microBatch = microBatch
         d = model.configuration.hiddenSize
         mapSize = model.configuration.mapSize
         buckets = GradientBuckets(gradients: model.gradients, world: world, maxBytes: bucketBytes)
@@ -62,13 +79,65 @@ public final class DistributedStep: @unchecked Sendable {
         collectives = StepCollectives(world: world)
     }
 
-    /// This rank's inputs in the model's terms.
-    private func inputs(batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch) -> MamFusionModel.Inputs {
-        let videoBatch = SequenceBatch(lengths: local.videos.frameLengths, globalIndices: assignment.videosOfRank[world.rank],
+    /// One micro-batch: a run of this rank's videos (local positions) and their captions.
+    struct MicroBatch {
+        let videos: Range<Int>
+        let queries: Range<Int>
+    }
+
+    /// This rank's share cut into micro-batches of `microBatch` videos (one for 0).
+    private func microBatches(_ local: TrainingBatch) -> [MicroBatch] {
+        let videoCount = local.videos.count
+        guard videoCount > 0 else { return [] }
+        // First local query of each local video (queries are grouped by video, in video order).
+        var firstQuery = [Int](repeating: local.queries.count, count: videoCount + 1)
+        for (i, v) in local.queryVideoPosition.enumerated().reversed() { firstQuery[v] = i }
+        let size = microBatch > 0 ? microBatch : videoCount
+        return stride(from: 0, to: videoCount, by: size).map { start in
+            let end = min(start + size, videoCount)
+            return MicroBatch(videos: start..<end, queries: firstQuery[start]..<firstQuery[end])
+        }
+    }
+
+    /// The model inputs of one micro-batch (pointers into the loaded share).
+    private func inputs(_ m: MicroBatch, batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch) -> MamFusionModel.Inputs {
+        let v = local.videos, t = local.queries
+        let videoBatch = SequenceBatch(lengths: Array(v.frameLengths[m.videos]), globalIndices: Array(assignment.videosOfRank[world.rank][m.videos]),
                                        paddedLength: batch.paddedLength)
-        let queryBatch = SequenceBatch(lengths: local.queries.tokenLengths, globalIndices: assignment.queriesOfRank[world.rank])
-        return MamFusionModel.Inputs(clipFeatures: local.videos.clip.base, frameFeatures: local.videos.frames.base,
-                                     videos: videoBatch, tokenFeatures: local.queries.tokens.base, queries: queryBatch)
+        let queryBatch = SequenceBatch(lengths: Array(t.tokenLengths[m.queries]), globalIndices: Array(assignment.queriesOfRank[world.rank][m.queries]))
+        return MamFusionModel.Inputs(clipFeatures: v.clip.base + m.videos.lowerBound * mapSize * v.visualDimension,
+                                     frameFeatures: v.frames.base + v.frameOffsets[m.videos.lowerBound] * v.visualDimension,
+                                     videos: videoBatch, tokenFeatures: t.tokens.base + t.tokenOffsets[m.queries.lowerBound] * t.queryDimension,
+                                     queries: queryBatch)
+    }
+
+    /// Pass 1: encodes every micro-batch and keeps its embeddings; returns the first non-finite
+    /// embedding, if any.
+    private func encode(_ micro: [MicroBatch], batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch,
+                        dropout: DropoutContext, videoNames: (Int) -> String) -> String? {
+        let qr = local.queries.count, vr = local.videos.count
+        let q = q.reserve(max(qr * d, 1)), q2 = q2.reserve(max(qr * d, 1))
+        let C = clips.reserve(max(vr * mapSize * d, 1)), F = frames.reserve(max(vr * d, 1))
+        var nonFinite: String?
+        for m in micro {
+            model.encode(inputs(m, batch: batch, assignment: assignment, local: local), dropout: dropout)
+            let qa = m.queries.lowerBound, va = m.videos.lowerBound
+            (q + qa * d).update(from: model.queryEncoders[0].output.pointer, count: m.queries.count * d)
+            (q2 + qa * d).update(from: model.queryEncoders[1].output.pointer, count: m.queries.count * d)
+            (C + va * mapSize * d).update(from: model.clipBranch.output.pointer, count: m.videos.count * mapSize * d)
+            (F + va * d).update(from: model.frameBranch.output.pointer, count: m.videos.count * d)
+        }
+        for i in 0..<vr where nonFinite == nil {
+            if !Vector.sumOfSquares(F + i * d, count: d).isFinite {
+                nonFinite = "frame embedding of video '\(videoNames(local.videos.videos[i]))'"
+            } else if !Vector.sumOfSquares(C + i * mapSize * d, count: mapSize * d).isFinite {
+                nonFinite = "clip embedding of video '\(videoNames(local.videos.videos[i]))'"
+            }
+        }
+        if nonFinite == nil && (!Vector.sumOfSquares(q, count: qr * d).isFinite || !Vector.sumOfSquares(q2, count: qr * d).isFinite) {
+            nonFinite = "query embeddings"
+        }
+        return nonFinite
     }
 
     /// Runs forward, backward and the gradient all-reduce of one step. On return the model's
@@ -79,30 +148,28 @@ public final class DistributedStep: @unchecked Sendable {
     public func run(batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch, videoNames: (Int) -> String,
                     dropout: DropoutContext, sampling: TripletSampling) throws -> Result {
         var result = Result()
-        let inputs = inputs(batch: batch, assignment: assignment, local: local)
+        let micro = microBatches(local)
         model.gradients.zero()
         buckets.beginStep()
         collectives.tally.reset()
 
-        // 1. Local encoding.
+        // 1. Local encoding, micro-batch by micro-batch (embeddings kept).
         var t0 = MonotonicClock.now()
-        model.encode(inputs, dropout: dropout)
-        result.nonFinite = firstNonFinite(queries: inputs.queries.count, videos: inputs.videos.count,
-                                          videoName: { videoNames(local.videos.videos[$0]) })
+        result.nonFinite = encode(micro, batch: batch, assignment: assignment, local: local, dropout: dropout, videoNames: videoNames)
         result.compute += MonotonicClock.now() - t0
 
         // 2. The loss head over the global batch, forward and backward.
         t0 = MonotonicClock.now()
-        let (q, q2, C, F) = embeddings
-        result.terms = try head.forward(q: q, q2: q2, C: C, F: F, batch: batch, assignment: assignment, sampling: sampling,
-                                        collectives: &collectives)
-        try head.backward(q2: q2, F: F, collectives: &collectives)
+        result.terms = try head.forward(q: q.pointer, q2: q2.pointer, C: clips.pointer, F: frames.pointer, batch: batch,
+                                        assignment: assignment, sampling: sampling, collectives: &collectives)
+        try head.backward(q2: q2.pointer, F: frames.pointer, collectives: &collectives)
         let headCommunication = collectives.tally.seconds
         result.head = MonotonicClock.now() - t0 - headCommunication
         result.compute += result.head
         result.communication += headCommunication
 
-        // 3. Backward through the encoders; each group's all-reduce starts as it becomes final.
+        // 3. Backward through the encoders, micro-batches in reverse (the last one's activations
+        //    are still those of pass 1); each group's all-reduce starts once the group is final.
         t0 = MonotonicClock.now()
         var starting = 0.0
         func groupDone(_ group: ParameterGroup) throws {
@@ -111,8 +178,18 @@ public final class DistributedStep: @unchecked Sendable {
             starting += MonotonicClock.now() - t
         }
         try groupDone(.fusion)
-        try model.backward(inputs, dq: head.dq.pointer, dq2: head.dq2.pointer, dC: head.dC.pointer, dF: head.dF.pointer,
-                           dropout: dropout, groupDone: groupDone)
+        for (k, m) in micro.enumerated().reversed() {
+            let inputs = inputs(m, batch: batch, assignment: assignment, local: local)
+            if k != micro.count - 1 {
+                let t = MonotonicClock.now()
+                model.encode(inputs, dropout: dropout)
+                result.reencode += MonotonicClock.now() - t
+            }
+            let qa = m.queries.lowerBound, va = m.videos.lowerBound
+            try model.backward(inputs, dq: head.dq.pointer + qa * d, dq2: head.dq2.pointer + qa * d,
+                               dC: head.dC.pointer + va * mapSize * d, dF: head.dF.pointer + va * d, dropout: dropout,
+                               groupDone: k == 0 ? groupDone : { _ in })
+        }
         result.compute += MonotonicClock.now() - t0 - starting
         result.communication += starting
 
@@ -134,32 +211,13 @@ public final class DistributedStep: @unchecked Sendable {
     /// head's forward), without backward: what gradient checks of the training path evaluate.
     public func loss(batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch,
                      dropout: DropoutContext, sampling: TripletSampling) throws -> LossTerms {
-        model.encode(inputs(batch: batch, assignment: assignment, local: local), dropout: dropout)
-        let (q, q2, C, F) = embeddings
-        return try head.forward(q: q, q2: q2, C: C, F: F, batch: batch, assignment: assignment, sampling: sampling,
-                                collectives: &collectives)
-    }
-
-    /// The encoders' outputs: q, q2 (own queries), C, F (own videos).
-    private var embeddings: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) {
-        (UnsafePointer(model.queryEncoders[0].output.pointer), UnsafePointer(model.queryEncoders[1].output.pointer),
-         UnsafePointer(model.clipBranch.output.pointer), UnsafePointer(model.frameBranch.output.pointer))
+        _ = encode(microBatches(local), batch: batch, assignment: assignment, local: local, dropout: dropout, videoNames: { "\($0)" })
+        return try head.forward(q: q.pointer, q2: q2.pointer, C: clips.pointer, F: frames.pointer, batch: batch, assignment: assignment,
+                                sampling: sampling, collectives: &collectives)
     }
 
     private func guarded<R>(_ label: String, _ body: () throws -> R) rethrows -> R {
         guard let watchdog else { return try body() }
         return try watchdog.guarding("rank \(world.rank): \(label)", body)
-    }
-
-    private func firstNonFinite(queries: Int, videos: Int, videoName: (Int) -> String) -> String? {
-        let (q, q2, C, F) = embeddings
-        for i in 0..<videos {
-            if !Vector.sumOfSquares(F + i * d, count: d).isFinite { return "frame embedding of video '\(videoName(i))'" }
-            if !Vector.sumOfSquares(C + i * mapSize * d, count: mapSize * d).isFinite { return "clip embedding of video '\(videoName(i))'" }
-        }
-        if !Vector.sumOfSquares(q, count: queries * d).isFinite || !Vector.sumOfSquares(q2, count: queries * d).isFinite {
-            return "query embeddings"
-        }
-        return nil
     }
 }

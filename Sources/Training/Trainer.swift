@@ -65,7 +65,7 @@ public final class Trainer: @unchecked Sendable {
         self.options = options
         self.validator = validator
         model = MamFusionModel(configuration: c)
-        step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20)
+        step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20, microBatch: c.microBatch)
         rendezvous = try StepRendezvous(world: world, timeout: c.collectiveTimeoutSeconds)
         watchdog = try CollectiveWatchdog(world: world, timeout: c.collectiveTimeoutSeconds)
         step.watchdog = watchdog
@@ -145,7 +145,8 @@ public final class Trainer: @unchecked Sendable {
                 let split = loader.index
                 let result = try step.run(batch: batch, assignment: assignment, local: local, videoNames: { split.videoIDs[$0] },
                                           dropout: dropout, sampling: sampling)
-                let stop = try checkHealthAndAgreeOnStop(result, epoch: epoch)
+                let agreement = try checkHealthAndAgreeOnStop(result, epoch: epoch)
+                let stop = agreement.stopSignal
                 if let path = options.dumpGradients, stepsThisRun == 0 { try dumpGradients(to: path) }
                 optimizer.update(parameters: model.parameters, gradients: model.gradients, expAvg: expAvg, expAvgSq: expAvgSq)
                 state.step += 1
@@ -154,9 +155,9 @@ public final class Trainer: @unchecked Sendable {
                 let seconds = MonotonicClock.now() - t0
                 recentStepSeconds.append(seconds)
                 if recentStepSeconds.count > 20 { recentStepSeconds.removeFirst() }
-                if world.rank == 0 { recordStep(result, epoch: epoch, index: index, batch: batch, seconds: seconds) }
+                if world.rank == 0 { recordStep(result, agreement, epoch: epoch, index: index, batch: batch, seconds: seconds) }
                 if world.rank == 0 && options.progress && (state.step % c.logEverySteps == 0 || index + 1 == stepsPerEpoch) {
-                    progressLine(result, epoch: epoch, index: index, batch: batch, recent: recentStepSeconds, stepsPerEpoch: stepsPerEpoch)
+                    progressLine(result, agreement, epoch: epoch, index: index, batch: batch, recent: recentStepSeconds, stepsPerEpoch: stepsPerEpoch)
                 }
                 if state.step % c.checksumEverySteps == 0 { try verifyParametersAgree() }
                 let limitReached = options.maxSteps.map { stepsThisRun >= $0 } ?? false
@@ -213,16 +214,27 @@ public final class Trainer: @unchecked Sendable {
 
     // MARK: - Health, agreement, records
 
-    /// One small all-reduce per step settles two questions for every rank at once: did any rank
-    /// see a non-finite value (then all stop, naming the lowest such rank), and was any rank asked
-    /// to stop by SIGINT/SIGTERM (then all stop after this step). Returns the stop signal (0: none).
-    private func checkHealthAndAgreeOnStop(_ result: DistributedStep.Result, epoch: Int) throws -> Int32 {
+    /// What the ranks agreed on after a step: the stop signal (0: none) and the largest per-rank
+    /// values the records report.
+    struct StepAgreement {
+        var stopSignal: Int32
+        /// The largest peak resident memory of any rank, bytes.
+        var peakResidentBytes: Int
+        /// The largest loss-head compute time of any rank, seconds.
+        var headSeconds: Double
+    }
+
+    /// One small all-reduce (MAX) per step settles, for every rank at once: did any rank see a
+    /// non-finite value (then all stop, naming the lowest such rank), was any rank asked to stop
+    /// by SIGINT/SIGTERM (then all stop after this step), and the per-rank maxima of the records.
+    private func checkHealthAndAgreeOnStop(_ result: DistributedStep.Result, epoch: Int) throws -> StepAgreement {
         let bad = result.nonFinite != nil
         if bad {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
-        // [lowest bad rank encoded as P − rank (0: none), stop signal], both reduced by max.
-        let local: [Int32] = [bad ? Int32(world.size - world.rank) : 0, Int32(mf_stop_signal())]
+        // [lowest bad rank encoded as P − rank (0: none), stop signal, peak RSS, head µs].
+        let local: [Int64] = [bad ? Int64(world.size - world.rank) : 0, Int64(mf_stop_signal()),
+                              Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded())]
         let flags = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
             try world.allreduce(local, .max)
         }
@@ -234,7 +246,7 @@ public final class Trainer: @unchecked Sendable {
             throw TrainingStopped(message: "stopping: loss term \(name) is \(value) at step \(state.step) (epoch \(epoch)); "
                                   + "the last good checkpoint is untouched", exitCode: 3)
         }
-        return flags[1]
+        return StepAgreement(stopSignal: Int32(flags[1]), peakResidentBytes: Int(flags[2]), headSeconds: Double(flags[3]) / 1e6)
     }
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks.
@@ -274,27 +286,31 @@ public final class Trainer: @unchecked Sendable {
         }
     }
 
-    private func recordStep(_ r: DistributedStep.Result, epoch: Int, index: Int, batch: GlobalBatch, seconds: Double) {
+    private func recordStep(_ r: DistributedStep.Result, _ agreement: StepAgreement, epoch: Int, index: Int, batch: GlobalBatch, seconds: Double) {
         var fields: [String: JSONValue] = [
             "type": "step", "step": .int(state.step), "epoch": .int(epoch), "batch": .int(index),
             "videos": .int(batch.videoCount), "queries": .int(batch.queryCount),
             "loss": .double(r.terms.total), "lr": .double(optimizer.currentLearningRate),
             "seconds": .double(seconds), "compute_s": .double(r.compute), "communication_s": .double(r.communication),
             "wait_s": .double(r.wait), "allreduce_in_flight_s": .double(r.allreduceInFlight), "head_s": .double(r.head),
+            "head_s_max_rank": .double(agreement.headSeconds), "reencode_s": .double(r.reencode), "micro_batch": .int(configuration.microBatch), "peak_rss_bytes_max_rank": .int(agreement.peakResidentBytes),
+            "gather_bytes": .int(r.gatherBytes), "head_reduction_bytes": .int(r.headReductionBytes), "gradient_bytes": .int(r.gradientBytes),
             "bytes_sent": .int(r.bytesSent),
         ]
         for (name, value) in r.terms.named { fields[name] = .double(value) }
         records.record(fields)
     }
 
-    private func progressLine(_ r: DistributedStep.Result, epoch: Int, index: Int, batch: GlobalBatch, recent: [Double], stepsPerEpoch: Int) {
+    private func progressLine(_ r: DistributedStep.Result, _ agreement: StepAgreement, epoch: Int, index: Int, batch: GlobalBatch,
+                              recent: [Double], stepsPerEpoch: Int) {
         let mean = recent.reduce(0, +) / Double(max(recent.count, 1))
         let remaining = (configuration.epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - index - 1)
         let terms = r.terms.named.map { String(format: "%@ %.4f", $0.0, $0.1) }.joined(separator: " ")
-        log(String(format: "epoch %d step %d/%d (global %d) loss %.4f [%@] | %.1f videos/s %.1f queries/s | step %.2fs = compute %.2f + comm %.2f + wait %.2f | ETA %@",
+        log(String(format: "epoch %d step %d/%d (global %d) loss %.4f [%@] | %.1f videos/s %.1f queries/s | step %.2fs = compute %.2f + comm %.2f + wait %.2f | peak RSS %.2f GiB | ETA %@",
                    epoch, index + 1, stepsPerEpoch, state.step, r.terms.total, terms,
                    Double(batch.videoCount) / mean, Double(batch.queryCount) / mean,
-                   mean, r.compute, r.communication, r.wait, formatDuration(Double(remaining) * mean)))
+                   mean, r.compute, r.communication, r.wait, Double(agreement.peakResidentBytes) / 1_073_741_824,
+                   formatDuration(Double(remaining) * mean)))
     }
 
     private func log(_ line: String) {

@@ -50,6 +50,9 @@ public struct RunConfiguration: Sendable, Equatable {
     public var gradientBucketMiB = 16
     public var collectiveTimeoutSeconds: Double = 60
     public var checksumEverySteps = 100
+    /// Videos per rank per encoder pass (0: the rank's whole share in one pass). Fewer keep fewer
+    /// activations in memory at the cost of a second encoder pass (DISTRIBUTED.md §3b).
+    public var microBatch = 0
 
     public enum DataLayout: String, Sendable, CaseIterable { case release, packed }
 
@@ -180,6 +183,8 @@ extension RunConfiguration {
         int("gradient_bucket_mib", "gradient all-reduce bucket size (≤ 16 recommended)", \.gradientBucketMiB, min: 1),
         real("collective_timeout", "seconds before a stalled collective aborts the job", \.collectiveTimeoutSeconds, range: 1...86_400),
         int("checksum_every_steps", "cross-rank parameter checksum every N steps", \.checksumEverySteps, min: 1),
+        int("micro_batch", "videos per rank per encoder pass (0: the whole share; fewer: less memory, a second encoder pass)",
+            \.microBatch, min: 0),
     ]
 
     /// Applies one key's value, given as YAML text (`--set key=value` uses this).

@@ -64,7 +64,7 @@ struct BenchModel: ParsableCommand {
             let gflops = flops.total / 1e9
             print(String(format: "%6d  %7d  %6d | %5.2f  %6.2f  %6.2f  (%5.2f)  %5.2f  %5.2f | %7.2f  %5.0f  %7.1f  %5.1f%%  %4.1f%%  %.2f GiB",
                          v, q, videosBatch.rows, m.text, m.clip, m.frame, m.mamba, m.loss, m.optimizer, m.total, gflops,
-                         gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, peakResidentGiB()))
+                         gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_073_741_824))
         }
         print("phases in seconds (median of \(steps)); mamba = the four Mamba units inside clip+frame; scan% = selective-scan share of the step.")
         print("FLOPs count matrix products and the scan on valid positions only (ModelFlops).")
@@ -127,14 +127,4 @@ struct BenchModel: ParsableCommand {
         RandomStream(seed: 77, purpose: .synthetic, step: seed).fillNormal(t.buffer, std: 0.05)
         return t
     }
-}
-
-/// Peak resident memory of this process (VmHWM), GiB.
-func peakResidentGiB() -> Double {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return .nan }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? .nan
-        return kb / 1_048_576
-    }
-    return .nan
 }

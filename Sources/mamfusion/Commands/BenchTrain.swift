@@ -4,87 +4,141 @@ import Foundation
 import MamFusion
 import TensorKit
 
-/// `mamfusion bench train --config FILE --ranks 1,2`: runs `mpirun -np P mamfusion train` for a
-/// few steps at the same global batch on synthetic data shaped like the configuration's, and
-/// reports time per step split into compute / communication / wait (medians), how much of the
-/// gradient all-reduce was hidden behind backward, 1 rank × 2 BLAS threads against 2 ranks × 1
-/// thread, and a projection to 8 and 32 nodes from the ring all-reduce model.
+/// `mamfusion bench train --config FILE --ranks 1,2 --videos 128,512`: for each global batch,
+/// runs `mpirun -np P mamfusion train` for a few steps on synthetic data shaped like the
+/// configuration's, and reports per run (medians of the timed steps): step time split into
+/// compute / communication / wait, the loss head's compute seconds (the slowest rank's), bytes each
+/// rank sends per step (the head's gathers and reduce-scatters, its small reductions, the gradient
+/// all-reduce), the share of the all-reduce hidden behind backward and the largest peak RSS of any
+/// rank; 1 rank × 2 BLAS threads against 2 ranks × 1 thread; and a projection to 8 and 32 nodes
+/// that models what does not shrink with the node count (see `Projection`).
 struct BenchTrain: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Time distributed training steps (compute / communication / wait).")
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Time distributed training steps (compute / communication / wait, head, bytes, memory).")
 
     @OptionGroup var options: ConfigurationOptions
     @Option(help: "Rank counts to run, comma-separated (each at the same global batch).") var ranks: String = "1,2"
     @Option(help: "Timed steps per run (after 2 warm-up steps).") var steps: Int = 4
-    @Option(help: "Global batch in videos (overrides batchsize).") var videos: Int = 32
+    @Option(help: "Global batches in videos (override batchsize), comma-separated.") var videos: String = "32"
     @Option(help: "Frames per video: MIN..MAX.") var frames: String = "32..128"
+    @Option(help: "Words per caption (default: max_desc_l).") var words: Int?
     @Option(help: "Network bandwidth for the multi-node projection, Gbit/s.") var networkGbits: Double = 10
     @Option(help: "Network latency per message for the projection, µs.") var networkLatency: Double = 20
+    @Flag(inversion: .prefixedNo, help: "Also run 1 rank × 2 BLAS threads (when the ranks include 1 and 2).") var threadsComparison = true
+    @Flag(help: "Print one JSON object per run (and per projection) instead of the tables.") var json = false
 
     func run() throws {
-        var config = try options.resolve()
-        config.batchSize = videos
+        let config = try options.resolve()
         let counts = ranks.split(separator: ",").compactMap { Int($0) }
+        let batches = videos.split(separator: ",").compactMap { Int($0) }
         let bounds = frames.split(separator: ".").compactMap { Int($0) }
-        guard bounds.count == 2, !counts.isEmpty else { throw ValidationError("--ranks like 1,2 and --frames like 32..128") }
+        guard bounds.count == 2, bounds[0] >= 1, bounds[1] >= bounds[0], !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }),
+              !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--ranks like 1,2, --videos like 32,128 and --frames like 32..128")
+        }
+        let wordCount = words ?? config.maxDescriptionLength
+        guard wordCount >= 1 && wordCount <= config.maxDescriptionLength else {
+            throw ValidationError("--words must be in 1…max_desc_l (\(config.maxDescriptionLength))")
+        }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("mamfusion-bench-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         var recipe = SyntheticRecipe()
         recipe.collection = "bench"
-        recipe.trainVideos = videos * (steps + 2)
+        recipe.trainVideos = batches.max()! * (steps + 2)
         recipe.evaluationVideos = 1
         recipe.queriesPerVideo = 5
         recipe.frames = bounds[0]...bounds[1]
-        recipe.tokens = config.maxDescriptionLength...config.maxDescriptionLength
+        recipe.tokens = wordCount...wordCount
         recipe.visualDimension = config.visualFeatureSize
         recipe.queryDimension = config.queryFeatureSize
         try SyntheticGenerator(recipe: recipe).writeRelease(root: root)
-        print("bench train: global batch \(videos) videos × 5 captions, frames \(bounds[0])…\(bounds[1]), hidden \(config.hiddenSize), "
-              + "Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); \(steps) timed steps after 2 warm-up; gradient \(config.gradientBucketMiB) MiB buckets")
-        var runs: [(label: String, ranks: Int, threads: Int)] = counts.map { ("\($0) rank\($0 == 1 ? "" : "s") × 1 thread", $0, 1) }
-        if counts.contains(1) && counts.contains(2) { runs.append(("1 rank × 2 threads", 1, 2)) }
-        print("run                     step s   compute   comm    wait   comm+wait  all-reduce in flight  hidden")
-        var results: [String: StepSummary] = [:]
-        for run in runs {
-            let output = "\(root)/run-\(run.ranks)-\(run.threads)"
-            let settings = ["--set", "data_root=\(root)", "--set", "collection=bench", "--set", "visual_feature=synthetic",
-                            "--set", "output_dir=\(output)", "--set", "batchsize=\(videos)", "--set", "log_every_steps=1000"]
-            let arguments = ["train", "--max-steps", String(steps + 2), "--no-validation", "--quiet"]
-                + (options.config.map { ["--config", $0] } ?? []) + options.overrides.flatMap { ["--set", $0] } + settings
-            let status = try Self.mpirun(ranks: run.ranks, threads: run.threads, arguments: arguments)
-            guard status == 0 else { throw ValidationError("the \(run.label) run failed (exit \(status))") }
-            let summary = try StepSummary(metrics: "\(output)/metrics.jsonl", skip: 2)
-            results[run.label] = summary
-            print(run.label.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %7.3f  %7.3f  %6.3f  %6.3f   %5.1f%%        %7.3f            %5.1f%%",
-                         summary.step, summary.compute, summary.communication, summary.wait,
-                         100 * (summary.communication + summary.wait) / summary.step, summary.inFlight,
-                         summary.inFlight > 0 ? 100 * (1 - summary.wait / summary.inFlight) : 0))
+        if !json {
+            print("bench train: 5 captions × \(wordCount) words per video, frames \(bounds[0])…\(bounds[1]), hidden \(config.hiddenSize), "
+                  + "Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); \(steps) timed steps after 2 warm-up (medians); "
+                  + "gradient \(config.gradientBucketMiB) MiB buckets")
         }
+        for batch in batches {
+            var runs: [(label: String, ranks: Int, threads: Int)] = counts.map { ("\($0) rank\($0 == 1 ? "" : "s") × 1 thread", $0, 1) }
+            if threadsComparison && counts.contains(1) && counts.contains(2) { runs.append(("1 rank × 2 threads", 1, 2)) }
+            if !json {
+                print("\nglobal batch \(batch) videos (\(batch * 5) queries)")
+                print("run                    step s  compute    head    comm    wait  comm+wait  in flight  hidden   MB sent/rank (gather+head+grad)  peak RSS")
+            }
+            var results: [String: RunSummary] = [:]
+            for run in runs {
+                let output = "\(root)/run-\(batch)-\(run.ranks)-\(run.threads)"
+                let settings = ["data_root=\(root)", "collection=bench", "visual_feature=synthetic", "output_dir=\(output)",
+                                "batchsize=\(batch)", "log_every_steps=1000"].flatMap { ["--set", $0] }
+                let arguments = ["train", "--max-steps", String(steps + 2), "--no-validation", "--quiet"]
+                    + (options.config.map { ["--config", $0] } ?? []) + options.overrides.flatMap { ["--set", $0] } + settings
+                let status = try Self.mpirun(ranks: run.ranks, threads: run.threads, arguments: arguments)
+                guard status == 0 else { throw ValidationError("the \(run.label) run at \(batch) videos failed (exit \(status))") }
+                let s = try RunSummary(metrics: "\(output)/metrics.jsonl", skip: 2)
+                results[run.label] = s
+                if json {
+                    try printJSON(["type": "run", "ranks": run.ranks, "blas_threads": run.threads, "global_videos": batch,
+                                   "global_queries": batch * 5, "frames": "\(bounds[0])..\(bounds[1])", "words": wordCount,
+                                   "step_s": s.step, "head_s": s.head, "compute_s": s.compute, "communication_s": s.communication,
+                                   "wait_s": s.wait, "allreduce_in_flight_s": s.inFlight, "hidden_share": s.hidden,
+                                   "bytes_sent_per_rank": s.bytes, "gather_bytes_per_rank": s.gatherBytes,
+                                   "head_reduction_bytes_per_rank": s.headReductionBytes, "gradient_bytes_per_rank": s.gradientBytes,
+                                   "peak_rss_bytes_max_rank": s.peakResident])
+                } else {
+                    print(run.label.padding(toLength: 21, withPad: " ", startingAt: 0)
+                          + String(format: " %7.3f  %7.3f  %6.3f  %6.3f  %6.3f    %5.1f%%    %7.3f   %5.1f%%   %7.1f (%.1f + %.2f + %.1f)   %5.2f GiB",
+                                   s.step, s.compute, s.head, s.communication, s.wait, 100 * (s.communication + s.wait) / s.step,
+                                   s.inFlight, 100 * s.hidden, s.bytes / 1e6, s.gatherBytes / 1e6, s.headReductionBytes / 1e6,
+                                   s.gradientBytes / 1e6, s.peakResident / 1_073_741_824))
+                }
+            }
+            if !json { printComparisons(results) }
+            if let one = results["1 rank × 1 thread"], let two = results["2 ranks × 1 thread"] {
+                let projection = Projection(one: one, two: two, bandwidth: networkGbits * 1e9 / 8, latency: networkLatency * 1e-6,
+                                            buckets: Double(max(1, (Int(two.gradientBytes) + (config.gradientBucketMiB << 20) - 1) / (config.gradientBucketMiB << 20))))
+                let previousGathers = 4 * Double(batch * 5 * 2 * config.hiddenSize + batch * (config.mapSize + 1) * config.hiddenSize)
+                try report(projection, batch: batch, previousGatherBytes: previousGathers)
+            }
+        }
+    }
+
+    private func printComparisons(_ results: [String: RunSummary]) {
         if let one = results["1 rank × 1 thread"], let two = results["2 ranks × 1 thread"] {
-            print(String(format: "2 ranks × 1 thread vs 1 rank × 1 thread: speed-up %.2f×, efficiency %.0f%%", one.step / two.step, 50 * one.step / two.step))
+            print(String(format: "2 ranks × 1 thread vs 1 rank × 1 thread: speed-up %.2f×, efficiency %.0f%%; head per rank %.2f× the 1-rank head",
+                         one.step / two.step, 50 * one.step / two.step, two.head / one.head))
         }
         if let one = results["1 rank × 1 thread"], let threads = results["1 rank × 2 threads"], let two = results["2 ranks × 1 thread"] {
             print(String(format: "1 rank × 2 threads: speed-up %.2f× over 1 thread; 2 ranks × 1 thread is %.2f× faster than 1 rank × 2 threads",
                          one.step / threads.step, threads.step / two.step))
         }
-        // Ring all-reduce model: per step each rank sends and receives 2(P−1)/P · n bytes in 2(P−1) messages.
-        guard let one = results["1 rank × 1 thread"] else { return }
-        let layout = ParameterLayout.mamFusion(config.dimensions)
-        let gradientBytes = Double(layout.bufferCount * 4)
-        let buckets = max(1, Int((gradientBytes / Double(config.gradientBucketMiB << 20)).rounded(.up)))
-        let gatherBytes = Double(videos * (config.mapSize + 1) * config.hiddenSize * 4 + videos * 5 * 2 * config.hiddenSize * 4)
-        let beta = networkGbits * 1e9 / 8, alpha = networkLatency * 1e-6
-        print(String(format: "projection (ring all-reduce, %.0f Gbit/s, %.0f µs; gradient %.1f MB in %d buckets, embedding gathers %.1f MB):",
-                     networkGbits, networkLatency, gradientBytes / 1e6, buckets, gatherBytes / 1e6))
-        for nodes in [8, 32] {
-            let p = Double(nodes)
-            let allreduce = 2 * (p - 1) * alpha * Double(buckets) + 2 * (p - 1) / p * gradientBytes / beta
-            let gather = (p - 1) * alpha * 2 + (p - 1) / p * gatherBytes / beta
-            let compute = one.compute / p
-            let hiddenFraction = results["2 ranks × 1 thread"].map { $0.inFlight > 0 ? max(0, 1 - $0.wait / $0.inFlight) : 0 } ?? 0
-            let exposed = allreduce * (1 - hiddenFraction) + gather
-            print(String(format: "  %2d nodes × 1 rank: compute %.3f s + exposed communication %.3f s (all-reduce %.3f s, %.0f%% hidden; gathers %.3f s) = %.3f s/step, %.0f%% efficiency",
-                         nodes, compute, exposed, allreduce, 100 * hiddenFraction, gather, compute + exposed, 100 * compute / (compute + exposed)))
+    }
+
+    private func report(_ p: Projection, batch: Int, previousGatherBytes: Double) throws {
+        if !json {
+            print(String(format: "projection (%.0f Gbit/s, %.0f µs per message, ring collectives; from the 1- and 2-rank runs): encoders %.3f s (÷ N), "
+                         + "head %.3f s ÷ N + %.3f s, optimiser and rest %.3f s (every rank), all-reduce hidden behind %.3f s × 2/N of backward",
+                         networkGbits, networkLatency, p.encoders, p.headShrinking, p.headFixed, p.rest, p.overlapWindow))
+            print(String(format: "  head traffic per step at 2 ranks: %.1f MB sent per rank (the replaced design's gathers: %.1f MB, ratio %.2f)",
+                         (p.two.gatherBytes + p.two.headReductionBytes) / 1e6, previousGatherBytes / 2e6,
+                         (p.two.gatherBytes + p.two.headReductionBytes) / (previousGatherBytes / 2)))
         }
+        for nodes in [8, 32] {
+            let e = p.estimate(nodes: nodes), redundant = p.estimate(nodes: nodes, redundantHead: true)
+            if json {
+                try printJSON(["type": "projection", "global_videos": batch, "nodes": nodes, "network_gbits": networkGbits,
+                               "step_s": e.step, "efficiency": e.efficiency, "head_s": e.head, "head_communication_s": e.headCommunication,
+                               "exposed_allreduce_s": e.exposedAllreduce, "redundant_head_efficiency": redundant.efficiency])
+            } else {
+                print(String(format: "  %2d nodes × 1 rank: encoders %.3f + head %.3f + head comm %.3f + exposed all-reduce %.3f + rest %.3f = %.3f s/step, "
+                             + "%.0f%% efficiency (with the whole head on every rank: %.0f%%)",
+                             nodes, p.encoders / Double(nodes), e.head, e.headCommunication, e.exposedAllreduce, p.rest, e.step,
+                             100 * e.efficiency, 100 * redundant.efficiency))
+            }
+        }
+    }
+
+    private func printJSON(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+        fflush(nil)
     }
 
     static func mpirun(ranks: Int, threads: Int, arguments: [String]) throws -> Int32 {
@@ -101,9 +155,14 @@ struct BenchTrain: ParsableCommand {
         return p.terminationStatus
     }
 
-    /// Medians of a run's step records after `skip` warm-up steps.
-    struct StepSummary {
-        let step: Double, compute: Double, communication: Double, wait: Double, inFlight: Double
+    /// Medians of a run's step records after `skip` warm-up steps (peak RSS: the largest).
+    struct RunSummary {
+        let step, compute, head, communication, wait, inFlight: Double
+        let bytes, gatherBytes, headReductionBytes, gradientBytes, peakResident: Double
+
+        /// The share of the all-reduce's time in flight that backward hid.
+        var hidden: Double { inFlight > 0 ? max(0, 1 - wait / inFlight) : 0 }
+
         init(metrics path: String, skip: Int) throws {
             let records = try MetricsReader.steps(path).dropFirst(skip)
             func median(_ key: String) -> Double {
@@ -111,7 +170,44 @@ struct BenchTrain: ParsableCommand {
                 return xs.isEmpty ? .nan : xs[xs.count / 2]
             }
             step = median("seconds"); compute = median("compute_s"); communication = median("communication_s")
-            wait = median("wait_s"); inFlight = median("allreduce_in_flight_s")
+            wait = median("wait_s"); inFlight = median("allreduce_in_flight_s"); head = median("head_s_max_rank")
+            bytes = median("bytes_sent"); gatherBytes = median("gather_bytes"); headReductionBytes = median("head_reduction_bytes")
+            gradientBytes = median("gradient_bytes")
+            peakResident = records.compactMap { $0["peak_rss_bytes_max_rank"] }.max() ?? .nan
+        }
+    }
+
+    /// The step time on N nodes (one rank each) at the same global batch, from the 1- and 2-rank
+    /// runs, with what does not shrink with N kept whole:
+    /// - encoders: (1-rank compute − 1-rank head) / N;
+    /// - loss head: a/N + b, fitted to the 1- and 2-rank head times (b: its part over all queries,
+    ///   done on every rank);
+    /// - head communication (blocking): its gather/reduce-scatter volume G and reduction payload R,
+    ///   from the 2-rank byte counts, at (N−1)/N·G + 2(N−1)/N·R bytes plus (N−1)·α per message step
+    ///   of its 7 collectives;
+    /// - gradient all-reduce 2(N−1)/N·g/β + 2(N−1)·α per bucket, hidden behind what backward had
+    ///   left when it started — the 2-rank overlap window, which shrinks as 2/N like all compute;
+    /// - the optimiser, health check and the rest of the step (1-rank step − compute): every rank.
+    /// Efficiency = 1-rank step / (N · N-node step).
+    struct Projection {
+        let one: RunSummary, two: RunSummary
+        let bandwidth: Double, latency: Double, buckets: Double
+
+        var encoders: Double { one.compute - one.head }
+        var headShrinking: Double { max(2 * (one.head - two.head), 0) }
+        var headFixed: Double { max(one.head - headShrinking, 0) }
+        var rest: Double { max(one.step - one.compute - one.communication - one.wait, 0) }
+        var overlapWindow: Double { max(two.inFlight - two.wait, 0) }
+
+        func estimate(nodes: Int, redundantHead: Bool = false) -> (step: Double, efficiency: Double, head: Double, headCommunication: Double, exposedAllreduce: Double) {
+            let n = Double(nodes)
+            let head = redundantHead ? one.head : headShrinking / n + headFixed
+            let gatherVolume = 2 * two.gatherBytes, reductionPayload = two.headReductionBytes, gradient = two.gradientBytes
+            let headCommunication = (n - 1) / n * gatherVolume / bandwidth + 2 * (n - 1) / n * reductionPayload / bandwidth + 7 * (n - 1) * latency
+            let allreduce = 2 * (n - 1) / n * gradient / bandwidth + 2 * (n - 1) * latency * buckets
+            let exposed = max(0, allreduce - overlapWindow * 2 / n)
+            let step = encoders / n + head + headCommunication + exposed + rest
+            return (step, one.step / (n * step), head, headCommunication, exposed)
         }
     }
 }
