@@ -21,6 +21,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Global batches in videos (override batchsize), comma-separated.") var videos: String = "32"
     @Option(help: "Frames per video: MIN..MAX.") var frames: String = "32..128"
     @Option(help: "Words per caption (default: max_desc_l).") var words: Int?
+    @Option(help: "Videos per rank per encoder pass (micro_batch; default: the configuration's).") var microBatch: Int?
     @Option(help: "Network bandwidth for the multi-node projection, Gbit/s.") var networkGbits: Double = 10
     @Option(help: "Network latency per message for the projection, µs.") var networkLatency: Double = 20
     @Flag(inversion: .prefixedNo, help: "Also run 1 rank × 2 BLAS threads (when the ranks include 1 and 2).") var threadsComparison = true
@@ -51,6 +52,7 @@ struct BenchTrain: ParsableCommand {
         recipe.visualDimension = config.visualFeatureSize
         recipe.queryDimension = config.queryFeatureSize
         try SyntheticGenerator(recipe: recipe).writeRelease(root: root)
+        if let m = microBatch, m < 0 { throw ValidationError("--micro-batch must be ≥ 0 (0: the whole share)") }
         if !json {
             print("bench train: 5 captions × \(wordCount) words per video, frames \(bounds[0])…\(bounds[1]), hidden \(config.hiddenSize), "
                   + "Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); \(steps) timed steps after 2 warm-up (medians); "
@@ -61,13 +63,14 @@ struct BenchTrain: ParsableCommand {
             if threadsComparison && counts.contains(1) && counts.contains(2) { runs.append(("1 rank × 2 threads", 1, 2)) }
             if !json {
                 print("\nglobal batch \(batch) videos (\(batch * 5) queries)")
-                print("run                    step s  compute    head    comm    wait  comm+wait  in flight  hidden   MB sent/rank (gather+head+grad)  peak RSS")
+                print("run                    step s  compute    head  re-enc    comm    wait  comm+wait  in flight  hidden   MB sent/rank (gather+head+grad)  peak RSS")
             }
             var results: [String: RunSummary] = [:]
             for run in runs {
                 let output = "\(root)/run-\(batch)-\(run.ranks)-\(run.threads)"
-                let settings = ["data_root=\(root)", "collection=bench", "visual_feature=synthetic", "output_dir=\(output)",
-                                "batchsize=\(batch)", "log_every_steps=1000"].flatMap { ["--set", $0] }
+                let settings = (["data_root=\(root)", "collection=bench", "visual_feature=synthetic", "output_dir=\(output)",
+                                 "batchsize=\(batch)", "log_every_steps=1000"] + (microBatch.map { ["micro_batch=\($0)"] } ?? []))
+                    .flatMap { ["--set", $0] }
                 let arguments = ["train", "--max-steps", String(steps + 2), "--no-validation", "--quiet"]
                     + (options.config.map { ["--config", $0] } ?? []) + options.overrides.flatMap { ["--set", $0] } + settings
                 let status = try Self.mpirun(ranks: run.ranks, threads: run.threads, arguments: arguments)
@@ -81,11 +84,12 @@ struct BenchTrain: ParsableCommand {
                                    "wait_s": s.wait, "allreduce_in_flight_s": s.inFlight, "hidden_share": s.hidden,
                                    "bytes_sent_per_rank": s.bytes, "gather_bytes_per_rank": s.gatherBytes,
                                    "head_reduction_bytes_per_rank": s.headReductionBytes, "gradient_bytes_per_rank": s.gradientBytes,
-                                   "peak_rss_bytes_max_rank": s.peakResident])
+                                   "peak_rss_bytes_max_rank": s.peakResident, "micro_batch": microBatch ?? config.microBatch,
+                                   "reencode_s": s.reencode])
                 } else {
                     print(run.label.padding(toLength: 21, withPad: " ", startingAt: 0)
-                          + String(format: " %7.3f  %7.3f  %6.3f  %6.3f  %6.3f    %5.1f%%    %7.3f   %5.1f%%   %7.1f (%.1f + %.2f + %.1f)   %5.2f GiB",
-                                   s.step, s.compute, s.head, s.communication, s.wait, 100 * (s.communication + s.wait) / s.step,
+                          + String(format: " %7.3f  %7.3f  %6.3f  %6.3f  %6.3f  %6.3f    %5.1f%%    %7.3f   %5.1f%%   %7.1f (%.1f + %.2f + %.1f)   %5.2f GiB",
+                                   s.step, s.compute, s.head, s.reencode, s.communication, s.wait, 100 * (s.communication + s.wait) / s.step,
                                    s.inFlight, 100 * s.hidden, s.bytes / 1e6, s.gatherBytes / 1e6, s.headReductionBytes / 1e6,
                                    s.gradientBytes / 1e6, s.peakResident / 1_073_741_824))
                 }
@@ -157,7 +161,7 @@ struct BenchTrain: ParsableCommand {
 
     /// Medians of a run's step records after `skip` warm-up steps (peak RSS: the largest).
     struct RunSummary {
-        let step, compute, head, communication, wait, inFlight: Double
+        let step, compute, head, reencode, communication, wait, inFlight: Double
         let bytes, gatherBytes, headReductionBytes, gradientBytes, peakResident: Double
 
         /// The share of the all-reduce's time in flight that backward hid.
@@ -171,6 +175,7 @@ struct BenchTrain: ParsableCommand {
             }
             step = median("seconds"); compute = median("compute_s"); communication = median("communication_s")
             wait = median("wait_s"); inFlight = median("allreduce_in_flight_s"); head = median("head_s_max_rank")
+            reencode = median("reencode_s")
             bytes = median("bytes_sent"); gatherBytes = median("gather_bytes"); headReductionBytes = median("head_reduction_bytes")
             gradientBytes = median("gradient_bytes")
             peakResident = records.compactMap { $0["peak_rss_bytes_max_rank"] }.max() ?? .nan
