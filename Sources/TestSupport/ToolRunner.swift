@@ -42,20 +42,21 @@ public enum ToolRunner {
     /// Open MPI jobs on a 2-core machine starve each other (and share session directories).
     private static let mpirunLock = NSLock()
 
-    /// Runs `mamfusion arguments…`, under `mpirun -np ranks` when `ranks` is given.
-    public static func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 120,
+    /// Runs `mamfusion arguments…`, under `mpirun -np ranks` when `ranks` is given, or after
+    /// the `launcher` command when given (e.g. `Launch/cluster-sim run -- -np 2`).
+    public static func run(_ arguments: [String], ranks: Int? = nil, launcher: [String]? = nil, timeout: Double = 120,
                            environment extra: [String: String] = [:]) throws -> Output {
-        if ranks != nil {
+        if ranks != nil || launcher != nil {
             mpirunLock.lock()
             defer { mpirunLock.unlock() }
-            return try launch(arguments, ranks: ranks, timeout: timeout, environment: extra)
+            return try launch(arguments, ranks: ranks, launcher: launcher, timeout: timeout, environment: extra)
         }
-        return try launch(arguments, ranks: nil, timeout: timeout, environment: extra)
+        return try launch(arguments, ranks: nil, launcher: nil, timeout: timeout, environment: extra)
     }
 
-    private static func launch(_ arguments: [String], ranks: Int?, timeout: Double,
+    private static func launch(_ arguments: [String], ranks: Int?, launcher: [String]?, timeout: Double,
                                environment extra: [String: String]) throws -> Output {
-        try start(arguments, ranks: ranks, environment: extra).wait(timeout: timeout)
+        try start(arguments, ranks: ranks, launcher: launcher, environment: extra).wait(timeout: timeout)
     }
 
     /// A run in progress (`start`): its process, and `wait` collects what it printed.
@@ -93,11 +94,16 @@ public enum ToolRunner {
         }
     }
 
-    /// Starts `mamfusion arguments…` (under `mpirun -np ranks` when given) without waiting.
-    /// Callers launching mpirun this way must not run another mpirun job concurrently.
-    public static func start(_ arguments: [String], ranks: Int? = nil, environment extra: [String: String] = [:]) throws -> Running {
+    /// Starts `mamfusion arguments…` (under `mpirun -np ranks`, or after `launcher`, when given)
+    /// without waiting. Callers launching mpirun this way must not run another mpirun job
+    /// concurrently.
+    public static func start(_ arguments: [String], ranks: Int? = nil, launcher: [String]? = nil,
+                             environment extra: [String: String] = [:]) throws -> Running {
         let process = Process()
-        if let ranks {
+        if let launcher, let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [executable.path] + arguments
+        } else if let ranks {
             process.executableURL = URL(fileURLWithPath: try which("mpirun"))
             process.arguments = mpirunArguments(ranks: ranks) + [executable.path] + arguments
         } else {
@@ -151,6 +157,14 @@ public enum ToolRunner {
             }
         }
         return found
+    }
+
+    /// This machine's host name as MPI_Get_processor_name reports it (gethostname): the host
+    /// failure messages name for ranks started here by plain `mpirun`.
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Full path of a program on PATH.
