@@ -88,13 +88,22 @@ struct EmulatedClusterTests {
         #expect(parameters.storage.buffer.allSatisfy { $0.isFinite } && expAvgSq.storage.buffer.allSatisfy { $0.isFinite })
     }
 
-    @Test("SIGKILL of the rank on the second host: non-zero exit within the collective timeout naming the rank and its host; the checkpoint stays valid")
-    func killedRemoteRank() throws {
-        let root = try TrainingFailureTests.data(), output = root + "/cluster-killed"
+    /// A long run on 2 hosts × 1 rank whose rank on the second host gets `signal` once a
+    /// checkpoint exists: what the job printed, the seconds from the signal to its end, and the
+    /// run directory.
+    static func signalRemoteRank(_ signal: Int32, collectiveTimeout: Int) throws -> (ToolRunner.Output, Double, String) {
+        let root = try TrainingFailureTests.data(), output = root + "/cluster-signal-\(signal)"
         let (out, seconds) = try SimulatedCluster.with(hosts: 2) { cluster in
-            try TrainingFailureTests.signalRankOne(SIGKILL, root: root, output: output, timeout: 20, launcher: cluster.launcher(ranks: 2))
+            try TrainingFailureTests.signalRankOne(signal, root: root, output: output, timeout: collectiveTimeout,
+                                                   launcher: cluster.launcher(ranks: 2), afterCheckpoint: true)
         }
         #expect(!out.timedOut && out.status != 0)
+        return (out, seconds, output)
+    }
+
+    @Test("SIGKILL of the rank on the second host: non-zero exit within the collective timeout naming the rank and its host; the checkpoint stays valid")
+    func killedRemoteRank() throws {
+        let (out, seconds, output) = try Self.signalRemoteRank(SIGKILL, collectiveTimeout: 20)
         #expect(seconds < 20, "took \(seconds) s")
         // Open MPI's "process rank 1 with PID … on node H" or this tool's "rank 1 on host H".
         let text = out.stderr + out.stdout
@@ -104,11 +113,7 @@ struct EmulatedClusterTests {
 
     @Test("SIGSTOP of the rank on the second host: the watchdog names the silent rank and its host; the checkpoint stays valid")
     func stoppedRemoteRank() throws {
-        let root = try TrainingFailureTests.data(), output = root + "/cluster-stopped"
-        let (out, seconds) = try SimulatedCluster.with(hosts: 2) { cluster in
-            try TrainingFailureTests.signalRankOne(SIGSTOP, root: root, output: output, timeout: 4, launcher: cluster.launcher(ranks: 2))
-        }
-        #expect(!out.timedOut && out.status != 0)
+        let (out, seconds, output) = try Self.signalRemoteRank(SIGSTOP, collectiveTimeout: 4)
         #expect(seconds < 4 + 15, "took \(seconds) s")
         #expect(out.stderr.contains("collective_timeout"), "\(out.stderr)")
         #expect(out.stderr.contains("rank 1 on host \(SimulatedCluster.name)-node2 did not"), "\(out.stderr)")

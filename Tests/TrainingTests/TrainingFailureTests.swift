@@ -45,29 +45,32 @@ struct TrainingFailureTests {
     }
 
     /// Starts a long run on 2 ranks (of this machine, or placed by `launcher` across an emulated
-    /// cluster) and returns it once both ranks are training.
+    /// cluster) and returns it once both ranks are training (`afterCheckpoint`: and the first
+    /// `latest` checkpoint has been written, at the end of the first epoch).
     static func startLongRun(_ root: String, output: String, timeout: Int, launcher: [String]? = nil,
-                             environment: [String: String] = [:]) throws -> (ToolRunner.Running, [Int: Int32]) {
+                             afterCheckpoint: Bool = false) throws -> (ToolRunner.Running, [Int: Int32]) {
         let running = try ToolRunner.start(["train", "--no-validation", "--quiet"]
                                            + settings(root, output: output, extra: ["--set", "n_epoch=100000", "--set", "collective_timeout=\(timeout)"]),
-                                           ranks: launcher == nil ? 2 : nil, launcher: launcher, environment: environment)
+                                           ranks: launcher == nil ? 2 : nil, launcher: launcher)
         let deadline = Date().addingTimeInterval(60)
         var pids: [Int: Int32] = [:]
         while Date() < deadline {
             pids = ToolRunner.rankProcesses(marker: output)
             let metrics = (try? String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8)) ?? ""
-            if pids.count == 2 && metrics.split(separator: "\n").count >= 2 { break }
+            let checkpointed = !afterCheckpoint || FileManager.default.fileExists(atPath: output + "/checkpoints/latest.h5")
+            if pids.count == 2 && metrics.split(separator: "\n").count >= 2 && checkpointed { break }
             usleep(100_000)
         }
         return (running, pids)
     }
 
-    /// A long 2-rank run whose rank 1 gets `signal` once both train: what the job printed and
-    /// the seconds from the signal to its end. A stopped rank is killed afterwards.
+    /// A long 2-rank run whose rank 1 gets `signal` once both train (`afterCheckpoint`: and a
+    /// checkpoint exists): what the job printed and the seconds from the signal to its end. A
+    /// stopped rank is killed afterwards.
     static func signalRankOne(_ signal: Int32, root: String, output: String, timeout: Int, launcher: [String]? = nil,
-                              environment: [String: String] = [:]) throws -> (ToolRunner.Output, Double) {
+                              afterCheckpoint: Bool = false) throws -> (ToolRunner.Output, Double) {
         try ToolRunner.exclusively {
-            let (running, pids) = try startLongRun(root, output: output, timeout: timeout, launcher: launcher, environment: environment)
+            let (running, pids) = try startLongRun(root, output: output, timeout: timeout, launcher: launcher, afterCheckpoint: afterCheckpoint)
             #expect(pids.count == 2, "both ranks should be running: \(pids)")
             let signalled = Date()
             if let victim = pids[1] { kill(victim, signal) }
