@@ -32,13 +32,13 @@ public struct SimulatedCluster: Sendable {
         return reason.isEmpty ? "cluster-sim check exited \(out.status)" : reason
     }()
 
-    /// For `.enabled(if:)`: true when clusters can be made; otherwise prints why the tests are
-    /// skipped.
-    public static var isAvailable: Bool {
+    /// For `.enabled(if:)`: true when clusters can be made; otherwise prints (once) why the
+    /// tests are skipped.
+    public static let isAvailable: Bool = {
         guard let reason = unavailableReason else { return true }
         print("emulated-cluster tests skipped: \(reason)")
         return false
-    }
+    }()
 
     private static let lock = NSLock()
 
