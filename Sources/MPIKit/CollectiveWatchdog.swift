@@ -8,8 +8,8 @@ import Foundation
 /// watchdog thread also answers roll calls on a private duplicate of the world communicator —
 /// it answers even while its main thread is blocked in a collective. When a deadline passes, the
 /// watchdog calls the roll: the ranks that do not answer within a few seconds are the stalled or
-/// dead ones, and the job ends with MPI_Abort and a message naming them. A rank killed outright
-/// is also reported by `mpirun` itself. Needs MPI_THREAD_MULTIPLE (requested at
+/// dead ones, and the job ends with MPI_Abort and a message naming them and their hosts. A rank
+/// killed outright is also reported by `mpirun` itself. Needs MPI_THREAD_MULTIPLE (requested at
 /// initialisation); without it, or on one rank, the watchdog is off.
 public final class CollectiveWatchdog: @unchecked Sendable {
     let world: Communicator
@@ -100,7 +100,7 @@ public final class CollectiveWatchdog: @unchecked Sendable {
         }
         let silent = others.indices.filter { !answered[$0] }.map { others[$0] }
         let who = silent.isEmpty ? "every rank answered a roll call, so the collective itself is stuck"
-            : "rank\(silent.count == 1 ? "" : "s") \(silent.map(String.init).joined(separator: ", ")) did not answer (stalled or gone)"
+            : "\(world.describe(ranks: silent)) did not answer (stalled or gone)"
         world.abort("\(label) did not complete within \(Int(timeout)) s (collective_timeout); \(who); stopping the job instead of waiting forever")
     }
 }

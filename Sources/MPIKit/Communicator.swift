@@ -17,6 +17,10 @@ public final class Communicator: @unchecked Sendable {
     public let size: Int
     /// The thread support level MPI granted (MPI_THREAD_*).
     public let threadLevel: Int32
+    /// The host of every rank (MPI_Get_processor_name), gathered once when the world is made, so
+    /// a failure message can name the host of another rank without a collective — when it is
+    /// written, that rank may be dead or stopped.
+    public private(set) var hosts: [String] = []
 
     nonisolated(unsafe) private static var shared: Communicator?
     private static let lock = Mutex()
@@ -51,6 +55,7 @@ public final class Communicator: @unchecked Sendable {
         rc = MPI_Comm_size(comm, &s)
         guard rc == MPI_SUCCESS else { throw MPIError(call: "MPI_Comm_size", code: rc, rank: Int(r), message: errorString(rc)) }
         let world = Communicator(comm: comm, rank: Int(r), size: Int(s), threadLevel: provided)
+        world.hosts = try world.gatherHostNames()
         shared = world
         return world
     }
@@ -107,6 +112,30 @@ public final class Communicator: @unchecked Sendable {
         var length: Int32 = 0
         try check(MPI_Get_processor_name(&buffer, &length), "MPI_Get_processor_name")
         return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Every rank's host name, in rank order: one all-gather of fixed-size, zero-padded names.
+    private func gatherHostNames() throws -> [String] {
+        let width = Int(mf_max_processor_name()) + 1
+        var mine = [UInt8](repeating: 0, count: width)
+        let name = Array(try hostName().utf8.prefix(width - 1))
+        mine.replaceSubrange(0..<name.count, with: name)
+        let all = try allgather(mine)
+        return (0..<size).map { r in
+            let row = all[r * width..<(r + 1) * width]
+            return String(decoding: row.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    /// How failure messages name a rank: "rank 3 on host node07".
+    public func describe(rank r: Int) -> String {
+        r >= 0 && r < hosts.count ? "rank \(r) on host \(hosts[r])" : "rank \(r)"
+    }
+
+    /// Several ranks the same way: "rank 3 on host node07", "ranks 1 on host node02, 3 on host node07".
+    public func describe(ranks: [Int]) -> String {
+        guard ranks.count != 1 else { return describe(rank: ranks[0]) }
+        return "ranks " + ranks.map { describe(rank: $0).dropFirst("rank ".count) }.joined(separator: ", ")
     }
 
     /// The MPI library's own version line (MPI_Get_library_version), first line only.
@@ -319,9 +348,10 @@ public final class Communicator: @unchecked Sendable {
 
     // MARK: - Abort
 
-    /// Ends the whole job (every rank) with `message` on standard error, naming this rank.
+    /// Ends the whole job (every rank) with `message` on standard error, naming this rank and
+    /// its host.
     public func abort(_ message: String, code: Int32 = 1) -> Never {
-        let line = "mamfusion: rank \(rank) of \(size) aborting the job: \(message)\n"
+        let line = "mamfusion: \(describe(rank: rank)) (of \(size) ranks) aborting the job: \(message)\n"
         fflush(nil)  // everything printed so far goes out before the job dies
         var bytes = Array(line.utf8)
         _ = write(2, &bytes, bytes.count)

@@ -50,8 +50,8 @@ public final class StepRendezvous: @unchecked Sendable {
                     }
                     if arrived.contains(false) {
                         if Date() > deadline {
-                            let missing = (0..<others).filter { !arrived[$0] }.map { String($0 + 1) }
-                            world.abort("rank\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) did not reach \(label) "
+                            let missing = (0..<others).filter { !arrived[$0] }.map { $0 + 1 }
+                            world.abort("\(world.describe(ranks: missing)) did not reach \(label) "
                                         + "within \(Int(timeout)) s (collective_timeout); stopping the job instead of waiting forever")
                         }
                         usleep(200)
@@ -59,7 +59,7 @@ public final class StepRendezvous: @unchecked Sendable {
                 }
             }
             for (i, t) in tokens.enumerated() where t != token[0] {
-                world.abort("rank \(i + 1) is at step \(t) while rank 0 is at \(label): ranks diverged")
+                world.abort("\(world.describe(rank: i + 1)) is at step \(t) while rank 0 is at \(label): ranks diverged")
             }
             var sends = [MPI_Request?](repeating: MPI_REQUEST_NULL, count: others)
             for r in 1..<world.size {
@@ -75,7 +75,7 @@ public final class StepRendezvous: @unchecked Sendable {
                 try world.check(MPI_Test(&receive, &done, nil), "MPI_Test")
                 if done == 0 {
                     if Date() > deadline {
-                        world.abort("rank 0 did not confirm \(label) within \(Int(timeout)) s (collective_timeout): rank 0 or another rank is stalled")
+                        world.abort("\(world.describe(rank: 0)) did not confirm \(label) within \(Int(timeout)) s (collective_timeout): rank 0 or another rank is stalled")
                     }
                     usleep(200)
                 }

@@ -49,15 +49,16 @@ public enum ToolRunner {
     private static let mpirunLock = NSLock()
 
     /// Runs `mamfusion arguments…` (or another of the built `program`s), under `mpirun -np ranks`
-    /// when `ranks` is given.
-    public static func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 120,
+    /// when `ranks` is given, or after the `launcher` command when given (e.g.
+    /// `Launch/cluster-sim run -- -np 2`).
+    public static func run(_ arguments: [String], ranks: Int? = nil, launcher: [String]? = nil, timeout: Double = 120,
                            environment extra: [String: String] = [:], program: Program = .tool) throws -> Output {
-        if ranks != nil {
+        if ranks != nil || launcher != nil {
             mpirunLock.lock()
             defer { mpirunLock.unlock() }
-            return try start(arguments, ranks: ranks, environment: extra, program: program).wait(timeout: timeout)
+            return try start(arguments, ranks: ranks, launcher: launcher, environment: extra, program: program).wait(timeout: timeout)
         }
-        return try start(arguments, ranks: nil, environment: extra, program: program).wait(timeout: timeout)
+        return try start(arguments, environment: extra, program: program).wait(timeout: timeout)
     }
 
     /// A run in progress (`start`): its process, and `wait` collects what it printed.
@@ -95,13 +96,17 @@ public enum ToolRunner {
         }
     }
 
-    /// Starts `mamfusion arguments…` (under `mpirun -np ranks` when given) without waiting.
-    /// Callers launching mpirun this way must not run another mpirun job concurrently.
-    public static func start(_ arguments: [String], ranks: Int? = nil, environment extra: [String: String] = [:],
-                             program: Program = .tool) throws -> Running {
+    /// Starts `mamfusion arguments…` (or another `program`; under `mpirun -np ranks`, or after
+    /// `launcher`, when given) without waiting. Callers launching mpirun this way must not run
+    /// another mpirun job concurrently.
+    public static func start(_ arguments: [String], ranks: Int? = nil, launcher: [String]? = nil,
+                             environment extra: [String: String] = [:], program: Program = .tool) throws -> Running {
         let process = Process()
         let binary = buildDirectory.appendingPathComponent(program.rawValue)
-        if let ranks {
+        if let launcher, let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [binary.path] + arguments
+        } else if let ranks {
             process.executableURL = URL(fileURLWithPath: try which("mpirun"))
             process.arguments = mpirunArguments(ranks: ranks) + [binary.path] + arguments
         } else {
@@ -155,6 +160,14 @@ public enum ToolRunner {
             }
         }
         return found
+    }
+
+    /// This machine's host name as MPI_Get_processor_name reports it (gethostname): the host
+    /// failure messages name for ranks started here by plain `mpirun`.
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Full path of a program on PATH.

@@ -239,7 +239,7 @@ public final class Trainer: @unchecked Sendable {
             try world.allreduce(local, .max)
         }
         if flags[0] != 0 {
-            throw TrainingStopped(message: "stopping: rank \(world.size - Int(flags[0])) produced a non-finite value at step \(state.step) "
+            throw TrainingStopped(message: "stopping: \(world.describe(rank: world.size - Int(flags[0]))) produced a non-finite value at step \(state.step) "
                                   + "(see its message); the last good checkpoint is untouched", exitCode: 3)
         }
         for (name, value) in result.terms.named where !value.isFinite {

@@ -44,54 +44,60 @@ struct TrainingFailureTests {
         #expect(!FileManager.default.fileExists(atPath: checkpoint + ".tmp"))
     }
 
-    /// Starts a long run on 2 ranks and returns it once both ranks are training.
-    static func startLongRun(_ root: String, output: String, timeout: Int) throws -> (ToolRunner.Running, [Int: Int32]) {
+    /// Starts a long run on 2 ranks (of this machine, or placed by `launcher` across an emulated
+    /// cluster) and returns it once both ranks are training (`afterCheckpoint`: and the first
+    /// `latest` checkpoint has been written, at the end of the first epoch).
+    static func startLongRun(_ root: String, output: String, timeout: Int, launcher: [String]? = nil,
+                             afterCheckpoint: Bool = false) throws -> (ToolRunner.Running, [Int: Int32]) {
         let running = try ToolRunner.start(["train", "--no-validation", "--quiet"]
                                            + settings(root, output: output, extra: ["--set", "n_epoch=100000", "--set", "collective_timeout=\(timeout)"]),
-                                           ranks: 2)
+                                           ranks: launcher == nil ? 2 : nil, launcher: launcher)
         let deadline = Date().addingTimeInterval(60)
         var pids: [Int: Int32] = [:]
         while Date() < deadline {
             pids = ToolRunner.rankProcesses(marker: output)
             let metrics = (try? String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8)) ?? ""
-            if pids.count == 2 && metrics.split(separator: "\n").count >= 2 { break }
+            let checkpointed = !afterCheckpoint || FileManager.default.fileExists(atPath: output + "/checkpoints/latest.h5")
+            if pids.count == 2 && metrics.split(separator: "\n").count >= 2 && checkpointed { break }
             usleep(100_000)
         }
         return (running, pids)
     }
 
+    /// A long 2-rank run whose rank 1 gets `signal` once both train (`afterCheckpoint`: and a
+    /// checkpoint exists): what the job printed and the seconds from the signal to its end. A
+    /// stopped rank is killed afterwards.
+    static func signalRankOne(_ signal: Int32, root: String, output: String, timeout: Int, launcher: [String]? = nil,
+                              afterCheckpoint: Bool = false) throws -> (ToolRunner.Output, Double) {
+        try ToolRunner.exclusively {
+            let (running, pids) = try startLongRun(root, output: output, timeout: timeout, launcher: launcher, afterCheckpoint: afterCheckpoint)
+            #expect(pids.count == 2, "both ranks should be running: \(pids)")
+            let signalled = Date()
+            if let victim = pids[1] { kill(victim, signal) }
+            let out = running.wait(timeout: 60)
+            let seconds = Date().timeIntervalSince(signalled)
+            if signal == SIGSTOP, let victim = pids[1] { kill(victim, SIGKILL) }
+            return (out, seconds)
+        }
+    }
+
     @Test("a killed rank makes mpirun exit non-zero promptly, naming the rank")
     func killedRank() throws {
         let root = try Self.data()
-        try ToolRunner.exclusively {
-            let (running, pids) = try Self.startLongRun(root, output: root + "/killed", timeout: 20)
-            #expect(pids.count == 2, "both ranks should be running: \(pids)")
-            let killedAt = Date()
-            if let victim = pids[1] { kill(victim, SIGKILL) }
-            let out = running.wait(timeout: 60)
-            let seconds = Date().timeIntervalSince(killedAt)
-            #expect(!out.timedOut && out.status != 0)
-            #expect(seconds < 20, "took \(seconds) s")
-            #expect((out.stderr + out.stdout).contains("rank 1"), "\(out.stderr)")
-        }
+        let (out, seconds) = try Self.signalRankOne(SIGKILL, root: root, output: root + "/killed", timeout: 20)
+        #expect(!out.timedOut && out.status != 0)
+        #expect(seconds < 20, "took \(seconds) s")
+        #expect((out.stderr + out.stdout).contains("rank 1"), "\(out.stderr)")
     }
 
     @Test("a stalled rank ends the job within the collective timeout, the silent rank named")
     func stalledRank() throws {
         let root = try Self.data()
-        try ToolRunner.exclusively {
-            let (running, pids) = try Self.startLongRun(root, output: root + "/stalled", timeout: 4)
-            #expect(pids.count == 2, "both ranks should be running: \(pids)")
-            let stoppedAt = Date()
-            if let victim = pids[1] { kill(victim, SIGSTOP) }
-            let out = running.wait(timeout: 60)
-            let seconds = Date().timeIntervalSince(stoppedAt)
-            if let victim = pids[1] { kill(victim, SIGKILL) }
-            #expect(!out.timedOut && out.status != 0)
-            #expect(seconds < 4 + 15, "took \(seconds) s")
-            #expect(out.stderr.contains("collective_timeout"), "\(out.stderr)")
-            #expect(out.stderr.contains("rank 1 did not") || out.stderr.contains("ranks 1 did not"), "\(out.stderr)")
-        }
+        let (out, seconds) = try Self.signalRankOne(SIGSTOP, root: root, output: root + "/stalled", timeout: 4)
+        #expect(!out.timedOut && out.status != 0)
+        #expect(seconds < 4 + 15, "took \(seconds) s")
+        #expect(out.stderr.contains("collective_timeout"), "\(out.stderr)")
+        #expect(out.stderr.contains("rank 1 on host \(ToolRunner.hostName) did not"), "\(out.stderr)")
     }
 
     @Test("SIGTERM writes a latest checkpoint at a step boundary and exits on every rank")
