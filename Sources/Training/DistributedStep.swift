@@ -79,83 +79,67 @@ public final class DistributedStep: @unchecked Sendable {
         collectives = StepCollectives(world: world)
     }
 
-    /// One micro-batch: a run of this rank's videos (local positions) and their captions.
-    struct MicroBatch {
-        let videos: Range<Int>
-        let queries: Range<Int>
-    }
-
-    /// This rank's share cut into micro-batches of `microBatch` videos (one for 0).
-    private func microBatches(_ local: TrainingBatch) -> [MicroBatch] {
-        let videoCount = local.videos.count
-        guard videoCount > 0 else { return [] }
-        // First local query of each local video (queries are grouped by video, in video order).
-        var firstQuery = [Int](repeating: local.queries.count, count: videoCount + 1)
-        for (i, v) in local.queryVideoPosition.enumerated().reversed() { firstQuery[v] = i }
-        let size = microBatch > 0 ? microBatch : videoCount
-        return stride(from: 0, to: videoCount, by: size).map { start in
-            let end = min(start + size, videoCount)
-            return MicroBatch(videos: start..<end, queries: firstQuery[start]..<firstQuery[end])
-        }
-    }
-
-    /// The model inputs of one micro-batch (pointers into the loaded share).
+    /// The model inputs of one micro-batch, from its loaded inputs (`local`: exactly its videos
+    /// and captions).
     private func inputs(_ m: MicroBatch, batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch) -> MamFusionModel.Inputs {
-        let v = local.videos, t = local.queries
-        let videoBatch = SequenceBatch(lengths: Array(v.frameLengths[m.videos]), globalIndices: Array(assignment.videosOfRank[world.rank][m.videos]),
+        let videoBatch = SequenceBatch(lengths: local.videos.frameLengths, globalIndices: Array(assignment.videosOfRank[world.rank][m.videos]),
                                        paddedLength: batch.paddedLength)
-        let queryBatch = SequenceBatch(lengths: Array(t.tokenLengths[m.queries]), globalIndices: Array(assignment.queriesOfRank[world.rank][m.queries]))
-        return MamFusionModel.Inputs(clipFeatures: v.clip.base + m.videos.lowerBound * mapSize * v.visualDimension,
-                                     frameFeatures: v.frames.base + v.frameOffsets[m.videos.lowerBound] * v.visualDimension,
-                                     videos: videoBatch, tokenFeatures: t.tokens.base + t.tokenOffsets[m.queries.lowerBound] * t.queryDimension,
-                                     queries: queryBatch)
+        let queryBatch = SequenceBatch(lengths: local.queries.tokenLengths, globalIndices: Array(assignment.queriesOfRank[world.rank][m.queries]))
+        return MamFusionModel.Inputs(clipFeatures: local.videos.clip.base, frameFeatures: local.videos.frames.base, videos: videoBatch,
+                                     tokenFeatures: local.queries.tokens.base, queries: queryBatch)
     }
 
     /// Pass 1: encodes every micro-batch and keeps its embeddings; returns the first non-finite
-    /// embedding, if any.
-    private func encode(_ micro: [MicroBatch], batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch,
-                        dropout: DropoutContext, videoNames: (Int) -> String) -> String? {
-        let qr = local.queries.count, vr = local.videos.count
+    /// embedding, if any, and the last micro-batch's inputs (its activations are still there).
+    private func encode(_ micro: [MicroBatch], batch: GlobalBatch, assignment: RankAssignment,
+                        inputs load: (MicroBatch) throws -> TrainingBatch, dropout: DropoutContext,
+                        videoNames: (Int) -> String) throws -> (nonFinite: String?, last: TrainingBatch?) {
+        let qr = assignment.queriesOfRank[world.rank].count, vr = assignment.videosOfRank[world.rank].count
         let q = q.reserve(max(qr * d, 1)), q2 = q2.reserve(max(qr * d, 1))
         let C = clips.reserve(max(vr * mapSize * d, 1)), F = frames.reserve(max(vr * d, 1))
-        var nonFinite: String?
+        var nonFinite: String?, last: TrainingBatch?
         for m in micro {
+            let local = try load(m)
             model.encode(inputs(m, batch: batch, assignment: assignment, local: local), dropout: dropout)
             let qa = m.queries.lowerBound, va = m.videos.lowerBound
             (q + qa * d).update(from: model.queryEncoders[0].output.pointer, count: m.queries.count * d)
             (q2 + qa * d).update(from: model.queryEncoders[1].output.pointer, count: m.queries.count * d)
             (C + va * mapSize * d).update(from: model.clipBranch.output.pointer, count: m.videos.count * mapSize * d)
             (F + va * d).update(from: model.frameBranch.output.pointer, count: m.videos.count * d)
-        }
-        for i in 0..<vr where nonFinite == nil {
-            if !Vector.sumOfSquares(F + i * d, count: d).isFinite {
-                nonFinite = "frame embedding of video '\(videoNames(local.videos.videos[i]))'"
-            } else if !Vector.sumOfSquares(C + i * mapSize * d, count: mapSize * d).isFinite {
-                nonFinite = "clip embedding of video '\(videoNames(local.videos.videos[i]))'"
+            for (j, v) in local.videos.videos.enumerated() where nonFinite == nil {
+                if !Vector.sumOfSquares(F + (va + j) * d, count: d).isFinite {
+                    nonFinite = "frame embedding of video '\(videoNames(v))'"
+                } else if !Vector.sumOfSquares(C + (va + j) * mapSize * d, count: mapSize * d).isFinite {
+                    nonFinite = "clip embedding of video '\(videoNames(v))'"
+                }
             }
+            last = local
         }
         if nonFinite == nil && (!Vector.sumOfSquares(q, count: qr * d).isFinite || !Vector.sumOfSquares(q2, count: qr * d).isFinite) {
             nonFinite = "query embeddings"
         }
-        return nonFinite
+        return (nonFinite, last)
     }
 
     /// Runs forward, backward and the gradient all-reduce of one step. On return the model's
     /// gradient buffer holds the summed (global) gradient on every rank.
     /// - Parameters:
-    ///   - local: this rank's loaded inputs: videos = the batch's `assignment.videosOfRank[rank]`
-    ///     (in that order), queries = `assignment.queriesOfRank[rank]`.
-    public func run(batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch, videoNames: (Int) -> String,
-                    dropout: DropoutContext, sampling: TripletSampling) throws -> Result {
+    ///   - inputs: loads one micro-batch of this rank's share (`MicroBatch.partition` with
+    ///     `microBatch`): its videos in share order and their captions. Called in
+    ///     `MicroBatch.loadOrder` — pass 1 forwards, pass 2 backwards without the last.
+    ///   - videoNames: a video's name by its dataset index (for messages).
+    public func run(batch: GlobalBatch, assignment: RankAssignment, inputs load: (MicroBatch) throws -> TrainingBatch,
+                    videoNames: (Int) -> String, dropout: DropoutContext, sampling: TripletSampling) throws -> Result {
         var result = Result()
-        let micro = microBatches(local)
+        let micro = MicroBatch.partition(batch: batch, assignment: assignment, rank: world.rank, size: microBatch)
         model.gradients.zero()
         buckets.beginStep()
         collectives.tally.reset()
 
         // 1. Local encoding, micro-batch by micro-batch (embeddings kept).
         var t0 = MonotonicClock.now()
-        result.nonFinite = encode(micro, batch: batch, assignment: assignment, local: local, dropout: dropout, videoNames: videoNames)
+        let (nonFinite, last) = try encode(micro, batch: batch, assignment: assignment, inputs: load, dropout: dropout, videoNames: videoNames)
+        result.nonFinite = nonFinite
         result.compute += MonotonicClock.now() - t0
 
         // 2. The loss head over the global batch, forward and backward.
@@ -179,6 +163,7 @@ public final class DistributedStep: @unchecked Sendable {
         }
         try groupDone(.fusion)
         for (k, m) in micro.enumerated().reversed() {
+            let local = k == micro.count - 1 ? last! : try load(m)
             let inputs = inputs(m, batch: batch, assignment: assignment, local: local)
             if k != micro.count - 1 {
                 let t = MonotonicClock.now()
@@ -209,9 +194,10 @@ public final class DistributedStep: @unchecked Sendable {
 
     /// The loss of one global batch through the same path as `run` (encode, then the sharded
     /// head's forward), without backward: what gradient checks of the training path evaluate.
-    public func loss(batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch,
+    public func loss(batch: GlobalBatch, assignment: RankAssignment, inputs load: (MicroBatch) throws -> TrainingBatch,
                      dropout: DropoutContext, sampling: TripletSampling) throws -> LossTerms {
-        _ = encode(microBatches(local), batch: batch, assignment: assignment, local: local, dropout: dropout, videoNames: { "\($0)" })
+        let micro = MicroBatch.partition(batch: batch, assignment: assignment, rank: world.rank, size: microBatch)
+        _ = try encode(micro, batch: batch, assignment: assignment, inputs: load, dropout: dropout, videoNames: { "\($0)" })
         return try head.forward(q: q.pointer, q2: q2.pointer, C: clips.pointer, F: frames.pointer, batch: batch, assignment: assignment,
                                 sampling: sampling, collectives: &collectives)
     }

@@ -48,7 +48,8 @@ public final class Trainer: @unchecked Sendable {
     let records: RunRecords
     let options: TrainerOptions
     let validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?
-    let prefetcher = BatchPrefetcher<TrainingBatch>()
+    /// The inputs of the coming steps, micro-batch by micro-batch, loaded ahead.
+    let inputs: StepInputs
     /// Events worth a line in the log (checkpoints, stops), as opposed to the progress lines.
     let logger: Logger
     let rendezvous: StepRendezvous
@@ -62,6 +63,7 @@ public final class Trainer: @unchecked Sendable {
         logger[metadataKey: "rank"] = "\(world.rank)"
         self.logger = logger
         self.loader = loader
+        inputs = StepInputs(loader: loader)
         self.options = options
         self.validator = validator
         model = MamFusionModel(configuration: c)
@@ -92,25 +94,17 @@ public final class Trainer: @unchecked Sendable {
         mf_install_stop_handlers()
     }
 
-    /// The global batch `index` of `epoch`, this rank's share of it, and its loaded inputs.
-    func plan(epoch: Int, index: Int, permutation: [Int]) -> (GlobalBatch, RankAssignment, [Int], [Int]) {
+    /// The global batch `index` of `epoch` and its split over the ranks; the loads of this rank's
+    /// share are queued in `inputs`.
+    func plan(epoch: Int, index: Int, permutation: [Int]) -> (GlobalBatch, RankAssignment) {
         let split = loader.index
         let batch = GlobalBatch(sampled: sampler.batch(epoch: epoch, index: index, permutation: permutation),
                                 storedFrames: { split.frameCounts[$0] }, maxContextLength: configuration.maxContextLength,
                                 captionsOfVideo: { Array(split.captions(ofVideo: $0)) })
         let assignment = RankAssignment(batch: batch, ranks: world.size, mapSize: configuration.mapSize,
                                         tokensPerQuery: configuration.maxDescriptionLength)
-        let videos = assignment.videosOfRank[world.rank].map { batch.videos[$0] }
-        let queries = assignment.queriesOfRank[world.rank].map { batch.queries[$0] }
-        return (batch, assignment, videos, queries)
-    }
-
-    /// This rank's inputs: its videos in global order, and their captions grouped by video in
-    /// caption-file order — exactly `assignment.queriesOfRank[rank]` (checked).
-    private func load(videos: [Int], queries: [Int]) throws -> TrainingBatch {
-        let batch = try loader.loadBatch(videos: videos)
-        precondition(batch.queries.queries == queries, "loader and global batch disagree on caption order")
-        return batch
+        inputs.plan(batch: batch, assignment: assignment, rank: world.rank, microBatch: configuration.microBatch)
+        return (batch, assignment)
     }
 
     /// Trains until `n_epoch`, early stopping, `--max-steps`, a signal or a failure.
@@ -129,22 +123,19 @@ public final class Trainer: @unchecked Sendable {
         while epoch < c.epochs {
             let permutation = sampler.permutation(epoch: epoch)
             var index = state.batchInEpoch
-            var next: (GlobalBatch, RankAssignment, [Int], [Int])? = index < stepsPerEpoch ? plan(epoch: epoch, index: index, permutation: permutation) : nil
-            if let n = next { let (v, q) = (n.2, n.3); prefetcher.prefetch { [unowned self] in try self.load(videos: v, queries: q) } }
+            var next: (GlobalBatch, RankAssignment)? = index < stepsPerEpoch ? plan(epoch: epoch, index: index, permutation: permutation) : nil
             while let current = next {
-                let (batch, assignment, _, _) = current
-                let local = try prefetcher.next()
-                // Prefetch the next batch of the epoch while this one computes.
+                let (batch, assignment) = current
+                // Queue the next batch of the epoch: its first load runs while this one's last computes.
                 next = index + 1 < stepsPerEpoch ? plan(epoch: epoch, index: index + 1, permutation: permutation) : nil
-                if let n = next { let (v, q) = (n.2, n.3); prefetcher.prefetch { [unowned self] in try self.load(videos: v, queries: q) } }
 
                 try rendezvous.checkIn(step: state.step, label: "step \(state.step)")
                 let t0 = MonotonicClock.now()
                 let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(truncatingIfNeeded: state.step), enabled: c.dropoutEnabled)
                 let sampling = model.loss.sampling(seed: UInt64(c.seed), step: state.step, epoch: epoch)
                 let split = loader.index
-                let result = try step.run(batch: batch, assignment: assignment, local: local, videoNames: { split.videoIDs[$0] },
-                                          dropout: dropout, sampling: sampling)
+                let result = try step.run(batch: batch, assignment: assignment, inputs: { [inputs] _ in try inputs.next() },
+                                          videoNames: { split.videoIDs[$0] }, dropout: dropout, sampling: sampling)
                 let agreement = try checkHealthAndAgreeOnStop(result, epoch: epoch)
                 let stop = agreement.stopSignal
                 if let path = options.dumpGradients, stepsThisRun == 0 { try dumpGradients(to: path) }

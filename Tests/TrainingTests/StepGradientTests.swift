@@ -27,7 +27,7 @@ struct StepGradientTests {
         let fixture = StepFixture(c, frames: [5, 3, 2], captions: [2, 1, 3], seed: 43)
         let dropout = DropoutContext(seed: 5, step: 9, enabled: true)
         let sampling = step.model.loss.sampling(seed: 5, step: 9, epoch: epoch)
-        let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, local: fixture.local, videoNames: { "v\($0)" },
+        let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, videoNames: { "v\($0)" },
                                   dropout: dropout, sampling: sampling)
         #expect(result.terms.total.isFinite && result.terms.total > 0)
         #expect(result.nonFinite == nil)
@@ -36,7 +36,7 @@ struct StepGradientTests {
         let gradients = step.model.gradients
         let error = GradientCheck.maxRelativeError(parameters: [p.storage.buffer], gradients: [UnsafeBufferPointer(gradients.storage.buffer)],
                                                    directions: 4, epsilon: 1e-2) {
-            (try? step.loss(batch: fixture.batch, assignment: fixture.assignment, local: fixture.local,
+            (try? step.loss(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs,
                             dropout: dropout, sampling: sampling).total) ?? .nan
         }
         print("whole-model gradient check through the training step, epoch \(epoch): max relative error \(error)")
@@ -82,6 +82,29 @@ struct StepGradientTests {
         return gap
     }
 
+    @Test("micro-batches of 1 and 2 videos give the whole share's gradient (hard negatives, dropout on)")
+    func microBatches() throws {
+        var c = tinyConfiguration()
+        c.hardPoolSize = 2
+        let (p, _) = perturbedParameters(c, seed: 6)
+        let fixture = StepFixture(c, frames: [5, 3, 2, 6, 4], captions: [2, 1, 3, 1, 2], seed: 44)
+        var gradients: [[Float]] = []
+        for micro in [0, 1, 2] {
+            let step = DistributedStep(model: MamFusionModel(configuration: c, parameters: p), world: LocalWorld(), bucketBytes: 1 << 16,
+                                       microBatch: micro)
+            let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, videoNames: { "v\($0)" },
+                                      dropout: DropoutContext(seed: 2, step: 3, enabled: true),
+                                      sampling: step.model.loss.sampling(seed: 2, step: 3, epoch: 25))
+            #expect(micro == 0 ? result.reencode == 0 : result.reencode > 0)
+            gradients.append(Array(step.model.gradients.storage.buffer))
+        }
+        let largest = gradients[0].reduce(0) { max($0, abs($1)) }
+        for (k, g) in gradients.enumerated().dropFirst() {
+            let worst = zip(g, gradients[0]).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst <= 1e-6 * largest, "micro-batch \([0, 1, 2][k]): largest difference \(worst) of \(largest)")
+        }
+    }
+
     @Test("edge cases the reference crashes on: one video, one query")
     func edgeCases() throws {
         let c = tinyConfiguration()
@@ -89,7 +112,7 @@ struct StepGradientTests {
         let step = Self.step(c, parameters: p)
         for (frames, captions) in [([4], [1]), ([4], [3]), ([3, 6], [1, 1])] {
             let fixture = StepFixture(c, frames: frames, captions: captions, seed: 41)
-            let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, local: fixture.local, videoNames: { "v\($0)" },
+            let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, videoNames: { "v\($0)" },
                                       dropout: DropoutContext(seed: 1, step: 0, enabled: true),
                                       sampling: step.model.loss.sampling(seed: 1, step: 0, epoch: 0))
             #expect(result.terms.total.isFinite, "frames \(frames) captions \(captions)")

@@ -5,11 +5,33 @@ import TestSupport
 import Training
 
 /// One global batch of random inputs for in-process step tests: the batch, its one-rank
-/// assignment and the loaded inputs, shaped by a tiny configuration.
+/// assignment and the loaded inputs, shaped by a tiny configuration; `inputs` cuts the loaded
+/// share into a micro-batch's inputs, as the loader would load them.
 struct StepFixture {
     let batch: GlobalBatch
     let assignment: RankAssignment
     let local: TrainingBatch
+
+    /// The inputs of micro-batch `m` (its videos and their captions, copied out of `local`).
+    func inputs(_ m: MicroBatch) -> TrainingBatch {
+        let v = local.videos, t = local.queries, dv = v.visualDimension, dq = t.queryDimension
+        let frameRows = v.frameOffsets[m.videos.upperBound] - v.frameOffsets[m.videos.lowerBound]
+        let tokenRows = t.tokenOffsets[m.queries.upperBound] - t.tokenOffsets[m.queries.lowerBound]
+        let clip = FloatStorage(count: m.videos.count * v.mapSize * dv), frames = FloatStorage(count: frameRows * dv)
+        let tokens = FloatStorage(count: tokenRows * dq)
+        clip.base.update(from: v.clip.base + m.videos.lowerBound * v.mapSize * dv, count: clip.count)
+        frames.base.update(from: v.frames.base + v.frameOffsets[m.videos.lowerBound] * dv, count: frames.count)
+        tokens.base.update(from: t.tokens.base + t.tokenOffsets[m.queries.lowerBound] * dq, count: tokens.count)
+        let videos = VideoInputs(videos: Array(v.videos[m.videos]), visualDimension: dv, mapSize: v.mapSize, clip: clip, frames: frames,
+                                 frameLengths: Array(v.frameLengths[m.videos]),
+                                 frameOffsets: v.frameOffsets[m.videos.lowerBound...m.videos.upperBound].map { $0 - v.frameOffsets[m.videos.lowerBound] },
+                                 storedFrameCounts: Array(v.storedFrameCounts[m.videos]))
+        let queries = QueryInputs(queries: Array(t.queries[m.queries]), queryDimension: dq, tokens: tokens,
+                                  tokenLengths: Array(t.tokenLengths[m.queries]),
+                                  tokenOffsets: t.tokenOffsets[m.queries.lowerBound...m.queries.upperBound].map { $0 - t.tokenOffsets[m.queries.lowerBound] })
+        return TrainingBatch(videos: videos, queries: queries,
+                             queryVideoPosition: local.queryVideoPosition[m.queries].map { $0 - m.videos.lowerBound })
+    }
 
     /// - Parameters:
     ///   - frames: stored frames of each video (the batch orders them longest first).
