@@ -190,18 +190,6 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Allreduce(send.baseAddress, receive.baseAddress, try count(send.count, "MPI_Allreduce"), T.mpiDatatype, op.handle, comm), "MPI_Allreduce")
     }
 
-    /// Reduces an array element-wise across ranks.
-    public func allreduce<T: MPIScalar>(_ values: [T], _ op: ReduceOperation) throws -> [T] {
-        var out = values
-        try out.withUnsafeMutableBufferPointer { try allreduce(inPlace: $0, op) }
-        return out
-    }
-
-    /// Reduces one scalar across ranks.
-    public func allreduce<T: MPIScalar>(_ value: T, _ op: ReduceOperation) throws -> T {
-        try allreduce([value], op)[0]
-    }
-
     /// The maximum `value` over ranks and the `index` that came with it (lowest index on ties).
     public func allreduceMaxLoc(_ value: Double, index: Int) throws -> ValueIndex<Double> {
         try pairReduce(value, index: index, op: MPI_MAXLOC, call: "MPI_Allreduce(MAXLOC)")

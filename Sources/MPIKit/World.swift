@@ -61,15 +61,6 @@ extension World {
     public func allreduce<T: MPIScalar>(_ value: T, _ op: ReduceOperation) throws -> T {
         try allreduce([value], op)[0]
     }
-
-    /// Equal-count all-gather of arrays, concatenated in rank order.
-    public func allgather<T: MPIScalar>(_ values: [T]) throws -> [T] {
-        var out = [T](repeating: .zero, count: values.count * size)
-        try values.withUnsafeBufferPointer { send in
-            try out.withUnsafeMutableBufferPointer { try allgatherv(send, into: $0, counts: Array(repeating: values.count, count: size)) }
-        }
-        return out
-    }
 }
 
 /// One process on its own, without MPI: rank 0 of 1, every collective the identity. For tools
