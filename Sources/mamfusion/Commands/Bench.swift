@@ -6,7 +6,7 @@ import TensorKit
 /// measured in one run so ratios are meaningful on a shared, noisy machine.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed (sgemm; later: model, eval, train).",
+        abstract: "Measure speed: sgemm, a model training step, sharded evaluation, distributed training (--json: one object per run).",
         subcommands: [SgemmBench.self, BenchModel.self, BenchEval.self, BenchTrain.self]
     )
 }
@@ -19,8 +19,14 @@ struct SgemmBench: ParsableCommand {
     @Argument var n: Int
     @Argument var k: Int
     @Option(help: "Timed repetitions (median reported).") var repeats: Int = 7
+    @Flag(help: "Print a JSON object instead of the bare number.") var json = false
 
     func run() throws {
-        print(String(format: "%.2f", Doctor.sgemmGFLOPs(m: m, n: n, k: k, repeats: repeats)))
+        let gflops = Doctor.sgemmGFLOPs(m: m, n: n, k: k, repeats: repeats)
+        if json {
+            try printJSONObject(["m": m, "n": n, "k": k, "gflops": gflops, "blas_threads": BLAS.threads, "blas_core": BLAS.core])
+        } else {
+            print(String(format: "%.2f", gflops))
+        }
     }
 }

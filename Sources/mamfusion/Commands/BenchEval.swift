@@ -37,6 +37,7 @@ struct BenchEval: ParsableCommand {
     @Option(name: .customLong("query-block"), help: ArgumentHelp("Preferred query block (tuning).", visibility: .hidden)) var queryBlock: Int?
     @Option(name: .customLong("video-block"), help: ArgumentHelp("Preferred video block (tuning).", visibility: .hidden)) var videoBlock: Int?
     @Option(help: "Timed repetitions of the sgemm reference (median).") var repeats: Int = 5
+    @Flag(help: "Print one JSON object instead of the tables.") var json = false
 
     func validate() throws {
         guard videos >= 1, queries >= 1, dim >= 1, clips >= 1, chunk >= 1, topK >= 0 else {
@@ -103,6 +104,20 @@ struct BenchEval: ParsableCommand {
         let allStats = try world.allgather(mineStats.values)
         guard r == 0 else { return }
         let stats = (0..<p).map { RankStats(Array(allStats[($0 * RankStats.count)..<(($0 + 1) * RankStats.count)])) }
+        if json {
+            let wall = stats.map { $0.total }.max()!, useful = stats.reduce(0.0) { $0 + $1.usefulFlops }
+            let m = result.metrics
+            try printJSONObject([
+                "videos": videos, "queries": queries, "dim": dim, "clips": clips, "ranks": p, "blas_threads": BLAS.threads,
+                "eval_s": wall, "useful_flop": useful, "gflops": useful / wall / 1e9,
+                "sgemm_reference_gflops": stats.reduce(0.0) { $0 + $1.sgemmReference },
+                "peak_rss_bytes_max_rank": stats.map { $0.peakRSS }.max()!, "reduced_bytes_per_rank": stats[0].reducedBytes,
+                "gather_sent_bytes_per_rank": stats[0].gatherSent, "query_gather_s": stats.map { $0.queryGather }.max()!,
+                "r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "sumr": m.sumR, "median_rank": m.medianRank, "mean_rank": m.meanRank,
+                "rank_digest": String(Self.digest(result.ranks)),
+            ])
+            return
+        }
 
         print("bench eval: V=\(videos) Q=\(queries) d=\(dim) Mc=\(clips) on \(p) rank\(p == 1 ? "" : "s"), BLAS threads \(BLAS.threads), "
               + "budget \(memoryBudget) B, blocks \(plan.queryBlock) queries × \(plan.videoBlock) videos (clip sgemm \(blockShape.m)×\(blockShape.n)×\(blockShape.k))")

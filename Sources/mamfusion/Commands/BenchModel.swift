@@ -19,6 +19,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Words per caption.") var words: Int = 30
     @Option(help: "Frames per video: MIN..MAX, drawn uniformly.") var frames: String = "32..128"
     @Option(help: "Timed steps per size (after one warm-up step); the median is reported.") var steps: Int = 2
+    @Flag(help: "Print one JSON object per batch size instead of the table.") var json = false
 
     func run() throws {
         let config = try options.resolve()
@@ -28,10 +29,12 @@ struct BenchModel: ParsableCommand {
         }
         let sizes = videos.split(separator: ",").compactMap { Int($0) }
         let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
-        print("bench model: hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
-              + "\(captions) captions × \(words) words per video, frames \(bounds[0])…\(bounds[1]); BLAS threads \(BLAS.threads)")
-        print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
-        print("videos  queries  frames |  text    clip   frame  (mamba)  loss   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
+        if !json {
+            print("bench model: hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
+                  + "\(captions) captions × \(words) words per video, frames \(bounds[0])…\(bounds[1]); BLAS threads \(BLAS.threads)")
+            print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
+            print("videos  queries  frames |  text    clip   frame  (mamba)  loss   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
+        }
         let model = MamFusionModel(configuration: config)
         let head = ShardedLossHead(model: model)
         ParameterInitializer.initialize(model.parameters, seed: UInt64(config.seed))
@@ -62,10 +65,19 @@ struct BenchModel: ParsableCommand {
             }
             let m = PhaseTimes.median(samples)
             let gflops = flops.total / 1e9
+            let peak = Double(ProcessMemory.peakResidentBytes() ?? 0)
+            if json {
+                try printJSONObject(["videos": v, "queries": q, "frame_rows": videosBatch.rows,
+                                     "text_s": m.text, "clip_s": m.clip, "frame_s": m.frame, "mamba_s": m.mamba, "loss_head_s": m.loss,
+                                     "optimizer_s": m.optimizer, "step_s": m.total, "gflop": gflops, "gflops": gflops / m.total,
+                                     "sgemm_gflops": sgemm, "scan_share": m.scan / m.total, "peak_rss_bytes": peak])
+                continue
+            }
             print(String(format: "%6d  %7d  %6d | %5.2f  %6.2f  %6.2f  (%5.2f)  %5.2f  %5.2f | %7.2f  %5.0f  %7.1f  %5.1f%%  %4.1f%%  %.2f GiB",
                          v, q, videosBatch.rows, m.text, m.clip, m.frame, m.mamba, m.loss, m.optimizer, m.total, gflops,
-                         gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_073_741_824))
+                         gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, peak / 1_073_741_824))
         }
+        guard !json else { return }
         print("phases in seconds (median of \(steps)); mamba = the four Mamba units inside clip+frame; scan% = selective-scan share of the step.")
         print("FLOPs count matrix products and the scan on valid positions only (ModelFlops).")
     }

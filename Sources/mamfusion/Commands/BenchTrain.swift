@@ -78,7 +78,7 @@ struct BenchTrain: ParsableCommand {
                 let s = try RunSummary(metrics: "\(output)/metrics.jsonl", skip: 2)
                 results[run.label] = s
                 if json {
-                    try printJSON(["type": "run", "ranks": run.ranks, "blas_threads": run.threads, "global_videos": batch,
+                    try printJSONObject(["type": "run", "ranks": run.ranks, "blas_threads": run.threads, "global_videos": batch,
                                    "global_queries": batch * 5, "frames": "\(bounds[0])..\(bounds[1])", "words": wordCount,
                                    "step_s": s.step, "head_s": s.head, "compute_s": s.compute, "communication_s": s.communication,
                                    "wait_s": s.wait, "allreduce_in_flight_s": s.inFlight, "hidden_share": s.hidden,
@@ -127,7 +127,7 @@ struct BenchTrain: ParsableCommand {
         for nodes in [8, 32] {
             let e = p.estimate(nodes: nodes), redundant = p.estimate(nodes: nodes, redundantHead: true)
             if json {
-                try printJSON(["type": "projection", "global_videos": batch, "nodes": nodes, "network_gbits": networkGbits,
+                try printJSONObject(["type": "projection", "global_videos": batch, "nodes": nodes, "network_gbits": networkGbits,
                                "step_s": e.step, "efficiency": e.efficiency, "head_s": e.head, "head_communication_s": e.headCommunication,
                                "exposed_allreduce_s": e.exposedAllreduce, "redundant_head_efficiency": redundant.efficiency])
             } else {
@@ -137,12 +137,6 @@ struct BenchTrain: ParsableCommand {
                              100 * e.efficiency, 100 * redundant.efficiency))
             }
         }
-    }
-
-    private func printJSON(_ object: [String: Any]) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
-        fflush(nil)
     }
 
     static func mpirun(ranks: Int, threads: Int, arguments: [String]) throws -> Int32 {
