@@ -4,7 +4,11 @@ import PackageDescription
 /// Layering (data flow): native shims (CMPI, COpenBLAS, CHDF5, CKernels)
 /// → checked wrappers (MPIKit, HDF5Kit) and kernels (TensorKit, CounterRandom)
 /// → model → data → distributed training / evaluation → the `mamfusion` tool.
-let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+/// Release builds keep Swift's bounds, overflow and precondition checks (-O, SwiftPM's default):
+/// a malformed input that slips past validation stops with an error instead of corrupting memory.
+/// Hot loops that must not pay for checks live in explicit kernels (CKernels, unsafe-pointer
+/// loops in TensorKit).
+let optimise: [SwiftSetting] = []
 
 let package = Package(
     name: "mamfusion-mpi",

@@ -55,12 +55,6 @@ public struct RandomStream: Sendable, Hashable {
         Float(word(at: index) >> 8) * 0x1p-24
     }
 
-    /// U[0, 1) in Double, from 32 bits of word `index`.
-    @inlinable
-    public func uniformDouble(at index: Int) -> Double {
-        Double(word(at: index)) * 0x1p-32
-    }
-
     /// An integer uniform in 0..<n (n ≥ 1) from 64 bits (two words) of double-word `index`, by
     /// multiply-shift; the bias is below 2^-32 for any n used here.
     @inlinable

@@ -11,11 +11,6 @@ public enum HDF5FileAccess: Sendable {
     case serial
     case parallel(Communicator)
 
-    /// Parallel access over MPI_COMM_WORLD (initialises MPI if needed).
-    public static func parallelWorld() throws -> HDF5FileAccess {
-        .parallel(try Communicator.world())
-    }
-
     /// The communicator of a parallel file.
     public var communicator: Communicator? {
         if case .parallel(let communicator) = self { return communicator }

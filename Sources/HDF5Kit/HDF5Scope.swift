@@ -46,8 +46,6 @@ final class HDF5Handle: @unchecked Sendable {
         self.kind = kind
     }
 
-    var isOpen: Bool { id >= 0 }
-
     /// Closes the identifier now; later calls do nothing.
     func close(object: @autoclosure () -> String) throws {
         try HDF5Lock.sync {

@@ -7,9 +7,6 @@ public enum ProcessMemory {
     /// Peak resident set size in bytes (VmHWM), or nil where /proc is unavailable.
     public static func peakResidentBytes() -> Int? { statusField("VmHWM:") }
 
-    /// Current resident set size in bytes (VmRSS), or nil where /proc is unavailable.
-    public static func residentBytes() -> Int? { statusField("VmRSS:") }
-
     /// The value of a `Name:   123 kB` line of /proc/self/status, in bytes.
     private static func statusField(_ name: String) -> Int? {
         guard let file = fopen("/proc/self/status", "r") else { return nil }

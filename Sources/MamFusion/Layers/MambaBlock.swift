@@ -45,9 +45,6 @@ public final class MambaBlock: @unchecked Sendable {
         return w
     }
 
-    /// Bytes of saved activations (for memory reports).
-    public var workspaceBytes: Int { workspace?.byteCount ?? 0 }
-
     public func forward(_ x: UnsafePointer<Float>, batch: SequenceBatch) {
         let start = MonotonicClock.now()
         defer { seconds += MonotonicClock.now() - start }

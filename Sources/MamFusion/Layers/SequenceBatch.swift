@@ -38,6 +38,4 @@ public struct SequenceBatch: Sendable, Equatable {
     /// Total valid rows.
     public var rows: Int { (offsets.last ?? 0) + (lengths.last ?? 0) }
     public var longest: Int { lengths.max() ?? 0 }
-    /// Σ n² — entries of all per-sequence attention matrices of one head.
-    public var squaredRows: Int { lengths.reduce(0) { $0 + $1 * $1 } }
 }
