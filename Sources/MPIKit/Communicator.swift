@@ -148,8 +148,6 @@ public final class Communicator: @unchecked Sendable {
         return String(first.reversed().drop(while: { $0 == " " || $0 == "," || $0 == "\0" }).reversed())
     }
 
-    /// Seconds since an arbitrary origin (MPI_Wtime).
-    public static func wallTime() -> Double { MPI_Wtime() }
 
     // MARK: - Synchronisation and broadcast
 
