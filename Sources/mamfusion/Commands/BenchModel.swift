@@ -7,7 +7,7 @@ import TensorKit
 import Training
 
 /// `mamfusion bench model --config FILE --videos 16,32,64,128`: one training step (forward,
-/// backward, BertAdam update) of the full model on random inputs shaped like the configuration's
+/// backward, BertAdam update) of the configuration's model (MamFusion or GMMFormer) on random inputs shaped like the configuration's
 /// data (captions per video 5, words 30, frames uniform in 32…128), per phase, with the step's
 /// useful FLOPs, GFLOP/s against the sgemm GFLOP/s measured in the same run, and peak RSS.
 struct BenchModel: ParsableCommand {
@@ -28,7 +28,7 @@ struct BenchModel: ParsableCommand {
         }
         let sizes = videos.split(separator: ",").compactMap { Int($0) }
         let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
-        print("bench model: hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
+        print("bench model: \(config.model.displayName), hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
               + "\(captions) captions × \(words) words per video, frames \(bounds[0])…\(bounds[1]); BLAS threads \(BLAS.threads)")
         print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
         print("videos  queries  frames |  text    clip   frame  (mamba)  loss   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
@@ -66,7 +66,7 @@ struct BenchModel: ParsableCommand {
                          v, q, videosBatch.rows, m.text, m.clip, m.frame, m.mamba, m.loss, m.optimizer, m.total, gflops,
                          gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_073_741_824))
         }
-        print("phases in seconds (median of \(steps)); mamba = the four Mamba units inside clip+frame; scan% = selective-scan share of the step.")
+        print("phases in seconds (median of \(steps)); mamba = the Mamba units inside clip+frame (none in GMMFormer); scan% = selective-scan share of the step.")
         print("FLOPs count matrix products and the scan on valid positions only (ModelFlops).")
     }
 
@@ -89,7 +89,7 @@ struct BenchModel: ParsableCommand {
         let sampling = model.loss.sampling(seed: UInt64(c.seed), step: step, epoch: 0)
         var collectives = StepCollectives(world: LocalWorld())
         var t = PhaseTimes()
-        let mambas = [model.clipBranch.mamba1, model.clipBranch.mamba2, model.frameBranch.mamba1, model.frameBranch.mamba2]
+        let mambas = model.mambaUnits
         for m in mambas { m.resetTimers() }
         let start = MonotonicClock.now()
         model.gradients.zero()
