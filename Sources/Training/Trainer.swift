@@ -122,7 +122,7 @@ public final class Trainer: @unchecked Sendable {
         var epoch = state.epoch
         var recentStepSeconds: [Double] = []
         if world.rank == 0 && options.progress {
-            log("training: \(loader.index.videoCount) videos, \(loader.index.captionCount) captions, batch \(c.batchSize) videos, "
+            log("training \(c.model.displayName): \(loader.index.videoCount) videos, \(loader.index.captionCount) captions, batch \(c.batchSize) videos, "
                 + "\(stepsPerEpoch) steps/epoch × \(c.epochs) epochs on \(world.size) rank\(world.size == 1 ? "" : "s"); "
                 + "\(model.layout.parameterCount) parameters; run directory \(records.directory)")
         }
