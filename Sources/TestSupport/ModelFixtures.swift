@@ -20,7 +20,7 @@ public func tinyConfiguration(heads: Int = 2) -> RunConfiguration {
 /// Parameters initialised as the model does, then perturbed so LayerNorm affine terms, biases and
 /// A_log are not at their special initial values (which would hide gradient bugs).
 public func perturbedParameters(_ c: RunConfiguration, seed: UInt64 = 7) -> (ParameterSet, ParameterSet) {
-    let layout = ParameterLayout.mamFusion(c.dimensions)
+    let layout = c.parameterLayout
     let p = ParameterSet(layout: layout)
     ParameterInitializer.initialize(p, seed: seed)
     let s = RandomStream(seed: seed, purpose: .test, step: 1)

@@ -15,8 +15,8 @@ import TensorKit
 ///    merged exactly — and returns ∂L/∂ of this rank's own embeddings;
 /// 3. backward runs through the local encoders (`MamFusionModel.backward`), which declares each
 ///    parameter group final as it goes; that group's gradient all-reduce (sum) starts at once
-///    and overlaps the rest of backward (`GradientBuckets`). The fusion group is final when the
-///    head's backward ends.
+///    and overlaps the rest of backward (`GradientBuckets`). The fusion group (empty without fusion
+///    modules) is final when the head's backward ends.
 ///
 /// **Micro-batches** (`micro_batch`, DISTRIBUTED.md §3b). The head needs every embedding of the
 /// global batch at once, not the activations behind them. With micro-batches of N videos, pass 1

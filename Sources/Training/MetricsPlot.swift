@@ -1,8 +1,10 @@
 import Foundation
 
 /// Draws a run's `metrics.jsonl` as one SVG: the weighted loss terms and the total against the
-/// global step (left), and validation R@1/5/10/100 and SumR against the epoch (right).
-/// Plain SVG, no dependencies; `mamfusion plot` converts it to PNG when a converter is present.
+/// global step (left), and validation R@1/5/10/100 and SumR against the epoch (right) — or
+/// several runs overlaid on one figure (`comparisonSVG`: e.g. GMMFormer and MamFusion trained on
+/// the same collection). Plain SVG, no dependencies; `mamfusion plot` converts it to PNG when a
+/// converter is present.
 public enum MetricsPlot {
     public struct Series {
         public let name: String
@@ -29,28 +31,56 @@ public enum MetricsPlot {
 
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
+    /// The (x, key) points of `records` that hold both as finite numbers; nil when there are none.
+    static func points(_ records: [[String: Any]], x: String, key: String) -> [(x: Double, y: Double)]? {
+        let points = records.compactMap { r -> (x: Double, y: Double)? in
+            guard let xv = (r[x] as? NSNumber)?.doubleValue, let yv = (r[key] as? NSNumber)?.doubleValue, yv.isFinite else { return nil }
+            return (xv, yv)
+        }
+        return points.isEmpty ? nil : points
+    }
+
     /// The SVG document for a run directory's metrics.
     public static func svg(metrics path: String, title: String) throws -> String {
         let (steps, validations) = try read(path)
         func series(_ records: [[String: Any]], x: String, keys: [String]) -> [Series] {
             keys.enumerated().compactMap { i, key in
-                let points = records.compactMap { r -> (Double, Double)? in
-                    guard let xv = (r[x] as? NSNumber)?.doubleValue, let yv = (r[key] as? NSNumber)?.doubleValue, yv.isFinite else { return nil }
-                    return (xv, yv)
-                }
-                return points.isEmpty ? nil : Series(name: key, points: points.map { (x: $0.0, y: $0.1) }, color: palette[i % palette.count])
+                points(records, x: x, key: key).map { Series(name: key, points: $0, color: palette[i % palette.count]) }
             }
         }
         let loss = series(steps, x: "step", keys: ["loss", "clip_nce", "clip_trip", "frame_nce", "frame_trip", "qdl"])
         let recall = series(validations, x: "epoch", keys: ["r1", "r5", "r10", "r100"])
         let sumR = series(validations, x: "epoch", keys: ["sumr"])
+        return figure(title: title,
+                      left: panel(loss, x: 60, y: 50, width: 500, height: 370, xLabel: "global step", yLabel: "loss (weighted terms)"),
+                      right: panel(recall + sumR.map { Series(name: "SumR/4", points: $0.points.map { (x: $0.x, y: $0.y / 4) }, color: "#000000") },
+                                   x: 660, y: 50, width: 500, height: 370, xLabel: "epoch", yLabel: "validation R@K (%)"))
+    }
+
+    /// Several runs on one figure, one colour per run: the total training loss against the global
+    /// step (left) and validation SumR against the epoch (right); each run's legend entry gives
+    /// its best SumR and epoch. `runs` pairs a legend label with a `metrics.jsonl` path.
+    public static func comparisonSVG(runs: [(label: String, metrics: String)], title: String) throws -> String {
+        var loss: [Series] = [], sumR: [Series] = []
+        for (i, run) in runs.enumerated() {
+            let (steps, validations) = try read(run.metrics)
+            let color = palette[i % palette.count]
+            if let p = points(steps, x: "step", key: "loss") { loss.append(Series(name: run.label, points: p, color: color)) }
+            if let p = points(validations, x: "epoch", key: "sumr"), let best = p.max(by: { $0.y < $1.y }) {
+                sumR.append(Series(name: "\(run.label) (best \(String(format: "%.1f", best.y)), epoch \(Int(best.x)))", points: p, color: color))
+            }
+        }
+        return figure(title: title,
+                      left: panel(loss, x: 60, y: 50, width: 500, height: 370, xLabel: "global step", yLabel: "training loss (total)"),
+                      right: panel(sumR, x: 660, y: 50, width: 500, height: 370, xLabel: "epoch", yLabel: "validation SumR"))
+    }
+
+    /// The 1200×480 document around two panels.
+    static func figure(title: String, left: String, right: String) -> String {
         var out = #"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="480" font-family="sans-serif" font-size="12">"#
         out += #"<rect width="1200" height="480" fill="white"/>"#
         out += "<text x=\"600\" y=\"22\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>"
-        out += panel(loss, x: 60, y: 50, width: 500, height: 370, xLabel: "global step", yLabel: "loss (weighted terms)")
-        out += panel(recall + sumR.map { Series(name: "SumR/4", points: $0.points.map { (x: $0.x, y: $0.y / 4) }, color: "#000000") },
-                     x: 660, y: 50, width: 500, height: 370, xLabel: "epoch", yLabel: "validation R@K (%)")
-        return out + "</svg>\n"
+        return out + left + right + "</svg>\n"
     }
 
     static func panel(_ series: [Series], x: Double, y: Double, width: Double, height: Double, xLabel: String, yLabel: String) -> String {
@@ -72,12 +102,14 @@ public enum MetricsPlot {
             let u = x0 + (x1 - x0) * Double(k) / 4
             out += "<text x=\"\(px(u))\" y=\"\(y + height + 16)\" text-anchor=\"middle\">\(String(format: "%.0f", u))</text>"
         }
+        // Legend at the top right, as wide as its longest name (~7 px per character).
+        let legend = x + width - 25 - 7 * Double(series.map(\.name.count).max() ?? 0)
         for (i, s) in series.enumerated() {
             let path = s.points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.5\" points=\"\(path)\"/>"
             if s.points.count == 1 { out += "<circle cx=\"\(px(s.points[0].x))\" cy=\"\(py(s.points[0].y))\" r=\"3\" fill=\"\(s.color)\"/>" }
-            out += "<rect x=\"\(x + width - 110)\" y=\"\(y + 10 + Double(i) * 16)\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>"
-            out += "<text x=\"\(x + width - 95)\" y=\"\(y + 19 + Double(i) * 16)\">\(escape(s.name))</text>"
+            out += "<rect x=\"\(legend)\" y=\"\(y + 10 + Double(i) * 16)\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>"
+            out += "<text x=\"\(legend + 15)\" y=\"\(y + 19 + Double(i) * 16)\">\(escape(s.name))</text>"
         }
         return out
     }

@@ -116,7 +116,7 @@ public final class Trainer: @unchecked Sendable {
         var epoch = state.epoch
         var recentStepSeconds: [Double] = []
         if world.rank == 0 && options.progress {
-            log("training: \(loader.index.videoCount) videos, \(loader.index.captionCount) captions, batch \(c.batchSize) videos, "
+            log("training \(c.model.displayName): \(loader.index.videoCount) videos, \(loader.index.captionCount) captions, batch \(c.batchSize) videos, "
                 + "\(stepsPerEpoch) steps/epoch × \(c.epochs) epochs on \(world.size) rank\(world.size == 1 ? "" : "s"); "
                 + "\(model.layout.parameterCount) parameters; run directory \(records.directory)")
         }
@@ -240,7 +240,9 @@ public final class Trainer: @unchecked Sendable {
         return StepAgreement(stopSignal: Int32(flags[1]), peakResidentBytes: Int(flags[2]), headSeconds: Double(flags[3]) / 1e6)
     }
 
-    /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks.
+    /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks,
+    /// under the collective watchdog like every blocking collective of a step (a rank that stalls
+    /// just before it would otherwise leave the others waiting here forever).
     private func verifyParametersAgree() throws {
         let buffer = model.parameters.storage.buffer
         var hash: UInt64 = 1469598103934665603
@@ -250,7 +252,9 @@ public final class Trainer: @unchecked Sendable {
             i += 97
         }
         let value = Int64(bitPattern: hash)
-        let high = try world.allreduce(value, .max), low = try world.allreduce(value, .min)
+        let (high, low) = try watchdog.guarding("rank \(world.rank): the parameter checksum of step \(state.step)") {
+            (try world.allreduce(value, .max), try world.allreduce(value, .min))
+        }
         if high != low {
             throw TrainingStopped(message: "parameters diverged across ranks at step \(state.step) (checksums differ); stopping", exitCode: 4)
         }

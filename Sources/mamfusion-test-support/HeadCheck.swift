@@ -15,7 +15,8 @@ import Training
 /// - `t2v`, `v2t`: every chosen negative (must be identical on every P), and `agree`: whether
 ///   every rank took the same t2v decisions;
 /// - `terms`, `norms`: the loss terms and the norms of the summed gradients of q, q2, C, F and
-///   the fusion parameters (equal on every P up to summation order — a ×P bug shows here);
+///   the fusion parameters (equal on every P up to summation order — a ×P bug shows here;
+///   `--model gmmformer`: no fusion, the query-diverse loss on q2);
 /// - `oracle`: the largest relative differences from the whole-matrix head of one process
 ///   (`RedundantLossHead`) on the same embeddings, computed on rank 0 (skipped with `--ties`,
 ///   whose exact ties the whole-matrix product need not reproduce bit for bit).
@@ -31,10 +32,12 @@ struct HeadCheck: ParsableCommand {
     @Flag(help: "Hard negatives (else random).") var hard = false
     @Flag(help: "Make video 2k+1's embeddings a copy of video 2k's: exact score ties across ranks.") var ties = false
     @Option var seed: UInt64 = 7
+    @Option(name: .customLong("model"), help: "mamfusion or gmmformer.") var modelName = ModelKind.mamFusion.rawValue
 
     func run() throws {
         let world = try Communicator.world()
         var c = RunConfiguration()
+        try c.set("model", yaml: modelName)
         c.hiddenSize = hidden
         c.heads = heads
         c.mapSize = clips

@@ -86,4 +86,41 @@ struct CheckpointTests {
         #expect(error?.problems.count == 2)  // clip_pos_embed and frame_pos_embed tables
         #expect(error?.description.contains("frame_pos_embed.position_embeddings.weight: shape 12x16, expected 20x16") == true)
     }
+
+    @Test("a checkpoint records its model; loading it under the other model is an error naming both; files without the record are MamFusion")
+    func modelRecord() throws {
+        var gmm = tinyConfiguration()
+        gmm.model = .gmmFormer
+        let (p, _) = perturbedParameters(gmm, seed: 4)
+        #expect(p.layout.model == .gmmFormer && p.layout.spec(named: "clip_encoder_mamba.0.D") == nil)
+        let path = Self.temporaryPath("gmm.h5")
+        try Checkpoint.write(to: path, parameters: p, state: TrainingState(), configurationYAML: gmm.yaml)
+        #expect(try HDF5File.open(path).stringAttribute("model") == "gmmformer")
+        let loaded = ParameterSet(layout: p.layout)
+        let (_, yaml, _) = try Checkpoint.read(from: path, into: loaded)
+        #expect(loaded.storage.buffer.elementsEqual(p.storage.buffer))
+        #expect(try RunConfiguration.parse(yaml: yaml ?? "").model == .gmmFormer)
+
+        let mamFusion = ParameterSet(layout: .mamFusion(gmm.dimensions))
+        let error = #expect(throws: CheckpointError.self) { try Checkpoint.read(from: path, into: mamFusion) }
+        #expect(error?.problems.count == 1)
+        #expect(error?.description.contains("holds a gmmformer model, but the configuration's model is mamfusion") == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("set model: gmmformer") == true)
+
+        // A MamFusion checkpoint under GMMFormer, and a file without the attribute (older
+        // checkpoints, converted reference files) — MamFusion.
+        let (m, _) = perturbedParameters(tinyConfiguration(), seed: 5)
+        let mamFusionPath = Self.temporaryPath("mf.h5"), legacy = Self.temporaryPath("legacy.h5")
+        try Checkpoint.write(to: mamFusionPath, parameters: m, state: TrainingState(), configurationYAML: tinyConfiguration().yaml)
+        do {
+            let f = try HDF5File.create(legacy)
+            let g = try f.createGroup("model")
+            for s in p.layout.specs { _ = try g.createDataset(s.name, values: p.tensor(s).toArray(), shape: s.shape) }
+        }
+        for file in [mamFusionPath, legacy] {
+            let other = #expect(throws: CheckpointError.self) { try Checkpoint.read(from: file, into: ParameterSet(layout: p.layout)) }
+            #expect(other?.description.contains("holds a mamfusion model, but the configuration's model is gmmformer") == true, "\(file)")
+        }
+        try Checkpoint.read(from: mamFusionPath, into: ParameterSet(layout: m.layout))
+    }
 }

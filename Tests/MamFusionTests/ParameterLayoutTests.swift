@@ -33,6 +33,56 @@ struct ParameterLayoutTests {
         #expect(ParameterLayout.mamFusion(charades).parameterCount == 17_283_456)
     }
 
+    /// The three reference configurations of each model (MODEL.md §7, §10): the shipped files.
+    static func shipped(_ file: String) throws -> RunConfiguration {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try RunConfiguration.parse(yaml: String(contentsOf: root.appendingPathComponent("Configs/\(file).yaml"), encoding: .utf8))
+    }
+
+    /// The reference TVR table rewritten for other sizes: only these tensors' shapes depend on
+    /// the configuration (d = 384 in every reference configuration).
+    static func expectedShape(_ name: String, referenceShape: String, _ c: RunConfiguration) -> String {
+        switch name {
+        case "query_pos_embed.position_embeddings.weight": return "\(c.maxDescriptionLength)x384"
+        case "clip_pos_embed.position_embeddings.weight", "frame_pos_embed.position_embeddings.weight": return "\(c.maxContextLength)x384"
+        case "query_input_proj.LayerNorm.weight", "query_input_proj.LayerNorm.bias": return "\(c.queryFeatureSize)"
+        case "query_input_proj.net.1.weight": return "384x\(c.queryFeatureSize)"
+        case "clip_input_proj.LayerNorm.weight", "clip_input_proj.LayerNorm.bias",
+             "frame_input_proj.LayerNorm.weight", "frame_input_proj.LayerNorm.bias": return "\(c.visualFeatureSize)"
+        case "clip_input_proj.net.1.weight", "frame_input_proj.net.1.weight": return "384x\(c.visualFeatureSize)"
+        default: return referenceShape
+        }
+    }
+
+    @Test("both models in the three reference configurations: the reference names (GMMFormer: without Mamba units and fusion modules), shapes, order and totals",
+          arguments: [("tvr", 249, 18_372_480), ("activitynet", 249, 16_693_632), ("charades", 249, 17_283_456),
+                      ("gmmformer-tvr", 193, 12_848_256), ("gmmformer-activitynet", 193, 11_366_016), ("gmmformer-charades", 193, 11_366_016)])
+    func shippedConfigurations(file: String, tensors: Int, total: Int) throws {
+        let c = try Self.shipped(file)
+        #expect(c.model == (file.hasPrefix("gmmformer") ? .gmmFormer : .mamFusion))
+        let layout = c.parameterLayout
+        #expect(layout.model == c.model)
+        let expected = try Self.referenceTable().filter { c.model == .mamFusion || !($0.name.contains("_mamba.") || $0.name.contains("_fusion.")) }
+        #expect(layout.specs.map(\.name) == expected.map(\.name))
+        for (spec, reference) in zip(layout.specs, expected) {
+            #expect(spec.shapeDescription == Self.expectedShape(spec.name, referenceShape: reference.shape, c), "\(file): \(spec.name)")
+        }
+        #expect(layout.specs.count == tensors)
+        #expect(layout.parameterCount == total, "\(file)")
+    }
+
+    @Test("GMMFormer has no fusion or unused group: every tensor is trained, in the frame, clip and query groups")
+    func gmmFormerGroups() {
+        let layout = ParameterLayout.gmmFormer(ModelDimensions(hidden: 40, heads: 4, queryFeature: 12, visualFeature: 20,
+                                                               maxDescriptionLength: 5, maxContextLength: 9, mapSize: 4))
+        #expect(layout.range(of: .fusion).isEmpty && layout.range(of: .unused).isEmpty)
+        #expect(layout.specs.allSatisfy { [.frame, .clip, .query].contains($0.group) && !$0.kind.isUnused })
+        #expect(layout.range(of: .query).upperBound == layout.bufferCount)
+        let mamFusion = ParameterLayout.mamFusion(ModelDimensions(hidden: 40, heads: 4, queryFeature: 12, visualFeature: 20,
+                                                                  maxDescriptionLength: 5, maxContextLength: 9, mapSize: 4))
+        for spec in layout.specs { #expect(mamFusion[spec.name].group == spec.group && mamFusion[spec.name].kind == spec.kind, "\(spec.name)") }
+    }
+
     @Test("one Mamba unit has 963,840 parameters (LayerNorm excluded)")
     func mambaCount() {
         let layout = ParameterLayout.mamFusion(ModelDimensions())

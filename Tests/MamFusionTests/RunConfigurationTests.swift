@@ -22,6 +22,43 @@ struct RunConfigurationTests {
         #expect(ParameterLayout.mamFusion(ch.dimensions).parameterCount == 17_283_456)
     }
 
+    @Test("the shipped GMMFormer configurations carry the reference values of MODEL.md §10")
+    func gmmFormerConfigurations() throws {
+        for (file, lr, hard, inputDrop, drop, margin, lf, nf) in [
+            ("gmmformer-tvr.yaml", 3e-4, 30, 0.2, 0.2, 0.1, [0.05, 0.04, 0.001], [0.15, 32.0]),
+            ("gmmformer-activitynet.yaml", 2.5e-4, 20, 0.2, 0.2, 0.2, [0.02, 0.04, 0.015], [0.2, 32.0]),
+            ("gmmformer-charades.yaml", 2.5e-4, 100, 0.15, 0.15, 0.2, [0.02, 0.02, 0.005], [0.15, 32.0]),
+        ] {
+            let c = try RunConfiguration.parse(yaml: Self.configFile(file))
+            #expect(c.model == .gmmFormer, "\(file)")
+            #expect(c.batchSize == 128 && c.epochs == 100 && c.maxEarlyStopCount == 10 && c.heads == 4, "\(file)")
+            #expect(c.maxContextLength == 128 && c.maxDescriptionLength == 30 && c.mapSize == 32 && c.hardPoolSize == 20, "\(file)")
+            #expect(c.clipScaleWeight == 0.7 && c.frameScaleWeight == 0.3, "\(file)")
+            #expect(c.learningRate == lr && c.hardNegativeStartEpoch == hard && c.inputDropout == inputDrop && c.dropout == drop, "\(file)")
+            #expect(c.margin == margin && c.lossFactor == lf && c.negativeFactor == nf, "\(file)")
+            // The same data as the MamFusion configuration of the collection.
+            let mamFusion = try RunConfiguration.parse(yaml: Self.configFile(String(file.dropFirst("gmmformer-".count))))
+            #expect(c.collection == mamFusion.collection && c.visualFeature == mamFusion.visualFeature, "\(file)")
+            #expect(c.visualFeatureSize == mamFusion.visualFeatureSize && c.queryFeatureSize == mamFusion.queryFeatureSize, "\(file)")
+        }
+    }
+
+    @Test("model: mamfusion by default, gmmformer on request, anything else an error naming both")
+    func modelKey() throws {
+        #expect(RunConfiguration().model == .mamFusion)
+        #expect(try RunConfiguration.parse(yaml: "model: gmmformer").model == .gmmFormer)
+        var c = RunConfiguration()
+        try c.apply(overrides: ["model=gmmformer"])
+        #expect(c.model == .gmmFormer && c.yaml.hasPrefix("model: gmmformer\n"))
+        #expect(try RunConfiguration.parse(yaml: c.yaml) == c)
+        #expect(throws: ConfigurationError(key: "model", problem: "expected mamfusion or gmmformer, got 'mamba'", source: "x.yaml")) {
+            try RunConfiguration.parse(yaml: "model: mamba", source: "x.yaml")
+        }
+        #expect(throws: ConfigurationError(key: "data_layout", problem: "expected release or packed, got 'zip'")) {
+            try RunConfiguration.parse(yaml: "data_layout: zip")
+        }
+    }
+
     @Test("the resolved YAML parses back to the same configuration")
     func roundTrip() throws {
         var c = RunConfiguration()

@@ -8,15 +8,19 @@ import Testing
 struct ModelCommandTests {
     static var repository: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
-    @Test("model-info prints the reference totals for the shipped configurations")
-    func modelInfo() throws {
-        for (file, total) in [("tvr", "18,372,480"), ("activitynet", "16,693,632"), ("charades", "17,283,456")] {
-            let out = try ToolRunner.run(["model-info", "--config", Self.repository.appendingPathComponent("Configs/\(file).yaml").path])
-            #expect(out.status == 0, "\(out.stderr)")
-            #expect(out.stdout.contains("tensors: 249"))
-            #expect(out.stdout.contains("parameters: \(total)"), "\(file)")
-            #expect(out.stdout.contains("clip_encoder_mamba.0.A_log"))
-        }
+    @Test("model-info prints the reference totals for the shipped configurations of both models",
+          arguments: [("tvr", "18,372,480"), ("activitynet", "16,693,632"), ("charades", "17,283,456"),
+                      ("gmmformer-tvr", "12,848,256"), ("gmmformer-activitynet", "11,366,016"), ("gmmformer-charades", "11,366,016")])
+    func modelInfo(file: String, total: String) throws {
+        let gmmFormer = file.hasPrefix("gmmformer")
+        let out = try ToolRunner.run(["model-info", "--config", Self.repository.appendingPathComponent("Configs/\(file).yaml").path])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains(gmmFormer ? "model: gmmformer (GMMFormer)" : "model: mamfusion (MamFusion)"))
+        #expect(out.stdout.contains(gmmFormer ? "tensors: 193" : "tensors: 249"))
+        #expect(out.stdout.contains("parameters: \(total) (trainable "), "\(file)")
+        // GMMFormer: no Mamba unit, no fusion module, so nothing untrained either.
+        #expect(out.stdout.contains("clip_encoder_mamba.0.A_log") == !gmmFormer && out.stdout.contains("_fusion.") == !gmmFormer)
+        #expect(out.stdout.contains("(trainable \(total))") == gmmFormer)
     }
 
     @Test("model-info names an unknown key and exits non-zero")
@@ -47,5 +51,48 @@ struct ModelCommandTests {
         let expected = ParameterSet(layout: pa.layout)
         ParameterInitializer.initialize(expected, seed: 9527)
         #expect(pa.storage.buffer.elementsEqual(expected.storage.buffer))
+    }
+
+    /// A run directory with a configuration and metrics records: `steps` step records with a
+    /// decreasing loss, and one validation record per epoch with the given SumR values.
+    static func writeRun(_ directory: URL, model: String, sumR: [Double]) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var c = RunConfiguration()
+        try c.set("model", yaml: model)
+        try c.yaml.write(to: directory.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+        var lines: [String] = []
+        for step in 0..<20 { lines.append(#"{"type":"step","step":\#(step),"loss":\#(2.0 - 0.05 * Double(step)),"qdl":0.01}"#) }
+        for (epoch, value) in sumR.enumerated() {
+            lines.append(#"{"type":"validation","epoch":\#(epoch),"r1":1,"r5":2,"r10":3,"r100":4,"sumr":\#(value)}"#)
+        }
+        try (lines.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+    }
+
+    @Test("plot overlays two run directories on one figure with the given labels; one directory keeps its own plot")
+    func plotOverlay() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mamfusion-plot-\(UUID().uuidString)")
+        let a = dir.appendingPathComponent("baseline"), b = dir.appendingPathComponent("demo")
+        try Self.writeRun(a, model: "gmmformer", sumR: [10, 50, 80.4])
+        try Self.writeRun(b, model: "mamfusion", sumR: [12, 60, 90.5, 88])
+        let svg = dir.appendingPathComponent("compare.svg").path
+        let out = try ToolRunner.run(["plot", a.path, b.path, "--labels", "gmmformer,mamfusion", "--out", svg])
+        #expect(out.status == 0, "\(out.stderr)")
+        let text = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(text.contains("gmmformer (best 80.4, epoch 2)"))
+        #expect(text.contains("mamfusion (best 90.5, epoch 2)"))
+        #expect(text.contains("validation SumR") && text.contains("training loss (total)"))
+        #expect(text.components(separatedBy: "<polyline").count - 1 == 4, "a loss and a SumR curve per run")
+
+        // Default labels: the directory and the model of its config.yaml.
+        let defaults = try ToolRunner.run(["plot", a.path, b.path, "--out", svg])
+        #expect(defaults.status == 0, "\(defaults.stderr)")
+        let labelled = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(labelled.contains("baseline (gmmformer)") && labelled.contains("demo (mamfusion)"))
+
+        let mismatch = try ToolRunner.run(["plot", a.path, b.path, "--labels", "only-one"])
+        #expect(mismatch.status != 0 && mismatch.stderr.contains("--labels has 1 labels for 2 run directories"))
+        let single = try ToolRunner.run(["plot", a.path])
+        #expect(single.status == 0, "\(single.stderr)")
+        #expect(FileManager.default.fileExists(atPath: a.appendingPathComponent("metrics.svg").path))
     }
 }

@@ -10,7 +10,8 @@ import Testing
 /// initialisation and global batches gives the gradients and parameters of a single process (up
 /// to summation order), with dropout on, on 1–4 ranks — global batches not divisible by P,
 /// unequal shards, a short last batch in every epoch — in three regimes of the triplet terms:
-/// random negatives, the hardest negative (hard_pool_size 1) and a pool of 20.
+/// random negatives, the hardest negative (hard_pool_size 1) and a pool of 20; for both models
+/// (MamFusion, and GMMFormer without Mamba units and fusion).
 @Suite(.serialized)
 struct DistributedEquivalenceTests {
     /// 13 training videos, batch 5: epochs of 3 steps whose last batch holds 3 videos.
@@ -66,7 +67,7 @@ struct DistributedEquivalenceTests {
     static func parameters(_ output: String, data: String = Self.data, extra: [String] = []) throws -> ParameterSet {
         var c = RunConfiguration()
         try c.apply(overrides: settings(output: output, data: data, extra: extra).filter { $0 != "--set" })
-        let p = ParameterSet(layout: .mamFusion(c.dimensions))
+        let p = ParameterSet(layout: c.parameterLayout)
         try Checkpoint.read(from: "\(output)/checkpoints/latest.h5", into: p)
         return p
     }
@@ -85,18 +86,34 @@ struct DistributedEquivalenceTests {
 
     /// max over tensors of ‖a − b‖∞ / max(‖b‖∞, 1e-7 · the largest gradient entry): a tensor whose
     /// exact gradient is zero (key biases of softmax attention without a Gaussian multiplier) is
-    /// judged against the floor, not against its own rounding noise.
-    static func largestGradientDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> (Double, String) {
+    /// judged against the floor, not against its own rounding noise. Entries that are zero in
+    /// exact arithmetic (`isZeroGradientEntry`) hold only rounding noise, which each summation
+    /// order draws anew: they must stay below `zeroGradientNoise` · the largest entry (a real
+    /// gradient leaking in would be far larger), else the difference is reported as 1.
+    static func largestGradientDifference(_ a: [String: [Float]], _ b: [String: [Float]], layout: ParameterLayout) -> (Double, String) {
         let largest = b.values.reduce(0.0) { m, t in max(m, t.reduce(0.0) { max($0, Double(abs($1))) }) }
+        let hidden = layout["query_encoder.self.key.bias"].count
         var worst = (0.0, "")
-        for (name, y) in b where !name.contains("vid_embed_proj") {
-            let x = a[name]!
-            let scale = max(y.reduce(0.0) { max($0, Double(abs($1))) }, 1e-7 * largest)
-            let difference = zip(x, y).reduce(0.0) { max($0, Double(abs($1.0 - $1.1))) } / scale
-            if difference > worst.0 { worst = (difference, name) }
+        for spec in layout.specs where !spec.kind.isUnused {
+            let x = a[spec.name]!, y = b[spec.name]!
+            var scale = 1e-7 * largest, difference = 0.0
+            for j in y.indices where !isZeroGradientEntry(spec, j, hidden: hidden) { scale = max(scale, Double(abs(y[j]))) }
+            for j in y.indices {
+                let d = Double(abs(x[j] - y[j]))
+                if isZeroGradientEntry(spec, j, hidden: hidden) {
+                    if max(Double(abs(x[j])), Double(abs(y[j]))) > zeroGradientNoise * largest { difference = 1 }
+                } else {
+                    difference = max(difference, d / scale)
+                }
+            }
+            if difference > worst.0 { worst = (difference, spec.name) }
         }
         return worst
     }
+
+    /// How large rounding noise may make an exactly-zero gradient entry, relative to the largest
+    /// gradient entry (float32 sums of terms that cancel; measured ≤ 1e-11 on these runs).
+    static let zeroGradientNoise = 1e-9
 
     /// Entries whose gradient is exactly zero in exact arithmetic: the key biases of attention
     /// without a Gaussian multiplier (softmax is invariant to a shift along the keys) — the global
@@ -130,27 +147,28 @@ struct DistributedEquivalenceTests {
         return worst
     }
 
-    @Test("P ranks ≡ 1 rank on 1–4 ranks: first-step gradients and parameters after 5 steps", arguments: Regime.allCases)
-    func ranksAgree(regime: Regime) throws {
-        let base = regime.data
+    @Test("P ranks ≡ 1 rank on 1–4 ranks: first-step gradients and parameters after 5 steps", arguments: ModelKind.allCases, Regime.allCases)
+    func ranksAgree(model: ModelKind, regime: Regime) throws {
+        let base = regime.data, run = "\(model.rawValue)-\(regime.rawValue)", overrides = regime.overrides + ["model=\(model.rawValue)"]
         var gradients: [[String: [Float]]] = [], results: [ParameterSet] = []
         for ranks in 1...4 {
-            let output = "\(base)/\(regime.rawValue)-\(ranks)", dump = "\(base)/\(regime.rawValue)-gradients-\(ranks).h5"
-            try Self.train(ranks: ranks, output: output, steps: 5, data: base, extra: regime.overrides, dumpGradients: dump)
-            let p = try Self.parameters(output, data: base, extra: regime.overrides)
+            let output = "\(base)/\(run)-\(ranks)", dump = "\(base)/\(run)-gradients-\(ranks).h5"
+            try Self.train(ranks: ranks, output: output, steps: 5, data: base, extra: overrides, dumpGradients: dump)
+            let p = try Self.parameters(output, data: base, extra: overrides)
+            #expect(p.layout.model == model)
             results.append(p)
             gradients.append(try Self.dumpedGradients(dump, layout: p.layout))
         }
         let start = ParameterSet(layout: results[0].layout)
         ParameterInitializer.initialize(start, seed: 9527)
         #expect(Self.largestRelativeDifference(start, results[0]) > 1e-3, "training must have moved the parameters")
-        #expect(gradients[0]["v2t_fusion.vid_embed_proj.weight"]!.allSatisfy { $0 == 0 })
+        #expect(gradients[0]["v2t_fusion.vid_embed_proj.weight"].map { $0.allSatisfy { $0 == 0 } } ?? (model == .gmmFormer))
         for ranks in 2...4 {
-            let (g, tensor) = Self.largestGradientDifference(gradients[ranks - 1], gradients[0])
+            let (g, tensor) = Self.largestGradientDifference(gradients[ranks - 1], gradients[0], layout: results[0].layout)
             let p = Self.largestRelativeDifference(results[0], results[ranks - 1])
-            print("\(regime): 1 vs \(ranks) ranks: first-step gradient \(g) (\(tensor)), parameters after 5 steps \(p)")
-            #expect(g < Self.rankInvariance, "\(regime), 1 vs \(ranks) ranks: first-step gradient of \(tensor) differs by \(g)")
-            #expect(p < Self.rankInvariance, "\(regime), 1 vs \(ranks) ranks: parameters differ by \(p)")
+            print("\(model.rawValue), \(regime): 1 vs \(ranks) ranks: first-step gradient \(g) (\(tensor)), parameters after 5 steps \(p)")
+            #expect(g < Self.rankInvariance, "\(run), 1 vs \(ranks) ranks: first-step gradient of \(tensor) differs by \(g)")
+            #expect(p < Self.rankInvariance, "\(run), 1 vs \(ranks) ranks: parameters differ by \(p)")
         }
     }
 

@@ -29,6 +29,17 @@ struct MicroBatchTests {
         }
     }
 
+    @Test("GMMFormer: micro_batch 1 on 2 ranks gives the parameters of the whole share on 1 rank")
+    func gmmFormerMicroBatches() throws {
+        let base = Equivalence.data, overrides = Equivalence.Regime.hardest.overrides + ["model=gmmformer"]
+        try Equivalence.train(ranks: 1, output: "\(base)/micro-gmmformer-whole", steps: 5, data: base, extra: overrides)
+        try Equivalence.train(ranks: 2, output: "\(base)/micro-gmmformer-1", steps: 5, data: base, extra: overrides + ["micro_batch=1"])
+        let expected = try Equivalence.parameters("\(base)/micro-gmmformer-whole", data: base, extra: overrides)
+        let difference = Equivalence.largestRelativeDifference(expected, try Equivalence.parameters("\(base)/micro-gmmformer-1", data: base, extra: overrides))
+        print("gmmformer: micro_batch 1 on 2 ranks vs the whole share on 1 rank: \(difference)")
+        #expect(expected.layout.model == .gmmFormer && difference < 1e-5, "\(difference)")
+    }
+
     @Test("resuming with another micro_batch on another number of ranks continues the same trajectory")
     func resumeWithOtherMicroBatch() throws {
         let base = Equivalence.data, regime = Equivalence.Regime.hardest

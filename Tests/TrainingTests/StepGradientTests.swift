@@ -9,7 +9,7 @@ import Testing
 /// the path training runs: `DistributedStep.run` (encoders, sharded loss head, model backward,
 /// gradient all-reduce) for the gradient, `DistributedStep.loss` (the same forward) for the
 /// differences — random directions in the space of every trainable tensor at once, dropout on,
-/// random and hard negatives.
+/// random and hard negatives, for both models (MamFusion; GMMFormer without Mamba units and fusion).
 ///
 /// The encoders' ReLUs are kinks too (not checked here): along a random direction a few units
 /// cross 0 within ε, which limits the agreement to a few 1e-3; a wrong backward is off by O(1).
@@ -18,9 +18,10 @@ struct StepGradientTests {
         DistributedStep(model: MamFusionModel(configuration: c, parameters: parameters), world: LocalWorld(), bucketBytes: 1 << 16)
     }
 
-    @Test("whole-model gradient of the training step matches finite differences", arguments: [0, 25])
-    func wholeModel(epoch: Int) throws {
+    @Test("whole-model gradient of the training step matches finite differences", arguments: ModelKind.allCases, [0, 25])
+    func wholeModel(model: ModelKind, epoch: Int) throws {
         var c = tinyConfiguration()
+        c.model = model
         c.hardPoolSize = 2
         let (p, _) = perturbedParameters(c, seed: 3)
         let step = Self.step(c, parameters: p)
@@ -39,7 +40,7 @@ struct StepGradientTests {
             (try? step.loss(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs,
                             dropout: dropout, sampling: sampling).total) ?? .nan
         }
-        print("whole-model gradient check through the training step, epoch \(epoch): max relative error \(error)")
+        print("whole-model gradient check through the training step, \(model.rawValue), epoch \(epoch): max relative error \(error)")
         #expect(error < 1e-2, "max relative error \(error)")
     }
 
@@ -105,9 +106,10 @@ struct StepGradientTests {
         }
     }
 
-    @Test("edge cases the reference crashes on: one video, one query")
-    func edgeCases() throws {
-        let c = tinyConfiguration()
+    @Test("edge cases the reference crashes on: one video, one query", arguments: ModelKind.allCases)
+    func edgeCases(model: ModelKind) throws {
+        var c = tinyConfiguration()
+        c.model = model
         let (p, _) = perturbedParameters(c, seed: 4)
         let step = Self.step(c, parameters: p)
         for (frames, captions) in [([4], [1]), ([4], [3]), ([3, 6], [1, 1])] {

@@ -49,4 +49,32 @@ struct TrainerTests {
         let best = try Checkpoint.read(from: output + "/checkpoints/best.h5", into: DistributedEquivalenceTests.parameters(output)).state
         #expect(best.bestEpoch >= 0 && best.bestSumR > 0)
     }
+
+    @Test("GMMFormer end to end: trained with validation on 2 ranks, its checkpoint evaluated and indexed; loading it as MamFusion names both models")
+    func gmmFormerEndToEnd() throws {
+        let root = try writeToyCollection(trainVideos: 12, evaluationVideos: 6, frames: 6...14, seed: 5, label: "gmmformer")
+        let output = root + "/run"
+        let settings = DistributedEquivalenceTests.settings(output: output, data: root, extra: ["n_epoch=1", "model=gmmformer"])
+        let out = try ToolRunner.run(["train"] + settings, ranks: 2, timeout: 300)
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("epoch 0 validation: R@1"))
+        let best = output + "/checkpoints/best.h5"
+        let parameters = try DistributedEquivalenceTests.parameters(output, data: root, extra: ["model=gmmformer"])
+        #expect(parameters.layout.model == .gmmFormer && parameters.layout.spec(named: "v2t_fusion.multihead_attn.in_proj_weight") == nil)
+
+        let evaluation = try ToolRunner.run(["eval", "--checkpoint", best, "--split", "test"] + settings, ranks: 2)
+        #expect(evaluation.status == 0, "\(evaluation.stderr)")
+        #expect(evaluation.stdout.contains("SumR"))
+        let index = root + "/index.h5"
+        let indexed = try ToolRunner.run(["index", "--checkpoint", best, "--split", "test", "--out", index] + settings, ranks: 2)
+        #expect(indexed.status == 0, "\(indexed.stderr)")
+        let fromIndex = try ToolRunner.run(["eval", "--checkpoint", best, "--split", "test", "--index", index] + settings, ranks: 2)
+        #expect(fromIndex.status == 0, "\(fromIndex.stderr)")
+        let recall = { (text: String) in text.split(separator: "\n").first { $0.contains("SumR") }.map(String.init) }
+        #expect(recall(fromIndex.stdout) != nil && recall(fromIndex.stdout) == recall(evaluation.stdout))
+
+        let wrong = try ToolRunner.run(["eval", "--checkpoint", best] + settings + ["--set", "model=mamfusion"])
+        #expect(wrong.status != 0)
+        #expect(wrong.stderr.contains("holds a gmmformer model, but the configuration's model is mamfusion"), "\(wrong.stderr)")
+    }
 }

@@ -28,7 +28,8 @@ public struct CheckpointError: Error, CustomStringConvertible {
 
 /// Checkpoint files (HDF5): `/model/<reference name>` float32 in PyTorch's shape for every
 /// parameter, `/optimizer/exp_avg/<name>` and `/optimizer/exp_avg_sq/<name>`, and as root
-/// attributes the format, the training state and the resolved configuration (YAML).
+/// attributes the format, the model (`mamfusion` or `gmmformer`; a file without it is
+/// MamFusion), the training state and the resolved configuration (YAML).
 ///
 /// A file written by any HDF5 tool with the reference names and shapes loads (e.g. converted
 /// from a reference `.pth` by `Launch/convert-reference-checkpoint`; any float type converts).
@@ -43,6 +44,7 @@ public enum Checkpoint {
         try HDF5File.writeAtomically(to: path) { file in
             try file.setAttribute("format", .string(format))
             try file.setAttribute("format_version", .int64(version))
+            try file.setAttribute("model", .string(parameters.layout.model.rawValue))
             try file.setAttribute("step", .int64(Int64(state.step)))
             try file.setAttribute("epoch", .int64(Int64(state.epoch)))
             try file.setAttribute("batch_in_epoch", .int64(Int64(state.batchInEpoch)))
@@ -63,14 +65,22 @@ public enum Checkpoint {
     }
 
     /// Reads the parameters (and moments, when asked and present) into the given sets, checking
-    /// every name and shape against their layout. Throws `CheckpointError` listing every missing,
-    /// unexpected or misshapen tensor. Returns the training state (defaults for files without it).
+    /// the model and every name and shape against their layout. Throws `CheckpointError` naming
+    /// both models when the file holds the other model, else listing every missing, unexpected or
+    /// misshapen tensor. Returns the training state (defaults for files without it).
     @discardableResult
     public static func read(from path: String, into parameters: ParameterSet, expAvg: ParameterSet? = nil,
                             expAvgSq: ParameterSet? = nil) throws -> (state: TrainingState, configurationYAML: String?, hasOptimizerState: Bool) {
         let file = try HDF5File.open(path)
         guard try file.exists("model") else {
             throw CheckpointError(path: path, problems: ["no /model group (not a checkpoint of this format)"])
+        }
+        let configured = parameters.layout.model
+        let saved = try file.hasAttribute("model") ? try file.stringAttribute("model") : ModelKind.mamFusion.rawValue
+        guard saved == configured.rawValue else {
+            let known = ModelKind(rawValue: saved).map { "set model: \($0.rawValue) (or use the configuration it was trained with) to load it" }
+                ?? "known models: " + ModelKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw CheckpointError(path: path, problems: ["holds a \(saved) model, but the configuration's model is \(configured.rawValue); \(known)"])
         }
         let hasOptimizer = try file.exists("optimizer/exp_avg") && file.exists("optimizer/exp_avg_sq")
         var problems: [String] = []

@@ -6,6 +6,8 @@ import Yams
 ///
 /// Defaults are the reference TVR values.
 public struct RunConfiguration: Sendable, Equatable {
+    /// MamFusion (default) or its GMMFormer baseline (MODEL.md §10).
+    public var model = ModelKind.mamFusion
     // Model (reference keys)
     public var hiddenSize = 384
     public var heads = 8
@@ -139,8 +141,22 @@ extension RunConfiguration {
         })
     }
 
+    /// A key whose values are the raw values of `T`'s cases.
+    private static func choice<T: RawRepresentable & CaseIterable & Sendable>(_ name: String, _ help: String,
+                                                                           _ path: WritableKeyPath<RunConfiguration, T> & Sendable) -> Key
+        where T.RawValue == String {
+        Key(name: name, help: help, get: { $0[keyPath: path].rawValue }, set: { c, node in
+            guard let s = node.scalar?.string, let v = T(rawValue: s) else {
+                let names = T.allCases.map(\.rawValue).joined(separator: " or ")
+                throw ConfigurationError(key: name, problem: "expected \(names), got \(node.describe)")
+            }
+            c[keyPath: path] = v
+        })
+    }
+
     /// Every key, in the order the resolved configuration is written.
     static let keys: [Key] = [
+        choice("model", "mamfusion, or gmmformer: the baseline without Mamba units and fusion modules (MODEL.md §10)", \.model),
         int("hidden_size", "d, the hidden size", \.hiddenSize, min: 1),
         int("n_heads", "attention heads (must divide hidden_size)", \.heads, min: 1),
         int("q_feat_size", "query token feature size Dq", \.queryFeatureSize, min: 1),
@@ -170,12 +186,7 @@ extension RunConfiguration {
         text("data_root", "directory holding <collection>/TextData and FeatureData", \.dataRoot),
         text("collection", "collection name (tvr, activitynet, charades, …)", \.collection, nonEmpty: true),
         text("visual_feature", "feature folder under FeatureData", \.visualFeature, nonEmpty: true),
-        Key(name: "data_layout", help: "release (MS-SL layout) or packed (our HDF5)", get: { $0.dataLayout.rawValue }, set: { c, node in
-            guard let s = node.scalar?.string, let v = DataLayout(rawValue: s) else {
-                throw ConfigurationError(key: "data_layout", problem: "expected release or packed, got \(node.describe)")
-            }
-            c.dataLayout = v
-        }),
+        choice("data_layout", "release (MS-SL layout) or packed (our HDF5)", \.dataLayout),
         text("packed_file", "packed HDF5 file (data_layout: packed)", \.packedFile),
         text("output_dir", "run directory (checkpoints, metrics)", \.outputDirectory, nonEmpty: true),
         int("checkpoint_every_steps", "write the latest checkpoint every N steps", \.checkpointEverySteps, min: 1),

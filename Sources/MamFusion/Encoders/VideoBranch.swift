@@ -1,23 +1,29 @@
 import TensorKit
 
-/// The clip branch or the frame branch of the video encoder (MODEL.md §2):
-/// `<kind>_input_proj` → `<kind>_pos_embed` → GMMBlock → Mamba unit → GMMBlock → Mamba unit,
-/// and for frames attention pooling with `modular_vector_mapping_2`.
+/// The clip branch or the frame branch of the video encoder (MODEL.md §2, §10):
+/// `<kind>_input_proj` → `<kind>_pos_embed` → GMMBlock → Mamba unit → GMMBlock → Mamba unit
+/// (MamFusion; GMMFormer has no Mamba units), and for frames attention pooling with
+/// `modular_vector_mapping_2`.
 ///
 /// - Clip branch: 32 clips per video, no mask; output C (videos × 32 × d), packed.
 /// - Frame branch: each video's valid frames; the Gaussian uses the batch's padded length;
 ///   output F (videos × d).
+///
+/// The layers between the positional encoding and the pooling are one `stack` of
+/// `SequenceLayer`s, so both models run the same forward and backward.
 public final class VideoBranch: @unchecked Sendable {
     public enum Kind: Sendable { case clip, frame }
     public let kind: Kind
     public let projection: InputProjection
     public let positions: PositionalEncoding
     public let block1: GMMBlock
-    public let mamba1: MambaBlock
     public let block2: GMMBlock
-    public let mamba2: MambaBlock
+    /// The Mamba units after `block1` and `block2` (MamFusion), or none (GMMFormer).
+    public let mambaUnits: [MambaBlock]
     public let pooling: AttentionPooling?
     public let features: Int
+    /// block1, its Mamba unit, block2, its Mamba unit — in forward order.
+    let stack: [any SequenceLayer]
     let gradientA = ActivationBuffer(), gradientB = ActivationBuffer()
 
     public static let sitesUsed = 2 + 2 * GMMBlock.sitesUsed
@@ -37,25 +43,31 @@ public final class VideoBranch: @unchecked Sendable {
                                        site: site.offset(1), parameters: parameters, gradients: gradients, scratch: scratch)
         block1 = GMMBlock(names.block1, features: d, heads: c.heads, rate: c.dropout, site: site.offset(2),
                           parameters: parameters, gradients: gradients, scratch: scratch)
-        mamba1 = MambaBlock(names.mamba1, dimensions: dims, parameters: parameters, gradients: gradients, scratch: scratch)
         block2 = GMMBlock(names.block2, features: d, heads: c.heads, rate: c.dropout, site: site.offset(2 + GMMBlock.sitesUsed),
                           parameters: parameters, gradients: gradients, scratch: scratch)
-        mamba2 = MambaBlock(names.mamba2, dimensions: dims, parameters: parameters, gradients: gradients, scratch: scratch)
+        mambaUnits = c.model.hasMambaUnits ? [names.mamba1, names.mamba2].map {
+            MambaBlock($0, dimensions: dims, parameters: parameters, gradients: gradients, scratch: scratch)
+        } : []
+        stack = mambaUnits.isEmpty ? [block1, block2] : [block1, mambaUnits[0], block2, mambaUnits[1]]
         pooling = kind == .frame ? AttentionPooling("modular_vector_mapping_2", features: d, parameters: parameters, gradients: gradients) : nil
     }
 
+    /// The stack's output: packed per-row features.
+    var stackOutput: ActivationBuffer { stack[stack.count - 1].output }
+
     /// The branch output: packed per-row features (clip) or pooled vectors (frame).
-    public var output: ActivationBuffer { pooling?.output ?? mamba2.output }
+    public var output: ActivationBuffer { pooling?.output ?? stackOutput }
 
     /// features: packed visual features (batch.rows × Dv).
     public func forward(_ features: UnsafePointer<Float>, batch: SequenceBatch, dropout: DropoutContext) {
         projection.forward(features, batch: batch, dropout: dropout)
         positions.forward(projection.output.pointer, batch: batch, dropout: dropout)
-        block1.forward(positions.output.pointer, batch: batch, dropout: dropout)
-        mamba1.forward(block1.output.pointer, batch: batch)
-        block2.forward(mamba1.output.pointer, batch: batch, dropout: dropout)
-        mamba2.forward(block2.output.pointer, batch: batch)
-        pooling?.forward(mamba2.output.pointer, batch: batch)
+        var x = positions.output
+        for layer in stack {
+            layer.forward(x.pointer, batch: batch, dropout: dropout)
+            x = layer.output
+        }
+        pooling?.forward(x.pointer, batch: batch)
     }
 
     /// Accumulates parameter gradients from dy = ∂L/∂output.
@@ -72,18 +84,15 @@ public final class VideoBranch: @unchecked Sendable {
         var upstream = dy
         if let pooling {
             let g = fresh()
-            pooling.backward(mamba2.output.pointer, dy: upstream, dx: g, batch: batch)
+            pooling.backward(stackOutput.pointer, dy: upstream, dx: g, batch: batch)
             upstream = UnsafePointer(g)
         }
-        var g = fresh()
-        mamba2.backward(dy: upstream, dx: g, batch: batch)
-        upstream = UnsafePointer(g); g = fresh()
-        block2.backward(mamba1.output.pointer, dy: upstream, dx: g, batch: batch, dropout: dropout)
-        upstream = UnsafePointer(g); g = fresh()
-        mamba1.backward(dy: upstream, dx: g, batch: batch)
-        upstream = UnsafePointer(g); g = fresh()
-        block1.backward(positions.output.pointer, dy: upstream, dx: g, batch: batch, dropout: dropout)
-        upstream = UnsafePointer(g); g = fresh()
+        for i in stack.indices.reversed() {
+            let g = fresh()
+            stack[i].backward(i == 0 ? positions.output.pointer : stack[i - 1].output.pointer, dy: upstream, dx: g, batch: batch, dropout: dropout)
+            upstream = UnsafePointer(g)
+        }
+        let g = fresh()
         positions.backward(dy: upstream, dx: g, batch: batch, dropout: dropout)
         projection.backward(features, dy: g, batch: batch, dropout: dropout)
     }

@@ -1,8 +1,9 @@
 import TensorKit
 
-/// The whole MamFusion model for training and evaluation (MODEL.md §1–4): parameters and their
-/// gradients in flat buffers of `ParameterLayout.mamFusion`, the two query-encoder passes, the
-/// clip and frame branches and the two fusion modules.
+/// The whole model for training and evaluation — MamFusion (MODEL.md §1–4) or its GMMFormer
+/// baseline (§10), as `configuration.model` says: parameters and their gradients in flat buffers
+/// of the model's `ParameterLayout`, the two query-encoder passes, the clip and frame branches
+/// (with or without their Mamba units) and, for MamFusion, the two fusion modules.
 ///
 /// The model owns the order of its passes: `encode` runs the encoders, `backward` runs them in
 /// reverse and tells its caller as each `ParameterGroup` becomes final, so that the gradient
@@ -17,26 +18,43 @@ public final class MamFusionModel: @unchecked Sendable {
     public let layout: ParameterLayout
     public let parameters: ParameterSet
     public let gradients: ParameterSet
-    /// Pass 0 (q, for the similarities) and pass 1 (q2, for the fusion).
+    /// Pass 0 (q, for the similarities) and pass 1 (q2, for the query-diverse loss — through the
+    /// fusion modules in MamFusion, directly in GMMFormer).
     public let queryEncoders: [QueryEncoder]
     public let clipBranch: VideoBranch
     public let frameBranch: VideoBranch
-    /// `v2t_fusion` (the pooled frame vectors attend over the second query pass) and
-    /// `t2v_fusion` (the second query pass attends over the fused videos); training only.
-    public let videoToText: FusionAttention
-    public let textToVideo: FusionAttention
+    /// MamFusion's fusion modules (nil for GMMFormer).
+    public let fusion: Fusion?
     /// The loss hyper-parameters (MODEL.md §4).
     public let loss: LossConfiguration
     /// Temporaries shared by every layer (see `ScratchArena`).
     public let scratch: ScratchArena
 
+    /// The two fusion modules of MamFusion (MODEL.md §2; training only): `v2t_fusion` (the pooled
+    /// frame vectors attend over the second query pass) and `t2v_fusion` (the second query pass
+    /// attends over the fused videos).
+    public struct Fusion: Sendable {
+        public let videoToText: FusionAttention
+        public let textToVideo: FusionAttention
+
+        /// The fusion modules of `c`'s model bound to these buffers, or nil when it has none.
+        public init?(configuration c: RunConfiguration, parameters: ParameterSet, gradients: ParameterSet) {
+            guard c.model.hasFusion else { return nil }
+            videoToText = FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
+            textToVideo = FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
+        }
+    }
+
     /// Dropout sites: query passes 0–7, clip branch from 16, frame branch after it.
     public static let clipSite = DropoutSite(16)
     public static let frameSite = DropoutSite(16 + VideoBranch.sitesUsed)
 
+    /// Every Mamba unit of the model (none for GMMFormer), for timers and memory reports.
+    public var mambaUnits: [MambaBlock] { clipBranch.mambaUnits + frameBranch.mambaUnits }
+
     public init(configuration c: RunConfiguration, parameters: ParameterSet? = nil) {
         configuration = c
-        layout = .mamFusion(c.dimensions)
+        layout = c.parameterLayout
         let values = parameters ?? ParameterSet(layout: layout)
         precondition(values.layout.bufferCount == layout.bufferCount, "parameters of another configuration")
         let grads = ParameterSet(layout: layout)
@@ -48,8 +66,7 @@ public final class MamFusionModel: @unchecked Sendable {
                                                     parameters: values, gradients: grads, scratch: scratch) }
         clipBranch = VideoBranch(.clip, configuration: c, site: Self.clipSite, parameters: values, gradients: grads, scratch: scratch)
         frameBranch = VideoBranch(.frame, configuration: c, site: Self.frameSite, parameters: values, gradients: grads, scratch: scratch)
-        videoToText = FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: values, gradients: grads)
-        textToVideo = FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: values, gradients: grads)
+        fusion = Fusion(configuration: c, parameters: values, gradients: grads)
         loss = LossConfiguration(c)
     }
 

@@ -3,7 +3,8 @@
 /// count 2·m·n·k; a backward of a product costs twice its forward (∂input and ∂weight); the
 /// selective scan counts ~9 operations per (row, channel, state) forward and ~2× that backward.
 /// Element-wise work (LayerNorm, softmax, activations) is not counted: it is not "useful" in
-/// the GEMM sense and would flatter the rate.
+/// the GEMM sense and would flatter the rate. Counts the configuration's model: GMMFormer has no
+/// Mamba units and no fusion (MODEL.md §10).
 public struct ModelFlops: Sendable {
     public var text = 0.0
     public var clip = 0.0
@@ -23,9 +24,10 @@ public struct ModelFlops: Sendable {
         func mamba(_ rows: Double) -> (gemm: Double, scan: Double) {
             (matmul(rows, d, 2 * e) + matmul(rows, e, r + 2 * n) + matmul(rows, r, e) + matmul(rows, e, d), 3 * 9 * rows * e * n)
         }
+        let model = c.model
         func branch(_ lengths: [Int], input: Double) -> (Double, Double) {
             let rows = Double(lengths.reduce(0, +))
-            let m = mamba(rows)
+            let m = model.hasMambaUnits ? mamba(rows) : (gemm: 0, scan: 0)
             return (matmul(rows, input, d) + 8 * attention(lengths) + 2 * (m.gemm + m.scan) + matmul(rows, d, 1), 2 * m.scan)
         }
         let dv = Double(c.visualFeatureSize), dq = Double(c.queryFeatureSize)
@@ -38,6 +40,7 @@ public struct ModelFlops: Sendable {
         mambaScan = clipBranch.1 + frameBranch.1
         let Q = Double(tokens.count), V = Double(frames.count), mc = Double(c.mapSize)
         // Similarity: two Q×(V·Mc)×d and two Q×V×d products; fusion: two small attentions.
-        head = 3 * 2 * Q * V * d * (2 * mc + 2) + 2 * (matmul(V + Q, d, 3 * d) + matmul(V + Q, d, d) + 2 * 3 * 2 * Q * V * d)
+        let fusion = model.hasFusion ? 2 * (matmul(V + Q, d, 3 * d) + matmul(V + Q, d, d) + 2 * 3 * 2 * Q * V * d) : 0
+        head = 3 * 2 * Q * V * d * (2 * mc + 2) + fusion
     }
 }

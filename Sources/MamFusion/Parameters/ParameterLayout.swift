@@ -72,6 +72,8 @@ public struct ParameterSpec: Sendable, Equatable {
 /// has finished it. Every tensor starts at a multiple of 16 floats (64 bytes) so kernels see
 /// aligned rows.
 public struct ParameterLayout: Sendable {
+    /// The model whose tensors these are (checkpoints record it).
+    public let model: ModelKind
     public let specs: [ParameterSpec]
     /// Floats in the flat buffer, alignment padding included.
     public let bufferCount: Int
@@ -80,7 +82,8 @@ public struct ParameterLayout: Sendable {
 
     public static let alignment = 16
 
-    init(entries: [(String, [Int], ParameterKind, ParameterGroup)]) {
+    init(model: ModelKind = .mamFusion, entries: [(String, [Int], ParameterKind, ParameterGroup)]) {
+        self.model = model
         var offsets = [Int](repeating: 0, count: entries.count)
         var ranges: [ParameterGroup: Range<Int>] = [:]
         var offset = 0
@@ -119,7 +122,16 @@ public struct ParameterLayout: Sendable {
     }
 
     /// The MamFusion model's tensors (MODEL.md §1–2) for `dims`, in reference order.
-    public static func mamFusion(_ dims: ModelDimensions) -> ParameterLayout {
+    public static func mamFusion(_ dims: ModelDimensions) -> ParameterLayout { of(.mamFusion, dims) }
+
+    /// The GMMFormer model's tensors (MODEL.md §10): MamFusion's without the four Mamba units and
+    /// the two fusion modules (their `vid_embed_proj` included), under the same names, in the same
+    /// order.
+    public static func gmmFormer(_ dims: ModelDimensions) -> ParameterLayout { of(.gmmFormer, dims) }
+
+    /// The tensors of `model` for `dims`, in reference order: the MamFusion list, skipping the
+    /// modules the model does not have.
+    public static func of(_ model: ModelKind, _ dims: ModelDimensions) -> ParameterLayout {
         let d = dims.hidden
         var e: [(String, [Int], ParameterKind, ParameterGroup)] = []
         var group = ParameterGroup.query
@@ -151,6 +163,7 @@ public struct ParameterLayout: Sendable {
             for branch in 0..<GMMBlockWidths.all.count { attention("\(name).attn\(branch)") }
         }
         func mamba(_ name: String) {
+            guard model.hasMambaUnits else { return }
             let inner = dims.mambaInner, state = dims.mambaState, rank = dims.mambaDtRank
             tensor("\(name).0.A_log", [inner, state], .stateLogDecay)
             tensor("\(name).0.D", [inner], .skipScale)
@@ -163,6 +176,7 @@ public struct ParameterLayout: Sendable {
             layerNorm("\(name).1", d)
         }
         func fusion(_ name: String) {
+            guard model.hasFusion else { return }
             group = .fusion
             tensor("\(name).multihead_attn.in_proj_weight", [3 * d, d], .attentionInProjectionWeight)
             tensor("\(name).multihead_attn.in_proj_bias", [3 * d], .attentionInProjectionBias)
@@ -199,8 +213,13 @@ public struct ParameterLayout: Sendable {
         tensor("modular_vector_mapping_2.weight", [1, d], .linearWeight)
         fusion("v2t_fusion")
         fusion("t2v_fusion")
-        return ParameterLayout(entries: e)
+        return ParameterLayout(model: model, entries: e)
     }
+}
+
+extension RunConfiguration {
+    /// The parameter layout of this configuration's model and sizes.
+    public var parameterLayout: ParameterLayout { .of(model, dimensions) }
 }
 
 /// Gaussian widths of a GMMBlock's four branches (MODEL.md §1): `attn0` is global (no G).

@@ -5,7 +5,8 @@ import TensorKit
 /// everything after the encoders (MODEL.md §2 fusion, §3, §4) over a whole (global) batch, in
 /// one process: the whole similarity matrices (one GEMM over all Q×V·Mc products), the two fusion
 /// modules and the loss, forward and backward. The sharded head must give the same loss and
-/// gradients on the same embeddings.
+/// gradients on the same embeddings. For a model without fusion modules (GMMFormer, MODEL.md §10)
+/// the query-diverse loss takes the normalised q2 directly.
 ///
 /// Inputs (global batch order; queries flattened in video order): q and q2 (Q×d, the two query
 /// encoder passes), C (V·Mc×d) and F (V×d). After `backward`, `dq`, `dq2`, `dC`, `dF` hold ∂L/∂
@@ -15,10 +16,10 @@ public final class RedundantLossHead: @unchecked Sendable {
     public let features: Int
     public let clips: Int
     public let similarity: SimilarityScores
-    public let videoToText: FusionAttention
-    public let textToVideo: FusionAttention
+    /// The fusion modules (nil for a model without them).
+    public let fusion: MamFusionModel.Fusion?
     public let loss: SimilarityLoss
-    let fusedHat = ActivationBuffer(), fusedNorm = ActivationBuffer(), dFusedHat = ActivationBuffer(), dFused = ActivationBuffer()
+    let diverseHat = ActivationBuffer(), diverseNorm = ActivationBuffer(), dDiverseHat = ActivationBuffer(), dFused = ActivationBuffer()
     let dScores = ActivationBuffer(), dFusedVideos = ActivationBuffer()
     public let dq = ActivationBuffer(), dq2 = ActivationBuffer(), dC = ActivationBuffer(), dF = ActivationBuffer()
 
@@ -26,8 +27,7 @@ public final class RedundantLossHead: @unchecked Sendable {
         features = c.hiddenSize
         clips = c.mapSize
         similarity = SimilarityScores(features: c.hiddenSize, clips: c.mapSize)
-        videoToText = FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
-        textToVideo = FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)
+        fusion = MamFusionModel.Fusion(configuration: c, parameters: parameters, gradients: gradients)
         loss = SimilarityLoss(configuration: LossConfiguration(c))
     }
 
@@ -35,7 +35,7 @@ public final class RedundantLossHead: @unchecked Sendable {
     private func lossInputs() -> SimilarityLoss.Inputs {
         SimilarityLoss.Inputs(clip: similarity.clip.pointer, clipUnnormalized: similarity.clipUnnormalized.pointer,
                               frame: similarity.frame.pointer, frameUnnormalized: similarity.frameUnnormalized.pointer,
-                              fusedQueries: fusedHat.pointer, fusedDimension: features)
+                              fusedQueries: diverseHat.pointer, fusedDimension: features)
     }
 
     /// The loss over the global batch (keeps what `backward` needs); returns the weighted terms.
@@ -44,10 +44,15 @@ public final class RedundantLossHead: @unchecked Sendable {
         let Q = labels.queryCount, V = labels.videoCount, d = features
         similarity.forward(q: q, queries: Q, clipEmbeddings: C, frameEmbeddings: F, videos: V)
         // Fusion: F̃ = v2t(F, q2) (the reference's 4× tiling is exact to drop, see FusionAttention),
-        // qf = t2v(q2, F̃), x̂ = normalize(qf) feeds only the query-diverse loss.
-        videoToText.forward(target: F, targets: V, memory: q2, memories: Q)
-        textToVideo.forward(target: q2, targets: Q, memory: videoToText.output.pointer, memories: V)
-        L2Normalize.forward(x: textToVideo.output.pointer, y: fusedHat.reserve(Q * d), norms: fusedNorm.reserve(Q), rows: Q, cols: d)
+        // qf = t2v(q2, F̃), x̂ = normalize(qf) feeds only the query-diverse loss; without fusion,
+        // x̂ = normalize(q2).
+        var diverse = q2
+        if let fusion {
+            fusion.videoToText.forward(target: F, targets: V, memory: q2, memories: Q)
+            fusion.textToVideo.forward(target: q2, targets: Q, memory: fusion.videoToText.output.pointer, memories: V)
+            diverse = UnsafePointer(fusion.textToVideo.output.pointer)
+        }
+        L2Normalize.forward(x: diverse, y: diverseHat.reserve(Q * d), norms: diverseNorm.reserve(Q), rows: Q, cols: d)
         let result = loss.forward(lossInputs(), labels: labels, sampling: sampling)
         lastResult = result
         return result.terms
@@ -60,17 +65,21 @@ public final class RedundantLossHead: @unchecked Sendable {
         guard let result = lastResult else { preconditionFailure("RedundantLossHead.backward before forward") }
         let Q = labels.queryCount, V = labels.videoCount, d = features
         let g = dScores.zeroed(4 * Q * V)
-        let dxh = dFusedHat.zeroed(Q * d)
+        let dxh = dDiverseHat.zeroed(Q * d)
         loss.backward(lossInputs(), labels: labels, result: result,
                       into: .init(clip: g, clipUnnormalized: g + Q * V, frame: g + 2 * Q * V, frameUnnormalized: g + 3 * Q * V,
                                   fusedQueries: dxh))
         let gq = dq.zeroed(Q * d), gq2 = dq2.zeroed(Q * d), gC = dC.zeroed(V * clips * d), gF = dF.zeroed(V * d)
         similarity.backward(q: q, clipEmbeddings: C, frameEmbeddings: F, dClip: g, dClipUnnormalized: g + Q * V,
                             dFrame: g + 2 * Q * V, dFrameUnnormalized: g + 3 * Q * V, dq: gq, dC: gC, dF: gF)
+        guard let fusion else {
+            L2Normalize.backward(x: q2, norms: diverseNorm.pointer, dy: dxh, dx: gq2, rows: Q, cols: d)
+            return
+        }
         let dqf = dFused.zeroed(Q * d)
-        L2Normalize.backward(x: textToVideo.output.pointer, norms: fusedNorm.pointer, dy: dxh, dx: dqf, rows: Q, cols: d)
+        L2Normalize.backward(x: fusion.textToVideo.output.pointer, norms: diverseNorm.pointer, dy: dxh, dx: dqf, rows: Q, cols: d)
         let dFt = dFusedVideos.zeroed(V * d)
-        textToVideo.backward(target: q2, memory: videoToText.output.pointer, dy: dqf, dTarget: gq2, dMemory: dFt)
-        videoToText.backward(target: F, memory: q2, dy: dFt, dTarget: gF, dMemory: gq2)
+        fusion.textToVideo.backward(target: q2, memory: fusion.videoToText.output.pointer, dy: dqf, dTarget: gq2, dMemory: dFt)
+        fusion.videoToText.backward(target: F, memory: q2, dy: dFt, dTarget: gF, dMemory: gq2)
     }
 }

@@ -5,18 +5,24 @@ import TensorKit
 import Glibc
 #endif
 
-/// The loss over the global batch (MODEL.md §2 fusion, §3, §4), computed in shards across ranks
-/// (DISTRIBUTED.md §3; the worked design is SHARDED-HEAD.md). Rank r keeps the embeddings of its
-/// own videos and all their captions; only the query side travels.
+/// The loss over the global batch (MODEL.md §2 fusion, §3, §4, §10), computed in shards across
+/// ranks (DISTRIBUTED.md §3; the worked design is SHARDED-HEAD.md). Rank r keeps the embeddings
+/// of its own videos and all their captions; only the query side travels.
+///
+/// One code path for both models: the fusion phases (marked *fusion*) run only when the model
+/// has fusion modules (MamFusion). Without them (GMMFormer) the query-diverse loss takes the
+/// unfused second query pass q2 of the rank's own queries, so only q travels.
 ///
 /// Forward, on every rank:
-/// 1. keys/values of `v2t_fusion` for its own queries (K₂ = W_k q2 + b_k, V₂ likewise), then
-///    one all-gather of [q | K₂ | V₂] (3d floats per query) into global order;
+/// 1. *fusion:* keys/values of `v2t_fusion` for its own queries (K₂ = W_k q2 + b_k, V₂
+///    likewise); then one all-gather of [q | K₂ | V₂] (3d floats per query; GMMFormer: [q], d
+///    floats) into global order;
 /// 2. the four score matrices of **all** queries × its own videos (`TiledSimilarity`, in tiles
 ///    that do not depend on the world size, so the scores are the same bits on any P);
-/// 3. v2t fusion of its own videos over all queries, keys/values of `t2v_fusion` for those fused
-///    videos, one all-gather of them (2d per video), t2v fusion of its own queries over all
-///    videos, and its part of the query-diverse loss (a video's captions are all on its rank);
+/// 3. *fusion:* v2t fusion of its own videos over all queries, keys/values of `t2v_fusion` for
+///    those fused videos, one all-gather of them (2d per video), t2v fusion of its own queries
+///    over all videos; then its part of the query-diverse loss on the normalised fused queries
+///    (GMMFormer: on the normalised q2) — local, a video's captions are all on its rank;
 /// 4. the loss statistics: column (v2t) terms are local; row (t2v) terms are rebuilt exactly:
 ///    - one MAX all-reduce of [row maxima of S_clip', S_frame' | positives S[q,y_q] | random
 ///      negatives S[q,n_q]] (each positive and negative filled by its owner, −∞ elsewhere), so
@@ -27,15 +33,17 @@ import Glibc
 ///    - one SUM all-reduce of the rows' Σexp(S − max) and the partial loss values (for the
 ///      logged value and the NCE row logsumexps, never for a decision).
 /// Backward: dS of its own columns; the score backward gives dC, dF and a partial dq for all
-/// queries; the fusion backward gives partial gradients of the gathered keys/values; two
-/// reduce-scatters return them to their owners ([dK_F̃ | dV_F̃] per video, [dq | dK₂ | dV₂] per
-/// query), which finish the key/value projections. Every parameter gradient, the fusion's
-/// included, is then a per-rank partial that the gradient all-reduce sums.
+/// queries; the query-diverse loss gives dq2 of its own queries (GMMFormer) or, through the
+/// fusion backward, partial gradients of the gathered keys/values; reduce-scatters return the
+/// partials to their owners (*fusion:* [dK_F̃ | dV_F̃] per video; [dq | dK₂ | dV₂] per query,
+/// GMMFormer [dq]), which finish the key/value projections. Every parameter gradient, the
+/// fusion's included, is then a per-rank partial that the gradient all-reduce sums.
 ///
-/// Communication per step (floats; Q queries, V videos): gathers 3d·Q + 2d·V, reduce-scatters
-/// the same, all-reduces 6Q + 2Q (+ 2·Q·k records in the hard phase, k ≤ hard_pool_size).
-/// Memory on a rank with V_r videos: four Q×V_r score matrices and their gradients, two arg-max
-/// matrices, and the fusion probabilities (heads × V_r × Q and heads × Q_r × V).
+/// Communication per step (floats; Q queries, V videos): gathers 3d·Q + 2d·V (GMMFormer d·Q),
+/// reduce-scatters the same, all-reduces 6Q + 2Q (+ 2·Q·k records in the hard phase,
+/// k ≤ hard_pool_size). Memory on a rank with V_r videos: four Q×V_r score matrices and their
+/// gradients, two arg-max matrices, and the fusion probabilities (heads × V_r × Q and
+/// heads × Q_r × V; none for GMMFormer).
 public final class ShardedLossHead: @unchecked Sendable {
     public let model: MamFusionModel
     let similarity: TiledSimilarity
@@ -51,7 +59,8 @@ public final class ShardedLossHead: @unchecked Sendable {
     let embeddings = ActivationBuffer()
     let fusedKeys = ActivationBuffer(), fusedValues = ActivationBuffer()
     let fusedKeysGlobal = ActivationBuffer(), fusedValuesGlobal = ActivationBuffer()
-    let fusedHat = ActivationBuffer(), fusedNorm = ActivationBuffer()
+    /// x̂ = the normalised input of the query-diverse loss (own queries), and its row norms.
+    let diverseHat = ActivationBuffer(), diverseNorm = ActivationBuffer()
     let exchange = ActivationBuffer(), rowLogSumExp = ActivationBuffer(), columnStatistics = ActivationBuffer()
     let work = ActivationBuffer()
     let sums = ReusableBuffer<Double>()
@@ -65,7 +74,7 @@ public final class ShardedLossHead: @unchecked Sendable {
 
     // Backward state and results.
     let dScores = ActivationBuffer(), dQueries = ActivationBuffer(), dKeys = ActivationBuffer(), dValues = ActivationBuffer()
-    let dEmbeddings = ActivationBuffer(), dFusedHat = ActivationBuffer(), dFusedQueries = ActivationBuffer()
+    let dEmbeddings = ActivationBuffer(), dDiverseHat = ActivationBuffer(), dFusedQueries = ActivationBuffer()
     let dFusedKeys = ActivationBuffer(), dFusedValues = ActivationBuffer(), dFusedVideos = ActivationBuffer()
     let dOwnKeys = ActivationBuffer(), dOwnValues = ActivationBuffer()
     /// ∂L/∂ of this rank's own q, q2 (queries × d), C (videos·Mc × d), F (videos × d), in local
@@ -99,15 +108,21 @@ public final class ShardedLossHead: @unchecked Sendable {
         let g = geometry, Q = g.queryCount, V = g.videoCount, Qr = g.ownQueryCount, Vr = g.ownVideoCount, d = self.d
         let n = mc + 1
 
-        // 1. The query side, gathered: [q | K₂ | V₂] per query.
-        let K2 = ownKeys.reserve(Qr * d), V2 = ownValues.reserve(Qr * d)
-        model.videoToText.projectKeysValues(memory: q2, rows: Qr, keys: K2, values: V2)
+        // 1. The query side, gathered: [q | K₂ | V₂] per query (without fusion: [q]).
+        let fusion = model.fusion
+        var ownParts = [q], globalParts = [queries.reserve(Q * d)]
+        if let fusion {
+            let K2 = ownKeys.reserve(Qr * d), V2 = ownValues.reserve(Qr * d)
+            fusion.videoToText.projectKeysValues(memory: q2, rows: Qr, keys: K2, values: V2)
+            ownParts += [UnsafePointer(K2), UnsafePointer(V2)]
+            globalParts += [keys.reserve(Q * d), values.reserve(Q * d)]
+        }
         let out = send.reserve(max(Qr, Vr) * 3 * d)
-        RowOrder.pack([q, UnsafePointer(K2), UnsafePointer(V2)], rows: Qr, width: d, into: out)
+        RowOrder.pack(ownParts, rows: Qr, width: d, into: out)
         let gathered = receive.reserve(max(Q * 3 * d, V * 2 * d))
-        try collectives.allgather("the query gather", send: out, into: gathered, rowsPerRank: g.queriesPerRank, width: 3 * d)
-        let Qg = queries.reserve(Q * d), Kg = keys.reserve(Q * d), Vg = values.reserve(Q * d)
-        RowOrder.toGlobal(gathered, order: g.queryOrder, width: d, parts: [Qg, Kg, Vg])
+        try collectives.allgather("the query gather", send: out, into: gathered, rowsPerRank: g.queriesPerRank, width: ownParts.count * d)
+        RowOrder.toGlobal(gathered, order: g.queryOrder, width: d, parts: globalParts)
+        let Qg = globalParts[0]
 
         // 2. Scores of all queries × own videos, from blocks E_v = [C_v; F_v].
         let E = embeddings.reserve(max(Vr * n * d, 1))
@@ -118,17 +133,19 @@ public final class ShardedLossHead: @unchecked Sendable {
         similarity.forward(q: Qg, queries: Q, embeddings: E, videos: Vr)
 
         // 3. Fusion: own videos over all queries; t2v keys/values of the fused videos, gathered;
-        //    own queries over all videos; the query-diverse loss of own queries.
-        model.videoToText.attend(target: F, targets: Vr, keys: Kg, values: Vg, memories: Q)
-        let KF = fusedKeys.reserve(Vr * d), VF = fusedValues.reserve(Vr * d)
-        model.textToVideo.projectKeysValues(memory: model.videoToText.output.pointer, rows: Vr, keys: KF, values: VF)
-        RowOrder.pack([UnsafePointer(KF), UnsafePointer(VF)], rows: Vr, width: d, into: out)
-        try collectives.allgather("the fused-video gather", send: out, into: gathered, rowsPerRank: g.videosPerRank, width: 2 * d)
-        let KFg = fusedKeysGlobal.reserve(V * d), VFg = fusedValuesGlobal.reserve(V * d)
-        RowOrder.toGlobal(gathered, order: g.videoOrder, width: d, parts: [KFg, VFg])
-        model.textToVideo.attend(target: q2, targets: Qr, keys: KFg, values: VFg, memories: V)
-        let xh = fusedHat.reserve(Qr * d)
-        L2Normalize.forward(x: model.textToVideo.output.pointer, y: xh, norms: fusedNorm.reserve(Qr), rows: Qr, cols: d)
+        //    own queries over all videos. Then the query-diverse loss of own queries.
+        if let fusion {
+            fusion.videoToText.attend(target: F, targets: Vr, keys: keys.pointer, values: values.pointer, memories: Q)
+            let KF = fusedKeys.reserve(Vr * d), VF = fusedValues.reserve(Vr * d)
+            fusion.textToVideo.projectKeysValues(memory: fusion.videoToText.output.pointer, rows: Vr, keys: KF, values: VF)
+            RowOrder.pack([UnsafePointer(KF), UnsafePointer(VF)], rows: Vr, width: d, into: out)
+            try collectives.allgather("the fused-video gather", send: out, into: gathered, rowsPerRank: g.videosPerRank, width: 2 * d)
+            let KFg = fusedKeysGlobal.reserve(V * d), VFg = fusedValuesGlobal.reserve(V * d)
+            RowOrder.toGlobal(gathered, order: g.videoOrder, width: d, parts: [KFg, VFg])
+            fusion.textToVideo.attend(target: q2, targets: Qr, keys: KFg, values: VFg, memories: V)
+        }
+        let xh = diverseHat.reserve(Qr * d)
+        L2Normalize.forward(x: diverseInput(q2: q2), y: xh, norms: diverseNorm.reserve(Qr), rows: Qr, cols: d)
         var queryDiverse = 0.0
         if let local = g.localLabels {
             queryDiverse = QueryDiverseLoss.forward(normalized: xh, dimension: d, labels: local, alpha: loss.queryDiverseAlpha,
@@ -176,6 +193,12 @@ public final class ShardedLossHead: @unchecked Sendable {
             frameNCE: Double(loss.frameNCEWeight) * ((rowTotal[1] - p[3]) / Double(Q) + p[1] / Double(V)),
             frameTriplet: frameT2V / Double(Q) + p[5] / Double(V),
             queryDiverse: Double(loss.queryDiverseWeight) * p[6])
+    }
+
+    /// What the query-diverse loss normalises (own queries): the t2v fusion output, or q2 for a
+    /// model without fusion (MODEL.md §10).
+    private func diverseInput(q2: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        model.fusion.map { UnsafePointer($0.textToVideo.output.pointer) } ?? q2
     }
 
     /// The score matrix of branch b (0: clip, 1: frame) for the triplet (normalised) and NCE
@@ -333,41 +356,50 @@ public final class ShardedLossHead: @unchecked Sendable {
             (gC + j * mc * d).update(from: dE + j * n * d, count: mc * d)
             (gF + j * d).update(from: dE + (j * n + mc) * d, count: d)
         }
-        // Query-diverse loss → t2v fusion of own queries.
-        let dxh = dFusedHat.zeroed(max(Qr * d, 1)), dqf = dFusedQueries.zeroed(max(Qr * d, 1))
+        // Query-diverse loss → its input: dq2 directly, or through the t2v fusion of own queries.
+        let fusion = model.fusion
+        let dxh = dDiverseHat.zeroed(max(Qr * d, 1))
         if let local = g.localLabels {
-            QueryDiverseLoss.backward(normalized: fusedHat.pointer, dimension: d, labels: local, alpha: loss.queryDiverseAlpha,
+            QueryDiverseLoss.backward(normalized: diverseHat.pointer, dimension: d, labels: local, alpha: loss.queryDiverseAlpha,
                                       delta: loss.queryDiverseDelta, upstream: loss.queryDiverseWeight, queryCount: Q, dNormalized: dxh)
         }
-        L2Normalize.backward(x: model.textToVideo.output.pointer, norms: fusedNorm.pointer, dy: dxh, dx: dqf, rows: Qr, cols: d)
         let gq2 = dq2.zeroed(max(Qr * d, 1))
-        let dKF = dFusedKeys.zeroed(V * d), dVF = dFusedValues.zeroed(V * d)
-        model.textToVideo.backwardAttend(target: q2, keys: fusedKeysGlobal.pointer, values: fusedValuesGlobal.pointer,
-                                         dy: dqf, dTarget: gq2, dKeys: dKF, dValues: dVF)
-        // The fused videos' key/value gradients to their owners; their projection; v2t fusion.
+        let dDiverse = fusion == nil ? gq2 : dFusedQueries.zeroed(max(Qr * d, 1))
+        L2Normalize.backward(x: diverseInput(q2: q2), norms: diverseNorm.pointer, dy: dxh, dx: dDiverse, rows: Qr, cols: d)
         let out = send.reserve(max(Q * 3 * d, V * 2 * d)), own = receive.reserve(max(Qr * 3 * d, Vr * 2 * d, 1))
-        RowOrder.toRanked([UnsafePointer(dKF), UnsafePointer(dVF)], order: g.videoOrder, width: d, into: out)
-        try collectives.reduceScatter("the fused-video gradient reduce-scatter", send: out, into: own, rowsPerRank: g.videosPerRank, width: 2 * d)
-        let ownKF = dOwnKeys.reserve(max(Vr * d, 1)), ownVF = dOwnValues.reserve(max(Vr * d, 1))
-        RowOrder.unpack(own, rows: Vr, width: d, into: [ownKF, ownVF])
-        let dFused = dFusedVideos.zeroed(max(Vr * d, 1))
-        model.textToVideo.backwardKeysValues(memory: model.videoToText.output.pointer, rows: Vr, dKeys: ownKF, dValues: ownVF, dMemory: dFused)
-        let dK2 = dKeys.zeroed(Q * d), dV2 = dValues.zeroed(Q * d)
-        model.videoToText.backwardAttend(target: F, keys: keys.pointer, values: values.pointer, dy: dFused, dTarget: gF, dKeys: dK2, dValues: dV2)
+        var queryGradients = [UnsafePointer(dQg)]
+        if let fusion {
+            let dKF = dFusedKeys.zeroed(V * d), dVF = dFusedValues.zeroed(V * d)
+            fusion.textToVideo.backwardAttend(target: q2, keys: fusedKeysGlobal.pointer, values: fusedValuesGlobal.pointer,
+                                              dy: dDiverse, dTarget: gq2, dKeys: dKF, dValues: dVF)
+            // The fused videos' key/value gradients to their owners; their projection; v2t fusion.
+            RowOrder.toRanked([UnsafePointer(dKF), UnsafePointer(dVF)], order: g.videoOrder, width: d, into: out)
+            try collectives.reduceScatter("the fused-video gradient reduce-scatter", send: out, into: own, rowsPerRank: g.videosPerRank, width: 2 * d)
+            let ownKF = dOwnKeys.reserve(max(Vr * d, 1)), ownVF = dOwnValues.reserve(max(Vr * d, 1))
+            RowOrder.unpack(own, rows: Vr, width: d, into: [ownKF, ownVF])
+            let dFused = dFusedVideos.zeroed(max(Vr * d, 1))
+            fusion.textToVideo.backwardKeysValues(memory: fusion.videoToText.output.pointer, rows: Vr, dKeys: ownKF, dValues: ownVF, dMemory: dFused)
+            let dK2 = dKeys.zeroed(Q * d), dV2 = dValues.zeroed(Q * d)
+            fusion.videoToText.backwardAttend(target: F, keys: keys.pointer, values: values.pointer, dy: dFused, dTarget: gF, dKeys: dK2, dValues: dV2)
+            queryGradients += [UnsafePointer(dK2), UnsafePointer(dV2)]
+        }
         // The query side's gradients to their owners; v2t key/value projection of own queries.
-        RowOrder.toRanked([UnsafePointer(dQg), UnsafePointer(dK2), UnsafePointer(dV2)], order: g.queryOrder, width: d, into: out)
-        try collectives.reduceScatter("the query gradient reduce-scatter", send: out, into: own, rowsPerRank: g.queriesPerRank, width: 3 * d)
-        let gq = dq.reserve(max(Qr * d, 1))
-        let ownK2 = dOwnKeys.reserve(max(Qr * d, 1)), ownV2 = dOwnValues.reserve(max(Qr * d, 1))
-        RowOrder.unpack(own, rows: Qr, width: d, into: [gq, ownK2, ownV2])
-        model.videoToText.backwardKeysValues(memory: q2, rows: Qr, dKeys: ownK2, dValues: ownV2, dMemory: gq2)
+        RowOrder.toRanked(queryGradients, order: g.queryOrder, width: d, into: out)
+        try collectives.reduceScatter("the query gradient reduce-scatter", send: out, into: own, rowsPerRank: g.queriesPerRank,
+                                      width: queryGradients.count * d)
+        var ownGradients = [dq.reserve(max(Qr * d, 1))]
+        if fusion != nil { ownGradients += [dOwnKeys.reserve(max(Qr * d, 1)), dOwnValues.reserve(max(Qr * d, 1))] }
+        RowOrder.unpack(own, rows: Qr, width: d, into: ownGradients)
+        if let fusion {
+            fusion.videoToText.backwardKeysValues(memory: q2, rows: Qr, dKeys: ownGradients[1], dValues: ownGradients[2], dMemory: gq2)
+        }
     }
 
     /// Bytes held by the head's buffers (score matrices, fusion probabilities excluded).
     public var bytes: Int {
         [send, receive, queries, keys, values, ownKeys, ownValues, embeddings, fusedKeys, fusedValues, fusedKeysGlobal,
-         fusedValuesGlobal, fusedHat, fusedNorm, exchange, rowLogSumExp, columnStatistics, work, textToVideoHinge, videoToTextHinge,
-         dScores, dQueries, dKeys, dValues, dEmbeddings, dFusedHat, dFusedQueries, dFusedKeys, dFusedValues, dFusedVideos,
+         fusedValuesGlobal, diverseHat, diverseNorm, exchange, rowLogSumExp, columnStatistics, work, textToVideoHinge, videoToTextHinge,
+         dScores, dQueries, dKeys, dValues, dEmbeddings, dDiverseHat, dFusedQueries, dFusedKeys, dFusedValues, dFusedVideos,
          dOwnKeys, dOwnValues, dq, dq2, dC, dF].reduce(0) { $0 + $1.bytes } + similarity.bytes + sums.bytes + records.bytes
     }
 }

@@ -7,7 +7,7 @@ import TensorKit
 import Training
 
 /// `mamfusion bench model --config FILE --videos 16,32,64,128`: one training step (forward,
-/// backward, BertAdam update) of the full model on random inputs shaped like the configuration's
+/// backward, BertAdam update) of the configuration's model (MamFusion or GMMFormer) on random inputs shaped like the configuration's
 /// data (captions per video 5, words 30, frames uniform in 32…128), per phase, with the step's
 /// useful FLOPs, GFLOP/s against the sgemm GFLOP/s measured in the same run, and peak RSS.
 struct BenchModel: ParsableCommand {
@@ -30,7 +30,7 @@ struct BenchModel: ParsableCommand {
         let sizes = videos.split(separator: ",").compactMap { Int($0) }
         let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
         if !json {
-            print("bench model: hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
+            print("bench model: \(config.model.displayName), hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
                   + "\(captions) captions × \(words) words per video, frames \(bounds[0])…\(bounds[1]); BLAS threads \(BLAS.threads)")
             print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
             print("videos  queries  frames |  text    clip   frame  (mamba)  loss   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
@@ -67,7 +67,7 @@ struct BenchModel: ParsableCommand {
             let gflops = flops.total / 1e9
             let peak = Double(ProcessMemory.peakResidentBytes() ?? 0)
             if json {
-                try printJSONObject(["videos": v, "queries": q, "frame_rows": videosBatch.rows,
+                try printJSONObject(["model": config.model.rawValue, "videos": v, "queries": q, "frame_rows": videosBatch.rows,
                                      "text_s": m.text, "clip_s": m.clip, "frame_s": m.frame, "mamba_s": m.mamba, "loss_head_s": m.loss,
                                      "optimizer_s": m.optimizer, "step_s": m.total, "gflop": gflops, "gflops": gflops / m.total,
                                      "sgemm_gflops": sgemm, "scan_share": m.scan / m.total, "peak_rss_bytes": peak])
@@ -78,7 +78,7 @@ struct BenchModel: ParsableCommand {
                          gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, peak / 1_073_741_824))
         }
         guard !json else { return }
-        print("phases in seconds (median of \(steps)); mamba = the four Mamba units inside clip+frame; scan% = selective-scan share of the step.")
+        print("phases in seconds (median of \(steps)); mamba = the Mamba units inside clip+frame (none in GMMFormer); scan% = selective-scan share of the step.")
         print("FLOPs count matrix products and the scan on valid positions only (ModelFlops).")
     }
 
@@ -101,7 +101,7 @@ struct BenchModel: ParsableCommand {
         let sampling = model.loss.sampling(seed: UInt64(c.seed), step: step, epoch: 0)
         var collectives = StepCollectives(world: LocalWorld())
         var t = PhaseTimes()
-        let mambas = [model.clipBranch.mamba1, model.clipBranch.mamba2, model.frameBranch.mamba1, model.frameBranch.mamba2]
+        let mambas = model.mambaUnits
         for m in mambas { m.resetTimers() }
         let start = MonotonicClock.now()
         model.gradients.zero()

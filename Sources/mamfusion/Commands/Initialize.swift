@@ -17,7 +17,7 @@ struct Initialize: ParsableCommand {
 
     func run() throws {
         let config = try options.resolve()
-        let parameters = ParameterSet(layout: .mamFusion(config.dimensions))
+        let parameters = ParameterSet(layout: config.parameterLayout)
         ParameterInitializer.initialize(parameters, seed: UInt64(config.seed))
         var state = TrainingState()
         state.seed = config.seed

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import MamFusion
 
-/// `mamfusion model-info --config FILE`: every parameter tensor (reference name, PyTorch shape,
-/// count, initialisation kind, weight decay) and the totals.
+/// `mamfusion model-info --config FILE`: every parameter tensor of the configuration's model
+/// (reference name, PyTorch shape, count, initialisation kind, weight decay) and the totals.
 struct ModelInfo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model-info",
@@ -14,7 +14,7 @@ struct ModelInfo: ParsableCommand {
 
     func run() throws {
         let config = try options.resolve()
-        let layout = ParameterLayout.mamFusion(config.dimensions)
+        let layout = config.parameterLayout
         let width = layout.specs.map(\.name.count).max() ?? 40
         print("\("name".padding(toLength: width, withPad: " ", startingAt: 0))  \("shape".padding(toLength: 12, withPad: " ", startingAt: 0)) \("count".leftPadded(10))  init / decay")
         for s in layout.specs {
@@ -22,8 +22,10 @@ struct ModelInfo: ParsableCommand {
             print("\(s.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(s.shapeDescription.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(s.count).leftPadded(10))  \(s.kind.rawValue) / \(decay)")
         }
         let unused = layout.specs.filter(\.kind.isUnused).reduce(0) { $0 + $1.count }
+        print("model: \(layout.model.rawValue) (\(layout.model.displayName))")
         print("tensors: \(layout.specs.count)")
-        print("parameters: \(layout.parameterCount.grouped) (trainable \((layout.parameterCount - unused).grouped), unused vid_embed_proj \(unused.grouped))")
+        print("parameters: \(layout.parameterCount.grouped) (trainable \((layout.parameterCount - unused).grouped)"
+              + (unused > 0 ? ", unused vid_embed_proj \(unused.grouped))" : ")"))
         print(String(format: "flat buffer: %@ floats (%.1f MiB, 64-byte aligned tensors)", layout.bufferCount.grouped, Double(layout.bufferCount) * 4 / 1_048_576))
     }
 }

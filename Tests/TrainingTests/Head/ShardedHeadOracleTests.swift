@@ -7,7 +7,8 @@ import Testing
 
 /// The sharded loss head against the loss head it replaced (`RedundantLossHead`, the whole-matrix
 /// computation in one process) on the same embeddings: the same loss terms, the same gradients of
-/// the embeddings and of the fusion modules. Here on one rank; the multi-rank runs of
+/// the embeddings and of the fusion modules — for MamFusion, and for GMMFormer (no fusion, the
+/// query-diverse loss on the normalised q2). Here on one rank; the multi-rank runs of
 /// `ShardedHeadRanksTests` hold every world size to the same numbers.
 struct ShardedHeadOracleTests {
     static let d = 16, mc = 4
@@ -23,9 +24,11 @@ struct ShardedHeadOracleTests {
     }
 
     @Test("one rank: loss terms, embedding gradients and fusion gradients equal the whole-matrix head",
-          arguments: [(0, 1), (25, 1), (25, 3)])
-    func matchesOracle(epoch: Int, pool: Int) throws {
+          arguments: ModelKind.allCases, [(0, 1), (25, 1), (25, 3)])
+    func matchesOracle(model kind: ModelKind, regime: (Int, Int)) throws {
+        let (epoch, pool) = regime
         var c = tinyConfiguration()
+        c.model = kind
         c.hardNegativeStartEpoch = 20
         c.hardPoolSize = pool
         let (p, _) = perturbedParameters(c, seed: 5)
@@ -59,6 +62,8 @@ struct ShardedHeadOracleTests {
             let difference = Self.relativeDifference(a.pointer, b.pointer, count: n)
             #expect(difference < 1e-5, "\(name): \(difference)")
         }
+        #expect(terms.queryDiverse > 0, "the query-diverse term must take part")
+        #expect((model.fusion == nil) == (kind == .gmmFormer) && (oracle.fusion == nil) == (kind == .gmmFormer))
         for spec in model.layout.specs where spec.group == .fusion {
             let difference = Self.relativeDifference(model.gradients.tensor(spec).pointer, oracleGradients.tensor(spec).pointer, count: spec.count)
             #expect(difference < 1e-5, "\(spec.name): \(difference)")

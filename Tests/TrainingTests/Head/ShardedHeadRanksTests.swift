@@ -5,7 +5,8 @@ import Testing
 /// The sharded loss head on 1, 2, 3 and 4 real ranks (`mpirun`), over the same global batch of
 /// embeddings: score blocks bit-identical, every negative identical, the t2v decisions the same
 /// on every rank, loss terms and gradient norms equal up to summation order (a ×P bug would show
-/// in the norms), and the whole-matrix head of one process matched on every world size.
+/// in the norms), and the whole-matrix head of one process matched on every world size — for
+/// MamFusion and for GMMFormer.
 @Suite(.serialized)
 struct ShardedHeadRanksTests {
     struct Report {
@@ -36,6 +37,8 @@ struct ShardedHeadRanksTests {
               ["--videos", "11", "--hard", "--pool", "1"],             // hardest negative (MAXLOC)
               ["--videos", "27", "--hard", "--pool", "20"],            // a pool of 20 (merge of top-k lists)
               ["--videos", "3", "--hard", "--pool", "2"],              // fewer videos than ranks: a rank with none
+              ["--videos", "11", "--hard", "--pool", "4", "--model", "gmmformer"],  // GMMFormer: no fusion, QDL on q2
+              ["--videos", "3", "--model", "gmmformer"],               // GMMFormer, a rank with no videos
           ])
     func worldSizes(arguments: [String]) throws {
         let reports = try (1...4).map { try Self.run(arguments, ranks: $0) }
