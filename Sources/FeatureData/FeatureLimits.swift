@@ -10,6 +10,12 @@ public enum FeatureLimits {
     /// 32-bit indices. TVR has about 2 million.
     public static let maximumRows = Int(Int32.max)
 
+    /// Tokens of one query's features (n_tokens of a query-feature dataset): 4096 (RoBERTa
+    /// gives at most 512).
+    public static let maximumTokens = 1 << 12
+    /// Floats of one query's features (n_tokens × Dq): 2^26 (256 MiB; TVR: at most 512 × 768).
+    public static let maximumQueryFloats = 1 << 26
+
     /// `value` if it lies in `1...maximum` (or `0...maximum` when `allowZero`), else the
     /// problem in words, naming `what`.
     static func problem(_ what: String, _ value: Int, maximum: Int, allowZero: Bool = false) -> String? {

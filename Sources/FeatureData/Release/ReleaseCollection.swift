@@ -141,6 +141,11 @@ public final class ReleaseCollection: @unchecked Sendable {
         guard n >= 1, d >= 1 else {
             throw FeatureDataError(file: file, item: "caption \(Excerpt.quote(capID))", "query features are empty: shape (\(n), \(d))")
         }
+        if let problem = FeatureLimits.problem("tokens", n, maximum: FeatureLimits.maximumTokens)
+            ?? FeatureLimits.problem("Dq", d, maximum: FeatureLimits.maximumDimension)
+            ?? FeatureLimits.problem("n_tokens × Dq", n * d, maximum: FeatureLimits.maximumQueryFloats) {  // n·d ≤ 2^32: no overflow
+            throw FeatureDataError(file: file, item: "caption \(Excerpt.quote(capID))", "query features of shape (\(n), \(d)): \(problem)")
+        }
         return (n, d, dataset.elementType.size > 4)
     }
 }
