@@ -9,7 +9,8 @@ FuzzHarness.run { input in
         if captions.isEmpty { FuzzHarness.fail("no captions returned without an error") }
         var seen = Set<String>()
         for c in captions {
-            if c.videoID.isEmpty || !c.capID.hasPrefix(c.videoID + "#") { FuzzHarness.fail("malformed caption accepted: \(c)") }
+            // Bytes, not Characters: a combining mark after '#' would join it in one grapheme.
+            if c.videoID.isEmpty || !c.capID.utf8.starts(with: (c.videoID + "#").utf8) { FuzzHarness.fail("malformed caption accepted: \(c)") }
             if !seen.insert(c.capID).inserted { FuzzHarness.fail("duplicate cap_id accepted: \(c.capID)") }
         }
     } catch let error as FeatureDataError {
