@@ -95,9 +95,15 @@ public struct ShardedEvaluator {
         let groundTruthGemm = scorer.gemmSeconds, groundTruthFuse = scorer.fuseSeconds
 
         // 3. One Q-vector all-reduce: the owner's score wins over −∞ everywhere else, bit for bit.
-        //    A NaN would not survive a max: it is sent as +∞, which marks it (scores are finite).
-        for i in 0..<q where thresholds[i].isNaN { thresholds[i] = .infinity }
+        //    An owned non-finite score (NaN would not survive a max; −∞ would read as "missing")
+        //    is sent as +∞, which marks it: the counting pass refuses such rows.
+        videos.globalIndices.withUnsafeBufferPointer { owned in
+            for i in 0..<q where !thresholds[i].isFinite && Self.contains(owned, queries.groundTruth[i]) { thresholds[i] = .infinity }
+        }
         try collectives.allreduce(thresholds, .max)
+        if let missing = thresholds.firstIndex(of: -.infinity) {
+            throw EvaluationError.groundTruthMissing(query: missing, video: queries.groundTruth[missing])
+        }
 
         // 4. Counting pass: every block, read back from the kept ones when possible.
         let countingStart = MonotonicClock.now()
@@ -114,9 +120,6 @@ public struct ShardedEvaluator {
             let first = workspace.int32s(1, repeating: Int32(clamping: firstNonFinite ?? Int(Int32.max)))
             try collectives.allreduce(first, .min)
             throw EvaluationError.nonFiniteScores(rows: Int(counts[q]), firstQuery: Int(first[0]))
-        }
-        if let missing = thresholds.firstIndex(of: -.infinity) {
-            throw EvaluationError.groundTruthMissing(query: missing, video: queries.groundTruth[missing])
         }
         var t0 = MonotonicClock.now()
         let rankOfQuery = counts.prefix(q).map { Int($0) + 1 }
@@ -149,6 +152,16 @@ public struct ShardedEvaluator {
             allocatedBytes: workspace.allocatedBytes, executedFlops: scorer.flops,
             usefulFlops: 2.0 * Double(q) * Double(videos.count) * Double(videos.clipsPerVideo + 1) * Double(queries.dim),
             totalVideos: totalVideos, groundTruthBlocks: kept.count, cachedBlocks: kept.cachedCount)
+    }
+
+    /// Whether the increasing `indices` hold `value` (binary search).
+    private static func contains(_ indices: UnsafeBufferPointer<Int>, _ value: Int) -> Bool {
+        var low = 0, high = indices.count
+        while low < high {
+            let mid = (low + high) / 2
+            if indices[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < indices.count && indices[low] == value
     }
 
     /// Step 1: this rank's plan, checked together with every other rank's (one all-gather of

@@ -112,7 +112,7 @@ public final class InputFile {
     /// Why `open` or `stat` failed, in words (errno `code`).
     public static func openProblem(_ code: Int32) -> String {
         switch code {
-        case ENOENT: "missing file (no such file or directory)"
+        case ENOENT: "missing file (\(errorText(code)))"
         case ELOOP: "cannot open: too many levels of symbolic links (a symlink loop?)"
         default: "cannot open: \(errorText(code))"
         }
