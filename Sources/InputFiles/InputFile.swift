@@ -37,14 +37,15 @@ public final class InputFile {
             close(fd)
             throw InputFileError(file: path, Self.notRegularProblem(info.st_mode))
         }
+        guard Int(info.st_size) <= maximumBytes else {
+            close(fd)
+            throw InputFileError(file: path, "\(info.st_size) bytes: larger than the maximum of \(maximumBytes) bytes for \(what)")
+        }
         // Back to blocking reads (no effect on a regular file, but say what we mean).
         let flags = fcntl(fd, F_GETFL)
         if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
         size = Int(info.st_size)
         descriptor = fd
-        guard size <= maximumBytes else {
-            throw InputFileError(file: path, "\(size) bytes: larger than the maximum of \(maximumBytes) bytes for \(what)")
-        }
         self.maximumBytes = maximumBytes
         self.what = what
     }
