@@ -32,16 +32,17 @@ let package = Package(
         ),
 
         .target(name: "CSignals"),
+        .target(name: "InputFiles"),
         .target(name: "MPIKit", dependencies: ["CMPI", "TensorKit"], swiftSettings: optimise),
-        .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit"], swiftSettings: optimise),
+        .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit", "InputFiles"], swiftSettings: optimise),
         .target(name: "CounterRandom", swiftSettings: optimise),
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
-        .target(name: "FeatureData", dependencies: ["HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
+        .target(name: "FeatureData", dependencies: ["InputFiles", "HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
         .target(name: "Evaluation", dependencies: ["MPIKit", "HDF5Kit", "TensorKit", "CKernels"], swiftSettings: optimise),
         .target(name: "Training", dependencies: ["CSignals", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels",
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: optimise),
         .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom", "MamFusion"]),
-        .target(name: "MamFusion", dependencies: ["TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
+        .target(name: "MamFusion", dependencies: ["InputFiles", "TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
 
         .executableTarget(
             name: "mamfusion",
@@ -62,6 +63,16 @@ let package = Package(
             ],
             swiftSettings: optimise
         ),
+
+        // Fuzz targets (Launch/fuzz): libFuzzer programs when built with -sanitize=fuzzer,address,
+        // file replayers otherwise.
+        .target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "fuzz-caption-file", dependencies: ["FuzzSupport", "FeatureData"], path: "Fuzz/Targets/fuzz-caption-file"),
+        .executableTarget(name: "fuzz-video-frames", dependencies: ["FuzzSupport", "FeatureData"], path: "Fuzz/Targets/fuzz-video-frames"),
+        .executableTarget(name: "fuzz-bigfile-header", dependencies: ["FuzzSupport", "FeatureData"], path: "Fuzz/Targets/fuzz-bigfile-header"),
+        .executableTarget(name: "fuzz-configuration", dependencies: ["FuzzSupport", "MamFusion"], path: "Fuzz/Targets/fuzz-configuration"),
+        .executableTarget(name: "fuzz-configuration-loader", dependencies: ["FuzzSupport", "MamFusion"], path: "Fuzz/Targets/fuzz-configuration-loader"),
 
         .testTarget(name: "CounterRandomTests", dependencies: ["CounterRandom"]),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport", "CounterRandom"]),

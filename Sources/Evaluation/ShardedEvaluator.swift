@@ -16,7 +16,9 @@ import TensorKit
 /// 4. **Counting pass.** Every other (query block, video block) is scored, and each query's
 ///    count of videos ranked before its ground truth is accumulated (`countRankedAbove`),
 ///    along with this rank's top-K (`TopKHeaps`) when asked for.
-/// 5. **One all-reduce (sum)** of the Q counts; rank(q) = 1 + count(q).
+/// 5. **One all-reduce (sum)** of the Q counts; rank(q) = 1 + count(q). One more slot carries
+///    the number of score rows that held a NaN or ±Inf: if any rank saw one, every rank refuses
+///    the evaluation (`EvaluationError.nonFiniteScores`) instead of ranking meaningless scores.
 /// 6. With top-K: one all-gather of every rank's Q·K (score, index) pairs, merged.
 ///
 /// ## Why two passes (bit-exactness)
@@ -32,7 +34,7 @@ import TensorKit
 /// video · Vb) blocks, so the kept scores are ≈ 4·Q·Vb·(that) bytes — a few MB.
 ///
 /// ## Communication
-/// 16·P bytes (agreement) + 4·Q (ground-truth scores) + 4·Q (counts) per rank, independent of
+/// 16·P bytes (agreement) + 4·Q (ground-truth scores) + 4·(Q+1) (counts) per rank, independent of
 /// V; with top-K, an all-gather of 8·Q·K bytes from every rank (8·Q·K·P received: O(Q·K·P),
 /// acceptable for K ≪ V and a handful of ranks).
 ///
@@ -66,6 +68,7 @@ public struct ShardedEvaluator {
         let start = MonotonicClock.now()
         var collectives = EvaluationCollectives(world)
         let q = queries.count
+        guard q > 0 else { throw EvaluationError.noQueries }
         let workspace = Workspace()
 
         // 1. Agree on V and on whether every rank can run.
@@ -74,7 +77,9 @@ public struct ShardedEvaluator {
             throw EvaluationError.groundTruthMissing(query: query, video: video)
         }
         let thresholds = workspace.floats(q, repeating: -.infinity)
-        let counts = workspace.int32s(q, repeating: 0)
+        // One slot more than the queries: the number of rows with non-finite scores, summed
+        // with the counts so that every rank learns it from the same all-reduce.
+        let counts = workspace.int32s(q + 1, repeating: 0)
         var scorer = BlockScorer(plan: plan, weights: weights, queries: queries.embeddings.pointer,
                                  clips: videos.clips.pointer, frames: videos.frames.pointer, workspace: workspace)
         let heaps = topK > 0 ? TopKHeaps(queries: q, k: topK, workspace: workspace) : nil
@@ -90,6 +95,11 @@ public struct ShardedEvaluator {
         let groundTruthGemm = scorer.gemmSeconds, groundTruthFuse = scorer.fuseSeconds
 
         // 3. One Q-vector all-reduce: the owner's score wins over −∞ everywhere else, bit for bit.
+        //    An owned non-finite score (NaN would not survive a max; −∞ would read as "missing")
+        //    is sent as +∞, which marks it: the counting pass refuses such rows.
+        videos.globalIndices.withUnsafeBufferPointer { owned in
+            for i in 0..<q where !thresholds[i].isFinite && Self.contains(owned, queries.groundTruth[i]) { thresholds[i] = .infinity }
+        }
         try collectives.allreduce(thresholds, .max)
         if let missing = thresholds.firstIndex(of: -.infinity) {
             throw EvaluationError.groundTruthMissing(query: missing, video: queries.groundTruth[missing])
@@ -97,14 +107,22 @@ public struct ShardedEvaluator {
 
         // 4. Counting pass: every block, read back from the kept ones when possible.
         let countingStart = MonotonicClock.now()
-        var rankingSeconds = countingPass(scorer: &scorer, kept: kept, queries: queries, videos: videos,
-                                          thresholds: thresholds, counts: counts, heaps: heaps)
+        let (countedSeconds, nonFiniteRows, firstNonFinite) = countingPass(scorer: &scorer, kept: kept, queries: queries, videos: videos,
+                                                                            thresholds: thresholds, counts: counts, heaps: heaps)
         let countingSeconds = MonotonicClock.now() - countingStart
+        var rankingSeconds = countedSeconds
 
-        // 5. One Q-vector all-reduce of the counts.
+        // 5. One Q-vector all-reduce of the counts (and of the non-finite rows, in slot q).
+        counts[q] = Int32(min(nonFiniteRows, 1 << 20))  // bounded per rank: the sum cannot overflow
         try collectives.allreduce(counts, .sum)
+        if counts[q] != 0 {
+            // Every rank is here together: agree on the first query with a non-finite score.
+            let first = workspace.int32s(1, repeating: Int32(clamping: firstNonFinite ?? Int(Int32.max)))
+            try collectives.allreduce(first, .min)
+            throw EvaluationError.nonFiniteScores(rows: Int(counts[q]), firstQuery: Int(first[0]))
+        }
         var t0 = MonotonicClock.now()
-        let rankOfQuery = counts.map { Int($0) + 1 }
+        let rankOfQuery = counts.prefix(q).map { Int($0) + 1 }
         let groundTruthScores = Array(thresholds)
         rankingSeconds += MonotonicClock.now() - t0
 
@@ -134,6 +152,16 @@ public struct ShardedEvaluator {
             allocatedBytes: workspace.allocatedBytes, executedFlops: scorer.flops,
             usefulFlops: 2.0 * Double(q) * Double(videos.count) * Double(videos.clipsPerVideo + 1) * Double(queries.dim),
             totalVideos: totalVideos, groundTruthBlocks: kept.count, cachedBlocks: kept.cachedCount)
+    }
+
+    /// Whether the increasing `indices` hold `value` (binary search).
+    private static func contains(_ indices: UnsafeBufferPointer<Int>, _ value: Int) -> Bool {
+        var low = 0, high = indices.count
+        while low < high {
+            let mid = (low + high) / 2
+            if indices[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < indices.count && indices[low] == value
     }
 
     /// Step 1: this rank's plan, checked together with every other rank's (one all-gather of
@@ -166,12 +194,15 @@ public struct ShardedEvaluator {
 
     /// Step 4: scores every (query block, video block) — or reads it back from `kept` — and
     /// accumulates each query's count of videos ranked before its ground truth, and the top-K.
-    /// Returns the seconds spent counting and in the top-K heaps.
+    /// Returns the seconds spent counting and in the top-K heaps, and the rows of scores that
+    /// were not finite (with the first one's query).
     private func countingPass(scorer: inout BlockScorer, kept: GroundTruthBlocks, queries: QuerySet, videos: VideoShard,
                               thresholds: UnsafeMutableBufferPointer<Float>, counts: UnsafeMutableBufferPointer<Int32>,
-                              heaps: TopKHeaps?) -> Double {
+                              heaps: TopKHeaps?) -> (seconds: Double, nonFiniteRows: Int, firstQuery: Int?) {
         let plan = scorer.plan
         var rankingSeconds = 0.0
+        var nonFiniteRows = 0
+        var firstNonFiniteQuery: Int? = nil
         var cursor = 0
         videos.globalIndices.withUnsafeBufferPointer { indices in
             queries.groundTruth.withUnsafeBufferPointer { groundTruth in
@@ -188,7 +219,8 @@ public struct ShardedEvaluator {
                         let t0 = MonotonicClock.now()
                         let blockIndices = UnsafeBufferPointer(rebasing: indices[plan.videoRange(j)])
                         countRankedAbove(scores: blockScores, queries: qs, videoIndices: blockIndices,
-                                         thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts)
+                                         thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts,
+                                         nonFiniteRows: &nonFiniteRows, firstNonFiniteQuery: &firstNonFiniteQuery)
                         if let heaps {
                             for (row, query) in qs.enumerated() {
                                 heaps.offer(query: query, row: blockScores + row * blockIndices.count, videoIndices: blockIndices)
@@ -199,6 +231,6 @@ public struct ShardedEvaluator {
                 }
             }
         }
-        return rankingSeconds
+        return (rankingSeconds, nonFiniteRows, firstNonFiniteQuery)
     }
 }

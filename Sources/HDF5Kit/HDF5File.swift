@@ -1,4 +1,5 @@
 import CHDF5
+import InputFiles
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,7 +47,11 @@ public final class HDF5File: HDF5Group, @unchecked Sendable {
         let id: hid_t = try withHDF5Scope(path) { scope in
             var info = stat()
             guard stat(path, &info) == 0 else {
-                throw usageError("H5Fopen", path, "cannot open file: \(String(cString: strerror(errno)))")
+                throw usageError("H5Fopen", path, InputFile.openProblem(errno))
+            }
+            // Before HDF5 opens it by name: a FIFO would block its open() forever.
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                throw usageError("H5Fopen", path, InputFile.notRegularProblem(info.st_mode))
             }
             guard try checkBool(H5Fis_hdf5(path), "H5Fis_hdf5", path) else {
                 throw usageError("H5Fis_hdf5", path, "not an HDF5 file (no HDF5 signature; \(info.st_size) bytes)")

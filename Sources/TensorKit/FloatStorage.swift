@@ -9,21 +9,65 @@ public final class FloatStorage: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let count: Int
 
-    /// Allocates `count` floats, zero-filled.
+    /// Allocates `count` floats, zero-filled. For internal buffers whose sizes follow from
+    /// already validated inputs: if the system has no memory left, the process ends with a
+    /// message giving the size and exit status 71 (EX_OSERR) — a real check in every build
+    /// (not a precondition, which -Ounchecked removes). Sizes taken from user input use the
+    /// throwing `init(allocating:for:)` instead.
     public init(count: Int) {
-        precondition(count >= 0, "FloatStorage needs a non-negative count")
-        self.count = count
-        var raw: UnsafeMutableRawPointer? = nil
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let rc = posix_memalign(&raw, 64, (bytes + 63) & ~63)
-        precondition(rc == 0 && raw != nil, "posix_memalign failed for \(bytes) bytes")
-        base = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
+        switch Self.allocate(count) {
+        case .success(let pointer):
+            self.count = count
+            base = pointer
+        case .failure(let error):
+            Self.outOfMemory(error)
+        }
     }
 
+    /// Allocates `count` floats, zero-filled; a negative or unrepresentable count, or a failed
+    /// allocation, is an `AllocationError` naming `what`.
+    public init(allocating count: Int, for what: String) throws {
+        switch Self.allocate(count) {
+        case .success(let pointer):
+            self.count = count
+            base = pointer
+        case .failure(let error):
+            throw AllocationError(floats: error.floats, what: what)
+        }
+    }
+
+    private static func allocate(_ count: Int) -> Result<UnsafeMutablePointer<Float>, AllocationError> {
+        let floats = max(count, 1)
+        let (bytes, overflow) = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard count >= 0, !overflow, bytes <= Int.max - 63 else { return .failure(AllocationError(floats: count, what: "")) }
+        var raw: UnsafeMutableRawPointer? = nil
+        guard posix_memalign(&raw, 64, (bytes + 63) & ~63) == 0, let raw else { return .failure(AllocationError(floats: count, what: "")) }
+        let pointer = raw.bindMemory(to: Float.self, capacity: floats)
+        pointer.initialize(repeating: 0, count: floats)
+        return .success(pointer)
+    }
+
+    private static func outOfMemory(_ error: AllocationError) -> Never {
+        let text = "mamfusion: out of memory: \(error.description)\n"
+        _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+        exit(71)
+    }
     deinit { free(base) }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
+}
+
+/// An allocation that could not be made: `floats` float32 values (for `what`).
+public struct AllocationError: Error, CustomStringConvertible, Sendable {
+    public let floats: Int
+    public let what: String
+    public var description: String {
+        let (bytes, overflow) = floats.multipliedReportingOverflow(by: 4)
+        let size = floats < 0 ? "a negative count of \(floats) floats"
+            : overflow ? "\(floats) floats (more bytes than an Int holds)"
+            : "\(floats) floats (\(bytes) bytes, \((Double(bytes) / Double(1 << 30) * 10).rounded() / 10) GiB)"
+        return "cannot allocate \(size)" + (what.isEmpty ? "" : " for \(what)")
+    }
 }
 
 /// A minimal tensor: a shape and a contiguous row-major view into a `FloatStorage`.

@@ -1,4 +1,5 @@
 import Foundation
+import InputFiles
 
 /// Draws a run's `metrics.jsonl` as one SVG: the weighted loss terms and the total against the
 /// global step (left), and validation R@1/5/10/100 and SumR against the epoch (right) — or
@@ -12,9 +13,9 @@ public enum MetricsPlot {
         public let color: String
     }
 
-    /// Reads the step and validation records of a metrics file.
+    /// Reads the step and validation records of a metrics file (a regular file: `InputFile`).
     public static func read(_ path: String) throws -> (steps: [[String: Any]], validations: [[String: Any]]) {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let text = String(decoding: try InputFile.readAll(path, what: "a metrics file"), as: UTF8.self)
         var steps: [[String: Any]] = [], validations: [[String: Any]] = []
         for (n, line) in text.split(separator: "\n").enumerated() {
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {

@@ -66,7 +66,7 @@ public final class Trainer: @unchecked Sendable {
         inputs = StepInputs(loader: loader)
         self.options = options
         self.validator = validator
-        model = MamFusionModel(configuration: c)
+        model = MamFusionModel(configuration: c, parameters: try ParameterSet(allocating: c.parameterLayout, for: "the model's parameters"))
         step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20, microBatch: c.microBatch)
         rendezvous = try StepRendezvous(world: world, timeout: c.collectiveTimeoutSeconds)
         watchdog = try CollectiveWatchdog(world: world, timeout: c.collectiveTimeoutSeconds)
@@ -74,8 +74,8 @@ public final class Trainer: @unchecked Sendable {
         sampler = EpochSampler(videoCount: loader.index.videoCount, batchSize: c.batchSize, seed: UInt64(c.seed))
         optimizer = BertAdam(learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay),
                              warmupProportion: c.warmupProportion, totalSteps: sampler.stepsPerEpoch * c.epochs)
-        expAvg = ParameterSet(layout: model.layout)
-        expAvgSq = ParameterSet(layout: model.layout)
+        expAvg = try ParameterSet(allocating: model.layout, for: "the optimiser's first moments")
+        expAvgSq = try ParameterSet(allocating: model.layout, for: "the optimiser's second moments")
         records = try RunRecords(directory: c.outputDirectory, configurationYAML: c.yaml, writes: world.rank == 0,
                                  append: options.resumeFrom != nil)
         state.seed = c.seed

@@ -73,8 +73,9 @@ struct DistributedEvaluationTests {
                 #expect(plan.count == 6, "rank \(r) reports its plan")
                 guard plan.count == 6 else { continue }
                 #expect(plan[2] <= budget && plan[3] == budget && plan[4] <= budget, "rank \(r) within the budget: \(plan)")
-                // Communication: 4·Q ground-truth scores + 4·Q counts, whatever V.
-                #expect(plan[5] == (ranks > 1 ? 8 * p.queries : 0), "rank \(r) all-reduce payload \(plan[5])")
+                // Communication: 4·Q ground-truth scores + 4·(Q+1) counts (the last: rows of non-finite
+                // scores), whatever V.
+                #expect(plan[5] == (ranks > 1 ? 8 * p.queries + 4 : 0), "rank \(r) all-reduce payload \(plan[5])")
             }
             if writeIndex {
                 #expect(o.wroteIndex == Set(0..<ranks))

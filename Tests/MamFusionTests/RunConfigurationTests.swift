@@ -102,3 +102,44 @@ extension RunConfiguration {
         return c
     }
 }
+
+/// Issue 14, case 6: the resolved configuration that training saves (config.yaml) always loads
+/// back to the same values, whatever the strings hold.
+struct ConfigurationRoundTripTests {
+    static let awkward: [String] = [
+        "", " ", "-", "--", "- x", "-x", "a\nb", "a\r\nb", "line\n", "\ttab", "nul\u{0}byte", "bell\u{7}", "del\u{7F}", "c1\u{85}",
+        "ls\u{2028}ps\u{2029}", "bom\u{FEFF}", "'single'", "\"double\"", "back\\slash", "\\n literally", "key: value", "a:b", "#comment",
+        "a #b", " lead", "trail ", "  both  ", "ünïcödé", "日本語", "emoji 😀", "null", "~", "true", "NO", "y", "1e3", "0x10", ".inf",
+        "[a]", "{a: 1}", "&anchor", "*alias", "!tag", "|", ">", "%", "@", "`", "?", ",", "...", "---", "=", "a=b", "/data/prvr/", "./runs/x",
+    ]
+
+    @Test("awkward strings in every text key survive config.yaml", arguments: awkward)
+    func roundTrip(text: String) throws {
+        var c = RunConfiguration()
+        c.dataRoot = text
+        c.packedFile = text
+        // collection, visual_feature and output_dir must not be empty.
+        if !text.isEmpty {
+            c.collection = text
+            c.visualFeature = text
+            c.outputDirectory = text
+        }
+        let loaded = try RunConfiguration.parse(yaml: c.yaml, source: "config.yaml")
+        #expect(loaded == c, "\(c.yaml)")
+    }
+
+    @Test("every integer key has an upper bound, and values at the bound load")
+    func bounds() throws {
+        #expect(throws: ConfigurationError(key: "hidden_size", problem: "must be ≤ 8192 (the documented maximum), got 8193")) {
+            try RunConfiguration.parse(yaml: "hidden_size: 8193")
+        }
+        #expect(throws: ConfigurationError(key: "max_ctx_l", problem: "must be ≤ 16384 (the documented maximum), got 4611686018427387904")) {
+            try RunConfiguration.parse(yaml: "max_ctx_l: 4611686018427387904")
+        }
+        let atBounds = try RunConfiguration.parse(yaml: "max_ctx_l: 16384\nbatchsize: 65536\ngradient_bucket_mib: 4096")
+        #expect(atBounds.maxContextLength == 16384 && atBounds.batchSize == 65536)
+        var c = RunConfiguration()
+        c.hiddenSize = 1 << 20  // set in code, past the key check: validate still refuses it
+        #expect(throws: ConfigurationError.self) { try c.validate() }
+    }
+}

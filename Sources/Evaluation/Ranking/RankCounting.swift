@@ -1,3 +1,5 @@
+import TensorKit
+
 /// The exact-rank count of DISTRIBUTED.md §5 over one scored block:
 ///
 ///     counts[q] += #{v in block : s(q,v) > s(q,gt)} + #{v in block : s(q,v) = s(q,gt), index(v) < index(gt)}
@@ -13,15 +15,25 @@
 /// - scores: [rows, videoIndices.count] row-major ranking scores of queries `queries`.
 /// - thresholds: s(q, gt(q)) for every query (indexed by global query number).
 /// - groundTruth: gt(q) for every query; counts: per query, accumulated.
+///
+/// Comparisons with NaN are false, so a NaN score would silently count as "not above" and a
+/// broken model would rank every query first. Rows holding a NaN or ±Inf score are therefore
+/// not counted at all: each adds one to `nonFiniteRows` (and the first one's query is kept in
+/// `firstNonFiniteQuery`), and the caller refuses the evaluation.
 @inline(never)
 func countRankedAbove(scores: UnsafePointer<Float>, queries: Range<Int>, videoIndices: UnsafeBufferPointer<Int>,
                       thresholds: UnsafeBufferPointer<Float>, groundTruth: UnsafeBufferPointer<Int>,
-                      counts: UnsafeMutableBufferPointer<Int32>) {
+                      counts: UnsafeMutableBufferPointer<Int32>, nonFiniteRows: inout Int, firstNonFiniteQuery: inout Int?) {
     let nv = videoIndices.count
     guard nv > 0 else { return }
     let first = videoIndices[0], last = videoIndices[nv - 1]
     for (i, q) in queries.enumerated() {
         let row = scores + i * nv
+        if NonFiniteScan.first(row, count: nv) != nil || !thresholds[q].isFinite {
+            nonFiniteRows += 1
+            if firstNonFiniteQuery == nil { firstNonFiniteQuery = q }
+            continue
+        }
         let t = thresholds[q], g = groundTruth[q]
         // split = #{videos of the block with index < g}.
         var split: Int

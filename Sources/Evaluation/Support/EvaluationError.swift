@@ -14,6 +14,11 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable, Equatable
     case failedOnAnotherRank(ranks: [Int])
     /// Reading or writing a file failed.
     case io(path: String, message: String)
+    /// There is nothing to rank (a split without queries).
+    case noQueries
+    /// Ranking scores of `rows` (query, video block) rows are NaN or ±Inf, first for query
+    /// `firstQuery` (0-based, in split order): ranks would be meaningless, so none are given.
+    case nonFiniteScores(rows: Int, firstQuery: Int)
 
     public var description: String {
         switch self {
@@ -27,6 +32,11 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable, Equatable
             return "evaluation failed on rank\(ranks.count == 1 ? "" : "s") \(ranks.map(String.init).joined(separator: ", ")) (see that rank's message)"
         case let .io(path, message):
             return "\(path): \(message)"
+        case .noQueries:
+            return "no queries to rank: the split holds no captions"
+        case let .nonFiniteScores(rows, firstQuery):
+            return "ranking scores are not finite (NaN or ±Inf) in \(rows) row\(rows == 1 ? "" : "s") of scores, first for query #\(firstQuery + 1); "
+                + "refusing to rank them: the model's parameters or its inputs hold non-finite or overflowing values"
         }
     }
 }

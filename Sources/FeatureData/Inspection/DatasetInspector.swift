@@ -1,3 +1,4 @@
+import InputFiles
 import HDF5Kit
 
 /// What `mamfusion inspect` prints: counts, dimensions, distributions, missing and orphan ids.
@@ -72,7 +73,7 @@ public enum DatasetInspector {
                     usedRows[row] = true
                     known += 1
                 } else {
-                    unknownFrames.append("'\(frame)' (video '\(entry.videoID)', line \(entry.line))")
+                    unknownFrames.append("\(Excerpt.quote(frame)) (video \(Excerpt.quote(entry.videoID)), line \(entry.line))")
                 }
             }
             frameCounts[entry.videoID] = known == entry.frameIDs.count ? known : -1
@@ -87,7 +88,7 @@ public enum DatasetInspector {
         var dimensions: [Int: Int] = [:]
         for split in ["train", "val", "test"] {
             let captionPath = paths.captionFile(split: split)
-            guard FileBytes.exists(captionPath) else {
+            guard try FileBytes.exists(captionPath) else {
                 report.notes.append("no \(split) split (\(captionPath) does not exist)")
                 continue
             }
@@ -101,8 +102,8 @@ public enum DatasetInspector {
             for id in videos {
                 usedVideos.insert(id)
                 switch frameCounts[id] {
-                case nil: missingVideos.append("'\(id)'")
-                case 0?: emptyVideos.append("'\(id)'")
+                case nil: missingVideos.append("\(Excerpt.quote(id))")
+                case 0?: emptyVideos.append("\(Excerpt.quote(id))")
                 case let n? where n > 0: frames.append(n)
                 default: break  // has unknown frames: reported above
                 }
@@ -110,17 +111,17 @@ public enum DatasetInspector {
             for line in lines {
                 usedQueries.insert(line.capID)
                 guard queryNames.contains(line.capID) else {
-                    missingQueries.append("'\(line.capID)' (line \(line.line))")
+                    missingQueries.append("\(Excerpt.quote(line.capID)) (line \(line.line))")
                     continue
                 }
                 do {
-                    let dataset = try withFileContext(paths.queryFeatureFile, item: "caption '\(line.capID)'") { try queryFile.openDataset(line.capID) }
+                    let dataset = try withFileContext(paths.queryFeatureFile, item: "caption \(Excerpt.quote(line.capID))") { try queryFile.openDataset(line.capID) }
                     let shape = try ReleaseCollection.validateQuery(dataset, capID: line.capID, file: paths.queryFeatureFile, expected: nil)
                     tokens.append(shape.tokens)
                     dimensions[shape.dimension, default: 0] += 1
                     if scanValues, let problem = try scanQuery(dataset, capID: line.capID) { report.problems.append(problem) }
                 } catch let error as FeatureDataError {
-                    badQueries.append("'\(line.capID)': \(error.problem)")
+                    badQueries.append("\(Excerpt.quote(line.capID)): \(error.problem)")
                 }
             }
             var perVideo = [Int](repeating: 0, count: videos.count)
@@ -210,7 +211,7 @@ public enum DatasetInspector {
     static func scanQuery(_ dataset: HDF5Dataset, capID: String) throws -> String? {
         let values = try dataset.read(as: Double.self)
         guard let bad = values.withUnsafeBufferPointer({ FeaturePreprocessing.firstNonFinite($0) }) else { return nil }
-        return "caption '\(capID)': \(values[bad]) in token \(bad / max(dataset.rowLength, 1))"
+        return "caption \(Excerpt.quote(capID)): \(values[bad]) in token \(bad / max(dataset.rowLength, 1))"
     }
 
     static func scanFrames(_ features: BigFile) throws -> [String] {

@@ -1,3 +1,5 @@
+import TensorKit
+
 /// The reference's per-video and per-query preprocessing (DATA.md §1), exactly.
 ///
 /// Videos (the reference turns BigFile rows into float64, computes in float64, then the model
@@ -172,37 +174,15 @@ public enum FeaturePreprocessing {
         }
     }
 
-    /// The index of the first NaN or ±Inf among `count` floats, or nil when all are finite.
-    /// The fast pass is integer-only (an all-ones exponent plus one carries into the sign bit),
-    /// so it vectorises, unlike a floating-point reduction whose order is fixed.
-    public static func firstNonFinite(_ x: UnsafePointer<Float>, count: Int) -> Int? {
-        let bits = UnsafeRawPointer(x).assumingMemoryBound(to: UInt32.self)
-        var flag: UInt32 = 0
-        for i in 0..<count { flag |= ((bits[i] & 0x7F80_0000) &+ 0x0080_0000) >> 31 }
-        if flag == 0 { return nil }
-        for i in 0..<count where !x[i].isFinite { return i }
-        return nil
-    }
+    /// The index of the first NaN or ±Inf among `count` floats, or nil (`NonFiniteScan`).
+    public static func firstNonFinite(_ x: UnsafePointer<Float>, count: Int) -> Int? { NonFiniteScan.first(x, count: count) }
 
     /// `firstNonFinite` over a buffer (nil for an empty one).
-    public static func firstNonFinite(_ x: UnsafeBufferPointer<Float>) -> Int? {
-        guard let base = x.baseAddress, !x.isEmpty else { return nil }
-        return firstNonFinite(base, count: x.count)
-    }
+    public static func firstNonFinite(_ x: UnsafeBufferPointer<Float>) -> Int? { NonFiniteScan.first(x) }
 
     /// `firstNonFinite` over a buffer of float64 values (nil for an empty one).
-    public static func firstNonFinite(_ x: UnsafeBufferPointer<Double>) -> Int? {
-        guard let base = x.baseAddress, !x.isEmpty else { return nil }
-        return firstNonFinite(base, count: x.count)
-    }
+    public static func firstNonFinite(_ x: UnsafeBufferPointer<Double>) -> Int? { NonFiniteScan.first(x) }
 
     /// `firstNonFinite` for float64 values.
-    public static func firstNonFinite(_ x: UnsafePointer<Double>, count: Int) -> Int? {
-        let bits = UnsafeRawPointer(x).assumingMemoryBound(to: UInt64.self)
-        var flag: UInt64 = 0
-        for i in 0..<count { flag |= ((bits[i] & 0x7FF0_0000_0000_0000) &+ 0x0010_0000_0000_0000) >> 63 }
-        if flag == 0 { return nil }
-        for i in 0..<count where !x[i].isFinite { return i }
-        return nil
-    }
+    public static func firstNonFinite(_ x: UnsafePointer<Double>, count: Int) -> Int? { NonFiniteScan.first(x, count: count) }
 }

@@ -31,12 +31,10 @@ public final class SplitLoader: @unchecked Sendable {
     private var _statistics = LoaderStatistics()
     /// Stored frames of the current load, kept between loads (loads are sequential) so that
     /// large batches do not fault in fresh pages every time.
-    private var rawFrames = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private var rawCapacity = 1
+    private var rawFrames = FloatStorage(count: 1)
     private let scratch: UnsafeMutablePointer<Double>
 
     deinit {
-        rawFrames.deallocate()
         scratch.deallocate()
     }
 
@@ -49,13 +47,13 @@ public final class SplitLoader: @unchecked Sendable {
         scratch = .allocate(capacity: max(options.mapSize, options.maxContextLength) * source.index.visualDimension)
     }
 
-    private func rawBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > rawCapacity {
-            rawFrames.deallocate()
-            rawCapacity = count
-            rawFrames = .allocate(capacity: count)
+    /// The stored-frames buffer, grown to `count` floats (a failed allocation is an error).
+    private func rawBuffer(_ count: Int) throws -> UnsafeMutablePointer<Float> {
+        if count > rawFrames.count {
+            rawFrames = FloatStorage(count: 1)  // release the old buffer first
+            rawFrames = try FloatStorage(allocating: count, for: "the stored frames of a batch")
         }
-        return rawFrames
+        return rawFrames.base
     }
 
     public var index: SplitIndex { source.index }
@@ -81,7 +79,7 @@ public final class SplitLoader: @unchecked Sendable {
         }
         let counts = videos.map { index.frameCounts[$0] }
         let totalRaw = counts.reduce(0, +)
-        let raw = rawBuffer(max(totalRaw * d, 1))
+        let raw = try rawBuffer(max(totalRaw * d, 1))
         let t0 = MonotonicClock.now()
         let bytes = try source.readFrames(of: videos, into: raw)
         let t1 = MonotonicClock.now()
@@ -90,8 +88,8 @@ public final class SplitLoader: @unchecked Sendable {
         let lengths = counts.map { FeaturePreprocessing.frameInputRows(frameCount: $0, maxContextLength: maxContext) }
         var offsets = [0]
         for n in lengths { offsets.append(offsets[offsets.count - 1] + n) }
-        let clip = FloatStorage(count: videos.count * m * d)
-        let frames = FloatStorage(count: offsets[videos.count] * d)
+        let clip = try FloatStorage(allocating: videos.count * m * d, for: "the clip inputs of \(videos.count) videos")
+        let frames = try FloatStorage(allocating: offsets[videos.count] * d, for: "the frame inputs of \(videos.count) videos")
         var rawOffset = 0
         for (i, v) in videos.enumerated() {
             let t = counts[i]
@@ -127,7 +125,7 @@ public final class SplitLoader: @unchecked Sendable {
         let lengths = raw.map { min($0.tokenCount, maxTokens) }
         var offsets = [0]
         for n in lengths { offsets.append(offsets[offsets.count - 1] + n) }
-        let tokens = FloatStorage(count: offsets[queries.count] * d)
+        let tokens = try FloatStorage(allocating: offsets[queries.count] * d, for: "the token inputs of \(queries.count) queries")
         for (i, query) in raw.enumerated() {
             let output = tokens.base + offsets[i] * d
             let bad: Int?

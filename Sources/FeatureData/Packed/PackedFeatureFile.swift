@@ -1,3 +1,4 @@
+import InputFiles
 import HDF5Kit
 import MPIKit
 
@@ -61,7 +62,16 @@ public final class PackedFeatureFile: @unchecked Sendable {
             throw fail("/\(PackedFormat.queryBits)", "float64 queries recorded in a float32 dataset")
         }
         // Tables must agree with each other and with the feature datasets.
-        guard dv >= 1, dq >= 1 else { throw fail("attributes 'dv', 'dq'", "dv = \(dv), dq = \(dq): both must be ≥ 1") }
+        // Bounded before any size is computed from them (FeatureLimits).
+        if let problem = FeatureLimits.problem("dv", dv, maximum: FeatureLimits.maximumDimension)
+            ?? FeatureLimits.problem("dq", dq, maximum: FeatureLimits.maximumDimension) {
+            throw fail("attributes 'dv', 'dq'", problem)
+        }
+        for (name, dataset) in [(PackedFormat.frames, frames), (PackedFormat.tokenFeatures, tokens)] where dataset.shape.count == 2 {
+            if let problem = FeatureLimits.problem("rows", dataset.shape[0], maximum: FeatureLimits.maximumRows, allowZero: true) {
+                throw fail("/\(name)", problem)
+            }
+        }
         guard frames.shape.count == 2, frames.shape[1] == dv else {
             throw fail("/\(PackedFormat.frames)", "shape \(frames.shape) does not match dv = \(dv)")
         }
@@ -70,6 +80,11 @@ public final class PackedFeatureFile: @unchecked Sendable {
         }
         try Self.checkOffsets(videoOffsets, count: videoIDs.count, rows: frames.shape[0], name: "/\(PackedFormat.videoOffsets)", path: path)
         try Self.checkOffsets(queryOffsets, count: capIDs.count, rows: tokens.shape[0], name: "/\(PackedFormat.queryOffsets)", path: path)
+        if let q = (0..<capIDs.count).first(where: { queryOffsets[$0 + 1] - queryOffsets[$0] > FeatureLimits.maximumTokens
+                                                      || (queryOffsets[$0 + 1] - queryOffsets[$0]) * dq > FeatureLimits.maximumQueryFloats }) {
+            throw fail("caption \(Excerpt.quote(capIDs[q]))", "\(queryOffsets[q + 1] - queryOffsets[q]) tokens of Dq = \(dq): more than the maximum of "
+                       + "\(FeatureLimits.maximumTokens) tokens or \(FeatureLimits.maximumQueryFloats) floats per query")
+        }
         guard queryVideo.count == capIDs.count, texts.count == capIDs.count else {
             throw fail("/queries", "\(capIDs.count) cap_ids but \(queryVideo.count) video indices and \(texts.count) texts")
         }

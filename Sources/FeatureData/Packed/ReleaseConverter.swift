@@ -49,7 +49,7 @@ public enum ReleaseConverter {
 
     static func plan(_ paths: CollectionPaths, visualDimension: Int?, queryDimension: Int?) throws -> Plan {
         let collection = try ReleaseCollection(paths: paths, visualDimension: visualDimension)
-        let names = collection.availableSplits
+        let names = try collection.availableSplits
         guard !names.isEmpty else {
             throw FeatureDataError(file: paths.captionFile(split: "train"), "missing file: no caption file for train, val or test")
         }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import InputFiles
 
 /// A "BigFile" feature directory (DATA.md §1): `shape.txt` (`<N> <D>`), `id.txt` (N frame ids)
 /// and `feature.bin` (N × D little-endian float32, row i = id i), read by offsets with
@@ -25,7 +26,8 @@ public final class BigFile: @unchecked Sendable {
     public init(directory: String) throws {
         self.directory = directory
         let shapePath = directory + "/shape.txt", idPath = directory + "/id.txt", binPath = directory + "/feature.bin"
-        (rowCount, dimension) = try BigFileHeader.parseShape(FileBytes.read(shapePath), file: shapePath)
+        // Bounded by parseShape (N ≤ 2^31 − 1, D ≤ 2^20, N·D·4 representable): no product below overflows.
+        (rowCount, dimension) = try BigFileHeader.parseShape(FileBytes.read(shapePath, what: "shape.txt"), file: shapePath)
         let rowBytes = dimension * 4
         let size = try FileBytes.size(binPath)
         let expected = rowCount * rowBytes
@@ -35,17 +37,14 @@ public final class BigFile: @unchecked Sendable {
             }
             throw FeatureDataError(file: binPath, "shape.txt disagrees with feature.bin: shape.txt says \(rowCount) × \(dimension) float32 = \(expected) bytes, feature.bin has \(size) bytes (\(size / rowBytes) rows of D = \(dimension))")
         }
-        ids = try BigFileHeader.parseIDs(FileBytes.read(idPath))
+        ids = try BigFileHeader.parseIDs(FileBytes.read(idPath, what: "id.txt"))
         guard ids.count == rowCount else {
             throw FeatureDataError(file: idPath, "id.txt holds \(ids.count) frame ids but shape.txt says N = \(rowCount) rows")
-        }
-        guard rowCount <= Int(Int32.max) else {
-            throw FeatureDataError(file: shapePath, "N = \(rowCount) rows: more than 2^31 − 1 rows are not supported")
         }
         var map = [String: Int32](minimumCapacity: ids.count)
         for (row, id) in ids.enumerated() {
             if let first = map.updateValue(Int32(row), forKey: id) {
-                throw FeatureDataError(file: idPath, item: "frame '\(id)'", "duplicate frame id (ids #\(Int(first) + 1) and #\(row + 1))")
+                throw FeatureDataError(file: idPath, item: "frame \(Excerpt.quote(id))", "duplicate frame id (ids #\(Int(first) + 1) and #\(row + 1))")
             }
         }
         rowOfID = map

@@ -1,3 +1,8 @@
+import InputFiles
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where the MS-SL release layout keeps a collection's files (DATA.md §1):
 /// `<root>/<collection>/TextData/…` and `<root>/<collection>/FeatureData/<visual_feature>/…`.
 public struct CollectionPaths: Sendable, Equatable {
@@ -41,7 +46,15 @@ extension CollectionPaths {
     public static func resolve(root: String, collection: String, visualFeature: String?) throws -> CollectionPaths {
         if let visualFeature { return CollectionPaths(root: root, collection: collection, visualFeature: visualFeature) }
         let directory = "\(root)/\(collection)/FeatureData"
-        let folders = (try? listDirectory(directory).filter { FileBytes.isDirectory("\(directory)/\($0)") }) ?? []
+        var folders: [String] = [], broken: [String] = []
+        for name in (try? listDirectory(directory)) ?? [] {
+            var info = stat()
+            if stat("\(directory)/\(name)", &info) != 0 {
+                broken.append("\(Excerpt.quote(name)) cannot be followed: \(FileBytes.missingFileProblem(errno))")
+            } else if (info.st_mode & S_IFMT) == S_IFDIR {
+                folders.append(name)
+            }
+        }
         if folders.count == 1 { return CollectionPaths(root: root, collection: collection, visualFeature: folders[0]) }
         if let reference = referenceVisualFeature(collection: collection), folders.isEmpty || folders.contains(reference) {
             return CollectionPaths(root: root, collection: collection, visualFeature: reference)
@@ -49,13 +62,13 @@ extension CollectionPaths {
         guard FileBytes.isDirectory(directory) else {
             throw FeatureDataError(file: directory, "missing directory (is \(root) the data root holding \(collection)/?)")
         }
-        throw FeatureDataError(file: directory, "several feature folders (\(folders.joined(separator: ", "))): choose one with --visual-feature")
+        if folders.isEmpty {
+            throw FeatureDataError(file: directory, "no feature folder" + (broken.isEmpty ? " (the directory holds no sub-directory)" : ": " + broken.joined(separator: "; ")))
+        }
+        throw FeatureDataError(file: directory, "several feature folders (\(folders.map { Excerpt.quote($0) }.joined(separator: ", "))): choose one with --visual-feature")
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Names in `path` (without . and ..), sorted.
 func listDirectory(_ path: String) throws -> [String] {

@@ -1,3 +1,4 @@
+import InputFiles
 import HDF5Kit
 
 /// A collection in the MS-SL release layout (DATA.md §1), opened once per process and shared by
@@ -45,7 +46,7 @@ public final class ReleaseCollection: @unchecked Sendable {
             rows.reserveCapacity(entry.frameIDs.count)
             for frame in entry.frameIDs {
                 guard let row = features.row(of: frame) else {
-                    throw FeatureDataError(file: framesPath, item: "frame '\(frame)' of video '\(entry.videoID)'", line: entry.line,
+                    throw FeatureDataError(file: framesPath, item: "frame \(Excerpt.quote(frame)) of video \(Excerpt.quote(entry.videoID))", line: entry.line,
                                            "frame id is not in \(paths.idFile)")
                 }
                 rows.append(Int32(row))
@@ -64,9 +65,10 @@ public final class ReleaseCollection: @unchecked Sendable {
     /// The video of `video2frames.txt` named `id`, if any.
     public func video(_ id: String) -> VideoRows? { videoByID[id].map { videoFrameLists[$0] } }
 
-    /// The caption files that exist, among train, val and test (in that order).
+    /// The caption files that exist, among train, val and test (in that order). A caption
+    /// path that is there but cannot be followed (a symlink loop) is an error naming it.
     public var availableSplits: [String] {
-        ["train", "val", "test"].filter { FileBytes.exists(paths.captionFile(split: $0)) }
+        get throws { try ["train", "val", "test"].filter { try FileBytes.exists(paths.captionFile(split: $0)) } }
     }
 
     /// Opens split `split` (its caption file must exist). Checks that every caption's video has
@@ -85,11 +87,11 @@ public final class ReleaseCollection: @unchecked Sendable {
             let line = firstLine[v] ?? 0
             guard let video = video(id) else {
                 let capID = lines.first(where: { $0.videoID == id })?.capID ?? id
-                throw FeatureDataError(file: captionPath, item: "caption '\(capID)'", line: line,
-                                       "its video '\(id)' has no features (not in \(paths.videoFramesFile))")
+                throw FeatureDataError(file: captionPath, item: "caption \(Excerpt.quote(capID))", line: line,
+                                       "its video \(Excerpt.quote(id)) has no features (not in \(paths.videoFramesFile))")
             }
             guard !video.rows.isEmpty else {
-                throw FeatureDataError(file: paths.videoFramesFile, item: "video '\(id)'", line: video.line,
+                throw FeatureDataError(file: paths.videoFramesFile, item: "video \(Excerpt.quote(id))", line: video.line,
                                        "video has zero frames (used by \(captionPath):\(line))")
             }
             rows.append(contentsOf: video.rows)
@@ -97,7 +99,7 @@ public final class ReleaseCollection: @unchecked Sendable {
             counts.append(video.rows.count)
         }
         for caption in lines where !queryNames.contains(caption.capID) {
-            throw FeatureDataError(file: paths.queryFeatureFile, item: "caption '\(caption.capID)'",
+            throw FeatureDataError(file: paths.queryFeatureFile, item: "caption \(Excerpt.quote(caption.capID))",
                                    "caption id has no query features (listed at \(captionPath):\(caption.line))")
         }
         let dq: Int
@@ -119,7 +121,7 @@ public final class ReleaseCollection: @unchecked Sendable {
     /// with at least one token (and `expected` floats per token when given).
     func queryShape(_ capID: String, expected: Int? = nil) throws -> (tokens: Int, dimension: Int, isDouble: Bool) {
         let file = paths.queryFeatureFile
-        return try withFileContext(file, item: "caption '\(capID)'") {
+        return try withFileContext(file, item: "caption \(Excerpt.quote(capID))") {
             let dataset = try queryFile.openDataset(capID)
             return try Self.validateQuery(dataset, capID: capID, file: file, expected: expected)
         }
@@ -127,17 +129,22 @@ public final class ReleaseCollection: @unchecked Sendable {
 
     static func validateQuery(_ dataset: HDF5Dataset, capID: String, file: String, expected: Int?) throws -> (tokens: Int, dimension: Int, isDouble: Bool) {
         guard case .float = dataset.elementType.kind else {
-            throw FeatureDataError(file: file, item: "caption '\(capID)'", "query features hold \(dataset.elementType), not floating-point numbers")
+            throw FeatureDataError(file: file, item: "caption \(Excerpt.quote(capID))", "query features hold \(dataset.elementType), not floating-point numbers")
         }
         guard dataset.shape.count == 2 else {
-            throw FeatureDataError(file: file, item: "caption '\(capID)'", "query features have shape \(dataset.shape); expected (n_tokens, Dq)")
+            throw FeatureDataError(file: file, item: "caption \(Excerpt.quote(capID))", "query features have shape \(dataset.shape); expected (n_tokens, Dq)")
         }
         let (n, d) = (dataset.shape[0], dataset.shape[1])
         if let expected, d != expected {
-            throw FeatureDataError(file: file, item: "caption '\(capID)'", "query features have the wrong dimension: shape (\(n), \(d)), expected Dq = \(expected)")
+            throw FeatureDataError(file: file, item: "caption \(Excerpt.quote(capID))", "query features have the wrong dimension: shape (\(n), \(d)), expected Dq = \(expected)")
         }
         guard n >= 1, d >= 1 else {
-            throw FeatureDataError(file: file, item: "caption '\(capID)'", "query features are empty: shape (\(n), \(d))")
+            throw FeatureDataError(file: file, item: "caption \(Excerpt.quote(capID))", "query features are empty: shape (\(n), \(d))")
+        }
+        if let problem = FeatureLimits.problem("tokens", n, maximum: FeatureLimits.maximumTokens)
+            ?? FeatureLimits.problem("Dq", d, maximum: FeatureLimits.maximumDimension)
+            ?? FeatureLimits.problem("n_tokens × Dq", n * d, maximum: FeatureLimits.maximumQueryFloats) {  // n·d ≤ 2^32: no overflow
+            throw FeatureDataError(file: file, item: "caption \(Excerpt.quote(capID))", "query features of shape (\(n), \(d)): \(problem)")
         }
         return (n, d, dataset.elementType.size > 4)
     }

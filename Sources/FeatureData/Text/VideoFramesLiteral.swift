@@ -1,3 +1,5 @@
+import InputFiles
+
 /// One entry of `video2frames.txt`: a video and its frame ids in temporal order.
 public struct VideoFrameList: Sendable, Equatable {
     public let videoID: String
@@ -18,6 +20,7 @@ public struct VideoFrameList: Sendable, Equatable {
 /// would silently keep the last one).
 ///
 /// Works on bytes (the file is large for TVR); strings are UTF-8, invalid bytes replaced.
+/// Errors quote ids and text only as short excerpts (`Excerpt`).
 public enum VideoFramesLiteral {
     public static func parse(_ bytes: [UInt8], file: String) throws -> [VideoFrameList] {
         try bytes.withUnsafeBufferPointer { buffer in
@@ -28,7 +31,7 @@ public enum VideoFramesLiteral {
 
     /// Reads and parses the file at `path`.
     public static func read(_ path: String) throws -> [VideoFrameList] {
-        try parse(FileBytes.read(path), file: path)
+        try parse(FileBytes.read(path, what: "video2frames.txt"), file: path)
     }
 
     /// The Python literal for `entries` (single-quoted strings, as Python's `str(dict)`
@@ -88,9 +91,8 @@ private struct LiteralParser {
     func describeHere() -> String {
         guard position < bytes.count else { return "end of file" }
         let end = min(bytes.count, position + 12)
-        let snippet = String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self)
-            .split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        return "'\(snippet)'"
+        let snippet = bytes[position..<end].prefix { $0 != 0x0A }
+        return Excerpt.quote(snippet)
     }
 
     mutating func skipSpace() {
@@ -136,15 +138,15 @@ private struct LiteralParser {
             skipSpace()
             let keyLine = line
             let key = try parseString("a quoted video id or '}'")
-            try expect(UInt8(ascii: ":"), "':' after video id '\(key)'")
+            try expect(UInt8(ascii: ":"), "':' after video id \(Excerpt.quote(key))")
             let frames = try parseList(of: key)
             if let first = seen[key] {
-                throw FeatureDataError(file: file, item: "video '\(key)'", line: keyLine, "duplicate video id in the dict literal (first on line \(first))")
+                throw FeatureDataError(file: file, item: "video \(Excerpt.quote(key))", line: keyLine, "duplicate video id in the dict literal (first on line \(first))")
             }
             seen[key] = keyLine
             entries.append(VideoFrameList(videoID: key, frameIDs: frames, line: keyLine))
             if accept(UInt8(ascii: ",")) { continue }
-            try expect(UInt8(ascii: "}"), "',' or '}' after the frame list of video '\(key)'")
+            try expect(UInt8(ascii: "}"), "',' or '}' after the frame list of video \(Excerpt.quote(key))")
             break
         }
         skipSpace()
@@ -155,13 +157,14 @@ private struct LiteralParser {
     }
 
     mutating func parseList(of key: String) throws -> [String] {
-        try expect(UInt8(ascii: "["), "'[' opening the frame list of video '\(key)'")
+        let video = Excerpt.quote(key)
+        try expect(UInt8(ascii: "["), "'[' opening the frame list of video \(video)")
         var values: [String] = []
         while true {
             if accept(UInt8(ascii: "]")) { break }
-            values.append(try parseString("a quoted frame id or ']' in the frame list of video '\(key)'"))
+            values.append(try parseString("a quoted frame id or ']' in the frame list of video \(video)"))
             if accept(UInt8(ascii: ",")) { continue }
-            try expect(UInt8(ascii: "]"), "',' or ']' in the frame list of video '\(key)'")
+            try expect(UInt8(ascii: "]"), "',' or ']' in the frame list of video \(video)")
             break
         }
         return values

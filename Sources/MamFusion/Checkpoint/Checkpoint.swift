@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import HDF5Kit
 
 /// Where training stands, saved with the parameters (DISTRIBUTED.md §6).
@@ -21,8 +24,10 @@ public struct TrainingState: Sendable, Equatable {
 public struct CheckpointError: Error, CustomStringConvertible {
     public let path: String
     public let problems: [String]
+    /// At most 20 problems are listed (a file of NaNs would otherwise print every tensor).
     public var description: String {
-        "checkpoint \(path): " + (problems.count == 1 ? problems[0] : "\(problems.count) problems:\n  " + problems.joined(separator: "\n  "))
+        let listed = problems.prefix(20).joined(separator: "\n  ") + (problems.count > 20 ? "\n  … and \(problems.count - 20) more" : "")
+        return "checkpoint \(path): " + (problems.count == 1 ? problems[0] : "\(problems.count) problems:\n  " + listed)
     }
 }
 
@@ -32,10 +37,19 @@ public struct CheckpointError: Error, CustomStringConvertible {
 /// MamFusion), the training state and the resolved configuration (YAML).
 ///
 /// A file written by any HDF5 tool with the reference names and shapes loads (e.g. converted
-/// from a reference `.pth` by `Launch/convert-reference-checkpoint`; any float type converts).
+/// from a reference `.pth` by `Launch/convert-reference-checkpoint`). Values must load exactly
+/// and be finite (`CheckpointTensorReader`): float16, float64 and integer tensors are converted
+/// only when every value is exact in float32, with a note; NaN/±Inf values are refused, naming
+/// the tensor and the first index.
 /// Writes are atomic: a temporary file, flushed, synced and renamed over the old one.
 public enum Checkpoint {
     public static let format = "mamfusion-checkpoint"
+
+    /// Prints `text` to standard error as a note (the default `note` of `read`).
+    public static func printNote(_ text: String) {
+        var line = "note: " + text + "\n"
+        line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
     public static let version: Int64 = 1
 
     /// Writes `parameters` (and the optimiser moments, if given) with `state` and `configuration`.
@@ -65,12 +79,15 @@ public enum Checkpoint {
     }
 
     /// Reads the parameters (and moments, when asked and present) into the given sets, checking
-    /// the model and every name and shape against their layout. Throws `CheckpointError` naming
-    /// both models when the file holds the other model, else listing every missing, unexpected or
-    /// misshapen tensor. Returns the training state (defaults for files without it).
+    /// the model and every name and shape against their layout and every value (exact in float32,
+    /// finite). Throws `CheckpointError` naming both models when the file holds the other model,
+    /// else listing every missing, unexpected, misshapen, inexact or non-finite tensor.
+    /// Conversions are reported through `note` (one line per source type; by default printed to
+    /// standard error). Returns the training state (defaults for files without it).
     @discardableResult
     public static func read(from path: String, into parameters: ParameterSet, expAvg: ParameterSet? = nil,
-                            expAvgSq: ParameterSet? = nil) throws -> (state: TrainingState, configurationYAML: String?, hasOptimizerState: Bool) {
+                            expAvgSq: ParameterSet? = nil, note: (String) -> Void = Checkpoint.printNote)
+        throws -> (state: TrainingState, configurationYAML: String?, hasOptimizerState: Bool) {
         let file = try HDF5File.open(path)
         guard try file.exists("model") else {
             throw CheckpointError(path: path, problems: ["no /model group (not a checkpoint of this format)"])
@@ -84,6 +101,7 @@ public enum Checkpoint {
         }
         let hasOptimizer = try file.exists("optimizer/exp_avg") && file.exists("optimizer/exp_avg_sq")
         var problems: [String] = []
+        var converted: [String: [String]] = [:]  // source type → tensors converted from it
         var targets: [(String, ParameterSet)] = [("model", parameters)]
         if hasOptimizer, let expAvg, let expAvgSq { targets += [("optimizer/exp_avg", expAvg), ("optimizer/exp_avg_sq", expAvgSq)] }
         for (group, set) in targets {
@@ -106,10 +124,18 @@ public enum Checkpoint {
                     problems.append("/\(group)/\(spec.name): not a numeric dataset")
                     continue
                 }
-                try dataset.read(into: set.tensor(spec).buffer)
+                switch try CheckpointTensorReader.read(dataset, into: set.tensor(spec).buffer, shape: spec.shape) {
+                case .loaded: break
+                case .converted(let source): converted[source, default: []].append("/\(group)/\(spec.name)")
+                case .refused(let problem): problems.append("/\(group)/\(spec.name): \(problem)")
+                }
             }
         }
         if !problems.isEmpty { throw CheckpointError(path: path, problems: problems) }
+        for (source, names) in converted.sorted(by: { $0.key < $1.key }) {
+            note("checkpoint \(path): \(names.count) tensor\(names.count == 1 ? "" : "s") stored as \(source) converted to float32 "
+                 + "(every value exact): \(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")")
+        }
         var state = TrainingState()
         func int(_ name: String) throws -> Int? { try file.hasAttribute(name) ? Int(try file.int64Attribute(name)) : nil }
         state.step = try int("step") ?? 0

@@ -1,3 +1,4 @@
+import InputFiles
 import Yams
 
 /// One run's configuration: the reference's hyper-parameter keys (MODEL.md §7) plus this
@@ -83,6 +84,22 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 }
 
 extension RunConfiguration {
+    /// Upper bounds of the integer keys that are not model sizes (those are
+    /// `ModelDimensions.Limits`); documented in the README ("Input limits").
+    public enum Limits {
+        /// batchsize, eval_query_bsz, eval_context_bsz, hard_pool_size: 65,536 (reference: 256,
+        /// 50, 100, 20).
+        public static let batch = 1 << 16
+        /// n_epoch, max_es_cnt, hard_negative_start_epoch: one million.
+        public static let epochs = 1_000_000
+        /// checkpoint_every_steps, log_every_steps, checksum_every_steps: 2^30.
+        public static let steps = 1 << 30
+        /// gradient_bucket_mib: 4096 (MiB are turned into bytes: bounded so that cannot overflow).
+        public static let bucketMiB = 4096
+        /// Bytes of a configuration file: 1 MiB (the reference files are about 1 KiB).
+        public static let fileBytes = 1 << 20
+    }
+
     /// One configuration key: its YAML name, a one-line meaning, and how to read and write it.
     struct Key: Sendable {
         let name: String
@@ -91,10 +108,14 @@ extension RunConfiguration {
         let set: @Sendable (inout RunConfiguration, Node) throws -> Void
     }
 
-    private static func int(_ name: String, _ help: String, _ path: WritableKeyPath<RunConfiguration, Int> & Sendable, min: Int = 0) -> Key {
+    /// An integer key in `min...max`: every integer key has an upper bound (`Limits`), checked
+    /// when the value is read, so no size computed from the configuration can overflow.
+    private static func int(_ name: String, _ help: String, _ path: WritableKeyPath<RunConfiguration, Int> & Sendable,
+                            min: Int = 0, max: Int) -> Key {
         Key(name: name, help: help, get: { "\($0[keyPath: path])" }, set: { c, node in
             guard let s = node.scalar?.string, let v = Int(s) else { throw ConfigurationError(key: name, problem: "expected an integer, got \(node.describe)") }
             guard v >= min else { throw ConfigurationError(key: name, problem: "must be ≥ \(min), got \(v)") }
+            guard v <= max else { throw ConfigurationError(key: name, problem: "must be ≤ \(max) (the documented maximum), got \(v)") }
             c[keyPath: path] = v
         })
     }
@@ -157,55 +178,55 @@ extension RunConfiguration {
     /// Every key, in the order the resolved configuration is written.
     static let keys: [Key] = [
         choice("model", "mamfusion, or gmmformer: the baseline without Mamba units and fusion modules (MODEL.md §10)", \.model),
-        int("hidden_size", "d, the hidden size", \.hiddenSize, min: 1),
-        int("n_heads", "attention heads (must divide hidden_size)", \.heads, min: 1),
-        int("q_feat_size", "query token feature size Dq", \.queryFeatureSize, min: 1),
-        int("visual_feat_dim", "visual feature size Dv", \.visualFeatureSize, min: 1),
-        int("max_desc_l", "query tokens kept", \.maxDescriptionLength, min: 1),
-        int("max_ctx_l", "maximum frames per video (longer videos are resampled)", \.maxContextLength, min: 1),
-        int("map_size", "clips per video", \.mapSize, min: 1),
+        int("hidden_size", "d, the hidden size", \.hiddenSize, min: 1, max: ModelDimensions.Limits.hidden),
+        int("n_heads", "attention heads (must divide hidden_size)", \.heads, min: 1, max: ModelDimensions.Limits.hidden),
+        int("q_feat_size", "query token feature size Dq", \.queryFeatureSize, min: 1, max: ModelDimensions.Limits.featureSize),
+        int("visual_feat_dim", "visual feature size Dv", \.visualFeatureSize, min: 1, max: ModelDimensions.Limits.featureSize),
+        int("max_desc_l", "query tokens kept", \.maxDescriptionLength, min: 1, max: ModelDimensions.Limits.descriptionLength),
+        int("max_ctx_l", "maximum frames per video (longer videos are resampled)", \.maxContextLength, min: 1, max: ModelDimensions.Limits.contextLength),
+        int("map_size", "clips per video", \.mapSize, min: 1, max: ModelDimensions.Limits.mapSize),
         real("input_drop", "dropout after input LayerNorms and positional encodings", \.inputDropout, range: 0...1, below: 1),
         real("drop", "attention dropout", \.dropout, range: 0...1, below: 1),
         flag("dropout", "false turns every dropout off", \.dropoutEnabled),
         real("margin", "triplet margin", \.margin, range: 0...10),
         list("loss_factor", "[clip NCE, frame NCE, query-diverse] weights", \.lossFactor, count: 3),
         list("neg_factor", "[δ, α] of the query-diverse loss", \.negativeFactor, count: 2),
-        int("hard_negative_start_epoch", "first (0-based) epoch with hard negatives", \.hardNegativeStartEpoch),
-        int("hard_pool_size", "top-k pool for hard t2v negatives", \.hardPoolSize, min: 1),
+        int("hard_negative_start_epoch", "first (0-based) epoch with hard negatives", \.hardNegativeStartEpoch, max: Limits.epochs),
+        int("hard_pool_size", "top-k pool for hard t2v negatives", \.hardPoolSize, min: 1, max: Limits.batch),
         real("lr", "peak learning rate", \.learningRate, range: 0...1),
         real("wd", "weight decay (not on biases and LayerNorms)", \.weightDecay, range: 0...1),
         real("lr_warmup_proportion", "warm-up fraction of all steps", \.warmupProportion, range: 0...1, below: 1),
-        int("n_epoch", "epochs", \.epochs, min: 1),
-        int("max_es_cnt", "early stop after this many epochs without a better SumR", \.maxEarlyStopCount),
-        int("batchsize", "videos per global batch", \.batchSize, min: 1),
-        int("eval_query_bsz", "queries per evaluation encoding batch", \.evalQueryBatchSize, min: 1),
-        int("eval_context_bsz", "videos per evaluation chunk (each padded to its longest video)", \.evalContextBatchSize, min: 1),
+        int("n_epoch", "epochs", \.epochs, min: 1, max: Limits.epochs),
+        int("max_es_cnt", "early stop after this many epochs without a better SumR", \.maxEarlyStopCount, max: Limits.epochs),
+        int("batchsize", "videos per global batch", \.batchSize, min: 1, max: Limits.batch),
+        int("eval_query_bsz", "queries per evaluation encoding batch", \.evalQueryBatchSize, min: 1, max: Limits.batch),
+        int("eval_context_bsz", "videos per evaluation chunk (each padded to its longest video)", \.evalContextBatchSize, min: 1, max: Limits.batch),
         real("clip_scale_w", "weight of the clip score in the ranking score", \.clipScaleWeight),
         real("frame_scale_w", "weight of the frame score in the ranking score", \.frameScaleWeight),
-        int("seed", "seed of every random draw", \.seed),
+        int("seed", "seed of every random draw", \.seed, max: Int.max),
         text("data_root", "directory holding <collection>/TextData and FeatureData", \.dataRoot),
         text("collection", "collection name (tvr, activitynet, charades, …)", \.collection, nonEmpty: true),
         text("visual_feature", "feature folder under FeatureData", \.visualFeature, nonEmpty: true),
         choice("data_layout", "release (MS-SL layout) or packed (our HDF5)", \.dataLayout),
         text("packed_file", "packed HDF5 file (data_layout: packed)", \.packedFile),
         text("output_dir", "run directory (checkpoints, metrics)", \.outputDirectory, nonEmpty: true),
-        int("checkpoint_every_steps", "write the latest checkpoint every N steps", \.checkpointEverySteps, min: 1),
-        int("log_every_steps", "progress line every N steps", \.logEverySteps, min: 1),
-        int("gradient_bucket_mib", "gradient all-reduce bucket size (≤ 16 recommended)", \.gradientBucketMiB, min: 1),
+        int("checkpoint_every_steps", "write the latest checkpoint every N steps", \.checkpointEverySteps, min: 1, max: Limits.steps),
+        int("log_every_steps", "progress line every N steps", \.logEverySteps, min: 1, max: Limits.steps),
+        int("gradient_bucket_mib", "gradient all-reduce bucket size (≤ 16 recommended)", \.gradientBucketMiB, min: 1, max: Limits.bucketMiB),
         real("collective_timeout", "seconds before a stalled collective aborts the job", \.collectiveTimeoutSeconds, range: 1...86_400),
-        int("checksum_every_steps", "cross-rank parameter checksum every N steps", \.checksumEverySteps, min: 1),
+        int("checksum_every_steps", "cross-rank parameter checksum every N steps", \.checksumEverySteps, min: 1, max: Limits.steps),
         int("micro_batch", "videos per rank per encoder pass (0: the whole share; fewer: less memory, a second encoder pass)",
-            \.microBatch, min: 0),
+            \.microBatch, min: 0, max: Limits.batch),
     ]
 
     /// Applies one key's value, given as YAML text (`--set key=value` uses this).
     public mutating func set(_ name: String, yaml value: String) throws {
         guard let key = Self.keys.first(where: { $0.name == name }) else {
-            throw ConfigurationError(key: name, problem: "unknown key" + Self.suggestion(for: name))
+            throw ConfigurationError(key: Self.shortKey(name), problem: "unknown key" + Self.suggestion(for: name))
         }
         let node: Node
         do { node = try Yams.compose(yaml: value) ?? Node("") } catch {
-            throw ConfigurationError(key: name, problem: "value '\(value)' is not valid YAML")
+            throw ConfigurationError(key: name, problem: "value \(Excerpt.quote(value)) is not valid YAML")
         }
         try key.set(&self, node)
     }
@@ -214,7 +235,7 @@ extension RunConfiguration {
     public mutating func apply(overrides: [String]) throws {
         for o in overrides {
             guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
-                throw ConfigurationError(key: "", problem: "override '\(o)' is not of the form key=value")
+                throw ConfigurationError(key: "", problem: "override \(Excerpt.quote(o)) is not of the form key=value")
             }
             try set(String(o[..<eq]), yaml: String(o[o.index(after: eq)...]))
         }
@@ -225,7 +246,7 @@ extension RunConfiguration {
         var c = RunConfiguration()
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
-            throw ConfigurationError(key: "", problem: "not valid YAML: \(error)", source: source)
+            throw ConfigurationError(key: "", problem: "not valid YAML: \(shortened(error))", source: source)
         }
         guard let root else { return c }
         guard let mapping = root.mapping else {
@@ -234,9 +255,9 @@ extension RunConfiguration {
         var seen = Set<String>()
         for (k, v) in mapping {
             guard let name = k.scalar?.string else { throw ConfigurationError(key: "", problem: "a key is not a string", source: source) }
-            guard seen.insert(name).inserted else { throw ConfigurationError(key: name, problem: "given twice", source: source) }
+            guard seen.insert(name).inserted else { throw ConfigurationError(key: shortKey(name), problem: "given twice", source: source) }
             guard let key = keys.first(where: { $0.name == name }) else {
-                throw ConfigurationError(key: name, problem: "unknown key" + suggestion(for: name), source: source)
+                throw ConfigurationError(key: shortKey(name), problem: "unknown key" + suggestion(for: name), source: source)
             }
             do { try key.set(&c, v) } catch var e as ConfigurationError {
                 e.source = source
@@ -247,8 +268,18 @@ extension RunConfiguration {
         return c
     }
 
-    /// Cross-key checks.
+    /// Cross-key checks, and the model's size as a whole (`ModelDimensions.validate`). Each
+    /// key was bounded when it was read; values set directly in code are checked again here.
     public func validate(source: String? = nil) throws {
+        for (name, value, minimum, maximum) in [("hidden_size", hiddenSize, 1, ModelDimensions.Limits.hidden),
+                                                ("n_heads", heads, 1, ModelDimensions.Limits.hidden),
+                                                ("batchsize", batchSize, 1, Limits.batch),
+                                                ("eval_query_bsz", evalQueryBatchSize, 1, Limits.batch),
+                                                ("eval_context_bsz", evalContextBatchSize, 1, Limits.batch),
+                                                ("gradient_bucket_mib", gradientBucketMiB, 1, Limits.bucketMiB)]
+        where !(minimum...maximum).contains(value) {
+            throw ConfigurationError(key: name, problem: "must be in \(minimum)…\(maximum), got \(value)", source: source)
+        }
         if hiddenSize % heads != 0 {
             throw ConfigurationError(key: "n_heads", problem: "must divide hidden_size (\(hiddenSize)), got \(heads)", source: source)
         }
@@ -257,6 +288,55 @@ extension RunConfiguration {
         }
         if dataLayout == .packed && packedFile.isEmpty {
             throw ConfigurationError(key: "packed_file", problem: "required when data_layout is packed", source: source)
+        }
+        if let (key, problem) = dimensions.problem() {
+            throw ConfigurationError(key: key, problem: problem, source: source)
+        }
+    }
+
+    /// Reads, parses and validates the configuration file at `path` (nil: the defaults), then
+    /// applies `overrides` (`key=value`) and validates the result — what every command does.
+    ///
+    /// The file must be a regular file (a FIFO is refused, never waited on) of at most
+    /// `Limits.fileBytes` bytes, in UTF-8: a file that cannot be read or is not UTF-8 is an
+    /// error that says why and where (line, column and byte offset of the first bad byte).
+    public static func load(file path: String?, overrides: [String] = []) throws -> RunConfiguration {
+        var bytes: [UInt8]? = nil
+        if let path {
+            do {
+                bytes = try InputFile.readAll(path, maximumBytes: Limits.fileBytes, what: "a configuration file")
+            } catch let error as InputFileError {
+                throw ConfigurationError(key: "", problem: "cannot read the configuration file: \(error.problem)", source: path)
+            }
+        }
+        return try resolve(fileBytes: bytes, source: path, overrides: overrides)
+    }
+
+    /// `load` from the bytes of a configuration file (nil: none), named `source` in errors.
+    public static func resolve(fileBytes: [UInt8]?, source: String?, overrides: [String]) throws -> RunConfiguration {
+        var c = RunConfiguration()
+        if let fileBytes { c = try parse(yaml: decodeUTF8(fileBytes, source: source), source: source) }
+        try c.apply(overrides: overrides)
+        try c.validate(source: source)
+        return c
+    }
+
+    /// The text of `bytes`, which must be valid UTF-8 (YAML's encoding).
+    static func decodeUTF8(_ bytes: [UInt8], source: String?) throws -> String {
+        var decoder = UTF8()
+        var iterator = bytes.makeIterator()
+        var offset = 0, line = 1, column = 1
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                offset += UTF8.width(scalar)
+                if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
+            case .emptyInput:
+                return String(decoding: bytes, as: UTF8.self)
+            case .error:
+                let bad = offset < bytes.count ? String(bytes[offset], radix: 16, uppercase: true) : "?"
+                throw ConfigurationError(key: "", problem: "not UTF-8 text: invalid byte 0x\(bad) at line \(line), column \(column) (byte offset \(offset))", source: source)
+            }
         }
     }
 
@@ -269,6 +349,19 @@ extension RunConfiguration {
     public static var keyHelp: [(name: String, help: String, defaultValue: String)] {
         let d = RunConfiguration()
         return keys.map { ($0.name, $0.help, $0.get(d)) }
+    }
+
+    /// A key name as quoted in errors: at most an excerpt of what the user wrote.
+    private static func shortKey(_ name: String) -> String {
+        name.utf8.count <= Excerpt.defaultLimit ? name : String(Excerpt.quote(name).dropFirst().dropLast())
+    }
+
+    /// An error's text cut to a short excerpt: a YAML error quotes the offending line (and
+    /// may list many keys), which must not be copied whole into our message.
+    private static func shortened(_ error: any Error) -> String {
+        let lines = "\(error)".split(separator: "\n", omittingEmptySubsequences: false)
+        let kept = lines.prefix(4).map { $0.utf8.count <= 160 ? String($0) : String(decoding: String($0).utf8.prefix(160), as: UTF8.self) + "… (\($0.utf8.count) bytes)" }
+        return kept.joined(separator: "\n") + (lines.count > 4 ? "\n…" : "")
     }
 
     private static func suggestion(for name: String) -> String {
@@ -289,27 +382,41 @@ private func formatNumber(_ v: Double) -> String {
     return "\(v)"
 }
 
-private func quoteIfNeeded(_ s: String) -> String {
-    let plain = !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || "/._-".contains($0) } && Double(s) == nil
-        && !["true", "false", "yes", "no", "on", "off", "null", "~"].contains(s.lowercased())
+/// `s` as a YAML scalar that reads back as exactly `s`: plain when that is unambiguous (a
+/// conservative set: ASCII letters, digits and `/._-`, not starting with `-` or `.`, not a
+/// number or a YAML keyword), else double-quoted with every character that YAML would fold,
+/// strip or reject escaped (line breaks, tabs, control and non-printable characters, quotes,
+/// backslashes). Leading and trailing spaces are kept by the quotes.
+func quoteIfNeeded(_ s: String) -> String {
+    let plainScalars = s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "/._-".unicodeScalars.contains($0)) }
+    let plain = !s.isEmpty && plainScalars && !s.hasPrefix("-") && !s.hasPrefix(".") && Double(s) == nil && Int(s) == nil
+        && !["true", "false", "yes", "no", "on", "off", "null", "y", "n"].contains(s.lowercased())
     if plain { return s }
-    return "\"" + s.replacingQuotes + "\""
-}
-
-private extension String {
-    var replacingQuotes: String {
-        var out = ""
-        for ch in self {
-            if ch == "\"" || ch == "\\" { out.append("\\") }
-            out.append(ch)
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default:
+            let v = scalar.value
+            // C0/C1 controls, DEL, YAML's own line breaks (NEL, LS, PS), the BOM and non-characters.
+            if v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x2028 || v == 0x2029 || v == 0xFEFF || v == 0xFFFE || v == 0xFFFF {
+                let hex = String(v, radix: 16, uppercase: true)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
         }
-        return out
     }
+    return out + "\""
 }
 
 private extension Node {
     var describe: String {
-        if let s = scalar?.string { return "'\(s)'" }
+        if let s = scalar?.string { return Excerpt.quote(s) }
         if let seq = sequence { return "a list of \(seq.count)" }
         if mapping != nil { return "a mapping" }
         return "an unsupported value"

@@ -7,10 +7,18 @@ public final class ParameterSet: @unchecked Sendable {
     public let layout: ParameterLayout
     public let storage: FloatStorage
 
-    /// A zero-filled buffer of `layout`.
+    /// A zero-filled buffer of `layout` (the process ends if memory is exhausted: see
+    /// `FloatStorage.init(count:)`).
     public init(layout: ParameterLayout) {
         self.layout = layout
         self.storage = FloatStorage(count: layout.bufferCount)
+    }
+
+    /// A zero-filled buffer of `layout`; a failed allocation is an `AllocationError` naming
+    /// `what` (for buffers sized by a user's configuration: parameters, optimiser moments).
+    public init(allocating layout: ParameterLayout, for what: String) throws {
+        self.layout = layout
+        self.storage = try FloatStorage(allocating: layout.bufferCount, for: what)
     }
 
     /// The tensor named `name`, in its reference (PyTorch) shape.

@@ -100,8 +100,10 @@ struct BuildIndex: ParsableCommand {
 }
 
 /// The model of `config` with the weights of `checkpoint` (or freshly initialised from the seed).
+/// The parameter buffer is allocated first, with a thrown error if memory is short.
 func loadModel(config: RunConfiguration, checkpoint: String?) throws -> MamFusionModel {
-    let model = MamFusionModel(configuration: config)
+    let parameters = try ParameterSet(allocating: .mamFusion(config.dimensions), for: "the model's parameters")
+    let model = MamFusionModel(configuration: config, parameters: parameters)
     if let checkpoint {
         try Checkpoint.read(from: checkpoint, into: model.parameters)
     } else {

@@ -17,7 +17,7 @@ struct Initialize: ParsableCommand {
 
     func run() throws {
         let config = try options.resolve()
-        let parameters = ParameterSet(layout: config.parameterLayout)
+        let parameters = try ParameterSet(allocating: config.parameterLayout, for: "the model's parameters")
         ParameterInitializer.initialize(parameters, seed: UInt64(config.seed))
         var state = TrainingState()
         state.seed = config.seed

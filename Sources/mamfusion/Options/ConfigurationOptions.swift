@@ -10,17 +10,8 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("set"), parsing: .singleValue, help: "Override one key: --set key=value (repeatable).")
     var overrides: [String] = []
 
-    /// The configuration: file (if given) then overrides, validated.
+    /// The configuration: file (if given) then overrides, validated (`RunConfiguration.load`).
     func resolve() throws -> RunConfiguration {
-        var c = RunConfiguration()
-        if let config {
-            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-                throw ValidationError("cannot read configuration file \(config)")
-            }
-            c = try RunConfiguration.parse(yaml: text, source: config)
-        }
-        try c.apply(overrides: overrides)
-        try c.validate(source: config)
-        return c
+        try RunConfiguration.load(file: config, overrides: overrides)
     }
 }

@@ -13,7 +13,7 @@ struct ReleaseLayoutTests {
         try withTemporaryDirectory { root in
             try fixture.write(root: root)
             let collection = try ReleaseCollection(paths: fixture.paths(root), visualDimension: 6)
-            #expect(collection.availableSplits == ["train", "test"])
+            #expect(try collection.availableSplits == ["train", "test"])
             let train = try collection.split("train").index
             #expect(train.videoIDs == ["vA", "vB", "vC"])
             #expect(train.frameCounts == [5, 3, 1])
