@@ -102,7 +102,7 @@ struct BuildIndex: ParsableCommand {
 /// The model of `config` with the weights of `checkpoint` (or freshly initialised from the seed).
 /// The parameter buffer is allocated first, with a thrown error if memory is short.
 func loadModel(config: RunConfiguration, checkpoint: String?) throws -> MamFusionModel {
-    let parameters = try ParameterSet(allocating: .mamFusion(config.dimensions), for: "the model's parameters")
+    let parameters = try ParameterSet(allocating: config.parameterLayout, for: "the model's parameters")
     let model = MamFusionModel(configuration: config, parameters: parameters)
     if let checkpoint {
         try Checkpoint.read(from: checkpoint, into: model.parameters)
