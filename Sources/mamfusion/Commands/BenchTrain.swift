@@ -25,6 +25,9 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Network bandwidth for the multi-node projection, Gbit/s.") var networkGbits: Double = 10
     @Option(help: "Network latency per message for the projection, µs.") var networkLatency: Double = 20
     @Flag(inversion: .prefixedNo, help: "Also run 1 rank × 2 BLAS threads (when the ranks include 1 and 2).") var threadsComparison = true
+    @Option(help: ArgumentHelp("A command that takes mpirun's arguments in its place, e.g. 'Launch/cluster-sim run --' "
+                               + "(default: mpirun on this machine).", valueName: "command"))
+    var launcher: String?
     @Flag(help: "Print one JSON object per run (and per projection) instead of the tables.") var json = false
 
     func run() throws {
@@ -73,7 +76,8 @@ struct BenchTrain: ParsableCommand {
                     .flatMap { ["--set", $0] }
                 let arguments = ["train", "--max-steps", String(steps + 2), "--no-validation", "--quiet"]
                     + (options.config.map { ["--config", $0] } ?? []) + options.overrides.flatMap { ["--set", $0] } + settings
-                let status = try Self.mpirun(ranks: run.ranks, threads: run.threads, arguments: arguments)
+                let status = try Self.mpirun(ranks: run.ranks, threads: run.threads, arguments: arguments,
+                                             launcher: launcher.map { $0.split(separator: " ").map(String.init) })
                 guard status == 0 else { throw ValidationError("the \(run.label) run at \(batch) videos failed (exit \(status))") }
                 let s = try RunSummary(metrics: "\(output)/metrics.jsonl", skip: 2)
                 results[run.label] = s
@@ -124,7 +128,7 @@ struct BenchTrain: ParsableCommand {
                          (p.two.gatherBytes + p.two.headReductionBytes) / 1e6, previousGatherBytes / 2e6,
                          (p.two.gatherBytes + p.two.headReductionBytes) / (previousGatherBytes / 2)))
         }
-        for nodes in [8, 32] {
+        for nodes in [2, 8, 32] {
             let e = p.estimate(nodes: nodes), redundant = p.estimate(nodes: nodes, redundantHead: true)
             if json {
                 try printJSONObject(["type": "projection", "global_videos": batch, "nodes": nodes, "network_gbits": networkGbits,
@@ -139,11 +143,16 @@ struct BenchTrain: ParsableCommand {
         }
     }
 
-    static func mpirun(ranks: Int, threads: Int, arguments: [String]) throws -> Int32 {
+    static func mpirun(ranks: Int, threads: Int, arguments: [String], launcher: [String]? = nil) throws -> Int32 {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["mpirun", "-np", String(ranks), "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=\(threads)",
-                       URL(fileURLWithPath: CommandLine.arguments[0]).path] + arguments
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).path
+        if let launcher {
+            p.arguments = launcher + ["-np", String(ranks), "-x", "OPENBLAS_NUM_THREADS=\(threads)", binary] + arguments
+        } else {
+            p.arguments = ["mpirun", "-np", String(ranks), "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=\(threads)",
+                           binary] + arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
