@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "CSignals"),
         .target(name: "InputFiles"),
         .target(name: "MPIKit", dependencies: ["CMPI", "TensorKit"], swiftSettings: optimise),
-        .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit", "InputFiles"], swiftSettings: optimise),
+        .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit", "TensorKit", "InputFiles"], swiftSettings: optimise),
         .target(name: "CounterRandom", swiftSettings: optimise),
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
         .target(name: "FeatureData", dependencies: ["InputFiles", "HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "mamfusion-test-support",
             dependencies: [
-                "MPIKit", "TensorKit", "CounterRandom", "MamFusion", "Training", "TestSupport",
+                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation", "Training", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise
@@ -76,14 +76,14 @@ let package = Package(
 
         .testTarget(name: "CounterRandomTests", dependencies: ["CounterRandom"]),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport", "CounterRandom"]),
-        .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "TestSupport"]),
-        .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit"]),
+        .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "TestSupport", "mamfusion-test-support"]),
+        .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion-test-support"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit", "mamfusion-test-support"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion",
                                                    "mamfusion-test-support"]),
-        .testTarget(name: "ToolTests", dependencies: ["TestSupport", "MamFusion", "HDF5Kit", "mamfusion"]),
-        .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion"]),
+        .testTarget(name: "ToolTests", dependencies: ["TestSupport", "MamFusion", "HDF5Kit", "mamfusion", "mamfusion-test-support"]),
+        .testTarget(name: "MPIKitTests", dependencies: ["MPIKit", "TestSupport", "mamfusion", "mamfusion-test-support"]),
     ],
     swiftLanguageModes: [.v6]
 )

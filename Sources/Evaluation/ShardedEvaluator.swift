@@ -181,15 +181,8 @@ public struct ShardedEvaluator {
         } catch {
             localError = error
         }
-        let send = workspace.int64s(2, repeating: 0)
-        send[0] = localError == nil ? 0 : 1
-        send[1] = Int64(videos.count)
-        let all = workspace.int64s(2 * ranks, repeating: 0)
-        try collectives.allgather(UnsafeBufferPointer(send), into: all)
-        if let localError { throw localError }
-        let failed = (0..<ranks).filter { all[2 * $0] != 0 }
-        guard failed.isEmpty, let plan else { throw EvaluationError.failedOnAnotherRank(ranks: failed) }
-        return (plan, (0..<ranks).reduce(0) { $0 + Int(all[2 * $1 + 1]) })
+        let all = try collectives.agreeOnFailure(localError, values: [Int64(videos.count)])
+        return (plan!, (0..<ranks).reduce(0) { $0 + Int(all[$1][0]) })
     }
 
     /// Step 4: scores every (query block, video block) — or reads it back from `kept` — and

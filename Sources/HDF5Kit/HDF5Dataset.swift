@@ -10,6 +10,7 @@ import CHDF5
 /// Buffers passed in are only used during the call; the caller owns them.
 /// On a parallel file: `.collective` transfers must be called by every rank (a rank with
 /// nothing to move passes an empty range); whole-dataset writes are collective (see `write`).
+// @unchecked Sendable: every call into HDF5 runs under `HDF5Lock`.
 public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
     /// Extent of every axis, outermost first ([] for a scalar dataset). Read once, at open.
     public let shape: [Int]

@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MPIKit
+import TensorKit
 
 extension HDF5File {
     /// Writes a file so that `path` holds either its old content or the complete new one, never
@@ -36,41 +38,17 @@ extension HDF5File {
             throw error
         }
         // Only the leader touches the directory; everyone learns whether it worked.
-        var failure: HDF5Error? = nil
+        var failure: (any Error)? = nil
         if isLeader {
-            failure = publish(temporary, as: path)
-            if failure != nil { unlink(temporary) }
+            do { try AtomicPublish.publish(temporary, as: path) } catch {
+                failure = usageError(error.call, error.path, error.reason)
+            }
         }
         if let communicator {
-            let failed = try communicator.allreduce(Int32(failure == nil ? 0 : 1), .max)
-            if failed != 0 {
-                throw failure ?? usageError("rename", path, "rank 0 could not move \(temporary) into place")
-            }
+            try communicator.agreeOnFailure(failure)
         } else if let failure {
             throw failure
         }
         return result
-    }
-
-    /// fsync(temporary), rename(temporary → path), fsync(directory). Returns the first failure.
-    private static func publish(_ temporary: String, as path: String) -> HDF5Error? {
-        func posixError(_ call: String, _ object: String) -> HDF5Error {
-            usageError(call, object, String(cString: strerror(errno)))
-        }
-        let fd = Glibc.open(temporary, O_RDONLY)
-        guard fd >= 0 else { return posixError("open", temporary) }
-        let synced = fsync(fd)
-        Glibc.close(fd)
-        guard synced == 0 else { return posixError("fsync", temporary) }
-        guard rename(temporary, path) == 0 else { return posixError("rename", "\(temporary) → \(path)") }
-        // Make the rename itself durable. Some file systems refuse fsync on a directory;
-        // the file is already in place, so that is not an error.
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let dfd = Glibc.open(directory.isEmpty ? "/" : directory, O_RDONLY)
-        if dfd >= 0 {
-            _ = fsync(dfd)
-            Glibc.close(dfd)
-        }
-        return nil
     }
 }

@@ -13,6 +13,7 @@ import Glibc
 ///
 /// Parallel files (`access: .parallel`) go through MPI-IO; see `HDF5FileAccess` for which calls
 /// are collective.
+// @unchecked Sendable: every call into HDF5 runs under `HDF5Lock`.
 public final class HDF5File: HDF5Group, @unchecked Sendable {
     /// How an existing file is opened.
     public enum Mode: Sendable {

@@ -11,6 +11,7 @@ public enum HDF5ObjectKind: Sendable, Equatable {
 /// relative to the group, or absolute ("/a/b") from the file's root.
 ///
 /// On a parallel file, creating groups is collective; opening and querying are not.
+// @unchecked Sendable: every call into HDF5 runs under `HDF5Lock`.
 public class HDF5Group: HDF5Object, @unchecked Sendable {
     /// Creates the group at `path`, creating missing intermediate groups too
     /// (H5Pset_create_intermediate_group). Throws if something already exists at `path`.

@@ -2,24 +2,36 @@
 import Glibc
 #endif
 import CHDF5
+import Synchronization
 
 /// The one lock around the HDF5 library.
 ///
 /// The HDF5 linked here is the parallel build, which is *not* thread-safe
 /// (`H5_HAVE_THREADSAFE` is undefined): two threads inside HDF5 at once corrupt its global state.
 /// Every HDF5Kit entry point that touches the library therefore runs inside `HDF5Lock.sync`.
-/// The mutex is recursive, so a locked function may call another one.
+/// Entry points nest (closing a file closes its root group; a handle released inside a locked
+/// call closes itself), so the lock is re-entrant: a `Mutex` plus the owning thread, so that
+/// the thread that holds it runs nested calls straight through.
 enum HDF5Lock {
-    private static let mutex = RecursiveMutex()
+    private static let mutex = Mutex<Void>(())
+    /// The thread holding `mutex` (0: none). Only that thread can find its own id here, so a racy
+    /// read by another thread is harmless: it sees some other value and waits for the mutex.
+    private static let owner = Atomic<UInt>(0)
 
     /// Runs `body` with the library locked. On first use it also switches off HDF5's automatic
     /// printing of error stacks to stderr: failures become `HDF5Error`s instead.
     @discardableResult
-    static func sync<R>(_ body: () throws -> R) rethrows -> R {
-        mutex.lock()
-        defer { mutex.unlock() }
-        _ = silenced
-        return try body()
+    static func sync<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        let me = UInt(pthread_self())
+        if owner.load(ordering: .relaxed) == me { return try body() }
+        var outcome: Result<R, E>?
+        mutex.withLock { _ in
+            owner.store(me, ordering: .relaxed)
+            _ = silenced
+            outcome = Result { () throws(E) -> R in try body() }
+            owner.store(0, ordering: .relaxed)
+        }
+        return try outcome!.get()
     }
 
     /// Evaluated once (Swift statics are initialised exactly once, thread-safely).
@@ -28,21 +40,4 @@ enum HDF5Lock {
         // error printing still works, it is just noisier.
         _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
     }()
-}
-
-/// A recursive pthread mutex.
-final class RecursiveMutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-
-    init() {
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
-        pthread_mutex_init(&m, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-    }
-
-    deinit { pthread_mutex_destroy(&m) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
 }

@@ -3,6 +3,7 @@ import CHDF5
 /// What an open file shares with every object opened in it: the file identifier, its path and
 /// how it was opened. Every `HDF5Object` of the file holds it strongly, so the file identifier
 /// outlives all of them.
+// @unchecked Sendable: every call into HDF5 runs under `HDF5Lock`.
 final class HDF5FileState: @unchecked Sendable {
     let handle: HDF5Handle
     let path: String
@@ -34,6 +35,7 @@ final class HDF5FileState: @unchecked Sendable {
 ///
 /// The identifier is closed exactly once: by `close()`, or when the object is released.
 /// An object keeps its file open (see `HDF5File.close()`).
+// @unchecked Sendable: every call into HDF5 runs under `HDF5Lock`.
 public class HDF5Object: @unchecked Sendable {
     let handle: HDF5Handle
     let fileState: HDF5FileState

@@ -34,6 +34,7 @@ enum HandleKind: Sendable {
 
 /// A long-lived HDF5 identifier (file, group, dataset) owned by one Swift object: closed exactly
 /// once, by `close()` (checked) or else by `deinit` (where a failure can only be ignored).
+// @unchecked Sendable: its identifier is used and closed only under `HDF5Lock`.
 final class HDF5Handle: @unchecked Sendable {
     /// The identifier, or `H5I_INVALID_HID` once closed (HDF5 then rejects it with
     /// "not a valid identifier", which surfaces as an `HDF5Error`).

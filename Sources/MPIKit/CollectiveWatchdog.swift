@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import Synchronization
 
 /// A thread that ends the job if a blocking collective takes longer than the timeout, naming the
 /// ranks that are stalled or gone (DISTRIBUTED.md §7).
@@ -11,12 +12,13 @@ import Foundation
 /// dead ones, and the job ends with MPI_Abort and a message naming them and their hosts. A rank
 /// killed outright is also reported by `mpirun` itself. Needs MPI_THREAD_MULTIPLE (requested at
 /// initialisation); without it, or on one rank, the watchdog is off.
+// @unchecked Sendable: its thread and control communicator are set once in init; the armed
+// deadline is shared through a Mutex; MPI calls from its thread need MPI_THREAD_MULTIPLE.
 public final class CollectiveWatchdog: @unchecked Sendable {
     let world: Communicator
     public let timeout: Double
-    private let lock = NSLock()
-    private var deadline: Date?
-    private var label = ""
+    /// The deadline and label of the collective in progress (nil: none), shared with the thread.
+    private let armed = Mutex<(deadline: Date?, label: String)>((nil, ""))
     private var thread: Thread?
     private var control: MPI_Comm?
     static let pingTag: Int32 = 21, answerTag: Int32 = 22
@@ -31,10 +33,7 @@ public final class CollectiveWatchdog: @unchecked Sendable {
         let t = Thread { [weak self] in
             while let self {
                 self.answerRollCalls()
-                self.lock.lock()
-                let expired = self.deadline.map { Date() > $0 } ?? false
-                let label = self.label
-                self.lock.unlock()
+                let (expired, label) = self.armed.withLock { ($0.deadline.map { Date() > $0 } ?? false, $0.label) }
                 if expired { self.callTheRollAndAbort(label) }
                 Thread.sleep(forTimeInterval: 0.05)
             }
@@ -47,15 +46,9 @@ public final class CollectiveWatchdog: @unchecked Sendable {
     /// Runs `body` (which performs blocking collectives) under the deadline.
     public func guarding<R>(_ label: @autoclosure () -> String, _ body: () throws -> R) rethrows -> R {
         guard thread != nil else { return try body() }
-        lock.lock()
-        deadline = Date().addingTimeInterval(timeout)
-        self.label = label()
-        lock.unlock()
-        defer {
-            lock.lock()
-            deadline = nil
-            lock.unlock()
-        }
+        let armedAt = (deadline: Date().addingTimeInterval(timeout), label: label())
+        armed.withLock { $0 = armedAt }
+        defer { armed.withLock { $0.deadline = nil } }
         return try body()
     }
 

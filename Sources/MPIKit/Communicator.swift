@@ -1,4 +1,5 @@
 import CMPI
+import Synchronization
 import TensorKit
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,8 @@ import Glibc
 /// MPI is initialised once, on first use of `Communicator.world()`, and finalised at exit.
 /// Buffers passed to blocking collectives only need to live for the call; non-blocking
 /// operations own (or retain) their memory until they complete (`AllreduceRequest`).
+// @unchecked Sendable: an MPI communicator handle, immutable once made; MPI is initialised with
+// MPI_THREAD_MULTIPLE, so its calls may come from the progress and watchdog threads too.
 public final class Communicator: @unchecked Sendable {
     let comm: MPI_Comm
     public let rank: Int
@@ -22,16 +25,20 @@ public final class Communicator: @unchecked Sendable {
     /// written, that rank may be dead or stopped.
     public private(set) var hosts: [String] = []
 
+    /// The world, the merge-top-k reduction and its list datatypes: made once per process, read
+    /// and written only under `lock` (so `nonisolated(unsafe)` is true here).
     nonisolated(unsafe) private static var shared: Communicator?
-    private static let lock = Mutex()
-    /// The merge-top-k reduction and its list datatypes, created on first use (guarded by `lock`).
     nonisolated(unsafe) private static var mergeTopK: MPI_Op?
     nonisolated(unsafe) private static var topKTypes: [Int: MPI_Datatype] = [:]
+    private static let lock = Mutex<Void>(())
 
     /// The world communicator, initialising MPI on first call.
     public static func world() throws -> Communicator {
-        lock.lock()
-        defer { lock.unlock() }
+        try lock.locked { try makeWorld() }
+    }
+
+    /// The body of `world()`, under `lock`.
+    private static func makeWorld() throws -> Communicator {
         if let shared { return shared }
         var initialised: Int32 = 0
         MPI_Initialized(&initialised)
@@ -62,9 +69,7 @@ public final class Communicator: @unchecked Sendable {
 
     /// The world if MPI has been initialised in this process (nil otherwise: never initialises).
     public static var initializedWorld: Communicator? {
-        lock.lock()
-        defer { lock.unlock() }
-        return shared
+        lock.locked { shared }
     }
 
     private init(comm: MPI_Comm, rank: Int, size: Int, threadLevel: Int32) {
@@ -315,8 +320,11 @@ public final class Communicator: @unchecked Sendable {
     /// The datatype of one list of `slots` `RankedScore`s and the merge-top-k operation
     /// (CMPI's `mf_merge_top_k`), each created once per process.
     func topKReduction(slots: Int) throws -> (MPI_Datatype, MPI_Op) {
-        Self.lock.lock()
-        defer { Self.lock.unlock() }
+        try Self.lock.locked { try makeTopKReduction(slots: slots) }
+    }
+
+    /// The body of `topKReduction`, under `lock`.
+    private func makeTopKReduction(slots: Int) throws -> (MPI_Datatype, MPI_Op) {
         if Self.mergeTopK == nil {
             var op: MPI_Op?
             try check(mf_op_create_merge_top_k(&op), "MPI_Op_create")
@@ -348,6 +356,8 @@ public final class Communicator: @unchecked Sendable {
 
 /// The handle of a non-blocking all-reduce. It retains the memory of the operation until it has
 /// completed; dropping an incomplete request waits for it first (never frees memory in use).
+// @unchecked Sendable: an MPI request, tested by the progress thread and waited on by its owner
+// under one lock (`InFlightReductions`); MPI_THREAD_MULTIPLE allows both threads.
 public final class AllreduceRequest<T: MPIScalar>: @unchecked Sendable {
     let communicator: Communicator
     let buffer: UnsafeMutableBufferPointer<T>
@@ -399,6 +409,8 @@ public final class AllreduceRequest<T: MPIScalar>: @unchecked Sendable {
 }
 
 /// Heap memory owned by a request: stable address for the lifetime of the operation.
+// @unchecked Sendable: memory MPI reads and writes until the request completes; nothing else
+// touches it meanwhile.
 final class OwnedBuffer<T>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<T>
     init(_ values: [T]) {
@@ -410,13 +422,4 @@ final class OwnedBuffer<T>: @unchecked Sendable {
         buffer.baseAddress?.deinitialize(count: buffer.count)
         buffer.baseAddress?.deallocate()
     }
-}
-
-/// A plain pthread mutex (Foundation-free, usable from nonisolated static state).
-final class Mutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
 }

@@ -8,6 +8,8 @@ import Foundation
 /// that never arrived; another rank reports that rank 0 did not answer. A rank that dies is
 /// reported by `mpirun` itself; a rank that stalls (stuck I/O, a stopped process, an endless
 /// loop) is found here instead of hanging the job forever.
+// @unchecked Sendable: immutable after init except MPI calls on its own duplicated communicator
+// (MPI_THREAD_MULTIPLE).
 public final class StepRendezvous: @unchecked Sendable {
     let world: Communicator
     let control: MPI_Comm

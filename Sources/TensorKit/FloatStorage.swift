@@ -5,6 +5,8 @@ import Glibc
 /// An owned, 64-byte aligned block of `Float`s, never resized. Tensors, parameter views and
 /// gradient buckets are views into these; because it is a class, an in-flight non-blocking MPI
 /// operation can retain the storage it reads and writes until it completes.
+// @unchecked Sendable: owned memory behind an immutable pointer; whoever writes coordinates
+// (a training step at a time; an MPI request retains it until complete).
 public final class FloatStorage: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let count: Int
@@ -74,7 +76,7 @@ public struct AllocationError: Error, CustomStringConvertible, Sendable {
 ///
 /// Kernels work on raw pointers with explicit dimensions (llm.c style); `Tensor` is the
 /// bookkeeping around them: allocation, shape checks, and named views into flat buffers.
-public struct Tensor: @unchecked Sendable {
+public struct Tensor: Sendable {
     public let shape: [Int]
     public let storage: FloatStorage
     public let offset: Int

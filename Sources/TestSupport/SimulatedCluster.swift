@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import TensorKit
 
 /// An emulated cluster for tests (`Launch/cluster-sim`): hosts that are network + UTS namespaces
 /// joined by a bridge, with their own host names and addresses that exist only inside those
@@ -40,13 +42,16 @@ public struct SimulatedCluster: Sendable {
         return false
     }()
 
-    private static let lock = NSLock()
+    private static let lock = Mutex<Void>(())
 
     /// Brings up `hosts` hosts with `slots` MPI slots each, runs `body`, and removes the cluster
     /// (also when `body` throws). Throws if the cluster cannot be made or leaves anything behind.
     public static func with<R>(hosts: Int, slots: Int = 1, _ body: (SimulatedCluster) throws -> R) throws -> R {
-        lock.lock()
-        defer { lock.unlock() }
+        try lock.locked { try withLockHeld(hosts: hosts, slots: slots, body) }
+    }
+
+    /// The body of `with`, one cluster at a time.
+    private static func withLockHeld<R>(hosts: Int, slots: Int, _ body: (SimulatedCluster) throws -> R) throws -> R {
         // A cluster of this name left by a crashed earlier test process would block `up`.
         _ = try runScript(["down"])
         let up = try runScript(["up", String(hosts), "--slots", String(slots)])

@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import TensorKit
 
 /// Runs the built `mamfusion` executable — alone or under `mpirun -np P` — from inside
 /// `swift test`, the way a user would, and captures what it prints.
@@ -46,7 +48,7 @@ public enum ToolRunner {
 
     /// One `mpirun` job at a time in this test process: suites run in parallel, and concurrent
     /// Open MPI jobs on a 2-core machine starve each other (and share session directories).
-    private static let mpirunLock = NSLock()
+    private static let mpirunLock = Mutex<Void>(())
 
     /// Runs `mamfusion arguments…` (or another of the built `program`s), under `mpirun -np ranks`
     /// when `ranks` is given, or after the `launcher` command when given (e.g.
@@ -54,14 +56,16 @@ public enum ToolRunner {
     public static func run(_ arguments: [String], ranks: Int? = nil, launcher: [String]? = nil, timeout: Double = 120,
                            environment extra: [String: String] = [:], program: Program = .tool) throws -> Output {
         if ranks != nil || launcher != nil {
-            mpirunLock.lock()
-            defer { mpirunLock.unlock() }
-            return try start(arguments, ranks: ranks, launcher: launcher, environment: extra, program: program).wait(timeout: timeout)
+            return try mpirunLock.locked {
+                try start(arguments, ranks: ranks, launcher: launcher, environment: extra, program: program).wait(timeout: timeout)
+            }
         }
         return try start(arguments, environment: extra, program: program).wait(timeout: timeout)
     }
 
     /// A run in progress (`start`): its process, and `wait` collects what it printed.
+    // @unchecked Sendable: the output boxes are written by their reader threads before
+    // `group.leave()` and read only after `group.wait`.
     public final class Running: @unchecked Sendable {
         public let process: Process
         let out = DataBox(), err = DataBox()
@@ -136,10 +140,8 @@ public enum ToolRunner {
     }
 
     /// Runs `body` while holding the mpirun lock (for tests that `start` mpirun jobs).
-    public static func exclusively<R>(_ body: () throws -> R) rethrows -> R {
-        mpirunLock.lock()
-        defer { mpirunLock.unlock() }
-        return try body()
+    public static func exclusively<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        try mpirunLock.locked(body)
     }
 
     /// Process ids of the ranks of a running job whose command line contains `marker`, by MPI rank
@@ -190,6 +192,7 @@ public enum ToolRunnerError: Error, CustomStringConvertible {
     }
 }
 
+// @unchecked Sendable: written once by a reader thread, read after the dispatch group is done.
 final class DataBox: @unchecked Sendable {
     var data = Data()
 }

@@ -29,7 +29,7 @@ import TensorKit
 /// after the last micro-batch's backward. Memory: one micro-batch's activations plus the head's.
 ///
 /// One code path for every world size: on one rank the collectives are identities.
-public final class DistributedStep: @unchecked Sendable {
+public final class DistributedStep {
     public let model: MamFusionModel
     public let world: any World
     public let buckets: GradientBuckets

@@ -1,6 +1,7 @@
 import Foundation
 import MamFusion
 import MPIKit
+import Synchronization
 import TensorKit
 
 /// The gradient all-reduce of DISTRIBUTED.md §4. The flat gradient buffer is laid out in the
@@ -18,7 +19,7 @@ import TensorKit
 ///
 /// Before a bucket is handed to MPI its local values are checked for NaN/Inf, so a bad gradient
 /// is reported by the rank that produced it (`firstNonFinite`).
-public final class GradientBuckets: @unchecked Sendable {
+public final class GradientBuckets {
     public struct Bucket: Sendable {
         /// Float range in the flat buffer.
         public let range: Range<Int>
@@ -30,9 +31,9 @@ public final class GradientBuckets: @unchecked Sendable {
     public let buckets: [Bucket]
     let gradients: ParameterSet
     let world: any World
-    private var requests: [(any PendingReduction)?]
+    /// The all-reduce of each bucket this step (nil: not started), shared with the progress thread.
+    private let requests: InFlightReductions
     private var ready: Set<ParameterGroup> = []
-    private let lock = NSLock()
     private var progress: ProgressThread?
 
     /// Timing of the last step: seconds the main thread waited in `finish()`, and the wall time
@@ -63,7 +64,7 @@ public final class GradientBuckets: @unchecked Sendable {
             if !members.isEmpty { buckets.append(Bucket(range: start..<layout.range(of: group).upperBound, group: group, tensors: members)) }
         }
         self.buckets = buckets
-        requests = Array(repeating: nil, count: buckets.count)
+        requests = InFlightReductions(count: buckets.count)
     }
 
     /// Floats reduced per step (every bucket; the unused tensors excluded).
@@ -72,7 +73,7 @@ public final class GradientBuckets: @unchecked Sendable {
     /// Resets the per-step state (call before backward).
     public func beginStep() {
         ready.removeAll(keepingCapacity: true)
-        for i in requests.indices { requests[i] = nil }
+        requests.list.withLock { for i in $0.indices { $0[i] = nil } }
         waitSeconds = 0; inFlightSeconds = 0; firstStart = 0
         firstNonFinite = nil
     }
@@ -95,15 +96,11 @@ public final class GradientBuckets: @unchecked Sendable {
         }
         let buffer = UnsafeMutableBufferPointer(start: gradients.storage.base + bucket.range.lowerBound, count: bucket.range.count)
         let request = try world.startAllreduce(inPlace: buffer, owner: gradients.storage, .sum)
-        lock.lock()
-        requests[b] = request
-        lock.unlock()
+        requests.list.withLock { $0[b] = request }
         if firstStart == 0 { firstStart = t0 }
         if progress == nil, !request.isComplete, world.allowsConcurrentCalls {
-            progress = ProgressThread { [lock, unowned self] in
-                lock.lock()
-                defer { lock.unlock() }
-                for case let request? in self.requests where !request.isComplete { _ = try? request.test() }
+            progress = ProgressThread { [requests] in
+                requests.list.withLock { for case let request? in $0 where !request.isComplete { _ = try? request.test() } }
             }
         }
     }
@@ -114,45 +111,47 @@ public final class GradientBuckets: @unchecked Sendable {
         let t0 = MonotonicClock.now()
         progress?.stop()
         progress = nil
-        for case let request? in requests { try request.wait() }
+        // Nothing else touches the requests now: take them out and wait outside the lock.
+        let pending = requests.list.withLock { list in
+            defer { for i in list.indices { list[i] = nil } }
+            return list.compactMap { $0 }
+        }
+        for request in pending { try request.wait() }
         let end = MonotonicClock.now()
         waitSeconds = end - t0
         inFlightSeconds = firstStart > 0 ? end - firstStart : 0
-        for i in requests.indices { requests[i] = nil }
     }
 
     deinit { progress?.stop() }
 }
 
+/// The all-reduces of one step's buckets (nil: not started), shared by the thread that starts and
+/// waits for them and the progress thread that tests them.
+final class InFlightReductions: Sendable {
+    let list: Mutex<[(any PendingReduction)?]>
+    init(count: Int) { list = Mutex(Array(repeating: nil, count: count)) }
+}
+
 /// A thread that runs `poll` every 200 µs until `stop()`, which returns once the thread has
 /// ended (so nothing polls a request the caller is about to wait on).
-final class ProgressThread: @unchecked Sendable {
-    private let stopped = NSCondition()
-    private var stopRequested = false, finished = false
+final class ProgressThread: Sendable {
+    private let stopRequested = Atomic<Bool>(false)
+    private let ended = DispatchSemaphore(value: 0)
 
     init(poll: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
-            while true {
-                stopped.lock()
-                let stop = stopRequested
-                stopped.unlock()
-                if stop { break }
+            while !self.stopRequested.load(ordering: .acquiring) {
                 poll()
                 usleep(200)
             }
-            stopped.lock()
-            finished = true
-            stopped.broadcast()
-            stopped.unlock()
+            self.ended.signal()
         }
         thread.name = "mpi-progress"
         thread.start()
     }
 
     func stop() {
-        stopped.lock()
-        stopRequested = true
-        while !finished { stopped.wait() }
-        stopped.unlock()
+        stopRequested.store(true, ordering: .releasing)
+        ended.wait()
     }
 }

@@ -92,27 +92,59 @@ public enum MetricsPlot {
         guard !all.isEmpty else {
             return out + "<text x=\"\(x + width / 2)\" y=\"\(y + height / 2)\" text-anchor=\"middle\" fill=\"#888\">no records yet</text>"
         }
-        let x0 = all.map(\.x).min()!, x1 = max(all.map(\.x).max()!, x0 + 1)
-        let y0 = min(all.map(\.y).min()!, 0), y1 = max(all.map(\.y).max()!, y0 + 1e-9)
+        let xTicks = niceTicks(all.map(\.x).min()!, max(all.map(\.x).max()!, all.map(\.x).min()! + 1))
+        let yTicks = niceTicks(min(all.map(\.y).min()!, 0), all.map(\.y).max()!)
+        let x0 = xTicks.first!, x1 = xTicks.last!, y0 = yTicks.first!, y1 = yTicks.last!
         func px(_ v: Double) -> Double { x + (v - x0) / (x1 - x0) * width }
         func py(_ v: Double) -> Double { y + height - (v - y0) / (y1 - y0) * height }
-        for k in 0...4 {
-            let v = y0 + (y1 - y0) * Double(k) / 4
+        for v in yTicks {
             out += "<line x1=\"\(x)\" x2=\"\(x + width)\" y1=\"\(py(v))\" y2=\"\(py(v))\" stroke=\"#eee\"/>"
-            out += "<text x=\"\(x - 5)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(String(format: "%.3g", v))</text>"
-            let u = x0 + (x1 - x0) * Double(k) / 4
-            out += "<text x=\"\(px(u))\" y=\"\(y + height + 16)\" text-anchor=\"middle\">\(String(format: "%.0f", u))</text>"
+            out += "<text x=\"\(x - 5)\" y=\"\(py(v) + 4)\" text-anchor=\"end\">\(tickLabel(v))</text>"
         }
-        // Legend at the top right, as wide as its longest name (~7 px per character).
-        let legend = x + width - 25 - 7 * Double(series.map(\.name.count).max() ?? 0)
-        for (i, s) in series.enumerated() {
+        for u in xTicks {
+            out += "<text x=\"\(px(u))\" y=\"\(y + height + 16)\" text-anchor=\"middle\">\(tickLabel(u))</text>"
+        }
+        for s in series {
             let path = s.points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.5\" points=\"\(path)\"/>"
             if s.points.count == 1 { out += "<circle cx=\"\(px(s.points[0].x))\" cy=\"\(py(s.points[0].y))\" r=\"3\" fill=\"\(s.color)\"/>" }
-            out += "<rect x=\"\(legend)\" y=\"\(y + 10 + Double(i) * 16)\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>"
-            out += "<text x=\"\(legend + 15)\" y=\"\(y + 19 + Double(i) * 16)\">\(escape(s.name))</text>"
+        }
+        // The legend goes in the corner its box hides the fewest points in (~7 px per character).
+        let legendWidth = 25 + 7 * Double(series.map(\.name.count).max() ?? 0), legendHeight = 10 + 16 * Double(series.count)
+        let pixels = series.flatMap { $0.points.map { (px($0.x), py($0.y)) } }
+        let corners = [(x + width - legendWidth, y), (x + 5, y), (x + width - legendWidth, y + height - legendHeight),
+                       (x + 5, y + height - legendHeight)]
+        let (lx, ly) = corners.min { a, b in
+            func hidden(_ c: (Double, Double)) -> Int {
+                pixels.filter { $0.0 >= c.0 && $0.0 <= c.0 + legendWidth && $0.1 >= c.1 && $0.1 <= c.1 + legendHeight }.count
+            }
+            return hidden(a) < hidden(b)
+        }!
+        out += "<rect x=\"\(lx - 3)\" y=\"\(ly + 4)\" width=\"\(legendWidth - 2)\" height=\"\(legendHeight - 4)\" fill=\"white\" fill-opacity=\"0.8\"/>"
+        for (i, s) in series.enumerated() {
+            out += "<rect x=\"\(lx)\" y=\"\(ly + 10 + Double(i) * 16)\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>"
+            out += "<text x=\"\(lx + 15)\" y=\"\(ly + 19 + Double(i) * 16)\">\(escape(s.name))</text>"
         }
         return out
+    }
+
+    /// Axis ticks at round values (1, 2 or 5 × 10^k apart, 4 to 8 intervals) covering [low, high];
+    /// the first and last tick are the axis ends.
+    static func niceTicks(_ low: Double, _ high: Double) -> [Double] {
+        let span = max(high - low, 1e-12)
+        let raw = span / 5, magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2.0, 5.0, 10.0].map { $0 * magnitude }.first { span / $0 <= 8 } ?? 10 * magnitude
+        let first = floor(low / step) * step, last = ceil(high / step) * step
+        return stride(from: first, through: last + step / 2, by: step).map { ($0 / step).rounded() * step }
+    }
+
+    /// A tick value without spurious digits (0.05, 1.5, 200, 1e+06).
+    static func tickLabel(_ v: Double) -> String {
+        if v == 0 { return "0" }
+        if abs(v) >= 1e5 || abs(v) < 1e-3 { return String(format: "%.0e", v) }
+        var text = String(format: "%.3f", v)
+        while text.contains(".") && (text.hasSuffix("0") || text.hasSuffix(".")) { text.removeLast() }
+        return text
     }
 
     static func escape(_ s: String) -> String {

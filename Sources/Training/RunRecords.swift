@@ -1,11 +1,12 @@
 import Evaluation
 import Foundation
+import TensorKit
 
 /// The run directory's records (rank 0 writes them): `config.yaml` (the resolved configuration),
 /// `metrics.jsonl` (one JSON object per step and per validation), the same numbers as
 /// TensorBoard scalars (`events.out.tfevents.*`: `train/<field>` per step, `validation/<field>`
 /// per validation) and `checkpoints/`.
-public final class RunRecords: @unchecked Sendable {
+public final class RunRecords {
     public let directory: String
     private let metrics: FileHandle?
     private let events: TensorBoardEvents?
@@ -15,7 +16,7 @@ public final class RunRecords: @unchecked Sendable {
         guard writes else { metrics = nil; events = nil; return }
         let fm = FileManager.default
         try fm.createDirectory(atPath: "\(directory)/checkpoints", withIntermediateDirectories: true)
-        try configurationYAML.write(toFile: "\(directory)/config.yaml", atomically: true, encoding: .utf8)
+        try AtomicPublish.write(Array(configurationYAML.utf8), to: "\(directory)/config.yaml")
         let path = "\(directory)/metrics.jsonl"
         if !append || !fm.fileExists(atPath: path) { fm.createFile(atPath: path, contents: nil) }
         metrics = FileHandle(forWritingAtPath: path)

@@ -10,11 +10,24 @@ import TensorKit
 /// embeddings — part of the contract); chunks spread over ranks, each rank reading only its own;
 /// queries encoded sharded (in batches of `eval_query_bsz`) and all-gathered; then the
 /// `ShardedEvaluator` gives exact global ranks with O(Q) communication. No dropout, no fusion.
-public struct SplitEvaluation {
+///
+/// `phases` tells where this rank's time went, for the phase table of `mamfusion eval`.
+public final class SplitEvaluation {
     public let model: MamFusionModel
     /// The ranks sharing the split (`LocalWorld()`: this process alone, no MPI).
     public let world: any World
     public let loader: SplitLoader
+    /// Called after each chunk of this rank's videos with (videos encoded, videos of this rank).
+    public var progress: ((Int, Int) -> Void)?
+
+    /// Seconds of this rank by phase, and the useful FLOPs of its encoders (forward, valid rows).
+    public struct Phases: Sendable {
+        public var reading = 0.0, videoEncoding = 0.0, queryEncoding = 0.0, queryGather = 0.0
+        public var videoFlops = 0.0, queryFlops = 0.0
+        public var encoding: Double { videoEncoding + queryEncoding }
+        public var encoderFlops: Double { videoFlops + queryFlops }
+    }
+    public private(set) var phases = Phases()
 
     public init(model: MamFusionModel, world: any World, loader: SplitLoader) {
         self.model = model
@@ -32,9 +45,14 @@ public struct SplitEvaluation {
         let partition = try VideoPartition(videoCount: split.videoCount, chunkSize: c.evalContextBatchSize, ranks: world.size)
         let mine = partition.videos(of: rank)
         let clips = Tensor(shape: [mine.count, mc, d]), frames = Tensor(shape: [mine.count, d])
+        var encoded = 0
+        progress?(0, mine.count)
         for chunk in partition.chunks(of: rank) {
             let videos = Array(partition.videos(ofChunk: chunk))
+            var t0 = MonotonicClock.now()
             let inputs = try loader.loadVideos(videos)
+            phases.reading += MonotonicClock.now() - t0
+            t0 = MonotonicClock.now()
             let batch = SequenceBatch(lengths: inputs.frameLengths, globalIndices: videos, paddedLength: inputs.longestFrameInput)
             let clipBatch = SequenceBatch(lengths: Array(repeating: mc, count: videos.count), globalIndices: videos, paddedLength: mc)
             model.clipBranch.forward(inputs.clip.base, batch: clipBatch, dropout: .disabled)
@@ -42,6 +60,11 @@ public struct SplitEvaluation {
             let at = videos[0] - mine.lowerBound
             (clips.pointer + at * mc * d).update(from: model.clipBranch.output.pointer, count: videos.count * mc * d)
             (frames.pointer + at * d).update(from: model.frameBranch.output.pointer, count: videos.count * d)
+            phases.videoEncoding += MonotonicClock.now() - t0
+            let flops = ModelFlops(configuration: c, frames: inputs.frameLengths, tokens: [], pass: .encoding)
+            phases.videoFlops += flops.clip + flops.frame
+            encoded += videos.count
+            progress?(encoded, mine.count)
         }
         EmbeddingNormalization.l2Normalize(clips.pointer, rows: mine.count * mc, dim: d)
         EmbeddingNormalization.l2Normalize(frames.pointer, rows: mine.count, dim: d)
@@ -60,18 +83,25 @@ public struct SplitEvaluation {
         var start = mine.lowerBound
         while start < mine.upperBound {
             let ids = Array(start..<min(start + c.evalQueryBatchSize, mine.upperBound))
+            var t0 = MonotonicClock.now()
             let inputs = try loader.loadQueries(ids)
+            phases.reading += MonotonicClock.now() - t0
+            t0 = MonotonicClock.now()
             let batch = SequenceBatch(lengths: inputs.tokenLengths, globalIndices: ids)
             model.queryEncoders[0].forward(inputs.tokens.base, batch: batch, dropout: .disabled)
             local.withUnsafeMutableBufferPointer {
                 ($0.baseAddress! + (start - mine.lowerBound) * d).update(from: model.queryEncoders[0].output.pointer, count: ids.count * d)
             }
+            phases.queryEncoding += MonotonicClock.now() - t0
+            phases.queryFlops += ModelFlops(configuration: c, frames: [], tokens: inputs.tokenLengths, pass: .encoding).text
             start += ids.count
         }
         let all = Tensor(shape: [Q, d])
+        let t0 = MonotonicClock.now()
         try local.withUnsafeBufferPointer {
             try world.allgatherv($0, into: all.buffer, counts: share.map { $0.count * d })
         }
+        phases.queryGather += MonotonicClock.now() - t0
         EmbeddingNormalization.l2Normalize(all.pointer, rows: Q, dim: d)
         return try QuerySet(embeddings: all, groundTruth: split.captions.map(\.videoIndex))
     }

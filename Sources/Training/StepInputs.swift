@@ -6,7 +6,7 @@ import FeatureData
 /// of at most three micro-batches (the one computing, the last of pass 1 kept for pass 2, the one
 /// loading) instead of its whole share and the next one — with `micro_batch` 0 (one micro-batch
 /// per step) it is the usual next-batch prefetch.
-final class StepInputs: @unchecked Sendable {
+final class StepInputs {
     /// One load: dataset videos and, for the check, their dataset captions in order.
     struct Load: Sendable {
         let videos: [Int]

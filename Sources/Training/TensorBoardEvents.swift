@@ -11,7 +11,7 @@ import Foundation
 /// and a `Summary` of scalar values (tag, simple_value). The few protocol-buffer fields needed are
 /// encoded here by hand (event.proto: wall_time 1 double, step 2 int64, file_version 3 string,
 /// summary 5; summary.proto: value 1; Value: tag 1 string, simple_value 2 float).
-public final class TensorBoardEvents: @unchecked Sendable {
+public final class TensorBoardEvents {
     public let path: String
     private let handle: FileHandle
 

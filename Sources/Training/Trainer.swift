@@ -35,7 +35,7 @@ public struct TrainingStopped: Error, CustomStringConvertible {
 /// the `EpochSampler`, one `DistributedStep` each, BertAdam on the summed gradient (identical on
 /// every rank, so parameters stay bit-identical — checked by a periodic checksum), validation and
 /// model selection after each epoch, checkpoints, resume, progress and metrics records.
-public final class Trainer: @unchecked Sendable {
+public final class Trainer {
     public let configuration: RunConfiguration
     public let world: Communicator
     public let model: MamFusionModel
@@ -215,29 +215,30 @@ public final class Trainer: @unchecked Sendable {
         var headSeconds: Double
     }
 
-    /// One small all-reduce (MAX) per step settles, for every rank at once: did any rank see a
-    /// non-finite value (then all stop, naming the lowest such rank), was any rank asked to stop
-    /// by SIGINT/SIGTERM (then all stop after this step), and the per-rank maxima of the records.
+    /// One small exchange per step (`World.gatherOutcomes`, the failure agreement) settles, for
+    /// every rank at once: did any rank see a non-finite value (then all stop, naming the lowest
+    /// such rank), was any rank asked to stop by SIGINT/SIGTERM (then all stop after this step),
+    /// and the per-rank maxima of the records.
     private func checkHealthAndAgreeOnStop(_ result: DistributedStep.Result, epoch: Int) throws -> StepAgreement {
         let bad = result.nonFinite != nil
         if bad {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
-        // [lowest bad rank encoded as P − rank (0: none), stop signal, peak RSS, head µs].
-        let local: [Int64] = [bad ? Int64(world.size - world.rank) : 0, Int64(mf_stop_signal()),
-                              Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded())]
-        let flags = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
-            try world.allreduce(local, .max)
+        // Per rank: [stop signal, peak RSS, head µs].
+        let local: [Int64] = [Int64(mf_stop_signal()), Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded())]
+        let outcome = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
+            try world.gatherOutcomes(failed: bad, values: local)
         }
-        if flags[0] != 0 {
-            throw TrainingStopped(message: "stopping: \(world.describe(rank: world.size - Int(flags[0]))) produced a non-finite value at step \(state.step) "
+        if let first = outcome.failedRanks.first {
+            throw TrainingStopped(message: "stopping: \(world.describe(rank: first)) produced a non-finite value at step \(state.step) "
                                   + "(see its message); the last good checkpoint is untouched", exitCode: 3)
         }
+        func largest(_ k: Int) -> Int64 { outcome.values.map { $0[k] }.max() ?? 0 }
         for (name, value) in result.terms.named where !value.isFinite {
             throw TrainingStopped(message: "stopping: loss term \(name) is \(value) at step \(state.step) (epoch \(epoch)); "
                                   + "the last good checkpoint is untouched", exitCode: 3)
         }
-        return StepAgreement(stopSignal: Int32(flags[1]), peakResidentBytes: Int(flags[2]), headSeconds: Double(flags[3]) / 1e6)
+        return StepAgreement(stopSignal: Int32(largest(0)), peakResidentBytes: Int(largest(1)), headSeconds: Double(largest(2)) / 1e6)
     }
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks,

@@ -50,7 +50,7 @@ struct DistributedEvaluationTests {
             var arguments = ["selftest-eval", "--index", index, "--queries", queries, "--chunk", "\(chunk)",
                              "--memory-budget", "\(budget)", "--top-k", "\(topK)"]
             if writeIndex { arguments += ["--write-index", written] }
-            let output = try ToolRunner.run(arguments, ranks: ranks, timeout: 120, environment: childEnvironment)
+            let output = try ToolRunner.run(arguments, ranks: ranks, timeout: 120, environment: childEnvironment, program: .testSupport)
             #expect(output.status == 0 && !output.timedOut, "exit \(output.status)\n\(output.stderr)")
             let o = parse(output)
 

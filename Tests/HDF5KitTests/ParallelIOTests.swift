@@ -28,7 +28,7 @@ struct ParallelIOTests {
     @Test("ranks write their own rows collectively and read other ranks' rows back", arguments: [2, 3])
     func selfTest(ranks: Int) throws {
         try withTemporaryDirectory { dir in
-            let output = try ToolRunner.run(["selftest-io", "--dir", dir], ranks: ranks, timeout: 60)
+            let output = try ToolRunner.run(["selftest-io", "--dir", dir], ranks: ranks, timeout: 60, program: .testSupport)
             #expect(output.status == 0 && !output.timedOut, "stderr: \(output.stderr)")
             let offsets = Self.offsets(ranks)
             let total = offsets[ranks]

@@ -62,17 +62,17 @@ struct CommunicatorTests {
 
     @Test("without mpirun the process is a valid world of size 1")
     func singleton() throws {
-        Self.check(try ToolRunner.run(["selftest", "comm"]), ranks: 1)
+        Self.check(try ToolRunner.run(["selftest", "comm"], program: .testSupport), ranks: 1)
     }
 
     @Test("every collective gives the right result on every one of 2 ranks")
     func twoRanks() throws {
-        Self.check(try ToolRunner.run(["selftest", "comm"], ranks: 2), ranks: 2)
+        Self.check(try ToolRunner.run(["selftest", "comm"], ranks: 2, program: .testSupport), ranks: 2)
     }
 
     @Test("every collective gives the right result on every one of 3 ranks (unequal blocks)")
     func threeRanks() throws {
-        Self.check(try ToolRunner.run(["selftest", "comm"], ranks: 3), ranks: 3)
+        Self.check(try ToolRunner.run(["selftest", "comm"], ranks: 3, program: .testSupport), ranks: 3)
     }
 
     @Test("doctor verifies the collectives and prints every rank")
@@ -89,7 +89,7 @@ struct CommunicatorTests {
 struct CommunicatorFailureTests {
     @Test("an invalid MPI call throws an MPIError naming the call and the rank, on every rank")
     func invalidCallThrows() throws {
-        let out = try ToolRunner.run(["selftest", "error"], ranks: 2)
+        let out = try ToolRunner.run(["selftest", "error"], ranks: 2, program: .testSupport)
         #expect(out.status == 0, "\(out.stderr)")
         for r in 0..<2 {
             let line = out.lines(startingWith: "rank \(r) ").first ?? ""
@@ -99,7 +99,7 @@ struct CommunicatorFailureTests {
 
     @Test("abort from one rank ends the whole job promptly with the rank's message")
     func abortEndsJob() throws {
-        let out = try ToolRunner.run(["selftest", "abort"], ranks: 2, timeout: 60)
+        let out = try ToolRunner.run(["selftest", "abort"], ranks: 2, timeout: 60, program: .testSupport)
         #expect(!out.timedOut)
         #expect(out.status != 0)
         // The message names the rank and its host (this machine's name: both ranks run here).

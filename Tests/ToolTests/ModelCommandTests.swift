@@ -23,6 +23,18 @@ struct ModelCommandTests {
         #expect(out.stdout.contains("(trainable \(total))") == gmmFormer)
     }
 
+    @Test("the shipped tool lists no test-only command; the test-support tool holds them")
+    func noTestCommandsShipped() throws {
+        let help = try ToolRunner.run(["--help"])
+        #expect(help.status == 0)
+        for command in ["selftest", "head-check"] { #expect(!help.stdout.contains(command), "mamfusion --help lists \(command)") }
+        for command in ["selftest", "selftest-io", "selftest-eval", "selftest-data"] {
+            #expect(try ToolRunner.run([command]).status != 0, "mamfusion still runs \(command)")
+        }
+        let support = try ToolRunner.run(["--help"], program: .testSupport)
+        #expect(support.status == 0 && support.stdout.contains("head-check") && support.stdout.contains("selftest-data"))
+    }
+
     @Test("model-info names an unknown key and exits non-zero")
     func badKey() throws {
         let out = try ToolRunner.run(["model-info", "--set", "hiden_size=3"])

@@ -73,6 +73,20 @@ struct TrainerTests {
         let recall = { (text: String) in text.split(separator: "\n").first { $0.contains("SumR") }.map(String.init) }
         #expect(recall(fromIndex.stdout) != nil && recall(fromIndex.stdout) == recall(evaluation.stdout))
 
+        // The phase table on the text output, and the same numbers as one JSON object.
+        #expect(evaluation.stdout.contains("where the time went") && evaluation.stdout.contains("peak RSS"), "\(evaluation.stdout)")
+        let json = try ToolRunner.run(["eval", "--checkpoint", best, "--split", "test", "--json"] + settings, ranks: 2)
+        #expect(json.status == 0, "\(json.stderr)")
+        let line = try #require(json.stdout.split(separator: "\n").first { $0.hasPrefix("{") })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        for key in ["r1", "r5", "r10", "r100", "sumr", "queries", "videos", "ranks", "reading_s", "video_encoding_s", "query_encoding_s",
+                    "query_gather_s", "scoring_s", "ranking_s", "encoder_gflops", "sgemm_gflops", "peak_rss_bytes_max_rank"] {
+            #expect(object[key] is NSNumber, "eval --json lacks \(key): \(line)")
+        }
+        #expect(object["ranks"] as? Int == 2)
+        let sumR = (object["sumr"] as? NSNumber)?.doubleValue ?? -1
+        #expect(recall(evaluation.stdout)?.contains(String(format: "%7.2f", sumR)) == true, "JSON SumR \(sumR) vs \(recall(evaluation.stdout) ?? "")")
+
         let wrong = try ToolRunner.run(["eval", "--checkpoint", best] + settings + ["--set", "model=mamfusion"])
         #expect(wrong.status != 0)
         #expect(wrong.stderr.contains("holds a gmmformer model, but the configuration's model is mamfusion"), "\(wrong.stderr)")

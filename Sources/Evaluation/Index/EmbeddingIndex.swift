@@ -56,12 +56,10 @@ public enum EmbeddingIndex {
             problem = "rank \(me): videos are not consecutive (\(start)…\(last) holds \(shard.count))"
         }
         // Every rank learns every rank's (problem, start, count, Mc, d).
-        let mine: [Int64] = [problem == nil ? 0 : 1, Int64(start), Int64(shard.count), Int64(shard.clipsPerVideo), Int64(shard.dim)]
-        let all = try communicator.map { try $0.allgather(mine) } ?? mine
-        let failed = (0..<ranks).filter { all[5 * $0] != 0 }
-        if let problem { throw EvaluationError.invalidInput(problem) }
-        guard failed.isEmpty else { throw EvaluationError.failedOnAnotherRank(ranks: failed) }
-        let pieces = (0..<ranks).map { (start: Int(all[5 * $0 + 1]), count: Int(all[5 * $0 + 2])) }
+        let world: any World = communicator ?? LocalWorld()
+        let all = try world.agreeOnFailure(problem.map { EvaluationError.invalidInput($0) },
+                                           values: [Int64(start), Int64(shard.count), Int64(shard.clipsPerVideo), Int64(shard.dim)])
+        let pieces = (0..<ranks).map { (start: Int(all[$0][0]), count: Int(all[$0][1])) }
         let total = pieces.reduce(0) { $0 + $1.count }
         var covered = 0
         for piece in pieces.filter({ $0.count > 0 }).sorted(by: { $0.start < $1.start }) {
@@ -70,8 +68,8 @@ public enum EmbeddingIndex {
             }
             covered += piece.count
         }
-        let mc = Int(all[3]), d = Int(all[4])
-        guard (0..<ranks).allSatisfy({ Int(all[5 * $0 + 3]) == mc && Int(all[5 * $0 + 4]) == d }) else {
+        let mc = Int(all[0][2]), d = Int(all[0][3])
+        guard (0..<ranks).allSatisfy({ Int(all[$0][2]) == mc && Int(all[$0][3]) == d }) else {
             throw EvaluationError.invalidInput("ranks disagree on the embedding shape (Mc, d)")
         }
 
@@ -130,7 +128,7 @@ public enum EmbeddingIndex {
         }
 
         // Phase 2 (rank 0): with MPI-IO, the strings from a serial reopen; then publish.
-        var failure: Error? = nil
+        var failure: (any Error)? = nil
         if me == 0 {
             do {
                 if communicator != nil {
@@ -138,19 +136,15 @@ public enum EmbeddingIndex {
                     try writeStrings(file)
                     try file.close()
                 }
-                try publish(temporary, as: path)
+                try AtomicPublish.publish(temporary, as: path)
+            } catch let error as AtomicPublish.Failure {
+                failure = EvaluationError.io(path: error.path, message: "\(error.call): \(error.reason)")
             } catch {
                 failure = error
                 unlink(temporary)
             }
         }
-        if let communicator {
-            let failedRoot = try communicator.allreduce(Int32(failure == nil ? 0 : 1), .max)
-            if let failure { throw failure }
-            if failedRoot != 0 { throw EvaluationError.failedOnAnotherRank(ranks: [0]) }
-        } else if let failure {
-            throw failure
-        }
+        try world.agreeOnFailure(failure)
     }
 
     /// The sizes stored in an index (checks the format).
@@ -195,23 +189,5 @@ public enum EmbeddingIndex {
             throw EvaluationError.io(path: path, message: "datasets \(clipShape), \(frameShape) disagree with the header \(h)")
         }
         return h
-    }
-
-    /// fsync(temporary), rename onto `path`, fsync the directory.
-    private static func publish(_ temporary: String, as path: String) throws {
-        let fd = open(temporary, O_RDONLY)
-        guard fd >= 0 else { throw EvaluationError.io(path: temporary, message: String(cString: strerror(errno))) }
-        let synced = fsync(fd)
-        close(fd)
-        guard synced == 0 else { throw EvaluationError.io(path: temporary, message: "fsync: \(String(cString: strerror(errno)))") }
-        guard rename(temporary, path) == 0 else {
-            throw EvaluationError.io(path: path, message: "cannot move \(temporary) into place: \(String(cString: strerror(errno)))")
-        }
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let dfd = open(directory.isEmpty ? "/" : directory, O_RDONLY)
-        if dfd >= 0 {
-            _ = fsync(dfd)
-            close(dfd)
-        }
     }
 }

@@ -2,7 +2,7 @@ import TensorKit
 
 /// Every query of an evaluation, replicated on every rank: queries are encoded sharded and
 /// all-gathered (DISTRIBUTED.md §5), Q×d floats — small next to the video database.
-public struct QuerySet: @unchecked Sendable {
+public struct QuerySet {
     /// [Q, d] query vectors q̂, L2-normalised by the caller
     /// (`EmbeddingNormalization.l2Normalize`). Owned by the caller; only read.
     public let embeddings: Tensor

@@ -6,7 +6,7 @@ import TensorKit
 /// Global indices are strictly increasing — a rank holds whole chunks of consecutive videos
 /// (`VideoPartition`) — and the ranks' sets are disjoint and together cover 0..<V. The tie rule
 /// of DISTRIBUTED.md §5 orders videos by this index.
-public struct VideoShard: @unchecked Sendable {
+public struct VideoShard {
     /// [Vr, Mc, d] clip embeddings ĉ (Mc = 32 clips per video), L2-normalised per clip.
     public let clips: Tensor
     /// [Vr, d] frame embeddings f̂, L2-normalised.

@@ -1,3 +1,4 @@
+import TensorKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,16 +41,14 @@ public enum RankRecordWriter {
             if buffer.count > 1 << 20 { flush() }
         }
         flush()
-        if fflush(file) != 0 || fsync(fileno(file)) != 0 { failed = true }
+        if fflush(file) != 0 { failed = true }
         if fclose(file) != 0 { failed = true }
         guard !failed else {
             unlink(temporary)
             throw EvaluationError.io(path: temporary, message: "write failed: \(String(cString: strerror(errno)))")
         }
-        guard rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(temporary)
-            throw EvaluationError.io(path: path, message: "cannot move \(temporary) into place: \(message)")
+        do { try AtomicPublish.publish(temporary, as: path) } catch {
+            throw EvaluationError.io(path: error.path, message: "\(error.call): \(error.reason)")
         }
     }
 

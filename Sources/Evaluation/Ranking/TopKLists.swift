@@ -1,3 +1,5 @@
+import TensorKit
+
 /// The K best videos of every query over the whole database, ordered by the ranking order of
 /// DISTRIBUTED.md §5 (score descending, then global index ascending) — so the ground truth
 /// appears at position rank(q) − 1 whenever rank(q) ≤ K.
@@ -24,10 +26,11 @@ public struct TopKLists: Sendable, Equatable {
     }
 }
 
-/// Whether (s1, i1) ranks strictly before (s2, i2): higher score, or equal score and lower index.
+/// Whether (s1, i1) ranks strictly before (s2, i2): higher score, or equal score and lower index
+/// — the project's one ranking order (`RankedScore.precedes`).
 @inline(__always)
 func ranksBefore(_ s1: Float, _ i1: Int32, _ s2: Float, _ i2: Int32) -> Bool {
-    s1 > s2 || (s1 == s2 && i1 < i2)
+    RankedScore(score: s1, index: i1).precedes(RankedScore(score: s2, index: i2))
 }
 
 /// One rank's K best videos per query so far: per query a binary heap of K (score, index)

@@ -27,6 +27,15 @@ struct EvaluationCollectives {
         reducedBytes += remote * buffer.count * MemoryLayout<T>.stride
     }
 
+    /// The failure agreement (`World.agreeOnFailure`), timed and counted as an all-gather.
+    mutating func agreeOnFailure(_ failure: (any Error)?, values: [Int64]) throws -> [[Int64]] {
+        let t0 = MonotonicClock.now()
+        defer { seconds += MonotonicClock.now() - t0 }
+        gatherSentBytes += remote * (values.count + 1) * MemoryLayout<Int64>.stride
+        gatherReceivedBytes += remote * (values.count + 1) * world.size * MemoryLayout<Int64>.stride
+        return try world.agreeOnFailure(failure, values: values)
+    }
+
     mutating func allgather<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws {
         let t0 = MonotonicClock.now()
         try world.allgatherv(send, into: receive, counts: Array(repeating: send.count, count: world.size))

@@ -10,8 +10,6 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable, Equatable
     case invalidInput(String)
     /// Query `query`'s ground-truth video `video` is held by no rank.
     case groundTruthMissing(query: Int, video: Int)
-    /// Another rank failed first (its own error is reported there).
-    case failedOnAnotherRank(ranks: [Int])
     /// Reading or writing a file failed.
     case io(path: String, message: String)
     /// There is nothing to rank (a split without queries).
@@ -28,8 +26,6 @@ public enum EvaluationError: Error, CustomStringConvertible, Sendable, Equatable
             return "invalid evaluation input: \(message)"
         case let .groundTruthMissing(query, video):
             return "the ground-truth video \(video) of query \(query) is held by no rank"
-        case let .failedOnAnotherRank(ranks):
-            return "evaluation failed on rank\(ranks.count == 1 ? "" : "s") \(ranks.map(String.init).joined(separator: ", ")) (see that rank's message)"
         case let .io(path, message):
             return "\(path): \(message)"
         case .noQueries:

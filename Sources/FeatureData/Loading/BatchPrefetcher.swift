@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Prepares the next batch on a background thread while the current one computes.
 ///
@@ -15,11 +16,12 @@ import Dispatch
 ///
 /// With a packed file read through collective MPI-IO, the loads do MPI collectives on their
 /// thread: use independent transfers when the training thread communicates meanwhile.
-public final class BatchPrefetcher<Batch: Sendable>: @unchecked Sendable {
+public final class BatchPrefetcher<Batch: Sendable>: Sendable {
     private let queue = DispatchQueue(label: "mamfusion.feature-prefetch")
-    private let lock = StatisticsLock()
-    private var pending: [Slot] = []
+    /// Loads started and not yet taken, oldest first.
+    private let pending = Mutex<[Slot]>([])
 
+    // @unchecked Sendable: written by the load before `done.signal()`, read after `done.wait()`.
     private final class Slot: @unchecked Sendable {
         let done = DispatchSemaphore(value: 0)
         var work: (@Sendable () throws -> Batch)?
@@ -44,17 +46,17 @@ public final class BatchPrefetcher<Batch: Sendable>: @unchecked Sendable {
     public func prefetch(_ load: @escaping @Sendable () throws -> Batch) {
         let slot = Slot()
         slot.work = load
-        lock.sync { pending.append(slot) }
+        pending.withLock { $0.append(slot) }
         queue.async { slot.run() }
     }
 
     /// Loads started and not yet taken.
-    public var inFlight: Int { lock.sync { pending.count } }
+    public var inFlight: Int { pending.withLock { $0.count } }
 
     /// Waits for the oldest started load and returns its batch (or throws its error).
     /// Throws if nothing was started.
     public func next() throws -> Batch {
-        guard let slot = lock.sync({ pending.isEmpty ? nil : pending.removeFirst() }) else {
+        guard let slot = pending.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else {
             throw FeatureDataError(file: "(prefetcher)", "next() called with no load started")
         }
         slot.done.wait()

@@ -7,7 +7,7 @@ import TensorKit
 /// - `frames`: Σ frameLengths × Dv — video i's frame input is rows
 ///   frameOffsets[i] ..< frameOffsets[i] + frameLengths[i] (min(T, max_ctx_l) rows).
 /// The storages are owned by this value (and whoever keeps them); nothing else writes them.
-public struct VideoInputs: @unchecked Sendable {
+public struct VideoInputs: Sendable {
     /// Split video indices, in the order requested.
     public let videos: [Int]
     public let visualDimension: Int
@@ -38,7 +38,7 @@ public struct VideoInputs: @unchecked Sendable {
 /// Preprocessed query inputs, packed: query i's tokens are rows
 /// tokenOffsets[i] ..< tokenOffsets[i] + tokenLengths[i] of `tokens` (Σ lengths × Dq), each
 /// ≤ max_desc_l rows.
-public struct QueryInputs: @unchecked Sendable {
+public struct QueryInputs: Sendable {
     /// Split caption indices, in the order requested.
     public let queries: [Int]
     public let queryDimension: Int
@@ -57,7 +57,7 @@ public struct QueryInputs: @unchecked Sendable {
 
 /// A rank's part of a training batch: its videos and all of their captions, flattened in video
 /// order (each video's captions in caption-file order) — the reference collate's query order.
-public struct TrainingBatch: @unchecked Sendable {
+public struct TrainingBatch: Sendable {
     public let videos: VideoInputs
     public let queries: QueryInputs
     /// For each query, the position of its video in `videos.videos`.

@@ -1,3 +1,4 @@
+import Synchronization
 import TensorKit
 #if canImport(Glibc)
 import Glibc
@@ -24,11 +25,13 @@ public struct LoaderOptions: Sendable, Equatable {
 ///
 /// One load at a time per loader (the prefetcher runs them one after another on its thread):
 /// the loader keeps its read and scratch buffers between loads.
+// @unchecked Sendable: one load at a time (the prefetcher's serial queue) owns the read buffers;
+// the statistics are shared through a Mutex.
 public final class SplitLoader: @unchecked Sendable {
     public let source: any FeatureSource
     public let options: LoaderOptions
-    private let lock = StatisticsLock()
-    private var _statistics = LoaderStatistics()
+    /// Read from the training thread while the prefetch thread loads.
+    private let _statistics = Mutex(LoaderStatistics())
     /// Stored frames of the current load, kept between loads (loads are sequential) so that
     /// large batches do not fault in fresh pages every time.
     private var rawFrames = FloatStorage(count: 1)
@@ -59,14 +62,14 @@ public final class SplitLoader: @unchecked Sendable {
     public var index: SplitIndex { source.index }
 
     /// Bytes and seconds of every load so far.
-    public var statistics: LoaderStatistics { lock.sync { _statistics } }
+    public var statistics: LoaderStatistics { _statistics.withLock { $0 } }
 
     private func record(bytes: Int, read: Double, preprocess: Double) {
-        lock.sync {
-            _statistics.loads += 1
-            _statistics.bytesRead += bytes
-            _statistics.readSeconds += read
-            _statistics.preprocessSeconds += preprocess
+        _statistics.withLock {
+            $0.loads += 1
+            $0.bytesRead += bytes
+            $0.readSeconds += read
+            $0.preprocessSeconds += preprocess
         }
     }
 
@@ -179,18 +182,5 @@ public final class SplitLoader: @unchecked Sendable {
             }
         }
         return TrainingBatch(videos: videoInputs, queries: try loadQueries(queries), queryVideoPosition: positions)
-    }
-}
-
-/// A pthread mutex for the loader's statistics (read from the training thread while the
-/// prefetch thread loads).
-final class StatisticsLock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func sync<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
     }
 }

@@ -7,7 +7,7 @@ import MPIKit
 ///
 /// Opening reads and validates the index tables (every rank reads them: they are small) and
 /// the format version; the features stay on disk and are read per shard by the split sources.
-public final class PackedFeatureFile: @unchecked Sendable {
+public final class PackedFeatureFile: Sendable {
     public let path: String
     public let file: HDF5File
     public let collection: String

@@ -8,7 +8,7 @@ import HDF5Kit
 /// agree on the number of hyperslab rounds with one small all-reduce on the file's communicator,
 /// so that call must not overlap other collectives on that communicator from another thread.
 /// `.independent` transfers (the default) need no coordination.
-public final class PackedFeatureSource: FeatureSource, @unchecked Sendable {
+public final class PackedFeatureSource: FeatureSource, Sendable {
     public let file: PackedFeatureFile
     public let index: SplitIndex
     /// Packed video index of each split video.

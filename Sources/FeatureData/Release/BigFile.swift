@@ -11,7 +11,7 @@ import InputFiles
 /// Opening checks that `feature.bin` holds exactly N × D floats, that `id.txt` holds N ids and
 /// that no id repeats; each failure is a `FeatureDataError` naming the file and the item.
 /// Safe to read from several threads at once (`pread` has no shared file position).
-public final class BigFile: @unchecked Sendable {
+public final class BigFile: Sendable {
     public let directory: String
     /// N: rows of `feature.bin`.
     public let rowCount: Int

@@ -8,7 +8,7 @@ import HDF5Kit
 /// Opening validates everything that does not need a split: `shape.txt` / `feature.bin` /
 /// `id.txt` agreement, duplicate frame or video ids, frame ids missing from `id.txt`, and the
 /// expected dimensions. `split(_:)` then validates one caption file against it.
-public final class ReleaseCollection: @unchecked Sendable {
+public final class ReleaseCollection: Sendable {
     public let paths: CollectionPaths
     public let features: BigFile
     /// The query-feature file, opened serially.

@@ -2,7 +2,7 @@ import HDF5Kit
 
 /// One split of a release-layout collection: frames read from `feature.bin` by offsets, query
 /// features from the HDF5 file one dataset per cap_id.
-public final class ReleaseFeatureSource: FeatureSource, @unchecked Sendable {
+public final class ReleaseFeatureSource: FeatureSource, Sendable {
     public let collection: ReleaseCollection
     public let index: SplitIndex
     /// Rows of `feature.bin` of every split video, video after video.

@@ -345,12 +345,6 @@ extension RunConfiguration {
         Self.keys.map { "\($0.name): \($0.get(self))" }.joined(separator: "\n") + "\n"
     }
 
-    /// Every key with its meaning and current value (for `--help`-style listings).
-    public static var keyHelp: [(name: String, help: String, defaultValue: String)] {
-        let d = RunConfiguration()
-        return keys.map { ($0.name, $0.help, $0.get(d)) }
-    }
-
     /// A key name as quoted in errors: at most an excerpt of what the user wrote.
     private static func shortKey(_ name: String) -> String {
         name.utf8.count <= Excerpt.defaultLimit ? name : String(Excerpt.quote(name).dropFirst().dropLast())

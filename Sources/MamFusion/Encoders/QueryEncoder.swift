@@ -7,7 +7,7 @@ import TensorKit
 /// Training runs it twice on the same batch with different dropout masks (q for the similarity
 /// losses, q2 for the fusion); each pass is its own `QueryEncoder` (own activations, shared
 /// parameters, own dropout sites).
-public final class QueryEncoder: @unchecked Sendable {
+public final class QueryEncoder {
     public let projection: InputProjection
     public let positions: PositionalEncoding
     public let attention: SelfAttention

@@ -11,7 +11,7 @@ import TensorKit
 ///
 /// The layers between the positional encoding and the pooling are one `stack` of
 /// `SequenceLayer`s, so both models run the same forward and backward.
-public final class VideoBranch: @unchecked Sendable {
+public final class VideoBranch {
     public enum Kind: Sendable { case clip, frame }
     public let kind: Kind
     public let projection: InputProjection

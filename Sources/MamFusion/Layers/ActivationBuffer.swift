@@ -2,7 +2,7 @@ import TensorKit
 
 /// A reusable activation or workspace buffer: `reserve(n)` allocates only when `n` exceeds what
 /// it already holds, so a training step of a shape seen before allocates nothing.
-public final class ActivationBuffer: @unchecked Sendable {
+public final class ActivationBuffer {
     public private(set) var storage = FloatStorage(count: 0)
     public init() {}
 
@@ -26,7 +26,7 @@ public final class ActivationBuffer: @unchecked Sendable {
 }
 
 /// The parameter and gradient pointers of one tensor name.
-public struct ParameterBinding: @unchecked Sendable {
+public struct ParameterBinding {
     public let value: UnsafeMutablePointer<Float>
     public let gradient: UnsafeMutablePointer<Float>
 
@@ -44,7 +44,7 @@ public struct ParameterBinding: @unchecked Sendable {
 ///
 /// Rule for callers: a slot's contents are valid only until the next call into another layer;
 /// a buffer handed from one layer to another (an upstream gradient, an output) is never a slot.
-public final class ScratchArena: @unchecked Sendable {
+public final class ScratchArena {
     private var slots: [ActivationBuffer] = []
     public init() {}
 
@@ -81,7 +81,7 @@ public final class ScratchArena: @unchecked Sendable {
 
 /// A reusable buffer of values other than activations (arg-max indices, scored records):
 /// like `ActivationBuffer`, `reserve(n)` allocates only when `n` exceeds what it already holds.
-public final class ReusableBuffer<Element>: @unchecked Sendable {
+public final class ReusableBuffer<Element> {
     public private(set) var pointer = UnsafeMutablePointer<Element>.allocate(capacity: 1)
     public private(set) var capacity = 1
     public init() {}

@@ -8,7 +8,7 @@ import TensorKit
 /// Kept for backward: the LayerNorm output (rows × in), its mean/rstd and y; the dropped copy is
 /// recomputed from the counter-based masks in backward instead of stored. The input x is read
 /// again in backward (the caller keeps it alive).
-public final class InputProjection: @unchecked Sendable {
+public final class InputProjection {
     let lnWeight, lnBias, weight, bias: ParameterBinding
     public let inFeatures: Int
     public let outFeatures: Int

@@ -4,7 +4,7 @@ import TensorKit
 /// after the add. Names: `<name>.0.*` the Mamba core, `<name>.1.{weight,bias}` the LayerNorm.
 /// Runs on packed valid rows (`SequenceBatch`): the unit is causal with padding at the end, so
 /// padded rows never change valid outputs.
-public final class MambaBlock: @unchecked Sendable {
+public final class MambaBlock {
     let unit: MambaUnit
     let parameters: MambaParameters
     let gradients: MambaGradients

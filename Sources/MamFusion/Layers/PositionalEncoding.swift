@@ -3,7 +3,7 @@ import TensorKit
 /// Learned positional encoding (MODEL.md §1): y = Dropout_input_drop( LayerNorm( x + E[0..n−1] ) )
 /// for each sequence of n rows, positions counted from each sequence's first row.
 /// Names: `<name>.position_embeddings.weight` (max_pos × d), `<name>.LayerNorm.{weight,bias}`.
-public final class PositionalEncoding: @unchecked Sendable {
+public final class PositionalEncoding {
     let table, lnWeight, lnBias: ParameterBinding
     public let features: Int
     public let maxPositions: Int

@@ -13,7 +13,7 @@ import TensorKit
 ///
 /// The encoders work on packed rows (`SequenceBatch`) and keep their activations for backward;
 /// buffers are reused across steps (a step of a shape seen before allocates nothing).
-public final class MamFusionModel: @unchecked Sendable {
+public final class MamFusionModel {
     public let configuration: RunConfiguration
     public let layout: ParameterLayout
     public let parameters: ParameterSet
@@ -33,7 +33,7 @@ public final class MamFusionModel: @unchecked Sendable {
     /// The two fusion modules of MamFusion (MODEL.md §2; training only): `v2t_fusion` (the pooled
     /// frame vectors attend over the second query pass) and `t2v_fusion` (the second query pass
     /// attends over the fused videos).
-    public struct Fusion: Sendable {
+    public struct Fusion {
         public let videoToText: FusionAttention
         public let textToVideo: FusionAttention
 
@@ -71,7 +71,7 @@ public final class MamFusionModel: @unchecked Sendable {
     }
 
     /// The packed inputs of one batch (or one rank's part of it), in global batch order.
-    public struct Inputs: @unchecked Sendable {
+    public struct Inputs {
         /// Clip inputs, `videos.count · map_size` rows × Dv.
         public var clipFeatures: UnsafePointer<Float>
         /// Frame inputs, Σ frames rows × Dv; `videos` holds the frame counts.

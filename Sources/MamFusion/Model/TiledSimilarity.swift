@@ -30,7 +30,7 @@ import TensorKit
 ///
 /// Shapes: q is Q×d (global order); E is Vb × (Mc+1) × d (video-major blocks); every score
 /// matrix is Q×Vb row-major (column j = the block's video j).
-public final class TiledSimilarity: @unchecked Sendable {
+public final class TiledSimilarity {
     /// Queries per tile: fixed, so that tiles never depend on the world size.
     public static let queryTile = 256
     static let epsilon: Float = 1e-12

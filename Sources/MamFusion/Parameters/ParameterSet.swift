@@ -3,7 +3,7 @@ import TensorKit
 /// A flat buffer in a `ParameterLayout` — the model's parameters, their gradients, or one of the
 /// optimiser's moments — with named views. Views share the buffer: writing through a view writes
 /// the flat buffer that the all-reduce and the optimiser see.
-public final class ParameterSet: @unchecked Sendable {
+public final class ParameterSet: Sendable {
     public let layout: ParameterLayout
     public let storage: FloatStorage
 

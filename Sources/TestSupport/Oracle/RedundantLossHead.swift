@@ -12,7 +12,7 @@ import TensorKit
 /// encoder passes), C (V·Mc×d) and F (V×d). After `backward`, `dq`, `dq2`, `dC`, `dF` hold ∂L/∂
 /// of each input, and the fusion modules' parameter gradients have been accumulated into
 /// `gradients`.
-public final class RedundantLossHead: @unchecked Sendable {
+public final class RedundantLossHead {
     public let features: Int
     public let clips: Int
     public let similarity: SimilarityScores

@@ -9,7 +9,7 @@ import TensorKit
 /// argmax, so the backward sends each score's gradient to the one clip that produced it. This is
 /// the whole-matrix computation (normalise, then multiply; all Q×V·Mc products at once) that
 /// training used before the scores were tiled.
-public final class SimilarityScores: @unchecked Sendable {
+public final class SimilarityScores {
     public let features: Int
     public let clips: Int
     public let clip = ActivationBuffer(), clipUnnormalized = ActivationBuffer()

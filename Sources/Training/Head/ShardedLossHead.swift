@@ -44,7 +44,7 @@ import Glibc
 /// k ≤ hard_pool_size). Memory on a rank with V_r videos: four Q×V_r score matrices and their
 /// gradients, two arg-max matrices, and the fusion probabilities (heads × V_r × Q and
 /// heads × Q_r × V; none for GMMFormer).
-public final class ShardedLossHead: @unchecked Sendable {
+public final class ShardedLossHead {
     public let model: MamFusionModel
     let similarity: TiledSimilarity
     let d: Int, mc: Int

@@ -6,8 +6,8 @@ import TensorKit
 /// measured in one run so ratios are meaningful on a shared, noisy machine.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed: sgemm, a model training step, sharded evaluation, distributed training (--json: one object per run).",
-        subcommands: [SgemmBench.self, BenchModel.self, BenchEval.self, BenchTrain.self]
+        abstract: "Measure speed: sgemm, kernels, a model training step, sharded evaluation, distributed training, sharded loading (--json: one object per run).",
+        subcommands: [SgemmBench.self, BenchKernels.self, BenchModel.self, BenchEval.self, BenchTrain.self, BenchData.self]
     )
 }
 

@@ -56,7 +56,7 @@ struct Doctor: ParsableCommand {
         }
         let row = "  rank \(r)  host \(host)  pid \(getpid())  BLAS threads \(threads)  allreduce \(allreduceOK ? "ok" : "WRONG")  allgather \(allgatherOK ? "ok" : "WRONG")"
             + (quick ? "" : String(format: "  sgemm 384x384x384 %.1f GFLOP/s  4096x384x3072 %.1f GFLOP/s", gflops[0], gflops[1]))
-        try printInRankOrder(world, header: "ranks:", line: row)
+        try world.printInRankOrder(header: "ranks:", lines: [row])
 
         if !quick {
             let mib = sizes.split(separator: ",").compactMap { Int($0.trimmingSpaces) }
@@ -110,19 +110,6 @@ struct Doctor: ParsableCommand {
 }
 
 /// Prints one line per rank on rank 0, in rank order (gathered, so lines never interleave).
-func printInRankOrder(_ world: Communicator, header: String, line: String) throws {
-    let bytes = Array(line.utf8)
-    let (all, counts) = try world.allgatherv(bytes)
-    if world.rank == 0 {
-        print(header)
-        var offset = 0
-        for c in counts {
-            print(String(decoding: all[offset..<offset + c], as: UTF8.self))
-            offset += c
-        }
-    }
-}
-
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     guard !s.isEmpty else { return .nan }

@@ -37,6 +37,9 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Score against this embedding index (mamfusion index) instead of encoding the videos.")
     var index: String?
 
+    @Flag(help: "Print one JSON object (metrics, sizes, phase seconds, rates, memory) instead of the tables.")
+    var json = false
+
     func run() throws {
         let world = try Communicator.world()
         let config = try options.resolve()
@@ -53,7 +56,10 @@ struct Evaluate: ParsableCommand {
             let partition = try VideoPartition(videoCount: header.videos, chunkSize: config.evalContextBatchSize, ranks: world.size)
             shard = try EmbeddingIndex.read(index, videos: partition.videos(of: world.rank))
         } else {
+            let bar = world.rank == 0 && !json ? ProgressBar("encoding videos (rank 0)", unit: .items("videos")) : nil
+            evaluation.progress = bar.map { bar in { bar.update($0, $1) } }
             shard = try evaluation.encodeVideos()
+            bar?.finish()
         }
         let queries = try evaluation.encodeQueries()
         let evaluator = ShardedEvaluator(world: world,
@@ -61,6 +67,12 @@ struct Evaluate: ParsableCommand {
                                          memoryBudget: memoryBudget, topK: ranksOut == nil ? 0 : topK)
         let result = try evaluator.evaluate(queries: queries, videos: shard)
         let seconds = MonotonicClock.now() - start
+        // The same-run sgemm reference, every rank at once (the contention the encoders saw).
+        try world.barrier()
+        let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
+        let phases = EvaluationPhases(evaluation.phases, result.timing, sgemm: sgemm,
+                                      peakResident: Double(ProcessMemory.peakResidentBytes() ?? 0))
+        let all = try EvaluationPhases.gather(phases, world: world)
         guard world.rank == 0 else { return }
         let split = loader.index
         if let ranksOut {
@@ -68,12 +80,77 @@ struct Evaluate: ParsableCommand {
                                        groundTruth: split.captions.map(\.videoIndex), result: result)
         }
         let m = result.metrics
+        if json {
+            var object: [String: Any] = [
+                "checkpoint": checkpoint ?? "", "model": config.model.rawValue, "split": split.split, "collection": split.collection,
+                "queries": split.captionCount, "videos": split.videoCount, "ranks": world.size, "blas_threads": BLAS.threads,
+                "r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "sumr": m.sumR, "median_rank": m.medianRank, "mean_rank": m.meanRank,
+                "seconds": seconds, "bytes_exchanged_per_rank": result.traffic.totalBytes, "index": index ?? "",
+            ]
+            for (key, value) in EvaluationPhases.summary(all) { object[key] = value }
+            try printJSONObject(object)
+            return
+        }
         print("evaluation of \(checkpoint ?? "the untrained model (seed \(config.seed))") on \(split.collection)/\(split.split): "
               + "\(split.captionCount) queries × \(split.videoCount) videos on \(world.size) rank\(world.size == 1 ? "" : "s")")
         print(RecallTable.format(m))
         print(String(format: "median rank %.1f, mean rank %.1f; %.2f s; %d bytes exchanged per rank", m.medianRank, m.meanRank,
                      seconds, result.traffic.totalBytes))
+        print(EvaluationPhases.table(all, usedIndex: index != nil))
         if let ranksOut { print("ranks written to \(ranksOut)") }
+    }
+}
+
+/// One rank's evaluation time by phase, the encoders' useful FLOPs, a same-run sgemm rate and
+/// peak memory: what the phase table of `mamfusion eval` shows for every rank.
+struct EvaluationPhases {
+    static let fields = ["reading_s", "video_encoding_s", "query_encoding_s", "query_gather_s", "scoring_s", "ranking_s",
+                         "evaluator_communication_s", "evaluator_s", "encoder_flop", "sgemm_gflops", "peak_rss_bytes"]
+    var values: [Double]
+
+    init(_ p: SplitEvaluation.Phases, _ t: EvaluationTiming, sgemm: Double, peakResident: Double) {
+        values = [p.reading, p.videoEncoding, p.queryEncoding, p.queryGather, t.scoring, t.ranking, t.communication, t.total,
+                  p.encoderFlops, sgemm, peakResident]
+    }
+
+    init(values: [Double]) { self.values = values }
+
+    subscript(_ field: String) -> Double { values[Self.fields.firstIndex(of: field)!] }
+
+    var encodingGFLOPs: Double {
+        let seconds = self["video_encoding_s"] + self["query_encoding_s"]
+        return seconds > 0 ? self["encoder_flop"] / seconds / 1e9 : 0
+    }
+
+    /// Every rank's phases, on every rank (one small all-gather).
+    static func gather(_ mine: EvaluationPhases, world: Communicator) throws -> [EvaluationPhases] {
+        let all = try world.allgather(mine.values)
+        let n = fields.count
+        return (0..<world.size).map { EvaluationPhases(values: Array(all[$0 * n..<($0 + 1) * n])) }
+    }
+
+    /// The slowest rank's seconds per phase, the encoders' rate against sgemm, the largest peak RSS.
+    static func summary(_ all: [EvaluationPhases]) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for field in fields where field.hasSuffix("_s") { out[field] = all.map { $0[field] }.max() ?? 0 }
+        out["encoder_gflops"] = all.map(\.encodingGFLOPs).min() ?? 0
+        out["sgemm_gflops"] = all.map { $0["sgemm_gflops"] }.min() ?? 0
+        out["peak_rss_bytes_max_rank"] = all.map { $0["peak_rss_bytes"] }.max() ?? 0
+        return out
+    }
+
+    static func table(_ all: [EvaluationPhases], usedIndex: Bool) -> String {
+        var lines = ["where the time went (seconds per rank; scoring = score products and clip maxima, ranking = counting ranks):",
+                     "  rank  reading  video enc  query enc  query gather  scoring  ranking  comm   encoders GFLOP/s (of same-run sgemm)  peak RSS"]
+        for (r, p) in all.enumerated() {
+            lines.append(String(format: "  %4d  %7.2f  %9.2f  %9.2f  %12.3f  %7.2f  %7.2f  %5.2f   %6.1f (%5.1f%% of %5.1f)              %6.2f GiB",
+                                r, p["reading_s"], p["video_encoding_s"], p["query_encoding_s"], p["query_gather_s"], p["scoring_s"],
+                                p["ranking_s"], p["evaluator_communication_s"], p.encodingGFLOPs,
+                                p["sgemm_gflops"] > 0 ? 100 * p.encodingGFLOPs / p["sgemm_gflops"] : 0, p["sgemm_gflops"],
+                                p["peak_rss_bytes"] / 1_073_741_824))
+        }
+        if usedIndex { lines.append("  (videos read from the index: no video encoding)") }
+        return lines.joined(separator: "\n")
     }
 }
 

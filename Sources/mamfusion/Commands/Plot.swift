@@ -61,6 +61,7 @@ struct Plot: ParsableCommand {
                 return
             }
         }
+        print("no PNG: neither rsvg-convert (Debian's librsvg2-bin, which Launch/setup installs) nor ImageMagick's convert is installed")
     }
 
     /// The directory's last component, with the model of its `config.yaml` when it has one.

@@ -4,8 +4,8 @@ import Glibc
 import Foundation
 import TensorKit
 
-/// A progress bar on standard error for long jobs (conversion, verification, generation):
-/// percentage, bytes, rate and ETA. On a terminal it redraws one line (at most 5 times a
+/// A progress bar on standard error for long jobs (conversion, verification, generation,
+/// encoding for evaluation): percentage, amount (bytes, or items such as videos), rate and ETA. On a terminal it redraws one line (at most 5 times a
 /// second); otherwise (logs, CI) it prints a line every 10 % of the work once a job
 /// has run for 2 s.
 final class ProgressBar {
@@ -15,10 +15,21 @@ final class ProgressBar {
     private var lastDecile = -1
     private let interactive = isatty(2) != 0
     private var finished = false
+    private let unit: Unit
 
-    init(_ label: String) { self.label = label }
+    /// What the amounts count.
+    enum Unit {
+        case bytes
+        /// Items, named in the plural ("videos").
+        case items(String)
+    }
 
-    /// Reports `done` of `total` bytes.
+    init(_ label: String, unit: Unit = .bytes) {
+        self.label = label
+        self.unit = unit
+    }
+
+    /// Reports `done` of `total` (bytes or items).
     func update(_ done: Int, _ total: Int) {
         let now = MonotonicClock.now()
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
@@ -50,7 +61,12 @@ final class ProgressBar {
         let elapsed = now - start
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 && total > done ? Double(total - done) / rate : 0
-        return "\(label) [\(bar)] \(Self.percent(fraction)) \(Self.bytes(done))/\(Self.bytes(total)) \(Self.bytes(Int(rate)))/s ETA \(Self.clock(eta))"
+        switch unit {
+        case .bytes:
+            return "\(label) [\(bar)] \(Self.percent(fraction)) \(Self.bytes(done))/\(Self.bytes(total)) \(Self.bytes(Int(rate)))/s ETA \(Self.clock(eta))"
+        case .items(let name):
+            return "\(label) [\(bar)] \(Self.percent(fraction)) \(done)/\(total) \(name) \(String(format: "%.1f", rate))/s ETA \(Self.clock(eta))"
+        }
     }
 
     static func percent(_ f: Double) -> String { String(format: "%5.1f%%", f * 100) }

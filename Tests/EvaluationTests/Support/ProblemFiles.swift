@@ -24,7 +24,7 @@ func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
 
 extension RetrievalProblem {
     /// Writes the videos as an embedding index (one process) and the queries as
-    /// `/queries` [Q, d] float32 + `/ground_truth` [Q] int64, for `mamfusion selftest-eval`.
+    /// `/queries` [Q, d] float32 + `/ground_truth` [Q] int64, for `mamfusion-test-support selftest-eval`.
     func write(index: String, queries path: String) throws {
         try EmbeddingIndex.write(to: index, shard: shard(0..<videos), videoIDs: videoIDs, communicator: nil)
         let file = try HDF5File.create(path)

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 @testable import FeatureData
 
-/// Sharded loading for real: `mamfusion selftest-data` under `mpirun -np 2` must return exactly
+/// Sharded loading for real: `mamfusion-test-support selftest-data` under `mpirun -np 2` must return exactly
 /// what one process returns — the same model inputs, bit for bit — from either layout, with
 /// independent or collective MPI-IO, and each rank only its own videos.
 @Suite(.serialized)
@@ -43,7 +43,7 @@ struct ShardedLoadingTests {
             let release = ["selftest-data", "--layout", "release", "--path", dir, "--collection", "toy"] + common
             let packed = ["selftest-data", "--layout", "packed", "--path", dir + "/toy.h5"] + common
 
-            let single = try ToolRunner.run(release, timeout: 60)
+            let single = try ToolRunner.run(release, timeout: 60, program: .testSupport)
             #expect(single.status == 0, "stderr: \(single.stderr)")
             let reference = Self.items(single)[0] ?? []
             #expect(reference.filter { $0.hasPrefix("video ") }.count == 23)
@@ -52,7 +52,7 @@ struct ShardedLoadingTests {
             for (name, arguments) in [("release", release), ("packed independent", packed + ["--transfer", "independent"]),
                                       ("packed collective", packed + ["--transfer", "collective"]),
                                       ("packed serial access", packed + ["--access", "serial"])] {
-                let output = try ToolRunner.run(arguments, ranks: 2, timeout: 90)
+                let output = try ToolRunner.run(arguments, ranks: 2, timeout: 90, program: .testSupport)
                 #expect(output.status == 0 && !output.timedOut, "\(name): \(output.stderr)")
                 #expect(!output.stderr.contains("HDF5-DIAG"), "\(name): \(output.stderr)")
                 let byRank = Self.items(output)

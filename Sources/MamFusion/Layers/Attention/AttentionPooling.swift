@@ -4,7 +4,7 @@ import TensorKit
 /// a = softmax over its valid positions of (w · x_n), pooled = Σ_n a_n x_n. Padded positions
 /// get weight exactly 0 in the reference (logit −1e10), so pooling over the valid rows is exact.
 /// Name: `<name>.weight` (1 × d, no bias).
-public final class AttentionPooling: @unchecked Sendable {
+public final class AttentionPooling {
     let weight: ParameterBinding
     public let features: Int
     let logits = ActivationBuffer()   // becomes the attention weights a

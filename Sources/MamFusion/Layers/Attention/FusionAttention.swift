@@ -19,7 +19,7 @@ import TensorKit
 /// reduce-scatter), and `backwardKeysValues` takes each row's summed gradient back through the
 /// projection. Every parameter gradient is then a sum of per-rank partials, like any other.
 /// `forward`/`backward` chain both phases for one process.
-public final class FusionAttention: @unchecked Sendable {
+public final class FusionAttention {
     let inWeight, inBias, outWeight, outBias: ParameterBinding
     public let features: Int
     public let heads: Int

@@ -3,7 +3,7 @@ import TensorKit
 /// The GMMFormer block (MODEL.md §1): four independent `SelfAttention` branches on the same
 /// input — `attn0` global, `attn1` w = 0.5, `attn2` w = 1.0, `attn3` w = 5.0 — each with its own
 /// weights, residual and LayerNorm; the output is the plain mean of the four branch outputs.
-public final class GMMBlock: @unchecked Sendable {
+public final class GMMBlock {
     public let branches: [SelfAttention]
     public let features: Int
     public let output = ActivationBuffer()

@@ -17,7 +17,7 @@ import TensorKit
 /// caller needs it later (`keepsOutput`; a GMM branch's output is consumed at once by the block's
 /// mean and lives in a scratch slot). Dropout masks are recomputed from the counter-based streams,
 /// never stored; every backward temporary comes from the model's `ScratchArena`.
-public final class SelfAttention: @unchecked Sendable {
+public final class SelfAttention {
     let query, queryBias, key, keyBias, value, valueBias, dense, denseBias, lnWeight, lnBias: ParameterBinding
     public let features: Int
     public let heads: Int

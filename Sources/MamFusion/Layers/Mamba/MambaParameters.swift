@@ -8,7 +8,7 @@ import TensorKit
 /// Shapes (E = d_inner = 2d, N = d_state, W = d_conv, R = dt_rank):
 /// `A_log` E×N, `D` E, `in_proj.weight` 2E×d, `conv1d.weight` E×1×W, `conv1d.bias` E,
 /// `x_proj.weight` (R+2N)×E, `dt_proj.weight` E×R, `dt_proj.bias` E, `out_proj.weight` d×E.
-public struct MambaParameters: @unchecked Sendable {
+public struct MambaParameters {
     /// The tensors' reference names (suffixes after `<name>.0.`), in state_dict order.
     public enum Name: String, CaseIterable, Sendable {
         case aLog = "A_log"

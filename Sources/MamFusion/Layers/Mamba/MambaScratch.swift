@@ -9,7 +9,7 @@ import TensorKit
 /// Size, in floats, for `rows` rows of capacity (E = d_inner, N = d_state, R = dt_rank,
 /// K = segment): rows·(d + 5E + R + 2N) + E·N + (2K + 1)·8·N + 2·E·N.
 /// Not for concurrent use: two units must not run at the same time on one scratch.
-public final class MambaScratch: @unchecked Sendable {
+public final class MambaScratch {
     public let dimensions: ModelDimensions
     /// Largest Σ lengths (valid rows) of a batch.
     public let rows: Int

@@ -23,7 +23,7 @@ import TensorKit
 /// whatever K is (so K ≈ √L, which balances checkpoints against a segment buffer of all channels,
 /// does not apply here); measured at d_inner 768 and L = 32…512, K = 16…128 run within noise of
 /// each other, so K trades only checkpoint memory (∝ 1/K) against L1 residency of the segment.
-public final class MambaWorkspace: @unchecked Sendable {
+public final class MambaWorkspace {
     public let dimensions: ModelDimensions
     /// Largest number of sequences in a batch.
     public let batch: Int

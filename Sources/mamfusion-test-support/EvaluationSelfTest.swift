@@ -4,7 +4,7 @@ import HDF5Kit
 import MPIKit
 import TensorKit
 
-/// `mamfusion selftest-eval --index IN.h5 --queries Q.h5 …`: runs the sharded evaluator on a
+/// `mamfusion-test-support selftest-eval --index IN.h5 --queries Q.h5 …`: runs the sharded evaluator on a
 /// problem a test wrote — each rank reads only its chunks of the embedding index
 /// (`VideoPartition`) — and prints the raw results for the test to compare with a brute-force
 /// full sort it computes itself. Floats are printed as hex bit patterns (exact):
@@ -21,7 +21,6 @@ struct EvaluationSelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest-eval",
         abstract: "Print raw sharded-evaluation results for the test suite.",
-        shouldDisplay: false
     )
 
     @Option(help: "Embedding index with the videos.") var index: String
@@ -71,7 +70,6 @@ struct EvaluationSelfTest: ParsableCommand {
         }
         // Every rank's lines go to rank 0, which prints them in rank order: the output of several
         // ranks forwarded by mpirun may otherwise interleave mid-line.
-        try printInRankOrder(world, header: "selftest-eval on \(p) rank\(p == 1 ? "" : "s")", line: lines.joined(separator: "\n"))
-        fflushStdout()
+        try world.printInRankOrder(header: "selftest-eval on \(p) rank\(p == 1 ? "" : "s")", lines: lines)
     }
 }

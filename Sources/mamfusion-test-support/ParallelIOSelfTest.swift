@@ -2,7 +2,7 @@ import ArgumentParser
 import HDF5Kit
 import MPIKit
 
-/// `mamfusion selftest-io --dir DIR`: exercises parallel HDF5 (MPI-IO) the way sharded data
+/// `mamfusion-test-support selftest-io --dir DIR`: exercises parallel HDF5 (MPI-IO) the way sharded data
 /// loading and checkpointing use it, and prints each rank's raw results, one line per check:
 ///
 ///     rank <r> <check> <start> <count> <checksum> <values…>
@@ -14,12 +14,11 @@ import MPIKit
 /// independently and collectively (including a collective read in which the last rank moves
 /// nothing). `/whole` is written whole-dataset from rank-dependent values (rank 0's must win).
 /// `DIR/selftest-io-atomic.h5` is written with `HDF5File.writeAtomically` in parallel.
-/// A test recomputes every value independently. Not meant for users (hidden from help).
+/// A test recomputes every value independently. Test-only: not part of the shipped tool.
 struct ParallelIOSelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest-io",
         abstract: "Print raw parallel HDF5 results for the test suite.",
-        shouldDisplay: false
     )
 
     @Option(help: "Directory for the files written (shared by all ranks).")
@@ -81,10 +80,6 @@ struct ParallelIOSelfTest: ParsableCommand {
         }
         lines.append("rank \(r) atomic-done")
 
-        // Print in rank order so lines never interleave.
-        for q in 0..<p {
-            if q == r { for line in lines { print(line) }; fflushStdout() }
-            try world.barrier()
-        }
+        try world.printInRankOrder(lines: lines)
     }
 }

@@ -1,15 +1,15 @@
+import Foundation
 import ArgumentParser
 import MPIKit
 
-/// `mamfusion selftest comm`: exercises every collective of `Communicator` with rank-dependent
+/// `mamfusion-test-support selftest comm`: exercises every collective of `Communicator` with rank-dependent
 /// inputs and prints each rank's raw results, one line per check
 /// (`rank <r> <check> <values…>`), so that a test can recompute the expected values
-/// independently. Not meant for users (hidden from help).
+/// independently. Test-only: not part of the shipped tool.
 struct SelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest",
         abstract: "Print raw collective results for the test suite.",
-        shouldDisplay: false
     )
 
     @Argument(help: "What to exercise: comm, error (an invalid call must throw), abort (the last rank aborts the job)")
@@ -35,7 +35,7 @@ struct SelfTest: ParsableCommand {
         } catch let error as MPIError {
             print("rank \(world.rank) error \(error)")
         }
-        fflushStdout()
+        fflush(nil)
         try world.barrier()
     }
 
@@ -109,10 +109,6 @@ struct SelfTest: ParsableCommand {
         emit("broadcast-string", [try world.broadcast(r == p - 1 ? "from-last-rank" : "", root: p - 1)])
         try world.barrier()
 
-        // Print in rank order so output lines never interleave mid-line.
-        for q in 0..<p {
-            if q == r { for line in lines { print(line) } ; fflushStdout() }
-            try world.barrier()
-        }
+        try world.printInRankOrder(lines: lines)
     }
 }
