@@ -41,13 +41,14 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["MPIKit", "HDF5Kit", "TensorKit", "CKernels"], swiftSettings: optimise),
         .target(name: "Training", dependencies: ["CSignals", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels",
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: optimise),
+        .target(name: "CommandOptions", dependencies: ["FeatureData", "MPIKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom", "MamFusion"]),
         .target(name: "MamFusion", dependencies: ["InputFiles", "TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
 
         .executableTarget(
             name: "mamfusion",
             dependencies: [
-                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation", "Training",
+                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation", "Training", "CommandOptions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -58,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "mamfusion-test-support",
             dependencies: [
-                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation", "Training", "TestSupport",
+                "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "MamFusion", "FeatureData", "Evaluation", "Training", "TestSupport", "CommandOptions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandOptions
 import FeatureData
 import HDF5Kit
 import MPIKit
@@ -16,27 +17,14 @@ import TensorKit
 struct DataSelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "selftest-data", abstract: "Print sharded feature loading for the test suite.")
 
-    @Option(help: "release or packed.") var layout: String
-    @Option(help: "Data root (release) or packed file.") var path: String
-    @Option(help: "Collection (release).") var collection: String = "synthetic"
-    @Option(help: "Visual-feature folder (release).") var visualFeature: String?
-    @Option(help: "Split to load.") var split: String = "train"
-    @Option(help: "Packed file access: parallel (MPI-IO) or serial (each rank opens it itself).") var access: String = "parallel"
-    @Option(help: "Packed reads: independent or collective.") var transfer: String = "independent"
-    @Option(help: "Videos per batch.") var batch: Int = 4
-    @Option var mapSize: Int = 4
-    @Option var maxCtx: Int = 8
-    @Option var maxDesc: Int = 6
+    @OptionGroup var read: ShardedReadOptions
 
     func run() throws {
         let world = try Communicator.world()
-        let pass = try ShardedReadPass(.init(layout: layout, path: path, collection: collection, visualFeature: visualFeature, split: split,
-                                             access: access, transfer: transfer,
-                                             options: LoaderOptions(mapSize: mapSize, maxContextLength: maxCtx, maxDescriptionLength: maxDesc)),
-                                       world: world)
+        let pass = try read.pass(world: world)
         var lines: [String] = []
         try world.barrier()
-        try pass.run(batch: batch) { lines += describe($0, index: pass.loader.index, rank: world.rank) }
+        try pass.run(batch: read.batch) { lines += describe($0, index: pass.loader.index, rank: world.rank) }
         let stats = pass.loader.statistics
         lines.append("rank \(world.rank) stats loads \(stats.loads) bytes \(stats.bytesRead) read_MBps \(String(format: "%.1f", stats.readMegabytesPerSecond))")
         try world.printInRankOrder(lines: lines)

@@ -3,7 +3,7 @@ import Testing
 import TensorKit
 @testable import Evaluation
 
-/// Issue 14, case 1: NaN compares false, so a NaN score used to count as "not above" the ground
+/// NaN compares false, so a NaN score used to count as "not above" the ground
 /// truth and a broken model ranked every query first (R@1 100). Non-finite scores are refused.
 struct NonFiniteScoreTests {
     @Test("a NaN or ±Inf among the scores is refused, naming the first query", arguments: ["query", "video", "groundTruth", "inf"])

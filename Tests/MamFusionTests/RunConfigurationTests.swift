@@ -103,7 +103,7 @@ extension RunConfiguration {
     }
 }
 
-/// Issue 14, case 6: the resolved configuration that training saves (config.yaml) always loads
+/// The resolved configuration that training saves (config.yaml) always loads
 /// back to the same values, whatever the strings hold.
 struct ConfigurationRoundTripTests {
     static let awkward: [String] = [

@@ -1,7 +1,7 @@
 import Testing
 import TensorKit
 
-/// Issue 14: an allocation sized by user input that cannot be made is an error, in every build
+/// An allocation sized by user input that cannot be made is an error, in every build
 /// (not a precondition that -Ounchecked removes, nor a crash in the allocator).
 struct AllocationTests {
     @Test("an impossible allocation throws an AllocationError naming what it was for", arguments: [Int.max, 1 << 60, -1])

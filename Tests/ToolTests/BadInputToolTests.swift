@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 @testable import MamFusion
 
-/// Issue 14: bad inputs found by adversarial testing, run through the tool as a user would. Each
+/// Bad inputs found by adversarial testing, run through the tool as a user would. Each
 /// test builds the bad file, runs `mamfusion`, and checks the error text (the file, key or tensor
 /// is named), the exit status, and that no output file was written.
 @Suite(.serialized)

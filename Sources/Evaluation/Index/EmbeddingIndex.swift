@@ -5,7 +5,7 @@ import TensorKit
 import Glibc
 #endif
 
-/// The embedding index of encode-once / query-many evaluation (issue 5): every test video's
+/// The embedding index of encode-once / query-many evaluation (encode a split's videos once, score many query sets against them): every test video's
 /// normalised clip and frame embeddings with its id, in one HDF5 file.
 ///
 /// Layout:

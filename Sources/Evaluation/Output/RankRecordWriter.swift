@@ -3,7 +3,7 @@ import TensorKit
 import Glibc
 #endif
 
-/// `--ranks-out` (issue 5): JSON Lines, one object per query in query order,
+/// `--ranks-out`: JSON Lines, one object per query in query order (for error analysis and scripts),
 ///
 ///     {"cap_id": "…", "video_id": "…", "rank": 3, "score": 0.5123, "top": [["…", 0.61], …]}
 ///

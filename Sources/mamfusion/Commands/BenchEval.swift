@@ -5,7 +5,7 @@ import Foundation
 import MPIKit
 import TensorKit
 
-/// `mamfusion bench eval --videos N --queries Q`: the scale mode of issue 5. Random normalised
+/// `mamfusion bench eval --videos N --queries Q`: evaluation at any scale, without data. Random normalised
 /// embeddings (no encoder) — each rank generates only its own chunks of videos, each video a
 /// pure function of (seed, video index), so every world size sees the same database — and the
 /// real sharded evaluator (`ShardedEvaluator`) scores and ranks them.

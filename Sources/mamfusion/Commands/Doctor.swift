@@ -59,6 +59,8 @@ struct Doctor: ParsableCommand {
         try world.printInRankOrder(header: "ranks:", lines: [row])
 
         if !quick {
+            let latency = try Self.allreduceLatency(world)
+            if r == 0 { print(String(format: "allreduce latency (one float, median of 200): %.1f µs", latency * 1e6)) }
             let mib = sizes.split(separator: ",").compactMap { Int($0.trimmingSpaces) }
             if r == 0 { print("allreduce bandwidth (float32 sum, median of \(repeats); bus = 2(P−1)/P · bytes / time):") }
             for size in mib {
@@ -89,6 +91,20 @@ struct Doctor: ParsableCommand {
             times.append((MonotonicClock.now() - t0) / Double(runs))
         }
         return 2.0 * Double(m) * Double(n) * Double(k) / median(times) / 1e9
+    }
+
+    /// Median seconds of an all-reduce of one float (the per-message cost `bench train
+    /// --network-latency` takes), the slowest rank's.
+    static func allreduceLatency(_ world: Communicator) throws -> Double {
+        var value: Float = 1
+        var times: [Double] = []
+        for _ in 0..<200 {
+            value = 1
+            let t0 = MonotonicClock.now()
+            try withUnsafeMutablePointer(to: &value) { try world.allreduce(inPlace: UnsafeMutableBufferPointer(start: $0, count: 1), .sum) }
+            times.append(MonotonicClock.now() - t0)
+        }
+        return try world.allreduce(median(times), .max)
     }
 
     /// Median seconds of one in-place all-reduce of `bytes` and the algorithm bandwidth (bytes/s).

@@ -3,7 +3,7 @@ import Testing
 import HDF5Kit
 @testable import FeatureData
 
-/// Issue 4, item 7: every kind of bad input gives a `FeatureDataError` naming the file and the
+/// Every kind of bad input gives a `FeatureDataError` naming the file and the
 /// offending item (and line where there is one) — never a crash, never a silent pass.
 struct BadInputTests {
     let fixture = ReleaseFixture()

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import FeatureData
 
-/// Issue 4's acceptance: a release-layout directory written by an independent writer (a few
+/// A release-layout directory written by an independent writer (a few
 /// lines of h5py/NumPy following DATA.md, not this code) reads back as exactly the arrays
 /// DATA.md's preprocessing defines, computed in NumPy — bit for bit.
 ///

@@ -3,7 +3,7 @@ import InputFiles
 import Testing
 @testable import FeatureData
 
-/// Issue 14, cases 4 and 5: errors quote excerpts, lines are bounded while they are read, and
+/// Errors quote excerpts, lines are bounded while they are read, and
 /// only regular files are read.
 struct InputFileTests {
     @Test("an excerpt is short, escapes control bytes and never cuts a UTF-8 character")

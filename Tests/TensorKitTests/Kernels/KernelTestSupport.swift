@@ -6,19 +6,9 @@ import TestSupport
 // comparisons and a wrapper around GradientCheck with the projection loss.
 
 extension FloatStorage {
-    /// `count` draws of offset + scale·N(0, 1) from a fixed test stream.
+    /// `count` draws of offset + scale·N(0, 1) from the fixed test stream.
     static func random(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float = 0) -> FloatStorage {
-        let s = FloatStorage(count: count)
-        let stream = RandomStream(seed: seed, purpose: .test, step: 1)
-        for i in 0..<count { s.base[i] = offset + scale * stream.normal(at: i) }
-        return s
-    }
-
-    /// A copy of `values`.
-    static func of(_ values: [Float]) -> FloatStorage {
-        let s = FloatStorage(count: values.count)
-        for (i, v) in values.enumerated() { s.base[i] = v }
-        return s
+        random(count, seed: seed, purpose: .test, scale: scale, offset: offset)
     }
 
     var values: [Float] { Array(buffer) }
