@@ -58,6 +58,12 @@ public final class DistributedStep {
         public var reencode = 0.0
         /// Time the gradient all-reduce was in flight (from its first bucket to the end).
         public var allreduceInFlight = 0.0
+        /// The part of `communication` inside the head's collectives (the rest: starting
+        /// all-reduces and finishing them).
+        public var headCommunication = 0.0
+        /// For each parameter group, the seconds of backward left when it became final and its
+        /// all-reduce started: the window in which that group's reduction can hide.
+        public var groupLead: [ParameterGroup: Double] = [:]
         /// Bytes this rank sent (ring model, `StepCollectives`): the head's gathers and
         /// reduce-scatters, its small reductions, and the gradient all-reduce.
         public var gatherBytes = 0, headReductionBytes = 0, gradientBytes = 0
@@ -151,13 +157,16 @@ public final class DistributedStep {
         result.head = MonotonicClock.now() - t0 - headCommunication
         result.compute += result.head
         result.communication += headCommunication
+        result.headCommunication = headCommunication
 
         // 3. Backward through the encoders, micro-batches in reverse (the last one's activations
         //    are still those of pass 1); each group's all-reduce starts once the group is final.
         t0 = MonotonicClock.now()
         var starting = 0.0
+        var readyAt: [(ParameterGroup, Double)] = []
         func groupDone(_ group: ParameterGroup) throws {
             let t = MonotonicClock.now()
+            readyAt.append((group, t))
             try buckets.markReady(group)
             starting += MonotonicClock.now() - t
         }
@@ -175,8 +184,10 @@ public final class DistributedStep {
                                dC: head.dC.pointer + va * mapSize * d, dF: head.dF.pointer + va * d, dropout: dropout,
                                groupDone: k == 0 ? groupDone : { _ in })
         }
-        result.compute += MonotonicClock.now() - t0 - starting
+        let backwardEnd = MonotonicClock.now()
+        result.compute += backwardEnd - t0 - starting
         result.communication += starting
+        for (group, t) in readyAt { result.groupLead[group] = backwardEnd - t }
 
         // 4. The rest of the all-reduce.
         t0 = MonotonicClock.now()

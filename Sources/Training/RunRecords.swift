@@ -18,9 +18,12 @@ public final class RunRecords {
         try fm.createDirectory(atPath: "\(directory)/checkpoints", withIntermediateDirectories: true)
         try AtomicPublish.write(Array(configurationYAML.utf8), to: "\(directory)/config.yaml")
         let path = "\(directory)/metrics.jsonl"
-        if !append || !fm.fileExists(atPath: path) { fm.createFile(atPath: path, contents: nil) }
-        metrics = FileHandle(forWritingAtPath: path)
-        metrics?.seekToEndOfFile()
+        if (!append || !fm.fileExists(atPath: path)) && !fm.createFile(atPath: path, contents: nil) {
+            throw RunRecordsError("cannot create \(path)")
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw RunRecordsError("cannot open \(path) for writing") }
+        handle.seekToEndOfFile()
+        metrics = handle
         events = try TensorBoardEvents(directory: directory)
     }
 
@@ -72,4 +75,10 @@ public enum JSONValue: Sendable, ExpressibleByIntegerLiteral, ExpressibleByFloat
         case .string(let s): return RankRecordWriter.jsonString(s)
         }
     }
+}
+
+/// A run directory's records cannot be written.
+public struct RunRecordsError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

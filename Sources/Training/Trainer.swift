@@ -293,6 +293,8 @@ public final class Trainer {
             "gather_bytes": .int(r.gatherBytes), "head_reduction_bytes": .int(r.headReductionBytes), "gradient_bytes": .int(r.gradientBytes),
             "bytes_sent": .int(r.bytesSent),
         ]
+        fields["head_communication_s"] = .double(r.headCommunication)
+        for (group, lead) in r.groupLead { fields["allreduce_lead_\(group.rawValue)_s"] = .double(lead) }
         for (name, value) in r.terms.named { fields[name] = .double(value) }
         records.record(fields)
     }

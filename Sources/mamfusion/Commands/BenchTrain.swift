@@ -85,7 +85,7 @@ struct BenchTrain: ParsableCommand {
                     try printJSONObject(["type": "run", "ranks": run.ranks, "blas_threads": run.threads, "global_videos": batch,
                                    "global_queries": batch * 5, "frames": "\(bounds[0])..\(bounds[1])", "words": wordCount,
                                    "step_s": s.step, "head_s": s.head, "compute_s": s.compute, "communication_s": s.communication,
-                                   "wait_s": s.wait, "allreduce_in_flight_s": s.inFlight, "hidden_share": s.hidden,
+                                   "wait_s": s.wait, "head_communication_s": s.headCommunication, "allreduce_in_flight_s": s.inFlight, "hidden_share": s.hidden,
                                    "bytes_sent_per_rank": s.bytes, "gather_bytes_per_rank": s.gatherBytes,
                                    "head_reduction_bytes_per_rank": s.headReductionBytes, "gradient_bytes_per_rank": s.gradientBytes,
                                    "peak_rss_bytes_max_rank": s.peakResident, "micro_batch": microBatch ?? config.microBatch,
@@ -100,8 +100,12 @@ struct BenchTrain: ParsableCommand {
             }
             if !json { printComparisons(results) }
             if let one = results["1 rank × 1 thread"], let two = results["2 ranks × 1 thread"] {
-                let projection = Projection(one: one, two: two, bandwidth: networkGbits * 1e9 / 8, latency: networkLatency * 1e-6,
-                                            buckets: Double(max(1, (Int(two.gradientBytes) + (config.gradientBucketMiB << 20) - 1) / (config.gradientBucketMiB << 20))))
+                let layout = config.parameterLayout, bucketBytes = Double(config.gradientBucketMiB << 20)
+                let groups = ParameterGroup.backwardOrder.filter { $0 != .unused }.map { group in
+                    let bytes = Double(layout.range(of: group).count * MemoryLayout<Float>.stride)
+                    return Projection.Group(group: group, bytes: bytes, buckets: (bytes / bucketBytes).rounded(.up))
+                }.filter { $0.bytes > 0 }
+                let projection = Projection(one: one, two: two, bandwidth: networkGbits * 1e9 / 8, latency: networkLatency * 1e-6, groups: groups)
                 let previousGathers = 4 * Double(batch * 5 * 2 * config.hiddenSize + batch * (config.mapSize + 1) * config.hiddenSize)
                 try report(projection, batch: batch, previousGatherBytes: previousGathers)
             }
@@ -121,9 +125,16 @@ struct BenchTrain: ParsableCommand {
 
     private func report(_ p: Projection, batch: Int, previousGatherBytes: Double) throws {
         if !json {
-            print(String(format: "projection (%.0f Gbit/s, %.0f µs per message, ring collectives; from the 1- and 2-rank runs): encoders %.3f s (÷ N), "
-                         + "head %.3f s ÷ N + %.3f s, optimiser and rest %.3f s (every rank), all-reduce hidden behind %.3f s × 2/N of backward",
-                         networkGbits, networkLatency, p.encoders, p.headShrinking, p.headFixed, p.rest, p.overlapWindow))
+            let leads = p.groups.map { String(format: "%@ %.0f MB %.3f s", $0.group.rawValue, $0.bytes / 1e6, p.two.leads[$0.group] ?? .nan) }
+            print(String(format: "projection (%.2g Gbit/s, %.0f µs per message, ring collectives; from the 1- and 2-rank runs): encoders %.3f s (÷ N), "
+                         + "head %.3f s ÷ N + %.3f s, optimiser and rest %.3f s (every rank); gradient groups all-reduced in backward order, "
+                         + "each from when it is final, with the backward left then × 2/N (2 ranks: %@)",
+                         networkGbits, networkLatency, p.encoders, p.headShrinking, p.headFixed, p.rest, leads.joined(separator: ", ")))
+            let e = p.estimate(nodes: 2)
+            print(String(format: "  2 ranks measured vs 2-node projection: head communication %.3f vs %.3f s, exposed all-reduce (wait) %.3f vs %.3f s, "
+                         + "starting and finishing all-reduces %.3f s (not modelled), compute %.3f vs %.3f s (1-rank encoders ÷ 2 + head)",
+                         p.two.headCommunication, e.headCommunication, p.two.wait, e.exposedAllreduce,
+                         max(p.two.communication - p.two.headCommunication, 0), p.two.compute, p.encoders / 2 + e.head))
             print(String(format: "  head traffic per step at 2 ranks: %.1f MB sent per rank (the replaced design's gathers: %.1f MB, ratio %.2f)",
                          (p.two.gatherBytes + p.two.headReductionBytes) / 1e6, previousGatherBytes / 2e6,
                          (p.two.gatherBytes + p.two.headReductionBytes) / (previousGatherBytes / 2)))
@@ -164,8 +175,10 @@ struct BenchTrain: ParsableCommand {
 
     /// Medians of a run's step records after `skip` warm-up steps (peak RSS: the largest).
     struct RunSummary {
-        let step, compute, head, reencode, communication, wait, inFlight: Double
+        let step, compute, head, reencode, communication, wait, inFlight, headCommunication: Double
         let bytes, gatherBytes, headReductionBytes, gradientBytes, peakResident: Double
+        /// Per parameter group: seconds of backward left when its all-reduce started.
+        let leads: [ParameterGroup: Double]
 
         /// The share of the all-reduce's time in flight that backward hid.
         var hidden: Double { inFlight > 0 ? max(0, 1 - wait / inFlight) : 0 }
@@ -178,7 +191,12 @@ struct BenchTrain: ParsableCommand {
             }
             step = median("seconds"); compute = median("compute_s"); communication = median("communication_s")
             wait = median("wait_s"); inFlight = median("allreduce_in_flight_s"); head = median("head_s_max_rank")
-            reencode = median("reencode_s")
+            reencode = median("reencode_s"); headCommunication = median("head_communication_s")
+            var leads: [ParameterGroup: Double] = [:]
+            for group in ParameterGroup.allCases where records.contains(where: { $0["allreduce_lead_\(group.rawValue)_s"] != nil }) {
+                leads[group] = median("allreduce_lead_\(group.rawValue)_s")
+            }
+            self.leads = leads
             bytes = median("bytes_sent"); gatherBytes = median("gather_bytes"); headReductionBytes = median("head_reduction_bytes")
             gradientBytes = median("gradient_bytes")
             peakResident = records.compactMap { $0["peak_rss_bytes_max_rank"] }.max() ?? .nan
@@ -193,27 +211,45 @@ struct BenchTrain: ParsableCommand {
     /// - head communication (blocking): its gather/reduce-scatter volume G and reduction payload R,
     ///   from the 2-rank byte counts, at (N−1)/N·G + 2(N−1)/N·R bytes plus (N−1)·α per message step
     ///   of its 7 collectives;
-    /// - gradient all-reduce 2(N−1)/N·g/β + 2(N−1)·α per bucket, hidden behind what backward had
-    ///   left when it started — the 2-rank overlap window, which shrinks as 2/N like all compute;
+    /// - gradient all-reduce, group by group in backward order (fusion, frame, clip, query): a
+    ///   group starts when backward has made it final (the 2-rank run's measured lead, the backward
+    ///   still to run then, shrinking as 2/N like all compute) or when the link is free, and takes
+    ///   2(N−1)/N·bytes/β + 2(N−1)·α per bucket; what is still running when backward ends is
+    ///   exposed. (The query group is final only at the very end, and the clip group shortly
+    ///   before: their transfer cannot hide, however long backward is.)
     /// - the optimiser, health check and the rest of the step (1-rank step − compute): every rank.
     /// Efficiency = 1-rank step / (N · N-node step).
     struct Projection {
+        struct Group {
+            let group: ParameterGroup
+            let bytes: Double, buckets: Double
+        }
         let one: RunSummary, two: RunSummary
-        let bandwidth: Double, latency: Double, buckets: Double
+        let bandwidth: Double, latency: Double
+        let groups: [Group]
 
         var encoders: Double { one.compute - one.head }
         var headShrinking: Double { max(2 * (one.head - two.head), 0) }
         var headFixed: Double { max(one.head - headShrinking, 0) }
         var rest: Double { max(one.step - one.compute - one.communication - one.wait, 0) }
-        var overlapWindow: Double { max(two.inFlight - two.wait, 0) }
+
+        /// Seconds after the end of backward at which the last group's all-reduce ends (≥ 0).
+        func exposedAllreduce(nodes n: Double) -> Double {
+            var linkFree = -Double.infinity
+            for g in groups {
+                // Without a measured lead (older records), assume the group was final at once.
+                let ready = -(two.leads[g.group] ?? max(two.inFlight - two.wait, 0)) * 2 / n
+                linkFree = max(ready, linkFree) + 2 * (n - 1) / n * g.bytes / bandwidth + 2 * (n - 1) * latency * g.buckets
+            }
+            return max(0, linkFree)
+        }
 
         func estimate(nodes: Int, redundantHead: Bool = false) -> (step: Double, efficiency: Double, head: Double, headCommunication: Double, exposedAllreduce: Double) {
             let n = Double(nodes)
             let head = redundantHead ? one.head : headShrinking / n + headFixed
-            let gatherVolume = 2 * two.gatherBytes, reductionPayload = two.headReductionBytes, gradient = two.gradientBytes
+            let gatherVolume = 2 * two.gatherBytes, reductionPayload = two.headReductionBytes
             let headCommunication = (n - 1) / n * gatherVolume / bandwidth + 2 * (n - 1) / n * reductionPayload / bandwidth + 7 * (n - 1) * latency
-            let allreduce = 2 * (n - 1) / n * gradient / bandwidth + 2 * (n - 1) * latency * buckets
-            let exposed = max(0, allreduce - overlapWindow * 2 / n)
+            let exposed = exposedAllreduce(nodes: n)
             let step = encoders / n + head + headCommunication + exposed + rest
             return (step, one.step / (n * step), head, headCommunication, exposed)
         }

@@ -7,7 +7,7 @@ import Testing
 /// the same bits for a video whatever other videos share its block (what makes the scores
 /// independent of the world size, SHARDED-HEAD.md B.5).
 struct TiledSimilarityTests {
-    static let Q = TiledSimilarity.queryTile + 45, V = 7, mc = 4, d = 16
+    static let Q = TiledSimilarity.queryTile + 45, V = 37, mc = 4, d = 16
 
     /// E (V × (Mc+1) × d) from separate C and F.
     static func blocks(C: Tensor, F: Tensor, videos: [Int]) -> Tensor {
@@ -48,7 +48,7 @@ struct TiledSimilarityTests {
         let reference = TiledSimilarity(features: Self.d, clips: Self.mc)
         let E = Self.blocks(C: C, F: F, videos: all)
         reference.forward(q: q.pointer, queries: Self.Q, embeddings: E.pointer, videos: Self.V)
-        for subset in [[3], [0, 2, 4, 6], [1, 5], [6, 5, 4, 3, 2, 1, 0]] {
+        for subset in [[3], [0, 2, 4, 6], [1, 5], [6, 5, 4, 3, 2, 1, 0], Array(13..<Self.V), Array((0..<Self.V).reversed())] {
             let s = TiledSimilarity(features: Self.d, clips: Self.mc)
             let Es = Self.blocks(C: C, F: F, videos: subset)
             s.forward(q: q.pointer, queries: Self.Q, embeddings: Es.pointer, videos: subset.count)
