@@ -213,6 +213,9 @@ public final class Trainer {
         var peakResidentBytes: Int
         /// The largest loss-head compute time of any rank, seconds.
         var headSeconds: Double
+        /// The largest and the smallest compute time (encoders, head, backward) of any rank,
+        /// seconds: the faster ranks wait the difference in the step's collectives.
+        var computeSecondsMax: Double, computeSecondsMin: Double
     }
 
     /// One small exchange per step (`World.gatherOutcomes`, the failure agreement) settles, for
@@ -224,8 +227,9 @@ public final class Trainer {
         if bad {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
-        // Per rank: [stop signal, peak RSS, head µs].
-        let local: [Int64] = [Int64(mf_stop_signal()), Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded())]
+        // Per rank: [stop signal, peak RSS, head µs, compute µs].
+        let local: [Int64] = [Int64(mf_stop_signal()), Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded()),
+                              Int64((result.compute * 1e6).rounded())]
         let outcome = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
             try world.gatherOutcomes(failed: bad, values: local)
         }
@@ -238,7 +242,9 @@ public final class Trainer {
             throw TrainingStopped(message: "stopping: loss term \(name) is \(value) at step \(state.step) (epoch \(epoch)); "
                                   + "the last good checkpoint is untouched", exitCode: 3)
         }
-        return StepAgreement(stopSignal: Int32(largest(0)), peakResidentBytes: Int(largest(1)), headSeconds: Double(largest(2)) / 1e6)
+        return StepAgreement(stopSignal: Int32(largest(0)), peakResidentBytes: Int(largest(1)), headSeconds: Double(largest(2)) / 1e6,
+                             computeSecondsMax: Double(largest(3)) / 1e6,
+                             computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6)
     }
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks,
@@ -294,6 +300,8 @@ public final class Trainer {
             "bytes_sent": .int(r.bytesSent),
         ]
         fields["head_communication_s"] = .double(r.headCommunication)
+        fields["compute_s_max_rank"] = .double(agreement.computeSecondsMax)
+        fields["compute_s_min_rank"] = .double(agreement.computeSecondsMin)
         for (group, lead) in r.groupLead { fields["allreduce_lead_\(group.rawValue)_s"] = .double(lead) }
         for (name, value) in r.terms.named { fields[name] = .double(value) }
         records.record(fields)

@@ -85,7 +85,7 @@ struct BenchTrain: ParsableCommand {
                     try printJSONObject(["type": "run", "ranks": run.ranks, "blas_threads": run.threads, "global_videos": batch,
                                    "global_queries": batch * 5, "frames": "\(bounds[0])..\(bounds[1])", "words": wordCount,
                                    "step_s": s.step, "head_s": s.head, "compute_s": s.compute, "communication_s": s.communication,
-                                   "wait_s": s.wait, "head_communication_s": s.headCommunication, "allreduce_in_flight_s": s.inFlight, "hidden_share": s.hidden,
+                                   "wait_s": s.wait, "head_communication_s": s.headCommunication, "compute_spread_s": s.computeSpread, "allreduce_in_flight_s": s.inFlight, "hidden_share": s.hidden,
                                    "bytes_sent_per_rank": s.bytes, "gather_bytes_per_rank": s.gatherBytes,
                                    "head_reduction_bytes_per_rank": s.headReductionBytes, "gradient_bytes_per_rank": s.gradientBytes,
                                    "peak_rss_bytes_max_rank": s.peakResident, "micro_batch": microBatch ?? config.microBatch,
@@ -131,10 +131,12 @@ struct BenchTrain: ParsableCommand {
                          + "each from when it is final, with the backward left then × 2/N (2 ranks: %@)",
                          networkGbits, networkLatency, p.encoders, p.headShrinking, p.headFixed, p.rest, leads.joined(separator: ", ")))
             let e = p.estimate(nodes: 2)
-            print(String(format: "  2 ranks measured vs 2-node projection: head communication %.3f vs %.3f s, exposed all-reduce (wait) %.3f vs %.3f s, "
-                         + "starting and finishing all-reduces %.3f s (not modelled), compute %.3f vs %.3f s (1-rank encoders ÷ 2 + head)",
-                         p.two.headCommunication, e.headCommunication, p.two.wait, e.exposedAllreduce,
-                         max(p.two.communication - p.two.headCommunication, 0), p.two.compute, p.encoders / 2 + e.head))
+            print(String(format: "  2 ranks measured vs 2-node projection: step %.3f vs %.3f s; slowest rank's compute %.3f vs %.3f s "
+                         + "(1-rank encoders ÷ 2 + head %.3f + imbalance %.3f); rank 0's head communication + wait %.3f vs %.3f s "
+                         + "(network only: a faster rank 0 also waits out the imbalance here); starting and finishing all-reduces %.3f s (not modelled)",
+                         p.two.step, e.step, p.two.computeMax, p.encoders / 2 + e.head + e.imbalance, p.encoders / 2 + e.head, e.imbalance,
+                         p.two.headCommunication + p.two.wait, e.headCommunication + e.exposedAllreduce,
+                         max(p.two.communication - p.two.headCommunication, 0)))
             print(String(format: "  head traffic per step at 2 ranks: %.1f MB sent per rank (the replaced design's gathers: %.1f MB, ratio %.2f)",
                          (p.two.gatherBytes + p.two.headReductionBytes) / 1e6, previousGatherBytes / 2e6,
                          (p.two.gatherBytes + p.two.headReductionBytes) / (previousGatherBytes / 2)))
@@ -144,11 +146,11 @@ struct BenchTrain: ParsableCommand {
             if json {
                 try printJSONObject(["type": "projection", "global_videos": batch, "nodes": nodes, "network_gbits": networkGbits,
                                "step_s": e.step, "efficiency": e.efficiency, "head_s": e.head, "head_communication_s": e.headCommunication,
-                               "exposed_allreduce_s": e.exposedAllreduce, "redundant_head_efficiency": redundant.efficiency])
+                               "exposed_allreduce_s": e.exposedAllreduce, "imbalance_s": e.imbalance, "redundant_head_efficiency": redundant.efficiency])
             } else {
-                print(String(format: "  %2d nodes × 1 rank: encoders %.3f + head %.3f + head comm %.3f + exposed all-reduce %.3f + rest %.3f = %.3f s/step, "
-                             + "%.0f%% efficiency (with the whole head on every rank: %.0f%%)",
-                             nodes, p.encoders / Double(nodes), e.head, e.headCommunication, e.exposedAllreduce, p.rest, e.step,
+                print(String(format: "  %2d nodes × 1 rank: encoders %.3f + head %.3f + imbalance %.3f + head comm %.3f + exposed all-reduce %.3f + rest %.3f "
+                             + "= %.3f s/step, %.0f%% efficiency (with the whole head on every rank: %.0f%%)",
+                             nodes, p.encoders / Double(nodes), e.head, e.imbalance, e.headCommunication, e.exposedAllreduce, p.rest, e.step,
                              100 * e.efficiency, 100 * redundant.efficiency))
             }
         }
@@ -176,6 +178,11 @@ struct BenchTrain: ParsableCommand {
     /// Medians of a run's step records after `skip` warm-up steps (peak RSS: the largest).
     struct RunSummary {
         let step, compute, head, reencode, communication, wait, inFlight, headCommunication: Double
+        /// The slowest rank's compute minus the fastest's (per step, median): the load imbalance
+        /// the faster ranks wait out in the collectives.
+        let computeSpread: Double
+        /// The slowest rank's compute (median over steps; rank 0's where not recorded).
+        let computeMax: Double
         let bytes, gatherBytes, headReductionBytes, gradientBytes, peakResident: Double
         /// Per parameter group: seconds of backward left when its all-reduce started.
         let leads: [ParameterGroup: Double]
@@ -192,6 +199,13 @@ struct BenchTrain: ParsableCommand {
             step = median("seconds"); compute = median("compute_s"); communication = median("communication_s")
             wait = median("wait_s"); inFlight = median("allreduce_in_flight_s"); head = median("head_s_max_rank")
             reencode = median("reencode_s"); headCommunication = median("head_communication_s")
+            let spreads = records.compactMap { r -> Double? in
+                guard let most = r["compute_s_max_rank"], let least = r["compute_s_min_rank"] else { return nil }
+                return most - least
+            }.sorted()
+            computeSpread = spreads.isEmpty ? 0 : spreads[spreads.count / 2]
+            let slowest = median("compute_s_max_rank")
+            computeMax = slowest.isNaN ? compute : slowest
             var leads: [ParameterGroup: Double] = [:]
             for group in ParameterGroup.allCases where records.contains(where: { $0["allreduce_lead_\(group.rawValue)_s"] != nil }) {
                 leads[group] = median("allreduce_lead_\(group.rawValue)_s")
@@ -217,6 +231,10 @@ struct BenchTrain: ParsableCommand {
     ///   2(N−1)/N·bytes/β + 2(N−1)·α per bucket; what is still running when backward ends is
     ///   exposed. (The query group is final only at the very end, and the clip group shortly
     ///   before: their transfer cannot hide, however long backward is.)
+    /// - load imbalance: the ranks' compute differs (their videos have different lengths), and
+    ///   every rank waits for the slowest at the step's collectives: the 2-rank run's measured
+    ///   spread (slowest − fastest compute) as a share of its compute, applied to the N-node
+    ///   compute (a lower bound: the slowest of N ranks is further from the mean than of 2);
     /// - the optimiser, health check and the rest of the step (1-rank step − compute): every rank.
     /// Efficiency = 1-rank step / (N · N-node step).
     struct Projection {
@@ -232,6 +250,7 @@ struct BenchTrain: ParsableCommand {
         var headShrinking: Double { max(2 * (one.head - two.head), 0) }
         var headFixed: Double { max(one.head - headShrinking, 0) }
         var rest: Double { max(one.step - one.compute - one.communication - one.wait, 0) }
+        var imbalanceShare: Double { two.compute > 0 ? two.computeSpread / two.compute : 0 }
 
         /// Seconds after the end of backward at which the last group's all-reduce ends (≥ 0).
         func exposedAllreduce(nodes n: Double) -> Double {
@@ -244,14 +263,16 @@ struct BenchTrain: ParsableCommand {
             return max(0, linkFree)
         }
 
-        func estimate(nodes: Int, redundantHead: Bool = false) -> (step: Double, efficiency: Double, head: Double, headCommunication: Double, exposedAllreduce: Double) {
+        func estimate(nodes: Int, redundantHead: Bool = false)
+            -> (step: Double, efficiency: Double, head: Double, headCommunication: Double, exposedAllreduce: Double, imbalance: Double) {
             let n = Double(nodes)
             let head = redundantHead ? one.head : headShrinking / n + headFixed
             let gatherVolume = 2 * two.gatherBytes, reductionPayload = two.headReductionBytes
             let headCommunication = (n - 1) / n * gatherVolume / bandwidth + 2 * (n - 1) / n * reductionPayload / bandwidth + 7 * (n - 1) * latency
             let exposed = exposedAllreduce(nodes: n)
-            let step = encoders / n + head + headCommunication + exposed + rest
-            return (step, one.step / (n * step), head, headCommunication, exposed)
+            let imbalance = imbalanceShare * (encoders / n + head)
+            let step = encoders / n + head + imbalance + headCommunication + exposed + rest
+            return (step, one.step / (n * step), head, headCommunication, exposed, imbalance)
         }
     }
 }
