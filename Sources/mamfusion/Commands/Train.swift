@@ -10,7 +10,7 @@ import Training
 /// (`output_dir`: config.yaml, metrics.jsonl, checkpoints/latest.h5 and best.h5).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train MamFusion on P ranks (mpirun -np P) with the same trajectory as one process.",
+        abstract: "Train MamFusion (or the GMMFormer baseline: model: gmmformer) on P ranks (mpirun -np P) with the same trajectory as one process.",
         discussion: """
         Examples:
           mpirun -np 2 mamfusion train --config Configs/demo.yaml
