@@ -13,8 +13,10 @@ import TensorKit
 /// The unused `vid_embed_proj` tensors are never reduced.
 ///
 /// Open MPI advances non-blocking collectives only inside MPI calls: while reductions are in
-/// flight a progress thread tests them (every 200 µs); it starts with the first bucket of a step
-/// and ends in `finish()`, which waits for every bucket. Then every rank holds the same summed
+/// flight a progress thread tests them (every 200 µs). It starts with the first bucket of a step
+/// that does not complete at once, parks (no wake-ups) whenever every started bucket has
+/// completed — over shared memory that is most of backward — and is woken by the next bucket;
+/// it ends in `finish()`, which waits for every bucket. Then every rank holds the same summed
 /// gradient.
 ///
 /// Before a bucket is handed to MPI its local values are checked for NaN/Inf, so a bad gradient
@@ -98,9 +100,19 @@ public final class GradientBuckets {
         let request = try world.startAllreduce(inPlace: buffer, owner: gradients.storage, .sum)
         requests.list.withLock { $0[b] = request }
         if firstStart == 0 { firstStart = t0 }
-        if progress == nil, !request.isComplete, world.allowsConcurrentCalls {
-            progress = ProgressThread { [requests] in
-                requests.list.withLock { for case let request? in $0 where !request.isComplete { _ = try? request.test() } }
+        if !request.isComplete, world.allowsConcurrentCalls {
+            if let progress {
+                progress.wake()
+            } else {
+                progress = ProgressThread { [requests] in
+                    requests.list.withLock { list in
+                        var pending = false
+                        for case let request? in list where !request.isComplete {
+                            if (try? request.test()) != true { pending = true }
+                        }
+                        return pending
+                    }
+                }
             }
         }
     }
@@ -132,17 +144,21 @@ final class InFlightReductions: Sendable {
     init(count: Int) { list = Mutex(Array(repeating: nil, count: count)) }
 }
 
-/// A thread that runs `poll` every 200 µs until `stop()`, which returns once the thread has
-/// ended (so nothing polls a request the caller is about to wait on).
+/// A thread that runs `poll` every 200 µs while it reports work pending, parks when it reports
+/// none until `wake()`, and ends at `stop()`, which returns once the thread has ended (so nothing
+/// polls a request the caller is about to wait on).
 final class ProgressThread: Sendable {
     private let stopRequested = Atomic<Bool>(false)
+    /// Counts `wake()` and `stop()` calls: a wake-up that comes between a poll that found nothing
+    /// and the park is kept, so a new request is never left unpolled.
+    private let wakeUps = DispatchSemaphore(value: 0)
     private let ended = DispatchSemaphore(value: 0)
 
-    init(poll: @escaping @Sendable () -> Void) {
+    /// - Parameter poll: drives progress; returns whether anything is still pending.
+    init(poll: @escaping @Sendable () -> Bool) {
         let thread = Thread { [self] in
             while !self.stopRequested.load(ordering: .acquiring) {
-                poll()
-                usleep(200)
+                if poll() { usleep(200) } else { self.wakeUps.wait() }
             }
             self.ended.signal()
         }
@@ -150,8 +166,12 @@ final class ProgressThread: Sendable {
         thread.start()
     }
 
+    /// Resumes polling (a new request was started).
+    func wake() { wakeUps.signal() }
+
     func stop() {
         stopRequested.store(true, ordering: .releasing)
+        wakeUps.signal()
         ended.wait()
     }
 }
