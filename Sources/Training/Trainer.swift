@@ -79,15 +79,19 @@ public final class Trainer {
         records = try RunRecords(directory: c.outputDirectory, configurationYAML: c.yaml, writes: world.rank == 0,
                                  append: options.resumeFrom != nil)
         state.seed = c.seed
+        // Every rank reads the same checkpoint: its conversion notes are printed once, by rank 0.
+        let printsNotes = world.rank == 0
+        let note: (String) -> Void = { text in if printsNotes { Checkpoint.printNote(text) } }
         if let path = options.resumeFrom {
-            let (saved, _, hasOptimizer) = try Checkpoint.read(from: path, into: model.parameters, expAvg: expAvg, expAvgSq: expAvgSq)
+            let (saved, _, hasOptimizer) = try Checkpoint.read(from: path, into: model.parameters, expAvg: expAvg, expAvgSq: expAvgSq,
+                                                               note: note)
             guard hasOptimizer else {
                 throw TrainingStopped(message: "\(path) has no optimiser state; use --init-checkpoint to start from its weights", exitCode: 2)
             }
             state = saved
             optimizer.step = saved.step
         } else if let path = options.initCheckpoint {
-            try Checkpoint.read(from: path, into: model.parameters)
+            try Checkpoint.read(from: path, into: model.parameters, note: note)
         } else {
             ParameterInitializer.initialize(model.parameters, seed: UInt64(c.seed))
         }

@@ -43,7 +43,7 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         let world = try Communicator.world()
         let config = try options.resolve()
-        let model = try loadModel(config: config, checkpoint: checkpoint)
+        let model = try loadModel(config: config, checkpoint: checkpoint, rank: world.rank)
         let loader = try config.openSplit(split, world: world)
         let evaluation = SplitEvaluation(model: model, world: world, loader: loader)
         let start = MonotonicClock.now()
@@ -167,7 +167,7 @@ struct BuildIndex: ParsableCommand {
     func run() throws {
         let world = try Communicator.world()
         let config = try options.resolve()
-        let model = try loadModel(config: config, checkpoint: checkpoint)
+        let model = try loadModel(config: config, checkpoint: checkpoint, rank: world.rank)
         let loader = try config.openSplit(split, world: world)
         let shard = try SplitEvaluation(model: model, world: world, loader: loader).encodeVideos()
         let ids = shard.globalIndices.map { loader.index.videoIDs[$0] }
@@ -177,12 +177,13 @@ struct BuildIndex: ParsableCommand {
 }
 
 /// The model of `config` with the weights of `checkpoint` (or freshly initialised from the seed).
-/// The parameter buffer is allocated first, with a thrown error if memory is short.
-func loadModel(config: RunConfiguration, checkpoint: String?) throws -> MamFusionModel {
+/// The parameter buffer is allocated first, with a thrown error if memory is short. Every rank
+/// reads the same file, so only rank 0 prints the checkpoint's conversion notes.
+func loadModel(config: RunConfiguration, checkpoint: String?, rank: Int) throws -> MamFusionModel {
     let parameters = try ParameterSet(allocating: config.parameterLayout, for: "the model's parameters")
     let model = MamFusionModel(configuration: config, parameters: parameters)
     if let checkpoint {
-        try Checkpoint.read(from: checkpoint, into: model.parameters)
+        try Checkpoint.read(from: checkpoint, into: model.parameters, note: { text in if rank == 0 { Checkpoint.printNote(text) } })
     } else {
         ParameterInitializer.initialize(model.parameters, seed: UInt64(config.seed))
     }
