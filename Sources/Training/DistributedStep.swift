@@ -163,10 +163,9 @@ public final class DistributedStep {
         //    are still those of pass 1); each group's all-reduce starts once the group is final.
         t0 = MonotonicClock.now()
         var starting = 0.0
-        var readyAt: [(ParameterGroup, Double)] = []
         func groupDone(_ group: ParameterGroup) throws {
             let t = MonotonicClock.now()
-            readyAt.append((group, t))
+            result.groupLead[group] = t  // the time it became final; a lead once backward ends
             try buckets.markReady(group)
             starting += MonotonicClock.now() - t
         }
@@ -187,7 +186,7 @@ public final class DistributedStep {
         let backwardEnd = MonotonicClock.now()
         result.compute += backwardEnd - t0 - starting
         result.communication += starting
-        for (group, t) in readyAt { result.groupLead[group] = backwardEnd - t }
+        result.groupLead = result.groupLead.mapValues { backwardEnd - $0 }
 
         // 4. The rest of the all-reduce.
         t0 = MonotonicClock.now()

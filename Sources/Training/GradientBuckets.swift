@@ -13,11 +13,11 @@ import TensorKit
 /// The unused `vid_embed_proj` tensors are never reduced.
 ///
 /// Open MPI advances non-blocking collectives only inside MPI calls: while reductions are in
-/// flight a progress thread tests them (every 200 µs). It starts with the first bucket of a step
-/// that does not complete at once, parks (no wake-ups) whenever every started bucket has
-/// completed — over shared memory that is most of backward — and is woken by the next bucket;
-/// it ends in `finish()`, which waits for every bucket. Then every rank holds the same summed
-/// gradient.
+/// flight a progress thread tests them (every 200 µs). It starts with the first bucket that does
+/// not complete at once, parks (no wake-ups) whenever no started bucket is pending — over shared
+/// memory that is most of backward, and the time between steps — is woken by the next bucket,
+/// and ends with its owner. `finish()` waits for every bucket of the step; then every rank holds
+/// the same summed gradient.
 ///
 /// Before a bucket is handed to MPI its local values are checked for NaN/Inf, so a bad gradient
 /// is reported by the rank that produced it (`firstNonFinite`).
@@ -121,14 +121,12 @@ public final class GradientBuckets {
     public func finish() throws {
         for group in ParameterGroup.backwardOrder { try markReady(group) }
         let t0 = MonotonicClock.now()
-        progress?.stop()
-        progress = nil
-        // Nothing else touches the requests now: take them out and wait outside the lock.
-        let pending = requests.list.withLock { list in
+        // Under the lock the progress thread cannot test a request this thread waits on; once
+        // the list is empty it finds nothing pending and parks.
+        try requests.list.withLock { list in
             defer { for i in list.indices { list[i] = nil } }
-            return list.compactMap { $0 }
+            for case let request? in list { try request.wait() }
         }
-        for request in pending { try request.wait() }
         let end = MonotonicClock.now()
         waitSeconds = end - t0
         inFlightSeconds = firstStart > 0 ? end - firstStart : 0
