@@ -1,5 +1,5 @@
-import Evaluation
 import Foundation
+import InputFiles
 import TensorKit
 
 /// The run directory's records (rank 0 writes them): `config.yaml` (the resolved configuration),
@@ -72,7 +72,7 @@ public enum JSONValue: Sendable, ExpressibleByIntegerLiteral, ExpressibleByFloat
         switch self {
         case .int(let v): return String(v)
         case .double(let v): return v.isFinite ? "\(v)" : "null"
-        case .string(let s): return RankRecordWriter.jsonString(s)
+        case .string(let s): return QuotedString.json(s)
         }
     }
 }

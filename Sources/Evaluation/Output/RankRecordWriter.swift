@@ -1,3 +1,4 @@
+import InputFiles
 import TensorKit
 #if canImport(Glibc)
 import Glibc
@@ -55,32 +56,13 @@ public enum RankRecordWriter {
     /// One JSON object (no newline).
     public static func record(captionID: String, videoID: String, rank: Int, score: Float,
                               top: [(videoID: String, score: Float)]?) -> String {
-        var s = "{\"cap_id\": \(jsonString(captionID)), \"video_id\": \(jsonString(videoID)), \"rank\": \(rank), \"score\": \(jsonNumber(score))"
+        var s = "{\"cap_id\": \(QuotedString.json(captionID)), \"video_id\": \(QuotedString.json(videoID)), \"rank\": \(rank), \"score\": \(jsonNumber(score))"
         if let top {
             s += ", \"top\": ["
-            s += top.map { "[\(jsonString($0.videoID)), \(jsonNumber($0.score))]" }.joined(separator: ", ")
+            s += top.map { "[\(QuotedString.json($0.videoID)), \(jsonNumber($0.score))]" }.joined(separator: ", ")
             s += "]"
         }
         return s + "}"
-    }
-
-    /// A JSON string literal (RFC 8259 escapes).
-    public static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// A JSON number: Swift's shortest round-trip form ("0.51234", "1e-05"); null if not finite.

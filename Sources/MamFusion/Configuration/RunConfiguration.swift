@@ -378,34 +378,13 @@ private func formatNumber(_ v: Double) -> String {
 
 /// `s` as a YAML scalar that reads back as exactly `s`: plain when that is unambiguous (a
 /// conservative set: ASCII letters, digits and `/._-`, not starting with `-` or `.`, not a
-/// number or a YAML keyword), else double-quoted with every character that YAML would fold,
-/// strip or reject escaped (line breaks, tabs, control and non-printable characters, quotes,
-/// backslashes). Leading and trailing spaces are kept by the quotes.
+/// number or a YAML keyword), else double-quoted (`QuotedString.json`: every character that YAML
+/// would fold, strip or reject escaped). Leading and trailing spaces are kept by the quotes.
 func quoteIfNeeded(_ s: String) -> String {
     let plainScalars = s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "/._-".unicodeScalars.contains($0)) }
     let plain = !s.isEmpty && plainScalars && !s.hasPrefix("-") && !s.hasPrefix(".") && Double(s) == nil && Int(s) == nil
         && !["true", "false", "yes", "no", "on", "off", "null", "y", "n"].contains(s.lowercased())
-    if plain { return s }
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            let v = scalar.value
-            // C0/C1 controls, DEL, YAML's own line breaks (NEL, LS, PS), the BOM and non-characters.
-            if v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x2028 || v == 0x2029 || v == 0xFEFF || v == 0xFFFE || v == 0xFFFF {
-                let hex = String(v, radix: 16, uppercase: true)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
+    return plain ? s : QuotedString.json(s)
 }
 
 private extension Node {
