@@ -180,8 +180,13 @@ public enum CollectionImporter {
                              progress: Progress?) throws {
         let request = plan.request
         let staging = "\(root)/.import-\(request.collection)-\(getpid())"
+        let rootExisted = try FileBytes.exists(root)
         try makeDirectories(staging)
-        defer { try? FileManager.default.removeItem(atPath: staging) }
+        var published = false
+        defer {
+            try? FileManager.default.removeItem(atPath: staging)
+            if !published && !rootExisted { try? FileManager.default.removeItem(atPath: root) }
+        }
         let paths = CollectionPaths(root: staging, collection: request.collection, visualFeature: request.visualFeature)
         let writer = try ReleaseLayoutWriter(paths: paths, visualDimension: plan.visualDimension, queryDimension: plan.queryDimension)
         var v = 0
@@ -197,6 +202,7 @@ public enum CollectionImporter {
         guard rename(paths.collectionDirectory, target) == 0 else {
             throw FeatureDataError(file: target, "cannot move the imported collection into place: \(InputFile.errorText(errno))")
         }
+        published = true
         let directory = open(root, O_RDONLY)
         if directory >= 0 { _ = fsync(directory); close(directory) }
     }
@@ -217,7 +223,7 @@ public enum CollectionImporter {
         let frameEnd = frameStart + plan.frameCounts[videoBlock].reduce(0, +)
         let tokenEnd = tokenStart + plan.tokenCounts[queryBlock].reduce(0, +)
         let access: HDF5FileAccess = world.size > 1 ? .parallel(world) : .serial
-        try withFileContext(file) {
+        do {
             try HDF5File.writeAtomically(to: file, access: access, { output in
                 let writer = try PackedFeatureWriter(file: output, header: header, chunked: request.chunked, frameStart: frameStart, tokenStart: tokenStart)
                 do {
@@ -235,6 +241,10 @@ public enum CollectionImporter {
             }, finishOnLeader: { output in
                 try PackedFeatureWriter.writeTables(tables(plan), header: header, to: output)
             })
+        } catch let problems as Problems {
+            throw problems
+        } catch {
+            throw FeatureDataError.wrapping(error, file: file)
         }
     }
 
