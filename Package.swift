@@ -28,7 +28,7 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi", providers: [.apt(["libhdf5-openmpi-dev"])]),
         .target(
             name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma"])]
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma", "-mf16c"])]
         ),
 
         .target(name: "CSignals"),
