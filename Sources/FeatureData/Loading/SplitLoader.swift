@@ -172,6 +172,7 @@ public final class SplitLoader: @unchecked Sendable {
     /// of a training batch.
     public func loadBatch(videos: [Int]) throws -> TrainingBatch {
         let index = source.index
+        let videoInputs = try loadVideos(videos)  // checks the video indices first
         var queries: [Int] = []
         var positions: [Int] = []
         for (position, v) in videos.enumerated() {
@@ -180,7 +181,7 @@ public final class SplitLoader: @unchecked Sendable {
                 positions.append(position)
             }
         }
-        return try loadBatch(videos: videos, queries: queries, queryVideoPosition: positions)
+        return TrainingBatch(videos: videoInputs, queries: try loadQueries(queries), queryVideoPosition: positions)
     }
 
     /// `videos` (repeats allowed) and exactly `queries`, query i belonging to the video at

@@ -80,6 +80,13 @@ public enum Checkpoint {
         }
     }
 
+    /// The resolved configuration a checkpoint was written with (its `config` attribute), or nil
+    /// for a file without one (e.g. converted from a reference `.pth`).
+    public static func storedConfigurationYAML(in path: String) throws -> String? {
+        let file = try HDF5File.open(path)
+        return try file.hasAttribute("config") ? try file.stringAttribute("config") : nil
+    }
+
     /// Reads the parameters (and moments, when asked and present) into the given sets, checking
     /// the model and every name and shape against their layout and every value (exact in float32,
     /// finite). Throws `CheckpointError` naming both models when the file holds the other model,
