@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "TestSupport", "mamfusion-test-support"]),
         .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion-test-support"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit", "mamfusion-test-support"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "MPIKit", "TestSupport", "CounterRandom", "TensorKit", "mamfusion-test-support"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion",
                                                    "mamfusion-test-support"]),

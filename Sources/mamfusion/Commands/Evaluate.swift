@@ -171,7 +171,7 @@ struct BuildIndex: ParsableCommand {
         let loader = try config.openSplit(split, world: world)
         let shard = try SplitEvaluation(model: model, world: world, loader: loader).encodeVideos()
         let ids = shard.globalIndices.map { loader.index.videoIDs[$0] }
-        try EmbeddingIndex.write(to: out, shard: shard, videoIDs: ids, communicator: world.size > 1 ? world : nil)
+        try EmbeddingIndex.write(to: out, shard: shard, videoIDs: ids, world: world)
         if world.rank == 0 { print("wrote \(out): \(loader.index.videoCount) videos × \(config.mapSize) clips × \(config.hiddenSize)") }
     }
 }
