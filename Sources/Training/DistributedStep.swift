@@ -134,8 +134,18 @@ public final class DistributedStep {
     ///     `microBatch`): its videos in share order and their captions. Called in
     ///     `MicroBatch.loadOrder` — pass 1 forwards, pass 2 backwards without the last.
     ///   - videoNames: a video's name by its dataset index (for messages).
+    ///
+    /// The parameters are the engine's weights for the whole step (their bf16 copy, in bf16, is
+    /// made once here: the optimizer has run since the last step).
     public func run(batch: GlobalBatch, assignment: RankAssignment, inputs load: (MicroBatch) throws -> TrainingBatch,
                     videoNames: (Int) -> String, dropout: DropoutContext, sampling: TripletSampling) throws -> Result {
+        try model.parameters.asEngineWeights {
+            try runStep(batch: batch, assignment: assignment, inputs: load, videoNames: videoNames, dropout: dropout, sampling: sampling)
+        }
+    }
+
+    private func runStep(batch: GlobalBatch, assignment: RankAssignment, inputs load: (MicroBatch) throws -> TrainingBatch,
+                         videoNames: (Int) -> String, dropout: DropoutContext, sampling: TripletSampling) throws -> Result {
         var result = Result()
         let micro = MicroBatch.partition(batch: batch, assignment: assignment, rank: world.rank, size: microBatch)
         model.gradients.zero()
@@ -207,9 +217,11 @@ public final class DistributedStep {
     public func loss(batch: GlobalBatch, assignment: RankAssignment, inputs load: (MicroBatch) throws -> TrainingBatch,
                      dropout: DropoutContext, sampling: TripletSampling) throws -> LossTerms {
         let micro = MicroBatch.partition(batch: batch, assignment: assignment, rank: world.rank, size: microBatch)
-        _ = try encode(micro, batch: batch, assignment: assignment, inputs: load, dropout: dropout, videoNames: { "\($0)" })
-        return try head.forward(q: q.pointer, q2: q2.pointer, C: clips.pointer, F: frames.pointer, batch: batch, assignment: assignment,
-                                sampling: sampling, collectives: &collectives)
+        return try model.parameters.asEngineWeights {
+            _ = try encode(micro, batch: batch, assignment: assignment, inputs: load, dropout: dropout, videoNames: { "\($0)" })
+            return try head.forward(q: q.pointer, q2: q2.pointer, C: clips.pointer, F: frames.pointer, batch: batch, assignment: assignment,
+                                    sampling: sampling, collectives: &collectives)
+        }
     }
 
     private func guarded<R>(_ label: String, _ body: () throws -> R) rethrows -> R {

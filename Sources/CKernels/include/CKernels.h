@@ -63,4 +63,5 @@ void mf_philox_uniform(uint32_t key0, uint32_t key1, uint32_t item, uint32_t ste
                        uint32_t first_block, size_t blocks, float *out);
 
 #include "CKernelsMamba.h"
+#include "CKernelsMatmul.h"
 #endif

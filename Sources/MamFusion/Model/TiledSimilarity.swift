@@ -72,7 +72,7 @@ public final class TiledSimilarity {
             let rows = min(T, Q - t)
             for j in 0..<Vb {
                 let block = E + j * n * d, inverse = ei + j * n
-                BLAS.gemm(transB: true, m: rows, n: n, k: d, a: q + t * d, lda: d, b: block, ldb: d, c: out, ldc: n)
+                MatrixEngine.gemm(transB: true, m: rows, n: n, k: d, a: q + t * d, lda: d, b: block, ldb: d, c: out, ldc: n)
                 for i in 0..<rows {
                     let row = out + i * n, at = (t + i) * Vb + j, iq = qi[t + i]
                     var bestU = row[0], argU: Int32 = 0
@@ -135,8 +135,8 @@ public final class TiledSimilarity {
                 }
                 guard any else { continue }
                 let block = E + j * n * d
-                BLAS.gemm(m: rows, n: d, k: n, a: g, lda: n, b: block, ldb: d, beta: 1, c: dq + t * d, ldc: d)
-                BLAS.gemm(transA: true, m: n, n: d, k: rows, a: g, lda: n, b: q + t * d, ldb: d, beta: 1, c: dE + j * n * d, ldc: d)
+                MatrixEngine.gemm(m: rows, n: d, k: n, a: g, lda: n, b: block, ldb: d, beta: 1, c: dq + t * d, ldc: d)
+                MatrixEngine.gemm(transA: true, m: n, n: d, k: rows, a: g, lda: n, b: q + t * d, ldb: d, beta: 1, c: dE + j * n * d, ldc: d)
             }
             t += rows
         }

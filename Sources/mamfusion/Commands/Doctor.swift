@@ -79,13 +79,13 @@ struct Doctor: ParsableCommand {
     static func sgemmGFLOPs(m: Int, n: Int, k: Int, repeats: Int) -> Double {
         let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n]), c = Tensor(shape: [m, n])
         a.fill(0.5); b.fill(0.25)
-        BLAS.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)  // warm-up
+        MatrixEngine.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)  // warm-up
         var times: [Double] = []
         for _ in 0..<max(repeats, 1) {
             let t0 = MonotonicClock.now()
             var runs = 0
             repeat {
-                BLAS.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+                MatrixEngine.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
                 runs += 1
             } while MonotonicClock.now() - t0 < 0.05
             times.append((MonotonicClock.now() - t0) / Double(runs))

@@ -98,7 +98,7 @@ public struct MambaUnit: Sendable {
         ws.savedInput = x
         var row = 0
         // [x' | z] = x W_inᵀ
-        BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: x, lda: d,
+        MatrixEngine.gemm(transB: true, m: rows, n: 2 * e, k: d, a: x, lda: d,
                   b: p.inProjection.pointer, ldb: d, c: ws.projected, ldc: 2 * e)
         // u = SiLU(causal depthwise conv(x')), per sequence
         row = 0
@@ -108,10 +108,10 @@ public struct MambaUnit: Sendable {
             row += length
         }
         // [δ | B | C] = u W_xᵀ
-        BLAS.gemm(transB: true, m: rows, n: sel, k: e, a: ws.convolved, lda: e,
+        MatrixEngine.gemm(transB: true, m: rows, n: sel, k: e, a: ws.convolved, lda: e,
                   b: p.xProjection.pointer, ldb: e, c: ws.selection, ldc: sel)
         // Δ = softplus(δ W_dtᵀ + b_dt)
-        BLAS.gemm(transB: true, m: rows, n: e, k: r, a: ws.selection, lda: sel,
+        MatrixEngine.gemm(transB: true, m: rows, n: e, k: r, a: ws.selection, lda: sel,
                   b: p.dtProjectionWeight.pointer, ldb: r, c: ws.delta, ldc: e)
         mf_mamba_delta_softplus(rows, e, ws.delta, p.dtProjectionBias.pointer)
         // y = scan(Δ, u, B, C) + D ⊙ u, per sequence
@@ -132,7 +132,7 @@ public struct MambaUnit: Sendable {
         ws.scanSeconds += MonotonicClock.now() - scanStart
         // out = (y ⊙ SiLU(z)) W_outᵀ
         mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated)
-        BLAS.gemm(transB: true, m: rows, n: d, k: e, a: s.gated, lda: e,
+        MatrixEngine.gemm(transB: true, m: rows, n: d, k: e, a: s.gated, lda: e,
                   b: p.outProjection.pointer, ldb: e, c: out, ldc: d)
     }
 
@@ -187,9 +187,9 @@ public struct MambaUnit: Sendable {
         var row = 0
         // out_proj: ∂W_out += ∂outᵀ gated (gated recomputed from y, z); ∂gated = ∂out W_out
         mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated)
-        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: dOut, lda: d, b: s.gated, ldb: e,
+        MatrixEngine.gemm(transA: true, m: d, n: e, k: rows, a: dOut, lda: d, b: s.gated, ldb: e,
                   beta: 1, c: g.outProjection.pointer, ldc: e)
-        BLAS.gemm(m: rows, n: e, k: d, a: dOut, lda: d, b: p.outProjection.pointer, ldb: e,
+        MatrixEngine.gemm(m: rows, n: e, k: d, a: dOut, lda: d, b: p.outProjection.pointer, ldb: e,
                   c: s.gated, ldc: e)
         // gate: ∂z (into the z half of ∂[x'|z]), ∂y in place
         mf_mamba_gate_backward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated,
@@ -218,14 +218,14 @@ public struct MambaUnit: Sendable {
         // softplus: ∂(δ W_dtᵀ + b_dt) in place; ∂b_dt
         mf_mamba_delta_softplus_backward(rows, e, ws.delta, s.deltaGradient, g.dtProjectionBias.pointer)
         // dt_proj: ∂W_dt += ∂preᵀ δ; ∂δ = ∂pre W_dt (into the δ columns of ∂[δ|B|C])
-        BLAS.gemm(transA: true, m: e, n: r, k: rows, a: s.deltaGradient, lda: e, b: ws.selection, ldb: sel,
+        MatrixEngine.gemm(transA: true, m: e, n: r, k: rows, a: s.deltaGradient, lda: e, b: ws.selection, ldb: sel,
                   beta: 1, c: g.dtProjectionWeight.pointer, ldc: r)
-        BLAS.gemm(m: rows, n: r, k: e, a: s.deltaGradient, lda: e, b: p.dtProjectionWeight.pointer, ldb: r,
+        MatrixEngine.gemm(m: rows, n: r, k: e, a: s.deltaGradient, lda: e, b: p.dtProjectionWeight.pointer, ldb: r,
                   c: s.selectionGradient, ldc: sel)
         // x_proj: ∂W_x += ∂[δ|B|C]ᵀ u; ∂u += ∂[δ|B|C] W_x
-        BLAS.gemm(transA: true, m: sel, n: e, k: rows, a: s.selectionGradient, lda: sel, b: ws.convolved, ldb: e,
+        MatrixEngine.gemm(transA: true, m: sel, n: e, k: rows, a: s.selectionGradient, lda: sel, b: ws.convolved, ldb: e,
                   beta: 1, c: g.xProjection.pointer, ldc: e)
-        BLAS.gemm(m: rows, n: e, k: sel, a: s.selectionGradient, lda: sel, b: p.xProjection.pointer, ldb: e,
+        MatrixEngine.gemm(m: rows, n: e, k: sel, a: s.selectionGradient, lda: sel, b: p.xProjection.pointer, ldb: e,
                   beta: 1, c: s.convolvedGradient, ldc: e)
         // conv + SiLU: ∂x' (into the x' half of ∂[x'|z]), ∂w_c, ∂b_c, per sequence
         row = 0
@@ -237,9 +237,9 @@ public struct MambaUnit: Sendable {
             row += length
         }
         // in_proj: ∂W_in += ∂[x'|z]ᵀ x; ∂x = ∂[x'|z] W_in
-        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: s.projectedGradient, lda: 2 * e, b: ws.savedInput, ldb: d,
+        MatrixEngine.gemm(transA: true, m: 2 * e, n: d, k: rows, a: s.projectedGradient, lda: 2 * e, b: ws.savedInput, ldb: d,
                   beta: 1, c: g.inProjection.pointer, ldc: d)
-        BLAS.gemm(m: rows, n: d, k: 2 * e, a: s.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
+        MatrixEngine.gemm(m: rows, n: d, k: 2 * e, a: s.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
                   beta: dxBeta, c: dx, ldc: d)
     }
 }
