@@ -3,15 +3,6 @@ import Testing
 import TensorKit
 import TestSupport
 
-/// The selections the tests run: both engines (oneDNN where its library loads) × both precisions.
-let engineSelections: [MatrixEngineSelection] = {
-    var all: [MatrixEngineSelection] = [.init(engine: .openblas, precision: .fp32), .init(engine: .openblas, precision: .bf16)]
-    if OneDNNLibrary.isAvailable {
-        all += [.init(engine: .onednn, precision: .fp32), .init(engine: .onednn, precision: .bf16)]
-    }
-    return all
-}()
-
 struct BFloat16RoundingTests {
     static func pattern(_ bits: UInt32) -> UInt16 { mf_bf16_from_float(Float(bitPattern: bits)) }
 

@@ -130,7 +130,7 @@ public final class ShardedLossHead {
             (E + j * n * d).update(from: C + j * mc * d, count: mc * d)
             (E + (j * n + mc) * d).update(from: F + j * d, count: d)
         }
-        similarity.forward(q: Qg, queries: Q, embeddings: E, videos: Vr)
+        g.videos.withUnsafeBufferPointer { similarity.forward(q: Qg, queries: Q, embeddings: E, videos: Vr, globalVideos: $0.baseAddress!) }
 
         // 3. Fusion: own videos over all queries; t2v keys/values of the fused videos, gathered;
         //    own queries over all videos. Then the query-diverse loss of own queries.

@@ -134,7 +134,7 @@ struct LayerGradientTests {
         let error = layerGradientError(checked: [(q.buffer, dq.buffer), (E.buffer, dE.buffer)],
                                        outputCount: 4 * Q * V, epsilon: 1e-3,
                                        forward: {
-                                           s.forward(q: q.pointer, queries: Q, embeddings: E.pointer, videos: V)
+                                           s.forward(q: q.pointer, queries: Q, embeddings: E.pointer, videos: V, globalVideos: [7, 2, 9])
                                            for (k, b) in [s.clip, s.clipUnnormalized, s.frame, s.frameUnnormalized].enumerated() {
                                                (out.pointer + k * Q * V).update(from: b.pointer, count: Q * V)
                                            }
