@@ -1,6 +1,9 @@
 import CKernels
 import COpenBLAS
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which matrix engine a configuration asks for (`matmul_engine`, MATMUL.md §2).
 public enum MatmulEngineChoice: String, CaseIterable, Sendable {
@@ -97,10 +100,23 @@ public enum MatrixEngine {
     }
 
     /// Runs `body` with `selection` for this task only (tests compare engines and precisions).
-    public static func with<R>(_ selection: MatrixEngineSelection, _ body: () throws -> R) rethrows -> R {
+    /// `oneDNNSmallProduct` replaces the size below which oneDNN leaves a product to OpenBLAS
+    /// (tests pass 0 so that their small models run on oneDNN's kernels too).
+    public static func with<R>(_ selection: MatrixEngineSelection, oneDNNSmallProduct: Int? = nil, _ body: () throws -> R) rethrows -> R {
         if selection.engine == .onednn { OneDNNLibrary.setThreads(BLAS.threads) }
-        return try $scoped.withValue(selection, operation: body)
+        return try $scoped.withValue(selection) {
+            try $scopedSmallProduct.withValue(oneDNNSmallProduct ?? scopedSmallProduct, operation: body)
+        }
     }
+
+    @TaskLocal static var scopedSmallProduct: Int?
+    /// Products of fewer multiply-adds run on OpenBLAS under the oneDNN engine (2²¹; the
+    /// environment variable MAMFUSION_ONEDNN_SMALL_PRODUCT sets another value for a process).
+    static let processSmallProduct: Int = {
+        if let text = getenv("MAMFUSION_ONEDNN_SMALL_PRODUCT"), let value = Int(String(cString: text)), value >= 0 { return value }
+        return 1 << 21
+    }()
+    static var oneDNNSmallProduct: Int { scopedSmallProduct ?? processSmallProduct }
 
     /// Runs `body` with the parameter block [base, base + count) registered as weights: in bf16 its
     /// rounded copy is made now, once, and every product reading inside the block uses it. The block

@@ -18,8 +18,6 @@ import CKernels
 /// **No allocation when running.** Scratchpads are user-managed (one per thread, grown when a
 /// primitive is created); bf16 operand copies go to growing workspaces.
 final class OneDNNMatmul {
-    /// Products below this many multiply-adds run on OpenBLAS.
-    static let smallProduct = 1 << 21
 
     private struct Key: Hashable {
         var transA: Bool, transB: Bool
@@ -36,7 +34,7 @@ final class OneDNNMatmul {
     private let scratchpad = EngineBuffer()
 
     func run(_ p: GemmProduct, bf16: Bool, context: MatrixContext) {
-        if p.multiplyAdds < Self.smallProduct || p.n < PieceSizes.smallest || (!p.transA && p.k < PieceSizes.smallest) {
+        if p.multiplyAdds < MatrixEngine.oneDNNSmallProduct || p.n < PieceSizes.smallest || (!p.transA && p.k < PieceSizes.smallest) {
             context.runOpenBLAS(p, bf16: bf16)
             return
         }

@@ -48,7 +48,7 @@ struct TiledSimilarityTests {
 
     @Test("a video's scores are the same bits whatever other videos of the rank share its group", arguments: engineSelections)
     func blockInvariance(selection: MatrixEngineSelection) {
-        for (mc, d) in Self.blockSizes { MatrixEngine.with(selection) { checkBlockInvariance(mc: mc, d: d) } }
+        for (mc, d) in Self.blockSizes { withEngine(selection) { checkBlockInvariance(mc: mc, d: d) } }
     }
 
     func checkBlockInvariance(mc: Int, d: Int) {
