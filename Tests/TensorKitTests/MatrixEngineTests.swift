@@ -113,6 +113,43 @@ struct MatrixEngineTests {
         }
     }
 
+    @Test("a row's bits do not depend on how many rows share its product or where it sits (batches, micro-batches, ranks)",
+          arguments: engineSelections)
+    func rowsIndependentOfBatch(selection: MatrixEngineSelection) {
+        for (n, k) in [(384, 384), (384, 1536), (40, 48)] {
+            let rows = 1100
+            let x = FloatStorage.random(rows * k, seed: 5), w = FloatStorage.random(n * k, seed: 6)
+            let whole = FloatStorage(count: rows * n)
+            withEngine(selection) {
+                MatrixEngine.gemm(transB: true, m: rows, n: n, k: k, a: x.base, lda: k, b: w.base, ldb: k, c: whole.base, ldc: n)
+            }
+            // β = 1 too: C's prior values (one per global row) are added the same way in every part.
+            let prior = FloatStorage.random(rows * n, seed: 7)
+            let wholeAccumulated = FloatStorage(count: rows * n)
+            wholeAccumulated.base.update(from: prior.base, count: rows * n)
+            withEngine(selection) {
+                MatrixEngine.gemm(transB: true, m: rows, n: n, k: k, a: x.base, lda: k, b: w.base, ldb: k, beta: 1,
+                                  c: wholeAccumulated.base, ldc: n)
+            }
+            var differing = 0
+            for (offset, m) in [(0, 16), (16, 37), (53, 300), (353, 700), (1053, 47), (1099, 1)] {
+                let part = FloatStorage(count: m * n), accumulated = FloatStorage(count: m * n)
+                accumulated.base.update(from: prior.base + offset * n, count: m * n)
+                withEngine(selection) {
+                    MatrixEngine.gemm(transB: true, m: m, n: n, k: k, a: x.base + offset * k, lda: k, b: w.base, ldb: k,
+                                      c: part.base, ldc: n)
+                    MatrixEngine.gemm(transB: true, m: m, n: n, k: k, a: x.base + offset * k, lda: k, b: w.base, ldb: k,
+                                      beta: 1, c: accumulated.base, ldc: n)
+                }
+                for i in 0..<(m * n) {
+                    if part.base[i].bitPattern != whole.base[offset * n + i].bitPattern { differing += 1 }
+                    if accumulated.base[i].bitPattern != wholeAccumulated.base[offset * n + i].bitPattern { differing += 1 }
+                }
+            }
+            #expect(differing == 0, "\(selection) n \(n) k \(k): \(differing) results differ")
+        }
+    }
+
     @Test("k = 0 leaves β·C")
     func emptySum() {
         for selection in engineSelections {
@@ -168,7 +205,7 @@ struct MatrixEngineTests {
     func noPrimitiveForNewBatchSizes() {
         for precision in Precision.allCases {
             MatrixEngine.with(.init(engine: .onednn, precision: precision)) {
-                let d = 64
+                let d = 128  // 128·128 multiply-adds per row: oneDNN's side of the threshold
                 let w = FloatStorage.random(d * d, seed: 1), dW = FloatStorage(count: d * d)
                 func step(rows: Int) {
                     let x = FloatStorage.random(rows * d, seed: UInt64(rows)), y = FloatStorage(count: rows * d)

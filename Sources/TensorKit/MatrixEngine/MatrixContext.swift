@@ -43,8 +43,17 @@ final class MatrixContext {
         }
     }
 
+    /// Rows of C per OpenBLAS call in a product over rows (not `transA`), the last block padded
+    /// with zero rows. OpenBLAS picks its kernel — its small-matrix path among them — by the whole
+    /// shape, so a row's bits would otherwise depend on how many rows share its product: on the
+    /// batch, the micro-batch and the rank count. With fixed blocks a row's result depends only on
+    /// its own operands (P ranks compute the bits 1 rank computes; in bf16 that keeps a
+    /// last-bit difference from flipping a later rounding).
+    static let openBLASRowBlock = 64
+    let paddedRows = EngineBuffer(), paddedResult = EngineBuffer()
+
     /// The product on OpenBLAS; in bf16 the operands are first rounded (weights from the scope's
-    /// copy). Also the path of oneDNN's thin remainders and small products.
+    /// copy). Also the path of oneDNN's small products.
     func runOpenBLAS(_ p: GemmProduct, bf16: Bool) {
         statistics.openBLASMultiplyAdds += Double(p.multiplyAdds)
         var a = p.a, lda = p.lda, b = p.b, ldb = p.ldb
@@ -52,8 +61,23 @@ final class MatrixContext {
             (a, lda) = roundedFloats(p.a, rows: p.aRows, columns: p.aColumns, ld: p.lda, into: roundedA)
             (b, ldb) = roundedFloats(p.b, rows: p.bRows, columns: p.bColumns, ld: p.ldb, into: roundedB)
         }
-        cblas_sgemm(CblasRowMajor, p.transA ? CblasTrans : CblasNoTrans, p.transB ? CblasTrans : CblasNoTrans,
-                    Int32(p.m), Int32(p.n), Int32(p.k), p.alpha, a, Int32(lda), b, Int32(ldb), p.beta, p.c, Int32(p.ldc))
+        func sgemm(m: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int) {
+            cblas_sgemm(CblasRowMajor, p.transA ? CblasTrans : CblasNoTrans, p.transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(p.n), Int32(p.k), p.alpha, a, Int32(lda), b, Int32(ldb), p.beta, c, Int32(ldc))
+        }
+        // Xᵀ·Y products sum over the rows (k); their m is a fixed size of the model.
+        guard !p.transA else { return sgemm(m: p.m, a: a, c: p.c, ldc: p.ldc) }
+        let block = Self.openBLASRowBlock, full = p.m / block * block
+        for row in stride(from: 0, to: full, by: block) { sgemm(m: block, a: a + row * lda, c: p.c + row * p.ldc, ldc: p.ldc) }
+        let rest = p.m - full
+        guard rest > 0 else { return }
+        let rows = paddedRows.reserve(block * lda, of: Float.self)
+        (rows + rest * lda).update(repeating: 0, count: (block - rest) * lda)
+        for i in 0..<rest { (rows + i * lda).update(from: a + (full + i) * lda, count: p.k) }
+        let result = paddedResult.reserve(block * p.n, of: Float.self)
+        if p.beta != 0 { for i in 0..<rest { (result + i * p.n).update(from: p.c + (full + i) * p.ldc, count: p.n) } }
+        sgemm(m: block, a: rows, c: result, ldc: p.n)
+        for i in 0..<rest { (p.c + (full + i) * p.ldc).update(from: result + i * p.n, count: p.n) }
     }
 
     /// The bf16-rounded values of a stored matrix as fp32: the weight block's copy when the matrix

@@ -100,8 +100,8 @@ public enum MatrixEngine {
     }
 
     /// Runs `body` with `selection` for this task only (tests compare engines and precisions).
-    /// `oneDNNSmallProduct` replaces the size below which oneDNN leaves a product to OpenBLAS
-    /// (tests pass 0 so that their small models run on oneDNN's kernels too).
+    /// `oneDNNSmallProduct` replaces the work per row below which oneDNN leaves a product to
+    /// OpenBLAS (tests pass 0 so that their small models run on oneDNN's kernels too).
     public static func with<R>(_ selection: MatrixEngineSelection, oneDNNSmallProduct: Int? = nil, _ body: () throws -> R) rethrows -> R {
         if selection.engine == .onednn { OneDNNLibrary.setThreads(BLAS.threads) }
         return try $scoped.withValue(selection) {
@@ -110,11 +110,12 @@ public enum MatrixEngine {
     }
 
     @TaskLocal static var scopedSmallProduct: Int?
-    /// Products of fewer multiply-adds run on OpenBLAS under the oneDNN engine (2²¹; the
-    /// environment variable MAMFUSION_ONEDNN_SMALL_PRODUCT sets another value for a process).
+    /// Products with fewer multiply-adds per row (n·k; m·n for Xᵀ·Y) run on OpenBLAS under the
+    /// oneDNN engine (2¹³; the environment variable MAMFUSION_ONEDNN_SMALL_PRODUCT sets another
+    /// value for a process).
     static let processSmallProduct: Int = {
         if let text = getenv("MAMFUSION_ONEDNN_SMALL_PRODUCT"), let value = Int(String(cString: text)), value >= 0 { return value }
-        return 1 << 21
+        return 1 << 13
     }()
     static var oneDNNSmallProduct: Int { scopedSmallProduct ?? processSmallProduct }
 

@@ -10,10 +10,16 @@ import CKernels
 /// the family appears. After the first step no primitive is created; a remainder thinner than 16
 /// rows runs on OpenBLAS. A product's result still depends only on its operands and shape.
 ///
-/// **What stays on OpenBLAS.** Products under 2²¹ multiply-adds (per-sequence attention:
-/// 40,000 calls in a 32-video step, under 5% of its arithmetic) and products with fewer than 16
-/// columns: their shapes vary too much to cache and oneDNN would gain little on them. In bf16
-/// their operands are rounded just the same.
+/// **Rows never depend on the batch.** The engine that runs a product, and the kernel of each
+/// row, depend only on the product's fixed sizes (n, k; m, n for Xᵀ·Y), never on how many rows
+/// it has: a remainder below 16 rows is padded to a 16-row piece, not handed to OpenBLAS. So a
+/// row's bits are the same on any number of ranks and in any micro-batch (in bf16 a last-bit
+/// difference could otherwise flip a later rounding).
+///
+/// **What stays on OpenBLAS.** Products with under 2¹³ multiply-adds per row (per-sequence
+/// attention: 40,000 calls in a 32-video step, under 5% of its arithmetic) and products with
+/// fewer than 16 columns: their shapes vary too much to cache and oneDNN would gain little on
+/// them. In bf16 their operands are rounded just the same.
 ///
 /// **No allocation when running.** Scratchpads are user-managed (one per thread, grown when a
 /// primitive is created); bf16 operand copies go to growing workspaces.
@@ -34,7 +40,8 @@ final class OneDNNMatmul {
     private let scratchpad = EngineBuffer()
 
     func run(_ p: GemmProduct, bf16: Bool, context: MatrixContext) {
-        if p.multiplyAdds < MatrixEngine.oneDNNSmallProduct || p.n < PieceSizes.smallest || (!p.transA && p.k < PieceSizes.smallest) {
+        let rowWork = p.transA ? p.m * p.n : p.n * p.k
+        if rowWork < MatrixEngine.oneDNNSmallProduct || p.n < PieceSizes.smallest || (!p.transA && p.k < PieceSizes.smallest) {
             context.runOpenBLAS(p, bf16: bf16)
             return
         }
@@ -87,8 +94,34 @@ final class OneDNNMatmul {
             }
         }
         let rest = PieceSizes.forEach(p.m) { row, rows in rowsOf(row: row, rows: rows) }
-        if rest.size > 0 { rowsOf(row: rest.offset, rows: rest.size) }
+        guard rest.size > 0 else { return }
+        guard !p.transA, let primitive = primitive(for: padded(key), context: context) else {
+            // Xᵀ·Y: m is a fixed size of the model, its thin rest always runs on OpenBLAS.
+            return rowsOf(row: rest.offset, rows: rest.size)
+        }
+        // The last rows, padded with zero rows to a 16-row piece (C's rows copied in when it accumulates).
+        let pad = PieceSizes.smallest, rows = rest.size
+        let operand = paddedRows.reserve(pad * lda * element, of: UInt8.self)
+        (operand + rows * lda * element).initialize(repeating: 0, count: (pad - rows) * lda * element)
+        for i in 0..<rows {
+            (operand + i * lda * element).update(from: (a + (rest.offset + i) * lda * element).assumingMemoryBound(to: UInt8.self),
+                                                 count: p.k * element)
+        }
+        let result = paddedResult.reserve(pad * p.ldc, of: Float.self)
+        if p.beta != 0 { for i in 0..<rows { (result + i * p.ldc).update(from: p.c + (rest.offset + i) * p.ldc, count: p.n) } }
+        let status = mf_dnnl_matmul_execute(primitive, operand, b, result, scratchpad.raw)
+        precondition(status == 0, "oneDNN failed to run a \(pad)×\(p.n)×\(p.k) product")
+        for i in 0..<rows { (p.c + (rest.offset + i) * p.ldc).update(from: result + i * p.ldc, count: p.n) }
+        context.statistics.oneDNNMultiplyAdds += Double(pad * p.n * p.k)
     }
+
+    /// The key of a product's padded 16-row piece (a piece shape its family already has).
+    private func padded(_ key: Key) -> Key {
+        var shape = key
+        shape.m = PieceSizes.smallest
+        return shape
+    }
+    private let paddedRows = EngineBuffer(), paddedResult = EngineBuffer()
 
     /// The first time a family is seen, creates every piece shape it can need: the row pieces
     /// (and, for Xᵀ·Y products, each row piece of its fixed m × every summation piece, both as
