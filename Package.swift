@@ -26,12 +26,13 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi", providers: [.apt(["libhdf5-openmpi-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // oneDNN: headers only (no link line); CKernels/onednn.c loads libdnnl.so.2 at run time.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(
             name: "CKernels",
             dependencies: ["CDNNL"],
-            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma"])],
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma", "-mf16c"])],
             linkerSettings: [.linkedLibrary("dl")]
         ),
 
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "HDF5Kit", dependencies: ["CHDF5", "MPIKit", "TensorKit", "InputFiles"], swiftSettings: optimise),
         .target(name: "CounterRandom", swiftSettings: optimise),
         .target(name: "TensorKit", dependencies: ["COpenBLAS", "CKernels", "CounterRandom"], swiftSettings: optimise),
-        .target(name: "FeatureData", dependencies: ["InputFiles", "HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels"], swiftSettings: optimise),
+        .target(name: "FeatureData", dependencies: ["InputFiles", "HDF5Kit", "MPIKit", "TensorKit", "CounterRandom", "CKernels", "CZlib"], swiftSettings: optimise),
         .target(name: "Evaluation", dependencies: ["InputFiles", "MPIKit", "HDF5Kit", "TensorKit", "CKernels"], swiftSettings: optimise),
         .target(name: "Training", dependencies: ["CSignals", "InputFiles", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels",
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: optimise),

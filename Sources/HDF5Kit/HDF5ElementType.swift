@@ -3,11 +3,12 @@ import CHDF5
 /// The numeric element types HDF5Kit creates datasets and attributes of. Stored little-endian
 /// (IEEE / two's complement), which is what h5py and PyTorch users write on x86 and ARM.
 public enum HDF5ScalarType: Sendable, Equatable, CustomStringConvertible {
-    case float32, float64, int32, int64
+    case float16, float32, float64, int32, int64
 
     /// Bytes per element.
     public var size: Int {
         switch self {
+        case .float16: 2
         case .float32, .int32: 4
         case .float64, .int64: 8
         }
@@ -15,6 +16,7 @@ public enum HDF5ScalarType: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .float16: "float16"
         case .float32: "float32"
         case .float64: "float64"
         case .int32: "int32"
@@ -25,6 +27,7 @@ public enum HDF5ScalarType: Sendable, Equatable, CustomStringConvertible {
     /// The type written to files (a predefined HDF5 type: never closed).
     var fileType: hid_t {
         switch self {
+        case .float16: HalfType.id
         case .float32: mf_h5t_ieee_f32le()
         case .float64: mf_h5t_ieee_f64le()
         case .int32: mf_h5t_std_i32le()
@@ -36,6 +39,7 @@ public enum HDF5ScalarType: Sendable, Equatable, CustomStringConvertible {
     /// H5Dread makes HDF5 convert whatever the file holds (e.g. float64 → float32).
     var memoryType: hid_t {
         switch self {
+        case .float16: HalfType.id  // little-endian IEEE half is also the native layout of the hosts we run on
         case .float32: mf_h5t_native_float()
         case .float64: mf_h5t_native_double()
         case .int32: mf_h5t_native_int32()
@@ -53,6 +57,9 @@ public protocol HDF5Scalar: Sendable {
 }
 
 extension Float: HDF5Scalar { public static var hdf5Type: HDF5ScalarType { .float32 } }
+/// Half precision (IEEE binary16) as stored bits: CLIP token files keep the fp16 values the
+/// official CLIP computes (exact), at half the bytes; readers widen them with a vector kernel.
+extension Float16: HDF5Scalar { public static var hdf5Type: HDF5ScalarType { .float16 } }
 extension Double: HDF5Scalar { public static var hdf5Type: HDF5ScalarType { .float64 } }
 extension Int32: HDF5Scalar { public static var hdf5Type: HDF5ScalarType { .int32 } }
 extension Int64: HDF5Scalar { public static var hdf5Type: HDF5ScalarType { .int64 } }
@@ -82,6 +89,7 @@ public struct HDF5ElementType: Sendable, Equatable, CustomStringConvertible {
     /// The numeric type with the same class and size, if there is one (e.g. float 8 → float64).
     public var scalarType: HDF5ScalarType? {
         switch (kind, size) {
+        case (.float, 2): .float16
         case (.float, 4): .float32
         case (.float, 8): .float64
         case (.integer(signed: true), 4): .int32
@@ -131,5 +139,21 @@ public struct HDF5ElementType: Sendable, Equatable, CustomStringConvertible {
         default:
             return HDF5ElementType(kind: .other(Int32(typeClass.rawValue)), size: size)
         }
+    }
+}
+
+/// The IEEE binary16 little-endian datatype. HDF5 1.10 predefines no half type; this is the one
+/// h5py and NumPy write for `float16` (sign bit 15, exponent bits 10–14 with bias 15, mantissa
+/// bits 0–9), so files from either side read without conversion.
+enum HalfType {
+    /// Created once and never closed.
+    static let id: hid_t = HDF5Lock.sync {
+        let type = H5Tcopy(mf_h5t_ieee_f32le())
+        // Fields first (they fit in the 32-bit copy), then shrink: HDF5 lowers the precision to
+        // the new 16 bits, which the fields already fit.
+        _ = H5Tset_fields(type, 15, 10, 5, 0, 10)
+        _ = H5Tset_size(type, 2)
+        _ = H5Tset_ebias(type, 15)
+        return type
     }
 }

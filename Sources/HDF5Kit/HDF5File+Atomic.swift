@@ -16,9 +16,15 @@ extension HDF5File {
     ///
     /// Parallel: every rank calls this together; the rename is done by the communicator's rank 0
     /// and its outcome is shared, so all ranks return or throw together.
+    ///
+    /// `finishOnLeader`, when given, runs after `body` has closed the file on every rank: rank 0
+    /// (the only process, if serial) reopens the temporary file serially and writes what MPI-IO
+    /// cannot — variable-length string tables after a parallel write of the numbers — before
+    /// the rename. Its failure is shared like the rename's.
     @discardableResult
     public static func writeAtomically<R>(to path: String, access: HDF5FileAccess = .serial,
-                                          _ body: (HDF5File) throws -> R) throws -> R {
+                                          _ body: (HDF5File) throws -> R,
+                                          finishOnLeader: ((HDF5File) throws -> Void)? = nil) throws -> R {
         let temporary = path + ".tmp"
         let communicator = access.communicator
         let isLeader = (communicator?.rank ?? 0) == 0
@@ -39,7 +45,23 @@ extension HDF5File {
         }
         // Only the leader touches the directory; everyone learns whether it worked.
         var failure: (any Error)? = nil
-        if isLeader {
+        if isLeader, let finishOnLeader {
+            do {
+                let file = try open(temporary, mode: .readWrite)
+                do {
+                    try finishOnLeader(file)
+                    try file.flush()
+                    try file.close()
+                } catch {
+                    try? file.close()
+                    throw error
+                }
+            } catch {
+                failure = error
+                unlink(temporary)
+            }
+        }
+        if isLeader && failure == nil {
             do { try AtomicPublish.publish(temporary, as: path) } catch {
                 failure = usageError(error.call, error.path, error.reason)
             }

@@ -98,9 +98,12 @@ public final class GradientBuckets {
         }
         let buffer = UnsafeMutableBufferPointer(start: gradients.storage.base + bucket.range.lowerBound, count: bucket.range.count)
         let request = try world.startAllreduce(inPlace: buffer, owner: gradients.storage, .sum)
+        // Read before the request is published: from then on only the holder of the lock (the
+        // progress thread testing it, or `finish()` waiting on it) may touch its state.
+        let completedAtStart = request.isComplete
         requests.list.withLock { $0[b] = request }
         if firstStart == 0 { firstStart = t0 }
-        if !request.isComplete, world.allowsConcurrentCalls {
+        if !completedAtStart, world.allowsConcurrentCalls {
             if let progress {
                 progress.wake()
             } else {

@@ -10,7 +10,7 @@ struct Mamfusion: ParsableCommand {
         commandName: "mamfusion",
         abstract: "Distributed (MPI) training and evaluation of MamFusion for partially relevant video retrieval.",
         subcommands: [Doctor.self, Train.self, Evaluate.self, BuildIndex.self, Plot.self, Synth.self, Convert.self, Inspect.self,
-                      ModelInfo.self, Initialize.self, Bench.self]
+                      ModelInfo.self, Initialize.self, Import.self, Export.self, Bench.self]
     )
 
     /// Runs the command. An error on one rank of a multi-rank job ends the whole job at once

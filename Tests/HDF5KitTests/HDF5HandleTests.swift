@@ -76,7 +76,7 @@ struct HDF5HandleTests {
         }
     }
 
-    @Test("a float16 dataset (h5py's float16 layout) reads into Float; its type reports 2-byte float")
+    @Test("a float16 dataset (h5py's float16 layout) reads into Float and Float16; its type reports float16")
     func float16() throws {
         try withTemporaryDirectory { dir in
             let path = dir + "/h.h5"
@@ -96,8 +96,9 @@ struct HDF5HandleTests {
             }
             let d = try HDF5File.open(path).openDataset("half")
             #expect(d.elementType == HDF5ElementType(kind: .float, size: 2))
-            #expect(d.elementType.scalarType == nil)
+            #expect(d.elementType.scalarType == .float16)
             #expect(try d.read(as: Float.self) == values)
+            #expect(try d.read(as: Float16.self) == values.map { Float16($0) }, "HDF5Kit's half type is h5py's: read without conversion")
         }
     }
 }

@@ -87,7 +87,7 @@ struct CheckpointTests {
         #expect(error?.description.contains("frame_pos_embed.position_embeddings.weight: shape 12x16, expected 20x16") == true)
     }
 
-    @Test("a checkpoint records its model; loading it under the other model is an error naming both; files without the record are MamFusion")
+    @Test("a checkpoint records its model; loading it under the other model is an error naming both")
     func modelRecord() throws {
         var gmm = tinyConfiguration()
         gmm.model = .gmmFormer
@@ -107,20 +107,33 @@ struct CheckpointTests {
         #expect(error?.description.contains("holds a gmmformer model, but the configuration's model is mamfusion") == true, "\(error?.description ?? "")")
         #expect(error?.description.contains("set model: gmmformer") == true)
 
-        // A MamFusion checkpoint under GMMFormer, and a file without the attribute (older
-        // checkpoints, converted reference files) — MamFusion.
+        // A MamFusion checkpoint under GMMFormer is an error naming both.
         let (m, _) = perturbedParameters(tinyConfiguration(), seed: 5)
-        let mamFusionPath = Self.temporaryPath("mf.h5"), legacy = Self.temporaryPath("legacy.h5")
+        let mamFusionPath = Self.temporaryPath("mf.h5")
         try Checkpoint.write(to: mamFusionPath, parameters: m, state: TrainingState(), configurationYAML: tinyConfiguration().yaml)
+        let other = #expect(throws: CheckpointError.self) { try Checkpoint.read(from: mamFusionPath, into: ParameterSet(layout: p.layout)) }
+        #expect(other?.description.contains("holds a mamfusion model, but the configuration's model is gmmformer") == true)
+        try Checkpoint.read(from: mamFusionPath, into: ParameterSet(layout: m.layout))
+    }
+
+    @Test("a file without the model record (older checkpoints, converted reference files) is read by the converter's rule: Mamba tensors make it MamFusion, else GMMFormer",
+          arguments: ModelKind.allCases)
+    func unlabelledFiles(model: ModelKind) throws {
+        var c = tinyConfiguration()
+        c.model = model
+        let (p, _) = perturbedParameters(c, seed: 6)
+        let legacy = Self.temporaryPath("legacy-\(model.rawValue).h5")
         do {
             let f = try HDF5File.create(legacy)
             let g = try f.createGroup("model")
             for s in p.layout.specs { _ = try g.createDataset(s.name, values: p.tensor(s).toArray(), shape: s.shape) }
         }
-        for file in [mamFusionPath, legacy] {
-            let other = #expect(throws: CheckpointError.self) { try Checkpoint.read(from: file, into: ParameterSet(layout: p.layout)) }
-            #expect(other?.description.contains("holds a mamfusion model, but the configuration's model is gmmformer") == true, "\(file)")
-        }
-        try Checkpoint.read(from: mamFusionPath, into: ParameterSet(layout: m.layout))
+        let loaded = ParameterSet(layout: p.layout)
+        try Checkpoint.read(from: legacy, into: loaded)
+        #expect(loaded.storage.buffer.elementsEqual(p.storage.buffer))
+        let other: ModelKind = model == .mamFusion ? .gmmFormer : .mamFusion
+        let error = #expect(throws: CheckpointError.self) { try Checkpoint.read(from: legacy, into: ParameterSet(layout: .of(other, c.dimensions))) }
+        #expect(error?.description.contains("holds a \(model.rawValue) model, but the configuration's model is \(other.rawValue)") == true,
+                "\(error?.description ?? "")")
     }
 }

@@ -62,6 +62,11 @@ void mf_layernorm_backward_sums(const float *x, const float *dy, const float *w,
 void mf_philox_uniform(uint32_t key0, uint32_t key1, uint32_t item, uint32_t step, uint32_t purpose,
                        uint32_t first_block, size_t blocks, float *out);
 
+/// y[i] = x[i] widened from IEEE binary16 bits to float (exact; F16C, 8 per instruction).
+void mf_half_to_float(const uint16_t *x, float *y, size_t n);
+/// y[i] = x[i] rounded to IEEE binary16 bits, to nearest even (±inf beyond the half range).
+void mf_float_to_half(const float *x, uint16_t *y, size_t n);
+
 #include "CKernelsMamba.h"
 #include "CKernelsMatmul.h"
 #endif

@@ -8,7 +8,8 @@ public struct InspectionReport: Sendable {
         public var videos = 0
         public var queries = 0
         public var framesPerVideo = Distribution([])
-        public var tokensPerQuery = Distribution([])
+        /// nil where queries are single embeddings (CLIP token files).
+        public var tokensPerQuery: Distribution? = Distribution([])
         public var queriesPerVideo = Distribution([])
     }
 
@@ -18,6 +19,10 @@ public struct InspectionReport: Sendable {
     public var visualFeature = ""
     public var visualDimension = 0
     public var queryDimension = 0
+    /// Replaces the collection / Dv / Dq line (layouts described by other sizes).
+    public var headline: String?
+    /// What a split's queries are called ("queries"; "pairs" for (video, caption) pairs).
+    public var queryNoun = "queries"
     public var details: [String] = []
     public var splits: [Split] = []
     /// Problems that make a split unusable (missing features, wrong dimensions, non-finite values).
@@ -29,13 +34,14 @@ public struct InspectionReport: Sendable {
 
     public func render() -> String {
         var out = ["\(layout) layout: \(location)",
-                   "  collection \(collection), visual feature \(visualFeature), Dv \(visualDimension), Dq \(queryDimension)"]
+                   "  " + (headline ?? "collection \(collection), visual feature \(visualFeature), Dv \(visualDimension), Dq \(queryDimension)")]
         out += details.map { "  " + $0 }
         for s in splits {
-            out.append("  split \(s.name): \(s.videos) videos, \(s.queries) queries")
+            out.append("  split \(s.name): \(s.videos) videos, \(s.queries) \(queryNoun)")
             out.append("    frames per video:  \(s.framesPerVideo)")
-            out.append("    tokens per query:  \(s.tokensPerQuery)")
-            out.append("    queries per video: \(s.queriesPerVideo)")
+            if let tokens = s.tokensPerQuery { out.append("    tokens per query:  \(tokens)") }
+            let label = "    \(queryNoun) per video: "
+            out.append(label + String(repeating: " ", count: max(0, 23 - label.count)) + "\(s.queriesPerVideo)")
         }
         out.append(problems.isEmpty ? "  problems: none" : "  problems (\(problems.count)):")
         out += problems.map { "    ✗ " + $0 }

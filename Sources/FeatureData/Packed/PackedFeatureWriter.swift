@@ -46,8 +46,13 @@ public struct PackedTables: Sendable {
 
 /// Streams features into a new packed file: frames and token rows are appended in order and
 /// written in large row blocks (the file is never held in memory); `finish` writes the index
-/// tables and checks that exactly the announced numbers of rows arrived. Serial files only
-/// (string tables cannot be written through MPI-IO).
+/// tables and checks that exactly the announced numbers of rows arrived.
+///
+/// On a file opened in parallel (`mamfusion import` on P ranks), every rank creates the writer
+/// together (creating the datasets is collective), appends the rows of its own contiguous
+/// block, starting at `frameStart` / `tokenStart`, and ends with `finishRows`; the string
+/// tables are then written by one process on the reopened serial file (`writeTables`), since
+/// MPI-IO cannot write variable-length strings.
 final class PackedFeatureWriter {
     let file: HDF5File
     let header: PackedHeader
@@ -64,9 +69,11 @@ final class PackedFeatureWriter {
 
     /// `chunked`: store the feature datasets in ≈ 1 MiB chunks of rows instead of contiguously
     /// (see `PackedFormat` for why contiguous is the default).
-    init(file: HDF5File, header: PackedHeader, chunked: Bool = true) throws {
+    init(file: HDF5File, header: PackedHeader, chunked: Bool = true, frameStart: Int = 0, tokenStart: Int = 0) throws {
         self.file = file
         self.header = header
+        frameCursor = frameStart
+        tokenCursor = tokenStart
         let dv = header.visualDimension, dq = header.queryDimension
         try file.setAttribute("format", .string(PackedFormat.name))
         try file.setAttribute("format_version", .int64(PackedFormat.version))
@@ -142,12 +149,31 @@ final class PackedFeatureWriter {
 
     /// Writes the remaining rows and the index tables; checks the totals and the tables.
     func finish(_ tables: PackedTables) throws {
+        try finishRows(frameEnd: header.totalFrames, tokenEnd: header.totalTokens)
+        try Self.writeTables(tables, header: header, to: file)
+    }
+
+    /// Writes the remaining rows, checks that they end at `frameEnd` / `tokenEnd` (the end of
+    /// this writer's block) and closes the datasets.
+    func finishRows(frameEnd: Int, tokenEnd: Int) throws {
         try flushFrames()
         try flushTokens()
-        let path = file.filePath
-        guard frameCursor == header.totalFrames, tokenCursor == header.totalTokens else {
-            throw FeatureDataError(file: path, "wrote \(frameCursor) of \(header.totalFrames) frame rows and \(tokenCursor) of \(header.totalTokens) token rows")
+        guard frameCursor == frameEnd, tokenCursor == tokenEnd else {
+            throw FeatureDataError(file: file.filePath, "wrote frame rows up to \(frameCursor) of \(frameEnd) and token rows up to \(tokenCursor) of \(tokenEnd)")
         }
+        try closeDatasets()
+    }
+
+    /// Closes the feature datasets (collective on a parallel file), written rows or not.
+    func closeDatasets() throws {
+        try frames.close()
+        try tokens.close()
+    }
+
+    /// Writes the index tables of a file whose features are complete (serially); checks them
+    /// against `header`.
+    static func writeTables(_ tables: PackedTables, header: PackedHeader, to file: HDF5File) throws {
+        let path = file.filePath
         guard tables.videoOffsets.count == tables.videoIDs.count + 1, tables.videoOffsets.last == header.totalFrames,
               tables.queryOffsets.count == tables.capIDs.count + 1, tables.queryOffsets.last == header.totalTokens,
               tables.queryVideo.count == tables.capIDs.count, tables.texts.count == tables.capIDs.count,
@@ -168,7 +194,5 @@ final class PackedFeatureWriter {
             try g.setAttribute("query_count", .int64(Int64(split.queries.count)))
         }
         try file.setAttribute("splits", .string(tables.splits.map(\.name).joined(separator: ",")))
-        try frames.close()
-        try tokens.close()
     }
 }

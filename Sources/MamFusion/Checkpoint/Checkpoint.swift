@@ -33,8 +33,8 @@ public struct CheckpointError: Error, CustomStringConvertible {
 
 /// Checkpoint files (HDF5): `/model/<reference name>` float32 in PyTorch's shape for every
 /// parameter, `/optimizer/exp_avg/<name>` and `/optimizer/exp_avg_sq/<name>`, and as root
-/// attributes the format, the model (`mamfusion` or `gmmformer`; a file without it is
-/// MamFusion), the training state and the resolved configuration (YAML).
+/// attributes the format, the model (`mamfusion` or `gmmformer`; a file without it is read by
+/// the converter's rule, `unlabelledModel`), the training state and the resolved configuration (YAML).
 ///
 /// A file written by any HDF5 tool with the reference names and shapes loads (e.g. converted
 /// from a reference `.pth` by `Launch/convert-reference-checkpoint`). Values must load exactly
@@ -78,6 +78,20 @@ public enum Checkpoint {
         }
     }
 
+    /// The resolved configuration a checkpoint was written with (its `config` attribute), or nil
+    /// for a file without one (e.g. converted from a reference `.pth`).
+    public static func storedConfigurationYAML(in path: String) throws -> String? {
+        let file = try HDF5File.open(path)
+        return try file.hasAttribute("config") ? try file.stringAttribute("config") : nil
+    }
+
+    /// The model of a file without a `model` attribute (older checkpoints, converted reference
+    /// files), by the rule `Launch/convert-reference-checkpoint` records it with: Mamba units
+    /// (a tensor name containing `_mamba.`) make it MamFusion, else it is GMMFormer.
+    static func unlabelledModel(tensorNames: [String]) -> ModelKind {
+        tensorNames.contains { $0.contains("_mamba.") } ? .mamFusion : .gmmFormer
+    }
+
     /// Reads the parameters (and moments, when asked and present) into the given sets, checking
     /// the model and every name and shape against their layout and every value (exact in float32,
     /// finite). Throws `CheckpointError` naming both models when the file holds the other model,
@@ -93,7 +107,8 @@ public enum Checkpoint {
             throw CheckpointError(path: path, problems: ["no /model group (not a checkpoint of this format)"])
         }
         let configured = parameters.layout.model
-        let saved = try file.hasAttribute("model") ? try file.stringAttribute("model") : ModelKind.mamFusion.rawValue
+        let saved = try file.hasAttribute("model") ? try file.stringAttribute("model")
+            : unlabelledModel(tensorNames: try file.openGroup("model").memberNames()).rawValue
         guard saved == configured.rawValue else {
             let known = ModelKind(rawValue: saved).map { "set model: \($0.rawValue) (or use the configuration it was trained with) to load it" }
                 ?? "known models: " + ModelKind.allCases.map(\.rawValue).joined(separator: ", ")

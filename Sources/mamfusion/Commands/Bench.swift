@@ -21,6 +21,11 @@ struct SgemmBench: ParsableCommand {
     @Option(help: "Timed repetitions (median reported).") var repeats: Int = 7
     @Flag(help: "Print a JSON object instead of the bare number.") var json = false
 
+    func validate() throws {
+        for (name, value) in [("M", m), ("N", n), ("K", k)] { try BenchArguments.atLeast(value, 1, option: name) }
+        try BenchArguments.atLeast(repeats, 1, option: "--repeats")
+    }
+
     func run() throws {
         let gflops = Doctor.sgemmGFLOPs(m: m, n: n, k: k, repeats: repeats)
         if json {

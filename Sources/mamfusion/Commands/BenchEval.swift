@@ -43,6 +43,9 @@ struct BenchEval: ParsableCommand {
         guard videos >= 1, queries >= 1, dim >= 1, clips >= 1, chunk >= 1, topK >= 0 else {
             throw ValidationError("--videos, --queries, --dim, --clips, --chunk must be ≥ 1 and --top-k ≥ 0")
         }
+        try BenchArguments.atLeast(repeats, 1, option: "--repeats")
+        if let queryBlock { try BenchArguments.atLeast(queryBlock, 1, option: "--query-block") }
+        if let videoBlock { try BenchArguments.atLeast(videoBlock, 1, option: "--video-block") }
     }
 
     func run() throws {

@@ -14,12 +14,14 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Repetitions (best reported: the least disturbed run on a shared machine).") var repeats: Int = 7
     @Flag(help: "Print one JSON object per kernel instead of the table.") var json = false
 
+    func validate() throws { try BenchArguments.atLeast(repeats, 1, option: "--repeats") }
+
     func run() throws {
         if !json { print("bench kernels: best of \(repeats), BLAS threads \(BLAS.threads) (\(BLAS.core))") }
         func seconds(_ body: () -> Void) -> Double {
             body()
             var best = Double.infinity
-            for _ in 0..<max(1, repeats) {
+            for _ in 0..<repeats {
                 let start = MonotonicClock.now()
                 body()
                 best = min(best, MonotonicClock.now() - start)
@@ -121,10 +123,10 @@ struct BenchKernels: ParsableCommand {
             block.forward(x.base, batch: batch)
             block.resetTimers()
             let forward = seconds { block.forward(x.base, batch: batch) }
-            let scanForward = block.scanSeconds / Double(max(1, repeats) + 1)
+            let scanForward = block.scanSeconds / Double(repeats + 1)
             block.resetTimers()
             let backward = seconds { block.backward(dy: dy.base, dx: dx.base, batch: batch) }
-            let scanBackward = block.scanSeconds / Double(max(1, repeats) + 1)
+            let scanBackward = block.scanSeconds / Double(repeats + 1)
             report("Mamba block forward, \(lengths.count) × \(label) (\(batch.rows) rows)", forward, scanForward / forward)
             report("Mamba block backward, \(lengths.count) × \(label)", backward, scanBackward / backward)
         }

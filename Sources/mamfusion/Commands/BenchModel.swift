@@ -21,13 +21,22 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Timed steps per size (after one warm-up step); the median is reported.") var steps: Int = 2
     @Flag(help: "Print one JSON object per batch size instead of the table.") var json = false
 
+    func validate() throws {
+        _ = try BenchArguments.integers(videos, option: "--videos")
+        _ = try BenchArguments.range(frames, option: "--frames")
+        try BenchArguments.atLeast(captions, 1, option: "--captions")
+        try BenchArguments.atLeast(words, 1, option: "--words")
+        try BenchArguments.atLeast(steps, 1, option: "--steps")
+    }
+
     func run() throws {
         let config = try options.resolve()
-        let bounds = frames.split(separator: ".").compactMap { Int($0) }
-        guard bounds.count == 2, bounds[0] >= 1, bounds[1] >= bounds[0], bounds[1] <= config.maxContextLength else {
-            throw ValidationError("--frames must be MIN..MAX within 1…max_ctx_l (\(config.maxContextLength))")
+        let range = try BenchArguments.range(frames, option: "--frames")
+        guard range.upperBound <= config.maxContextLength else {
+            throw ValidationError("--frames must be MIN..MAX within 1…max_ctx_l (\(config.maxContextLength)), got \(frames)")
         }
-        let sizes = videos.split(separator: ",").compactMap { Int($0) }
+        let bounds = [range.lowerBound, range.upperBound]
+        let sizes = try BenchArguments.integers(videos, option: "--videos")
         let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
         if !json {
             print("bench model: \(config.model.displayName), hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
@@ -85,10 +94,7 @@ struct BenchModel: ParsableCommand {
     struct PhaseTimes {
         var text = 0.0, clip = 0.0, frame = 0.0, mamba = 0.0, scan = 0.0, loss = 0.0, optimizer = 0.0, total = 0.0
         static func median(_ xs: [PhaseTimes]) -> PhaseTimes {
-            func m(_ k: KeyPath<PhaseTimes, Double>) -> Double {
-                let s = xs.map { $0[keyPath: k] }.sorted()
-                return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
-            }
+            func m(_ k: KeyPath<PhaseTimes, Double>) -> Double { mamfusion.median(xs.map { $0[keyPath: k] }) }
             return PhaseTimes(text: m(\.text), clip: m(\.clip), frame: m(\.frame), mamba: m(\.mamba), scan: m(\.scan),
                               loss: m(\.loss), optimizer: m(\.optimizer), total: m(\.total))
         }

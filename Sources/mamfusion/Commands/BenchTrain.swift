@@ -30,17 +30,25 @@ struct BenchTrain: ParsableCommand {
     var launcher: String?
     @Flag(help: "Print one JSON object per run (and per projection) instead of the tables.") var json = false
 
+    func validate() throws {
+        _ = try BenchArguments.integers(ranks, option: "--ranks")
+        _ = try BenchArguments.integers(videos, option: "--videos")
+        _ = try BenchArguments.range(frames, option: "--frames")
+        try BenchArguments.atLeast(steps, 1, option: "--steps")
+        if let words { try BenchArguments.atLeast(words, 1, option: "--words") }
+        if let microBatch { try BenchArguments.atLeast(microBatch, 0, option: "--micro-batch") }
+        guard networkGbits > 0, networkGbits.isFinite else { throw ValidationError("--network-gbits must be a positive number, got \(networkGbits)") }
+        guard networkLatency >= 0, networkLatency.isFinite else { throw ValidationError("--network-latency must be ≥ 0, got \(networkLatency)") }
+    }
+
     func run() throws {
         let config = try options.resolve()
-        let counts = ranks.split(separator: ",").compactMap { Int($0) }
-        let batches = videos.split(separator: ",").compactMap { Int($0) }
-        let bounds = frames.split(separator: ".").compactMap { Int($0) }
-        guard bounds.count == 2, bounds[0] >= 1, bounds[1] >= bounds[0], !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }),
-              !batches.isEmpty, batches.allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("--ranks like 1,2, --videos like 32,128 and --frames like 32..128")
-        }
+        let counts = try BenchArguments.integers(ranks, option: "--ranks")
+        let batches = try BenchArguments.integers(videos, option: "--videos")
+        let range = try BenchArguments.range(frames, option: "--frames")
+        let bounds = [range.lowerBound, range.upperBound]
         let wordCount = words ?? config.maxDescriptionLength
-        guard wordCount >= 1 && wordCount <= config.maxDescriptionLength else {
+        guard wordCount <= config.maxDescriptionLength else {
             throw ValidationError("--words must be in 1…max_desc_l (\(config.maxDescriptionLength))")
         }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("mamfusion-bench-train-\(getpid())").path
@@ -55,7 +63,6 @@ struct BenchTrain: ParsableCommand {
         recipe.visualDimension = config.visualFeatureSize
         recipe.queryDimension = config.queryFeatureSize
         try SyntheticGenerator(recipe: recipe).writeRelease(root: root)
-        if let m = microBatch, m < 0 { throw ValidationError("--micro-batch must be ≥ 0 (0: the whole share)") }
         if !json {
             print("bench train: 5 captions × \(wordCount) words per video, frames \(bounds[0])…\(bounds[1]), hidden \(config.hiddenSize), "
                   + "Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); \(steps) timed steps after 2 warm-up (medians); "
@@ -192,18 +199,15 @@ struct BenchTrain: ParsableCommand {
 
         init(metrics path: String, skip: Int) throws {
             let records = try MetricsReader.steps(path).dropFirst(skip)
-            func median(_ key: String) -> Double {
-                let xs = records.compactMap { $0[key] }.sorted()
-                return xs.isEmpty ? .nan : xs[xs.count / 2]
-            }
+            func median(_ key: String) -> Double { mamfusion.median(records.compactMap { $0[key] }) }
             step = median("seconds"); compute = median("compute_s"); communication = median("communication_s")
             wait = median("wait_s"); inFlight = median("allreduce_in_flight_s"); head = median("head_s_max_rank")
             reencode = median("reencode_s"); headCommunication = median("head_communication_s")
             let spreads = records.compactMap { r -> Double? in
                 guard let most = r["compute_s_max_rank"], let least = r["compute_s_min_rank"] else { return nil }
                 return most - least
-            }.sorted()
-            computeSpread = spreads.isEmpty ? 0 : spreads[spreads.count / 2]
+            }
+            computeSpread = spreads.isEmpty ? 0 : mamfusion.median(spreads)
             let slowest = median("compute_s_max_rank")
             computeMax = slowest.isNaN ? compute : slowest
             var leads: [ParameterGroup: Double] = [:]

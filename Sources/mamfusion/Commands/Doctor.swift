@@ -25,6 +25,11 @@ struct Doctor: ParsableCommand {
     @Flag(help: "Skip the speed measurements (world and correctness checks only).")
     var quick = false
 
+    func validate() throws {
+        _ = try BenchArguments.integers(sizes, option: "--sizes")
+        try BenchArguments.atLeast(repeats, 1, option: "--repeats")
+    }
+
     func run() throws {
         let world = try Communicator.world()
         let r = world.rank, p = world.size
@@ -61,7 +66,7 @@ struct Doctor: ParsableCommand {
         if !quick {
             let latency = try Self.allreduceLatency(world)
             if r == 0 { print(String(format: "allreduce latency (one float, median of 200): %.1f µs", latency * 1e6)) }
-            let mib = sizes.split(separator: ",").compactMap { Int($0.trimmingSpaces) }
+            let mib = try BenchArguments.integers(sizes, option: "--sizes")
             if r == 0 { print("allreduce bandwidth (float32 sum, median of \(repeats); bus = 2(P−1)/P · bytes / time):") }
             for size in mib {
                 let (seconds, algbw) = try Self.allreduceBandwidth(world, bytes: size << 20, repeats: repeats)
@@ -123,15 +128,4 @@ struct Doctor: ParsableCommand {
         let t = median(times)
         return (t, Double(bytes) / t)
     }
-}
-
-/// Prints one line per rank on rank 0, in rank order (gathered, so lines never interleave).
-func median(_ xs: [Double]) -> Double {
-    let s = xs.sorted()
-    guard !s.isEmpty else { return .nan }
-    return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
-}
-
-extension Substring {
-    var trimmingSpaces: Substring { drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed().map { $0 }.reduce(into: Substring()) { $0.append($1) } }
 }

@@ -8,10 +8,10 @@ import HDF5Kit
 /// when a split is unusable (missing features, wrong dimensions, non-finite values).
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe a dataset (release layout directory or packed HDF5 file) and list its problems."
+        abstract: "Describe a dataset (release layout directory, packed HDF5 file or CLIP token file) and list its problems."
     )
 
-    @Argument(help: "A packed .h5 file, a data root (with --collection), or a collection directory (ROOT/C).")
+    @Argument(help: "A packed or CLIP token .h5 file, a data root (with --collection), or a collection directory (ROOT/C).")
     var path: String
 
     @Option(help: "Collection name (release layout; default: the directory's name, or the only collection under PATH).")
@@ -30,7 +30,8 @@ struct Inspect: ParsableCommand {
         }
         let report: InspectionReport
         if !isDirectory.boolValue {
-            report = try DatasetInspector.inspectPacked(path, scanValues: scanValues)
+            report = CLIPTokenCollection.isTokenFile(path) ? try DatasetInspector.inspectTokens(path, scanValues: scanValues)
+                : try DatasetInspector.inspectPacked(path, scanValues: scanValues)
         } else {
             let (root, name) = try locate()
             let paths = try CollectionPaths.resolve(root: root, collection: name, visualFeature: visualFeature)

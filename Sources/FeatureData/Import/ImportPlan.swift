@@ -1,0 +1,292 @@
+import InputFiles
+import MPIKit
+
+/// What `mamfusion import` builds a collection from, and where it writes it.
+public struct ImportRequest: Sendable {
+    /// The output: the MS-SL release layout under a data root, or one packed HDF5 file.
+    public enum Output: Sendable, Equatable {
+        case release(root: String)
+        case packed(file: String)
+
+        public var layoutName: String {
+            switch self {
+            case .release: "release"
+            case .packed: "packed"
+            }
+        }
+    }
+
+    public var captions: String
+    public var captionsFormat: CaptionTable.Format
+    /// The split of captions whose record names none.
+    public var defaultSplit = "train"
+    /// A directory of `<video_id>.npy|.npz` (T × Dv each) or an HDF5 file with a dataset per video.
+    public var videos: String
+    /// A directory of `<caption_id>.npy|.npz` (n_tokens × Dq each) or an HDF5 file with a dataset per caption.
+    public var queries: String
+    public var npzKey: String?
+    public var collection: String
+    public var visualFeature: String
+    public var output: Output
+    /// Packed output: feature datasets in chunks of rows (see `PackedFormat`).
+    public var chunked = true
+
+    public init(captions: String, captionsFormat: CaptionTable.Format, videos: String, queries: String,
+                collection: String, visualFeature: String, output: Output) {
+        self.captions = captions
+        self.captionsFormat = captionsFormat
+        self.videos = videos
+        self.queries = queries
+        self.collection = collection
+        self.visualFeature = visualFeature
+        self.output = output
+    }
+}
+
+/// An import, validated: which videos and captions go where, every array's size, and the
+/// problems found. Built the same on every rank; the array headers are read shard by shard
+/// (rank r reads the headers of its contiguous block of videos and of captions) and shared.
+///
+/// Checked, each problem naming the file and the id (all are listed, as `inspect` lists them):
+/// caption ids given twice; ids holding whitespace, control characters or `/` (and `#` in a
+/// video id: the release layout finds the video as the part of a cap_id before its first `#`);
+/// splits other than train, val, test; captions whose video or query features are missing;
+/// videos without any caption (they would be in no split); ids given by two files; arrays that
+/// are not 2-D floats with at least one row, or exceed `FeatureLimits`; dimensions that differ
+/// between videos or between captions. Values (NaN, ±Inf) are checked while they are copied.
+public struct ImportPlan: Sendable {
+    public let request: ImportRequest
+    /// Captions in output order: split by split (train, val, test), in table order within one.
+    public let captions: [ImportCaption]
+    /// The splits present, with their range of `captions`.
+    public let splits: [(name: String, captions: Range<Int>)]
+    /// Videos in output order: first appearance over the splits' captions.
+    public let videoIDs: [String]
+    /// For each caption, its video (an index into `videoIDs`).
+    public let captionVideo: [Int]
+    public let frameCounts: [Int]
+    public let tokenCounts: [Int]
+    public let visualDimension: Int
+    public let queryDimension: Int
+    /// Whether each caption's token features are stored as float64 (kept as such).
+    public let queryIsDouble: [Bool]
+    /// Videos stored as float64 (rounded to float32: both layouts store frames in float32).
+    public let doubleVideos: Int
+    /// Cap_ids as written: the release layout needs `<video_id>#…` (`releaseCaptionID`).
+    public let report: InspectionReport
+
+    public var totalFrames: Int { frameCounts.reduce(0, +) }
+    public var totalTokens: Int { tokenCounts.reduce(0, +) }
+    public var isUsable: Bool { report.isUsable }
+
+    /// The first `count · r / size` … block of `count` items that rank `r` of `size` handles.
+    static func block(_ count: Int, rank: Int, size: Int) -> Range<Int> { (count * rank / size)..<(count * (rank + 1) / size) }
+
+    /// The cap_id a caption gets in the release layout: its own when it already starts with
+    /// `<video_id>#`, else `<video_id>#<caption_id>` (the layout finds a caption's video that way).
+    public static func releaseCaptionID(_ caption: ImportCaption) -> String {
+        caption.captionID.hasPrefix(caption.videoID + "#") ? caption.captionID : caption.videoID + "#" + caption.captionID
+    }
+
+    /// Why `id` cannot be an id, or nil.
+    static func idProblem(_ id: String, isVideo: Bool) -> String? {
+        if id.isEmpty { return "empty" }
+        if id == "." || id == ".." { return "not a usable name" }
+        for scalar in id.unicodeScalars {
+            if scalar.value < 0x21 || scalar.value == 0x7F || (0x80...0xA0).contains(scalar.value) || scalar.properties.isWhitespace {
+                return "holds whitespace or a control character"
+            }
+            if scalar == "/" { return "holds '/'" }
+            if isVideo && scalar == "#" { return "holds '#' (the release layout ends a video id at the first '#' of a cap_id)" }
+        }
+        return nil
+    }
+
+    /// Reads the caption table and the array headers and validates everything but the values.
+    /// Collective on `world` (the headers are read shard by shard and gathered).
+    public static func make(_ request: ImportRequest, videos: FeatureArrays, queries: FeatureArrays, world: Communicator) throws -> ImportPlan {
+        let table = try CaptionTable.read(request.captions, format: request.captionsFormat, defaultSplit: request.defaultSplit)
+        let destination: String
+        switch request.output {
+        case .release(let root): destination = "\(root)/\(request.collection)"
+        case .packed(let file): destination = file
+        }
+        var report = InspectionReport(layout: "import into the \(request.output.layoutName)", location: "\(request.captions) → \(destination)")
+        report.collection = request.collection
+        report.visualFeature = request.visualFeature
+        report.details.append("videos: \(videos.path) (\(videos.ids.count) arrays); queries: \(queries.path) (\(queries.ids.count) arrays); captions: \(table.count) records")
+        let list = { (items: [String]) in DatasetInspector.list(items) }
+
+        // Ids and splits.
+        var badIDs: [String] = [], badSplits: [String] = [], duplicates: [String] = []
+        var firstLine: [String: Int] = [:]
+        var keep: [ImportCaption] = []
+        for caption in table {
+            var usable = true
+            if let problem = idProblem(caption.captionID, isVideo: false) {
+                badIDs.append("caption \(Excerpt.quote(caption.captionID)) (line \(caption.line)): \(problem)"); usable = false
+            }
+            if let problem = idProblem(caption.videoID, isVideo: true) {
+                badIDs.append("video \(Excerpt.quote(caption.videoID)) (line \(caption.line)): \(problem)"); usable = false
+            }
+            if !CaptionTable.splits.contains(caption.split) {
+                badSplits.append("\(Excerpt.quote(caption.captionID)) (line \(caption.line): \(Excerpt.quote(caption.split)))"); usable = false
+            }
+            if let line = firstLine[caption.captionID] {
+                duplicates.append("\(Excerpt.quote(caption.captionID)) (lines \(line) and \(caption.line))"); usable = false
+            } else {
+                firstLine[caption.captionID] = caption.line
+            }
+            if usable { keep.append(caption) }
+        }
+        if !duplicates.isEmpty { report.problems.append("\(request.captions): \(duplicates.count) duplicate caption ids: \(list(duplicates))") }
+        if !badIDs.isEmpty { report.problems.append("\(request.captions): \(badIDs.count) unusable ids: \(list(badIDs))") }
+        if !badSplits.isEmpty {
+            report.problems.append("\(request.captions): \(badSplits.count) captions name a split other than train, val, test: \(list(badSplits))")
+        }
+        for source in [videos, queries] where !source.duplicates.isEmpty {
+            let items = source.duplicates.keys.sorted().map { "\(Excerpt.quote($0)) (\(source.duplicates[$0]!.joined(separator: ", ")))" }
+            report.problems.append("\(source.path): \(items.count) \(source.role) ids are given by two files: \(list(items))")
+        }
+        if !videos.ignored.isEmpty { report.notes.append("\(videos.path): \(videos.ignored.count) entries are not .npy/.npz arrays (ignored): \(list(videos.ignored.map { Excerpt.quote($0) }))") }
+        if !queries.ignored.isEmpty { report.notes.append("\(queries.path): \(queries.ignored.count) entries are not .npy/.npz arrays (ignored): \(list(queries.ignored.map { Excerpt.quote($0) }))") }
+
+        // Splits in order, videos by first appearance, missing features.
+        var ordered: [ImportCaption] = []
+        var splits: [(name: String, captions: Range<Int>)] = []
+        for name in CaptionTable.splits {
+            let start = ordered.count
+            ordered += keep.filter { $0.split == name }
+            if ordered.count > start { splits.append((name, start..<ordered.count)) }
+        }
+        var missingVideos: [String] = [], missingQueries: [String] = []
+        for caption in ordered {
+            if !videos.contains(caption.videoID) {
+                missingVideos.append("\(Excerpt.quote(caption.captionID)) (line \(caption.line): video \(Excerpt.quote(caption.videoID)))")
+            }
+            if !queries.contains(caption.captionID) { missingQueries.append("\(Excerpt.quote(caption.captionID)) (line \(caption.line))") }
+        }
+        if !missingVideos.isEmpty {
+            report.problems.append("\(missingVideos.count) captions have no video features in \(videos.path): \(list(missingVideos))")
+        }
+        if !missingQueries.isEmpty {
+            report.problems.append("\(missingQueries.count) captions have no query features in \(queries.path): \(list(missingQueries))")
+        }
+        let (videoIDs, captionVideo) = SplitIndex.firstAppearance(ordered.map(\.videoID))
+        let captioned = Set(table.map(\.videoID))
+        let uncaptioned = videos.ids.filter { !captioned.contains($0) }
+        if !uncaptioned.isEmpty {
+            report.problems.append("\(videos.path): \(uncaptioned.count) videos have no caption (a video is in a split through its captions: "
+                                   + "add captions or remove their files): \(list(uncaptioned.map { Excerpt.quote($0) }))")
+        }
+        let capIDs = Set(table.map(\.captionID))
+        let orphans = queries.ids.filter { !capIDs.contains($0) }
+        if !orphans.isEmpty { report.notes.append("\(queries.path): \(orphans.count) query-feature arrays match no caption (not imported): \(list(orphans.map { Excerpt.quote($0) }))") }
+
+        // Headers, shard by shard: (rows, columns, element bytes or 0 when unusable).
+        let presentVideos = videoIDs.filter(videos.contains)
+        let presentQueries = ordered.map(\.captionID).filter(queries.contains)
+        let (videoShapes, videoProblems) = try gatherHeaders(presentVideos, source: videos, tokens: false, world: world)
+        let (queryShapes, queryProblems) = try gatherHeaders(presentQueries, source: queries, tokens: true, world: world)
+        report.problems += videoProblems + queryProblems
+        let dv = dominant(videoShapes.map(\.columns).filter { $0 > 0 })
+        let dq = dominant(queryShapes.map(\.columns).filter { $0 > 0 })
+        let odd = zip(presentVideos, videoShapes).filter { $0.1.columns > 0 && $0.1.columns != dv }
+        if !odd.isEmpty {
+            report.problems.append("\(videos.path): \(odd.count) videos have features of another dimension than the others' Dv = \(dv): "
+                                   + list(odd.map { "\(Excerpt.quote($0.0)) (\($0.1.rows)×\($0.1.columns))" }))
+        }
+        let oddQueries = zip(presentQueries, queryShapes).filter { $0.1.columns > 0 && $0.1.columns != dq }
+        if !oddQueries.isEmpty {
+            report.problems.append("\(queries.path): \(oddQueries.count) captions have features of another dimension than the others' Dq = \(dq): "
+                                   + list(oddQueries.map { "\(Excerpt.quote($0.0)) (\($0.1.rows)×\($0.1.columns))" }))
+        }
+        let videoShape = Dictionary(uniqueKeysWithValues: zip(presentVideos, videoShapes))
+        let queryShape = Dictionary(uniqueKeysWithValues: zip(presentQueries, queryShapes))
+        let doubles = videoShapes.filter { $0.elementBytes == 8 }.count
+        if doubles > 0 { report.notes.append("\(doubles) videos are stored as float64: rounded to float32 (both layouts store frames in float32)") }
+        if case .release = request.output {
+            let renamed = ordered.filter { releaseCaptionID($0) != $0.captionID }.count
+            if renamed > 0 { report.notes.append("\(renamed) caption ids become <video_id>#<caption_id> in the release layout (it finds a caption's video before the first '#')") }
+        }
+
+        let frameCounts = videoIDs.map { videoShape[$0]?.rows ?? 0 }
+        let tokenCounts = ordered.map { queryShape[$0.captionID]?.rows ?? 0 }
+        report.visualDimension = dv
+        report.queryDimension = dq
+        for split in splits {
+            var s = InspectionReport.Split(name: split.name)
+            let videoSet = Array(Set(split.captions.map { captionVideo[$0] })).sorted()
+            s.videos = videoSet.count
+            s.queries = split.captions.count
+            s.framesPerVideo = Distribution(videoSet.map { frameCounts[$0] })
+            s.tokensPerQuery = Distribution(split.captions.map { tokenCounts[$0] })
+            var perVideo: [Int: Int] = [:]
+            for q in split.captions { perVideo[captionVideo[q], default: 0] += 1 }
+            s.queriesPerVideo = Distribution(Array(perVideo.values))
+            report.splits.append(s)
+        }
+        return ImportPlan(request: request, captions: ordered, splits: splits, videoIDs: videoIDs, captionVideo: captionVideo,
+                          frameCounts: frameCounts, tokenCounts: tokenCounts, visualDimension: dv, queryDimension: dq,
+                          queryIsDouble: ordered.map { queryShape[$0.captionID]?.elementBytes == 8 }, doubleVideos: doubles, report: report)
+    }
+
+    /// The most frequent value (the smallest among ties; 0 for none).
+    static func dominant(_ values: [Int]) -> Int {
+        var counts: [Int: Int] = [:]
+        for v in values { counts[v, default: 0] += 1 }
+        return counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? 0
+    }
+
+    struct ArrayShape: Sendable {
+        let rows: Int
+        let columns: Int
+        /// 2, 4 or 8; 0 when the array is unusable (its problem is reported).
+        let elementBytes: Int
+    }
+
+    /// Reads and checks the headers of `ids` (this rank's block) and gathers every rank's
+    /// results: the shapes of all `ids`, in order, and every problem.
+    static func gatherHeaders(_ ids: [String], source: FeatureArrays, tokens: Bool, world: Communicator) throws -> ([ArrayShape], [String]) {
+        let mine = block(ids.count, rank: world.rank, size: world.size)
+        var numbers: [Int64] = []
+        var problems: [String] = []
+        for id in ids[mine] {
+            do {
+                let (shape, element) = try source.header(id)
+                if let problem = shapeProblem(shape, tokens: tokens) {
+                    throw FeatureDataError(file: source.location(id), item: "\(source.role) of \(Excerpt.quote(id))", problem)
+                }
+                numbers += [Int64(shape[0]), Int64(shape[1]), Int64(element.size)]
+            } catch {
+                numbers += [0, 0, 0]
+                problems.append("\(error)")
+            }
+        }
+        let all = try world.allgatherv(numbers).values
+        let shapes = stride(from: 0, to: all.count, by: 3).map { ArrayShape(rows: Int(all[$0]), columns: Int(all[$0 + 1]), elementBytes: Int(all[$0 + 2])) }
+        return (shapes, try gatherLines(problems, world: world))
+    }
+
+    /// Why an array of `shape` cannot be a video's frames (T × Dv) or a caption's tokens (n × Dq).
+    static func shapeProblem(_ shape: [Int], tokens: Bool) -> String? {
+        let what = tokens ? "(tokens, Dq)" : "(frames, Dv)"
+        guard shape.count == 2 else { return "shape (\(shape.map(String.init).joined(separator: ", "))): expected 2-D \(what)" }
+        guard shape[0] >= 1, shape[1] >= 1 else { return "empty: shape (\(shape[0]), \(shape[1])), expected \(what) with at least one row" }
+        if tokens {
+            return FeatureLimits.problem("tokens", shape[0], maximum: FeatureLimits.maximumTokens)
+                ?? FeatureLimits.problem("Dq", shape[1], maximum: FeatureLimits.maximumDimension)
+                ?? FeatureLimits.problem("n_tokens × Dq", shape[0] * shape[1], maximum: FeatureLimits.maximumQueryFloats)
+        }
+        return FeatureLimits.problem("frames", shape[0], maximum: FeatureLimits.maximumRows)
+            ?? FeatureLimits.problem("Dv", shape[1], maximum: FeatureLimits.maximumDimension)
+    }
+
+    /// Every rank's `lines`, in rank order, on every rank. Collective.
+    static func gatherLines(_ lines: [String], world: Communicator) throws -> [String] {
+        var bytes: [UInt8] = []
+        for line in lines { bytes += Array(line.utf8) + [0] }
+        let all = try world.allgatherv(bytes).values
+        return all.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
