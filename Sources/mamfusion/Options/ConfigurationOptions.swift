@@ -32,7 +32,6 @@ struct EngineOptions: ParsableArguments {
     }
 }
 
-extension Precision: ExpressibleByArgument {}
 extension MatmulEngineChoice: ExpressibleByArgument {}
 
 extension ConfigurationOptions {
