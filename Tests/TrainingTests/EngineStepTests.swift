@@ -1,4 +1,4 @@
-import MamFusion
+@testable import MamFusion
 import MPIKit
 import TensorKit
 import TestSupport
@@ -13,7 +13,7 @@ import Testing
 /// The fixture is larger than `StepGradientTests`' so that most products have the 16 rows and
 /// columns oneDNN's kernels need (oneDNN runs every such product here: `withEngine`).
 struct EngineStepTests {
-    static func configuration(_ model: ModelKind) -> RunConfiguration {
+    static func configuration(_ model: String) -> RunConfiguration {
         var c = tinyConfiguration()
         c.model = model
         c.hardPoolSize = 2
@@ -28,41 +28,39 @@ struct EngineStepTests {
     /// kernels ran some of it.
     static func gradient(_ c: RunConfiguration, _ p: ParameterSet, _ fixture: StepFixture, _ selection: MatrixEngineSelection,
                          microBatch: Int = 0, epoch: Int = 25) throws -> (gradient: [Float], step: DistributedStep, oneDNN: Bool) {
-        let step = DistributedStep(model: MamFusionModel(configuration: c, parameters: p), world: LocalWorld(), bucketBytes: 1 << 16,
-                                   microBatch: microBatch)
+        let step = DistributedStep(model: c.makeModel(parameters: p), world: LocalWorld(), bucketBytes: 1 << 16)
         let result = try withEngine(selection) {
             MatrixEngine.resetStatistics()
-            let r = try step.run(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, videoNames: { "v\($0)" },
-                                 dropout: Self.dropout, sampling: step.model.loss.sampling(seed: 5, step: 9, epoch: epoch))
+            let r = try step.run(fixture.plan(microBatch: microBatch), inputs: fixture.inputs, videoNames: { "v\($0)" },
+                                 key: Self.key(epoch: epoch))
             return (r, MatrixEngine.statistics.oneDNNMultiplyAdds > 0)
         }
         #expect(result.0.terms.total.isFinite && result.0.nonFinite == nil)
         return (Array(step.model.gradients.storage.buffer), step, result.1)
     }
 
-    static let dropout = DropoutContext(seed: 5, step: 9, enabled: true)
+    static func key(epoch: Int = 25) -> StepKey { StepKey(seed: 5, step: 9, epoch: epoch, dropoutEnabled: true) }
 
     static func loss(_ step: DistributedStep, _ fixture: StepFixture) -> Double {
-        (try? step.loss(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, dropout: dropout,
-                        sampling: step.model.loss.sampling(seed: 5, step: 9, epoch: 25)).total) ?? .nan
+        (try? step.loss(fixture.plan(), inputs: fixture.inputs, key: key()).total) ?? .nan
     }
 
     @Test("fp32 with either engine: the whole-model gradient of the training step matches finite differences",
-          arguments: fp32EngineSelections, ModelKind.allCases)
-    func fp32MatchesFiniteDifferences(selection: MatrixEngineSelection, model: ModelKind) throws {
+          arguments: fp32EngineSelections, prvrModels)
+    func fp32MatchesFiniteDifferences(selection: MatrixEngineSelection, model: String) throws {
         let c = Self.configuration(model)
         let (p, _) = perturbedParameters(c, seed: 3)
         let fixture = Self.fixture(c)
         let (g, step, ranOneDNN) = try Self.gradient(c, p, fixture, selection)
         #expect(ranOneDNN == (selection.engine == .onednn))
-        let gap = StepGradientTests.nearestSelectionTie(step.head, batch: fixture.batch)
+        let gap = StepGradientTests.nearestSelectionTie(step.head as! PRVRLossHead, batch: fixture.batch)
         try #require(gap > 1e-3, "fixture: a selection tie \(gap) inside the finite-difference step")
         let error = g.withUnsafeBufferPointer { gradient in
             GradientCheck.maxRelativeError(parameters: [p.storage.buffer], gradients: [gradient], directions: 4, epsilon: 1e-2) {
                 withEngine(selection) { Self.loss(step, fixture) }
             }
         }
-        print("\(selection), \(model.rawValue): whole-model gradient check, max relative error \(error)")
+        print("\(selection), \(model): whole-model gradient check, max relative error \(error)")
         #expect(error < 1e-2, "max relative error \(error)")
     }
 
@@ -78,8 +76,8 @@ struct EngineStepTests {
     static let stepBound = 0.05
 
     @Test("bf16: the step's gradient is the fp32 gradient within bf16's error, random and hard negatives",
-          arguments: engineSelections.filter { $0.precision == .bf16 }, ModelKind.allCases)
-    func bf16AgainstFP32Twin(selection: MatrixEngineSelection, model: ModelKind) throws {
+          arguments: engineSelections.filter { $0.precision == .bf16 }, prvrModels)
+    func bf16AgainstFP32Twin(selection: MatrixEngineSelection, model: String) throws {
         let c = Self.configuration(model)
         let p = ParameterSet(layout: c.parameterLayout)
         ParameterInitializer.initialize(p, seed: 3)
@@ -90,16 +88,20 @@ struct EngineStepTests {
             let (g32, _, _) = try Self.gradient(c, p, fixture, twin, epoch: epoch)
             #expect(ranOneDNN == (selection.engine == .onednn))
             #expect(g16 != g32, "bf16 must round something")
-            let difference = zip(g16, g32).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-            let norm = g32.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-            print("\(selection), \(model.rawValue), epoch \(epoch): ‖g_bf16 − g_fp32‖/‖g_fp32‖ = \(difference / norm)")
+            var squaredDifference = 0.0, squaredNorm = 0.0
+            for (x, y) in zip(g16, g32) {
+                squaredDifference += Double(x - y) * Double(x - y)
+                squaredNorm += Double(y) * Double(y)
+            }
+            let difference = squaredDifference.squareRoot(), norm = squaredNorm.squareRoot()
+            print("\(selection), \(model), epoch \(epoch): ‖g_bf16 − g_fp32‖/‖g_fp32‖ = \(difference / norm)")
             #expect(difference / norm < Self.stepBound, "epoch \(epoch): \(difference / norm)")
         }
     }
 
     @Test("bf16: micro-batches of 1 and 2 videos give the whole share's gradient", arguments: engineSelections.filter { $0.precision == .bf16 })
     func bf16MicroBatches(selection: MatrixEngineSelection) throws {
-        let c = Self.configuration(.mamFusion)
+        let c = Self.configuration(MamFusionModel.name)
         let (p, _) = perturbedParameters(c, seed: 6)
         let fixture = Self.fixture(c)
         let whole = try Self.gradient(c, p, fixture, selection).gradient

@@ -1,3 +1,4 @@
+import MamFusion
 import Testing
 import MamFusion
 @testable import Training

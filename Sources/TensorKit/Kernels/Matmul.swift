@@ -1,4 +1,4 @@
-/// Matrix products C = α·op(A)·op(B) and their gradients, row-major, through `BLAS.gemm`.
+/// Matrix products C = α·op(A)·op(B) and their gradients, row-major, through `MatrixEngine.gemm`.
 ///
 /// Shapes: op(A) is m×k (A is stored k×m when `transA`), op(B) is k×n (B is stored n×k when
 /// `transB`), C is m×n. Leading dimensions default to dense storage (`lda` = stored row length of
