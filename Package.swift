@@ -27,9 +27,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi", providers: [.apt(["libhdf5-openmpi-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // oneDNN: headers only (no link line); CKernels/onednn.c loads libdnnl.so.2 at run time.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(
             name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma", "-mf16c"])]
+            dependencies: ["CDNNL"],
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma", "-mf16c"])],
+            linkerSettings: [.linkedLibrary("dl")]
         ),
 
         .target(name: "CSignals"),

@@ -43,6 +43,7 @@ struct Train: ParsableCommand {
         let world = try Communicator.world()
         do {
             let config = try options.resolve()
+            try world.configureMatrixEngine(config.matmulEngine, precision: config.precision)
             var trainerOptions = TrainerOptions()
             trainerOptions.maxSteps = maxSteps
             trainerOptions.initCheckpoint = initCheckpoint
