@@ -43,8 +43,9 @@ let package = Package(
         .target(name: "Training", dependencies: ["CSignals", "InputFiles", "MamFusion", "FeatureData", "Evaluation", "MPIKit", "HDF5Kit", "TensorKit", "CounterRandom", "CKernels",
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: optimise),
         .target(name: "CommandOptions", dependencies: ["FeatureData", "MPIKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom", "MamFusion"]),
-        .target(name: "MamFusion", dependencies: ["InputFiles", "TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "Yams"], swiftSettings: optimise),
+        .target(name: "TestSupport", dependencies: ["TensorKit", "CounterRandom", "MamFusion", "MPIKit", "FeatureData"]),
+        .target(name: "MamFusion", dependencies: ["InputFiles", "TensorKit", "CounterRandom", "CKernels", "HDF5Kit", "MPIKit", "FeatureData", "Yams"],
+                swiftSettings: optimise),
 
         .executableTarget(
             name: "mamfusion",

@@ -1,4 +1,4 @@
-/// The sizes that define one MamFusion configuration (MODEL.md §1–2, §7). Every layer takes its
+/// The sizes that define one model configuration (MODEL.md §1–2, §7). Every layer takes its
 /// shapes from here, so any configuration works, not only TVR's.
 public struct ModelDimensions: Sendable, Equatable, Codable {
     /// d: hidden size (384 in every reference configuration).
@@ -62,9 +62,10 @@ extension ModelDimensions {
     }
 
     /// The first problem with these sizes, as (configuration key, problem), or nil: each size in
-    /// its range (`Limits`), heads dividing d, and the parameter count — summed with
-    /// overflow-reporting arithmetic — at most `Limits.parameters`.
-    public func problem() -> (key: String, problem: String)? {
+    /// its range (`Limits`), heads dividing d, and the parameter count of the model's tensors
+    /// (`specs`, asked for only once the sizes are in range) — summed with overflow-reporting
+    /// arithmetic — at most `Limits.parameters`.
+    public func problem(specs: (ModelDimensions) -> [ParameterSpec]) -> (key: String, problem: String)? {
         let ranges: [(String, Int, Int)] = [("hidden_size", hidden, Limits.hidden), ("n_heads", heads, Limits.hidden),
                                             ("q_feat_size", queryFeature, Limits.featureSize),
                                             ("visual_feat_dim", visualFeature, Limits.featureSize),
@@ -77,7 +78,7 @@ extension ModelDimensions {
         // Within the ranges above every tensor's element count fits easily in an Int; the sum
         // is still checked step by step.
         var total = 0
-        for spec in ParameterLayout.mamFusion(self).specs {
+        for spec in specs(self) {
             var count = 1
             for extent in spec.shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: extent)

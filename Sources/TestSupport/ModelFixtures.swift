@@ -38,3 +38,27 @@ public func randomBuffer(_ count: Int, seed: UInt64, scale: Float = 1) -> Tensor
     RandomStream(seed: seed, purpose: .test, step: 2).fillNormal(t.buffer, std: scale)
     return t
 }
+
+/// The PRVR models tests run every model-level check on (names, as configurations give them).
+public let prvrModels = [MamFusionModel.name, GMMFormerModel.name]
+
+extension RunConfiguration {
+    /// The default configuration with these model sizes.
+    public init(dimensions dims: ModelDimensions) {
+        self.init()
+        hiddenSize = dims.hidden
+        heads = dims.heads
+        queryFeatureSize = dims.queryFeature
+        visualFeatureSize = dims.visualFeature
+        maxDescriptionLength = dims.maxDescriptionLength
+        maxContextLength = dims.maxContextLength
+        mapSize = dims.mapSize
+    }
+}
+
+extension ParameterLayout {
+    /// MamFusion's layout for these sizes (test shorthand).
+    public static func mamFusion(_ dims: ModelDimensions) -> ParameterLayout { MamFusionModel.layout(RunConfiguration(dimensions: dims)) }
+    /// GMMFormer's layout for these sizes (test shorthand).
+    public static func gmmFormer(_ dims: ModelDimensions) -> ParameterLayout { GMMFormerModel.layout(RunConfiguration(dimensions: dims)) }
+}

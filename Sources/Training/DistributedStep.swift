@@ -3,20 +3,22 @@ import MamFusion
 import MPIKit
 import TensorKit
 
-/// One data-parallel training step over a global batch (DISTRIBUTED.md §1–4):
+/// One data-parallel training step over a global batch (DISTRIBUTED.md §1–4), for any
+/// `TrainableModel`:
 ///
-///     encode → sharded loss head (forward, backward) → model backward → gradient all-reduce
+///     encode → sharded loss head (forward, backward) → model backward → gradient all-reduce → update
 ///
-/// 1. each rank encodes its share of the videos and their captions (`MamFusionModel.encode`;
-///    dropout keyed by global positions, the frame branch padded to the global batch's longest
-///    video);
-/// 2. the `ShardedLossHead` computes the loss of the global batch in shards — query side
-///    gathered, score blocks of all queries × own videos, row statistics and hard negatives
-///    merged exactly — and returns ∂L/∂ of this rank's own embeddings;
-/// 3. backward runs through the local encoders (`MamFusionModel.backward`), which declares each
-///    parameter group final as it goes; that group's gradient all-reduce (sum) starts at once
-///    and overlaps the rest of backward (`GradientBuckets`). The fusion group (empty without fusion
-///    modules) is final when the head's backward ends.
+/// 1. each rank encodes its share of the videos and their captions (`TrainableModel.encode`;
+///    dropout keyed by global positions, videos padded to the global batch's longest) into the
+///    step's embedding buffers;
+/// 2. the model's `ShardedHead` computes the loss of the global batch in shards and returns
+///    ∂L/∂ of this rank's own embeddings; the head's own parameter groups (MamFusion's fusion) are
+///    final then;
+/// 3. backward runs through the local encoders (`TrainableModel.backward`), which declares each
+///    parameter group final as it goes; that group's gradient all-reduce (sum) starts at once and
+///    overlaps the rest of backward (`GradientBuckets`);
+/// 4. `update()` applies the optimiser to the summed gradient — the one place a step changes the
+///    parameters (the trainer calls it after every rank agreed the step is healthy).
 ///
 /// **Micro-batches** (`micro_batch`, DISTRIBUTED.md §3b). The head needs every embedding of the
 /// global batch at once, not the activations behind them. With micro-batches of N videos, pass 1
@@ -25,26 +27,28 @@ import TensorKit
 /// again with activations — the same dropout masks (keyed by global position) and the same padded
 /// length, so the same embeddings — and running backward with its slice of the embedding
 /// gradients, accumulating the parameter gradients. The last micro-batch of pass 1 is the first of
-/// pass 2 and its activations are still there: it is not encoded twice. Groups are declared final
-/// after the last micro-batch's backward. Memory: one micro-batch's activations plus the head's.
+/// pass 2 and its activations are still there: it is not encoded twice. The encoders' groups are
+/// declared final after the last micro-batch's backward. Memory: one micro-batch's activations
+/// plus the head's.
 ///
-/// One code path for every world size: on one rank the collectives are identities.
+/// One code path for every world size and every caller — training, `bench model`, the gradient
+/// checks: on one rank the collectives are identities.
 public final class DistributedStep {
-    public let model: MamFusionModel
+    public let model: any TrainableModel
     public let world: any World
     public let buckets: GradientBuckets
-    public let head: ShardedLossHead
+    public let head: any ShardedHead
+    /// The optimiser and its moments (`update()`).
+    public let optimizer: OptimizerState
     /// Guards this step's blocking collectives (set by the trainer).
     public var watchdog: CollectiveWatchdog? {
         get { collectives.watchdog }
         set { collectives.watchdog = newValue }
     }
     var collectives: StepCollectives
-    let d: Int, mapSize: Int
-    /// Videos per micro-batch (0: the whole share in one).
-    public var microBatch: Int
-    /// This rank's embeddings, assembled micro-batch by micro-batch: q, q2 (own queries), C, F.
-    let q = ActivationBuffer(), q2 = ActivationBuffer(), clips = ActivationBuffer(), frames = ActivationBuffer()
+    /// This rank's embeddings, assembled micro-batch by micro-batch, and their gradients from the head.
+    public let embeddings: EmbeddingBuffers
+    public let embeddingGradients: EmbeddingBuffers
 
     /// What a step produced, for logging and failure handling.
     public struct Result: Sendable {
@@ -52,6 +56,8 @@ public final class DistributedStep {
         /// Seconds: local encoding, loss head and backward (compute); inside collectives and
         /// starting all-reduces (communication); waiting for the all-reduce after backward (wait).
         public var compute = 0.0, communication = 0.0, wait = 0.0
+        /// Of `compute`: the first encoding pass, and backward (re-encoding included).
+        public var encode = 0.0, backward = 0.0
         /// The loss head's compute seconds (forward and backward, its collectives excluded).
         public var head = 0.0
         /// Seconds spent encoding micro-batches a second time (0 without micro-batches).
@@ -74,85 +80,68 @@ public final class DistributedStep {
         public var bytesSent: Int { gatherBytes + headReductionBytes + gradientBytes }
     }
 
-    public init(model: MamFusionModel, world: any World, bucketBytes: Int, microBatch: Int = 0) {
+    public init(model: any TrainableModel, world: any World, bucketBytes: Int, optimizer: OptimizerState? = nil) {
         self.model = model
         self.world = world
-        self.microBatch = microBatch
-        d = model.configuration.hiddenSize
-        mapSize = model.configuration.mapSize
         buckets = GradientBuckets(gradients: model.gradients, world: world, maxBytes: bucketBytes)
-        head = ShardedLossHead(model: model)
+        head = model.makeHead()
+        self.optimizer = optimizer ?? OptimizerState(configuration: model.configuration, layout: model.parameters.layout, totalSteps: 1)
         collectives = StepCollectives(world: world)
+        embeddings = EmbeddingBuffers(model.embeddings)
+        embeddingGradients = EmbeddingBuffers(model.embeddings)
     }
 
-    /// The model inputs of one micro-batch, from its loaded inputs (`local`: exactly its videos
-    /// and captions).
-    private func inputs(_ m: MicroBatch, batch: GlobalBatch, assignment: RankAssignment, local: TrainingBatch) -> MamFusionModel.Inputs {
-        let videoBatch = SequenceBatch(lengths: local.videos.frameLengths, globalIndices: Array(assignment.videosOfRank[world.rank][m.videos]),
-                                       paddedLength: batch.paddedLength)
-        let queryBatch = SequenceBatch(lengths: local.queries.tokenLengths, globalIndices: Array(assignment.queriesOfRank[world.rank][m.queries]))
-        return MamFusionModel.Inputs(clipFeatures: local.videos.clip.base, frameFeatures: local.videos.frames.base, videos: videoBatch,
-                                     tokenFeatures: local.queries.tokens.base, queries: queryBatch)
+    /// Pass 1: encodes every micro-batch into `embeddings`; returns the last micro-batch's
+    /// encoder batch (its activations are still there).
+    private func encode(_ plan: StepPlan, inputs load: (MicroBatch) throws -> TrainingBatch, dropout: DropoutContext) throws -> EncoderBatch? {
+        embeddings.reserve(queries: plan.ownQueryCount, videos: plan.ownVideoCount)
+        var last: EncoderBatch?
+        for m in plan.microBatches {
+            let batch = plan.encoderBatch(m, inputs: try load(m))
+            model.encode(batch, into: embeddings.window(firstQuery: m.queries.lowerBound, firstVideo: m.videos.lowerBound), dropout: dropout)
+            last = batch
+        }
+        return last
     }
 
-    /// Pass 1: encodes every micro-batch and keeps its embeddings; returns the first non-finite
-    /// embedding, if any, and the last micro-batch's inputs (its activations are still there).
-    private func encode(_ micro: [MicroBatch], batch: GlobalBatch, assignment: RankAssignment,
-                        inputs load: (MicroBatch) throws -> TrainingBatch, dropout: DropoutContext,
-                        videoNames: (Int) -> String) throws -> (nonFinite: String?, last: TrainingBatch?) {
-        let qr = assignment.queriesOfRank[world.rank].count, vr = assignment.videosOfRank[world.rank].count
-        let q = q.reserve(max(qr * d, 1)), q2 = q2.reserve(max(qr * d, 1))
-        let C = clips.reserve(max(vr * mapSize * d, 1)), F = frames.reserve(max(vr * d, 1))
-        var nonFinite: String?, last: TrainingBatch?
-        for m in micro {
-            let local = try load(m)
-            model.encode(inputs(m, batch: batch, assignment: assignment, local: local), dropout: dropout)
-            let qa = m.queries.lowerBound, va = m.videos.lowerBound
-            (q + qa * d).update(from: model.queryEncoders[0].output.pointer, count: m.queries.count * d)
-            (q2 + qa * d).update(from: model.queryEncoders[1].output.pointer, count: m.queries.count * d)
-            (C + va * mapSize * d).update(from: model.clipBranch.output.pointer, count: m.videos.count * mapSize * d)
-            (F + va * d).update(from: model.frameBranch.output.pointer, count: m.videos.count * d)
-            for (j, v) in local.videos.videos.enumerated() where nonFinite == nil {
-                if !Vector.sumOfSquares(F + (va + j) * d, count: d).isFinite {
-                    nonFinite = "frame embedding of video '\(videoNames(v))'"
-                } else if !Vector.sumOfSquares(C + (va + j) * mapSize * d, count: mapSize * d).isFinite {
-                    nonFinite = "clip embedding of video '\(videoNames(v))'"
-                }
-            }
-            last = local
+    /// Where this rank's first non-finite embedding is, if any: "<slot> embedding of video 'name'"
+    /// or "<slot> embedding of query #i".
+    private func firstNonFiniteEmbedding(_ plan: StepPlan, videoNames: (Int) -> String) -> String? {
+        guard let (slot, row) = embeddings.firstNonFinite() else { return nil }
+        if slot.side == .video {
+            return "\(slot.name) embedding of video '\(videoNames(plan.batch.videos[plan.assignment.videosOfRank[plan.rank][row]]))'"
         }
-        if nonFinite == nil && (!Vector.sumOfSquares(q, count: qr * d).isFinite || !Vector.sumOfSquares(q2, count: qr * d).isFinite) {
-            nonFinite = "query embeddings"
-        }
-        return (nonFinite, last)
+        return "\(slot.name) embedding of query #\(plan.batch.queries[plan.assignment.queriesOfRank[plan.rank][row]])"
     }
 
     /// Runs forward, backward and the gradient all-reduce of one step. On return the model's
-    /// gradient buffer holds the summed (global) gradient on every rank.
+    /// gradient buffer holds the summed (global) gradient on every rank; `update()` applies it.
     /// - Parameters:
-    ///   - inputs: loads one micro-batch of this rank's share (`MicroBatch.partition` with
-    ///     `microBatch`): its videos in share order and their captions. Called in
-    ///     `MicroBatch.loadOrder` — pass 1 forwards, pass 2 backwards without the last.
+    ///   - plan: the step's batch, split and micro-batches (`StepPlan`).
+    ///   - inputs: the loaded inputs of one micro-batch of the plan (`StepPlan.load`), asked for in
+    ///     `plan.loadOrder` — pass 1 forwards, pass 2 backwards without the last.
     ///   - videoNames: a video's name by its dataset index (for messages).
-    public func run(batch: GlobalBatch, assignment: RankAssignment, inputs load: (MicroBatch) throws -> TrainingBatch,
-                    videoNames: (Int) -> String, dropout: DropoutContext, sampling: TripletSampling) throws -> Result {
+    ///   - key: what the step's random draws are keyed by.
+    public func run(_ plan: StepPlan, inputs load: (MicroBatch) throws -> TrainingBatch, videoNames: (Int) -> String,
+                    key: StepKey) throws -> Result {
         var result = Result()
-        let micro = MicroBatch.partition(batch: batch, assignment: assignment, rank: world.rank, size: microBatch)
+        let micro = plan.microBatches, dropout = key.dropout
         model.gradients.zero()
+        model.partTimes.reset()
         buckets.beginStep()
         collectives.tally.reset()
 
         // 1. Local encoding, micro-batch by micro-batch (embeddings kept).
         var t0 = MonotonicClock.now()
-        let (nonFinite, last) = try encode(micro, batch: batch, assignment: assignment, inputs: load, dropout: dropout, videoNames: videoNames)
-        result.nonFinite = nonFinite
-        result.compute += MonotonicClock.now() - t0
+        let last = try encode(plan, inputs: load, dropout: dropout)
+        result.nonFinite = firstNonFiniteEmbedding(plan, videoNames: videoNames)
+        result.encode = MonotonicClock.now() - t0
+        result.compute += result.encode
 
         // 2. The loss head over the global batch, forward and backward.
         t0 = MonotonicClock.now()
-        result.terms = try head.forward(q: q.pointer, q2: q2.pointer, C: clips.pointer, F: frames.pointer, batch: batch,
-                                        assignment: assignment, sampling: sampling, collectives: &collectives)
-        try head.backward(q2: q2.pointer, F: frames.pointer, collectives: &collectives)
+        result.terms = try head.forward(embeddings, batch: plan.batch, assignment: plan.assignment, key: key, collectives: &collectives)
+        try head.backward(embeddings, into: embeddingGradients, collectives: &collectives)
         let headCommunication = collectives.tally.seconds
         result.head = MonotonicClock.now() - t0 - headCommunication
         result.compute += result.head
@@ -169,22 +158,21 @@ public final class DistributedStep {
             try buckets.markReady(group)
             starting += MonotonicClock.now() - t
         }
-        try groupDone(.fusion)
+        for group in head.parameterGroups { try groupDone(group) }
         for (k, m) in micro.enumerated().reversed() {
-            let local = k == micro.count - 1 ? last! : try load(m)
-            let inputs = inputs(m, batch: batch, assignment: assignment, local: local)
+            let batch = k == micro.count - 1 ? last! : plan.encoderBatch(m, inputs: try load(m))
+            let window = embeddings.window(firstQuery: m.queries.lowerBound, firstVideo: m.videos.lowerBound)
             if k != micro.count - 1 {
                 let t = MonotonicClock.now()
-                model.encode(inputs, dropout: dropout)
+                model.encode(batch, into: window, dropout: dropout)
                 result.reencode += MonotonicClock.now() - t
             }
-            let qa = m.queries.lowerBound, va = m.videos.lowerBound
-            try model.backward(inputs, dq: head.dq.pointer + qa * d, dq2: head.dq2.pointer + qa * d,
-                               dC: head.dC.pointer + va * mapSize * d, dF: head.dF.pointer + va * d, dropout: dropout,
-                               groupDone: k == 0 ? groupDone : { _ in })
+            try model.backward(batch, from: embeddingGradients.window(firstQuery: m.queries.lowerBound, firstVideo: m.videos.lowerBound),
+                               dropout: dropout, groupDone: k == 0 ? groupDone : { _ in })
         }
         let backwardEnd = MonotonicClock.now()
-        result.compute += backwardEnd - t0 - starting
+        result.backward = backwardEnd - t0 - starting
+        result.compute += result.backward
         result.communication += starting
         result.groupLead = result.groupLead.mapValues { backwardEnd - $0 }
 
@@ -202,14 +190,17 @@ public final class DistributedStep {
         return result
     }
 
+    /// Applies the optimiser to the summed gradient of the last `run` (identical on every rank,
+    /// so the parameters stay bit-identical): the one place a step changes the parameters.
+    public func update() {
+        optimizer.rule.update(parameters: model.parameters, gradients: model.gradients, expAvg: optimizer.expAvg, expAvgSq: optimizer.expAvgSq)
+    }
+
     /// The loss of one global batch through the same path as `run` (encode, then the sharded
     /// head's forward), without backward: what gradient checks of the training path evaluate.
-    public func loss(batch: GlobalBatch, assignment: RankAssignment, inputs load: (MicroBatch) throws -> TrainingBatch,
-                     dropout: DropoutContext, sampling: TripletSampling) throws -> LossTerms {
-        let micro = MicroBatch.partition(batch: batch, assignment: assignment, rank: world.rank, size: microBatch)
-        _ = try encode(micro, batch: batch, assignment: assignment, inputs: load, dropout: dropout, videoNames: { "\($0)" })
-        return try head.forward(q: q.pointer, q2: q2.pointer, C: clips.pointer, F: frames.pointer, batch: batch, assignment: assignment,
-                                sampling: sampling, collectives: &collectives)
+    public func loss(_ plan: StepPlan, inputs load: (MicroBatch) throws -> TrainingBatch, key: StepKey) throws -> LossTerms {
+        _ = try encode(plan, inputs: load, dropout: key.dropout)
+        return try head.forward(embeddings, batch: plan.batch, assignment: plan.assignment, key: key, collectives: &collectives)
     }
 
     private func guarded<R>(_ label: String, _ body: () throws -> R) rethrows -> R {

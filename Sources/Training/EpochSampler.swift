@@ -1,8 +1,9 @@
 import CounterRandom
 
-/// The order in which an epoch visits the training videos (DISTRIBUTED.md §1): a permutation
-/// drawn from (seed, epoch) through the counter-based generator, cut into global batches of
-/// `batchSize` videos; the last batch of an epoch may be shorter (the reference's
+/// The order in which an epoch visits the training items — videos, or captions for a model that
+/// trains on (video, caption) pairs (DISTRIBUTED.md §1): a permutation drawn from (seed, epoch)
+/// through the counter-based generator, cut into global batches of `batchSize` items; the last
+/// batch of an epoch may be shorter (the reference's
 /// `drop_last=False`). Every rank computes the same permutation, so all agree on the number of
 /// steps and on each batch without communicating.
 public struct EpochSampler: Sendable, Equatable {

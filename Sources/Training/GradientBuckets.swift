@@ -5,12 +5,12 @@ import Synchronization
 import TensorKit
 
 /// The gradient all-reduce of DISTRIBUTED.md §4. The flat gradient buffer is laid out in the
-/// order backward finishes the parameter groups (`ParameterLayout`: fusion, frame, clip,
-/// query), and cut here into buckets of at most `maxBytes` inside each group (whole tensors;
+/// order backward finishes the parameter groups (`ParameterLayout.groups`; MamFusion: fusion,
+/// frame, clip, query), and cut here into buckets of at most `maxBytes` inside each group (whole tensors;
 /// the same on every rank). When backward declares a group final (`markReady`), the
 /// non-blocking all-reduce (sum, in place) of each of its buckets starts at once, so the first
 /// buckets travel while the video branches and the query encoders are still going backward.
-/// The unused `vid_embed_proj` tensors are never reduced.
+/// The `unused` group (MamFusion's `vid_embed_proj`) is never reduced.
 ///
 /// Open MPI advances non-blocking collectives only inside MPI calls: while reductions are in
 /// flight a progress thread tests them (every 200 µs). It starts with the first bucket that does
@@ -51,7 +51,7 @@ public final class GradientBuckets {
         let layout = gradients.layout
         let limit = max(maxBytes / MemoryLayout<Float>.stride, 1)
         var buckets: [Bucket] = []
-        for group in ParameterGroup.backwardOrder where group != .unused {
+        for group in layout.reducedGroups {
             let tensors = layout.specs.indices.filter { layout.specs[$0].group == group }.sorted { layout.specs[$0].offset < layout.specs[$1].offset }
             var start = layout.range(of: group).lowerBound, members: [Int] = []
             for t in tensors {
@@ -122,7 +122,7 @@ public final class GradientBuckets {
 
     /// Starts whatever has not started (every group is final now) and waits for every bucket.
     public func finish() throws {
-        for group in ParameterGroup.backwardOrder { try markReady(group) }
+        for group in gradients.layout.reducedGroups { try markReady(group) }
         let t0 = MonotonicClock.now()
         // Under the lock the progress thread cannot test a request this thread waits on; once
         // the list is empty it finds nothing pending and parks.

@@ -9,11 +9,12 @@ import TensorKit
 /// `eval_context_bsz`, each chunk padded to its own longest video (through G this changes frame
 /// embeddings — part of the contract); chunks spread over ranks, each rank reading only its own;
 /// queries encoded sharded (in batches of `eval_query_bsz`) and all-gathered; then the
-/// `ShardedEvaluator` gives exact global ranks with O(Q) communication. No dropout, no fusion.
+/// `ShardedEvaluator` gives exact global ranks with O(Q) communication. The model's evaluation
+/// encoder (`TrainableModel.encodeForEvaluation`): no dropout, no second query pass, no head.
 ///
 /// `phases` tells where this rank's time went, for the phase table of `mamfusion eval`.
 public final class SplitEvaluation {
-    public let model: MamFusionModel
+    public let model: any TrainableModel
     /// The ranks sharing the split (`LocalWorld()`: this process alone, no MPI).
     public let world: any World
     public let loader: SplitLoader
@@ -29,7 +30,7 @@ public final class SplitEvaluation {
     }
     public private(set) var phases = Phases()
 
-    public init(model: MamFusionModel, world: any World, loader: SplitLoader) {
+    public init(model: any TrainableModel, world: any World, loader: SplitLoader) {
         self.model = model
         self.world = world
         self.loader = loader
@@ -39,7 +40,7 @@ public final class SplitEvaluation {
 
     /// The chunks of videos owned by this rank, encoded and L2-normalised.
     public func encodeVideos() throws -> VideoShard {
-        let c = configuration, d = c.hiddenSize, mc = c.mapSize
+        let c = configuration, shape = model.evaluationShape, d = shape.dimension, mc = shape.clipsPerVideo
         let split = loader.index
         let rank = world.rank
         let partition = try VideoPartition(videoCount: split.videoCount, chunkSize: c.evalContextBatchSize, ranks: world.size)
@@ -54,15 +55,10 @@ public final class SplitEvaluation {
             phases.reading += MonotonicClock.now() - t0
             t0 = MonotonicClock.now()
             let batch = SequenceBatch(lengths: inputs.frameLengths, globalIndices: videos, paddedLength: inputs.longestFrameInput)
-            let clipBatch = SequenceBatch(lengths: Array(repeating: mc, count: videos.count), globalIndices: videos, paddedLength: mc)
-            model.clipBranch.forward(inputs.clip.base, batch: clipBatch, dropout: .disabled)
-            model.frameBranch.forward(inputs.frames.base, batch: batch, dropout: .disabled)
             let at = videos[0] - mine.lowerBound
-            (clips.pointer + at * mc * d).update(from: model.clipBranch.output.pointer, count: videos.count * mc * d)
-            (frames.pointer + at * d).update(from: model.frameBranch.output.pointer, count: videos.count * d)
+            model.encodeForEvaluation(videos: inputs, batch: batch, clips: clips.pointer + at * mc * d, frames: frames.pointer + at * d)
             phases.videoEncoding += MonotonicClock.now() - t0
-            let flops = ModelFlops(configuration: c, frames: inputs.frameLengths, tokens: [], pass: .encoding)
-            phases.videoFlops += flops.clip + flops.frame
+            phases.videoFlops += model.flops(frames: inputs.frameLengths, tokens: [], pass: .encoding).videos
             encoded += videos.count
             progress?(encoded, mine.count)
         }
@@ -74,7 +70,7 @@ public final class SplitEvaluation {
     /// All queries of the split, encoded sharded (contiguous ranges per rank), all-gathered and
     /// L2-normalised; ground truth = each caption's video index.
     public func encodeQueries() throws -> QuerySet {
-        let c = configuration, d = c.hiddenSize
+        let c = configuration, d = model.evaluationShape.dimension
         let split = loader.index
         let Q = split.captionCount, P = world.size
         let share = (0..<P).map { r in (Q * r / P)..<(Q * (r + 1) / P) }
@@ -88,12 +84,11 @@ public final class SplitEvaluation {
             phases.reading += MonotonicClock.now() - t0
             t0 = MonotonicClock.now()
             let batch = SequenceBatch(lengths: inputs.tokenLengths, globalIndices: ids)
-            model.queryEncoders[0].forward(inputs.tokens.base, batch: batch, dropout: .disabled)
             local.withUnsafeMutableBufferPointer {
-                ($0.baseAddress! + (start - mine.lowerBound) * d).update(from: model.queryEncoders[0].output.pointer, count: ids.count * d)
+                model.encodeForEvaluation(queries: inputs, batch: batch, into: $0.baseAddress! + (start - mine.lowerBound) * d)
             }
             phases.queryEncoding += MonotonicClock.now() - t0
-            phases.queryFlops += ModelFlops(configuration: c, frames: [], tokens: inputs.tokenLengths, pass: .encoding).text
+            phases.queryFlops += model.flops(frames: [], tokens: inputs.tokenLengths, pass: .encoding).queries
             start += ids.count
         }
         let all = Tensor(shape: [Q, d])

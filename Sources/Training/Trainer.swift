@@ -38,16 +38,14 @@ public struct TrainingStopped: Error, CustomStringConvertible {
 public final class Trainer {
     public let configuration: RunConfiguration
     public let world: Communicator
-    public let model: MamFusionModel
+    public let model: any TrainableModel
     public let step: DistributedStep
     let loader: SplitLoader
     let sampler: EpochSampler
-    public var optimizer: BertAdam
-    let expAvg: ParameterSet, expAvgSq: ParameterSet
     public private(set) var state = TrainingState()
     let records: RunRecords
     let options: TrainerOptions
-    let validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?
+    let validator: ((any TrainableModel) throws -> (metrics: [String: Double], sumR: Double))?
     /// The inputs of the coming steps, micro-batch by micro-batch, loaded ahead.
     let inputs: StepInputs
     /// Events worth a line in the log (checkpoints, stops), as opposed to the progress lines.
@@ -56,7 +54,7 @@ public final class Trainer {
     let watchdog: CollectiveWatchdog
 
     public init(configuration c: RunConfiguration, world: Communicator, loader: SplitLoader, options: TrainerOptions,
-                validator: ((MamFusionModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
+                validator: ((any TrainableModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
         configuration = c
         self.world = world
         var logger = Logger(label: "mamfusion.train")
@@ -66,16 +64,15 @@ public final class Trainer {
         inputs = StepInputs(loader: loader)
         self.options = options
         self.validator = validator
-        model = MamFusionModel(configuration: c, parameters: try ParameterSet(allocating: c.parameterLayout, for: "the model's parameters"))
-        step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20, microBatch: c.microBatch)
+        let modelType = c.modelType
+        model = modelType.init(configuration: c, parameters: try ParameterSet(allocating: modelType.layout(c), for: "the model's parameters"))
+        let items = modelType.batchComposition == .captionPairs ? loader.index.captionCount : loader.index.videoCount
+        sampler = EpochSampler(videoCount: items, batchSize: c.batchSize, seed: UInt64(c.seed))
+        let optimizer = try OptimizerState(allocating: c, layout: model.layout, totalSteps: sampler.stepsPerEpoch * c.epochs)
+        step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20, optimizer: optimizer)
         rendezvous = try StepRendezvous(world: world, timeout: c.collectiveTimeoutSeconds)
         watchdog = try CollectiveWatchdog(world: world, timeout: c.collectiveTimeoutSeconds)
         step.watchdog = watchdog
-        sampler = EpochSampler(videoCount: loader.index.videoCount, batchSize: c.batchSize, seed: UInt64(c.seed))
-        optimizer = BertAdam(learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay),
-                             warmupProportion: c.warmupProportion, totalSteps: sampler.stepsPerEpoch * c.epochs)
-        expAvg = try ParameterSet(allocating: model.layout, for: "the optimiser's first moments")
-        expAvgSq = try ParameterSet(allocating: model.layout, for: "the optimiser's second moments")
         records = try RunRecords(directory: c.outputDirectory, configurationYAML: c.yaml, writes: world.rank == 0,
                                  append: options.resumeFrom != nil)
         state.seed = c.seed
@@ -83,32 +80,40 @@ public final class Trainer {
         let printsNotes = world.rank == 0
         let note: (String) -> Void = { text in if printsNotes { Checkpoint.printNote(text) } }
         if let path = options.resumeFrom {
-            let (saved, _, hasOptimizer) = try Checkpoint.read(from: path, into: model.parameters, expAvg: expAvg, expAvgSq: expAvgSq,
-                                                               note: note)
+            let (saved, _, hasOptimizer) = try Checkpoint.read(from: path, into: model.parameters, expAvg: optimizer.expAvg,
+                                                               expAvgSq: optimizer.expAvgSq, note: note)
             guard hasOptimizer else {
                 throw TrainingStopped(message: "\(path) has no optimiser state; use --init-checkpoint to start from its weights", exitCode: 2)
             }
             state = saved
-            optimizer.step = saved.step
+            optimizer.rule.step = saved.step
         } else if let path = options.initCheckpoint {
             try Checkpoint.read(from: path, into: model.parameters, note: note)
         } else {
-            ParameterInitializer.initialize(model.parameters, seed: UInt64(c.seed))
+            modelType.initialize(model.parameters, seed: UInt64(c.seed))
         }
         mf_install_stop_handlers()
     }
 
-    /// The global batch `index` of `epoch` and its split over the ranks; the loads of this rank's
-    /// share are queued in `inputs`.
-    func plan(epoch: Int, index: Int, permutation: [Int]) -> (GlobalBatch, RankAssignment) {
-        let split = loader.index
-        let batch = GlobalBatch(sampled: sampler.batch(epoch: epoch, index: index, permutation: permutation),
-                                storedFrames: { split.frameCounts[$0] }, maxContextLength: configuration.maxContextLength,
+    /// The plan of global step `step`, batch `index` of `epoch` (the model's batch composition,
+    /// split over the ranks, cut into micro-batches); the loads of this rank's share are queued
+    /// in `inputs`.
+    func plan(step: Int, epoch: Int, index: Int, permutation: [Int]) -> StepPlan {
+        let c = configuration, split = loader.index
+        let drawn = sampler.batch(epoch: epoch, index: index, permutation: permutation)
+        let batch: GlobalBatch
+        switch c.modelType.batchComposition {
+        case .videosWithCaptions:
+            batch = GlobalBatch(sampled: drawn, storedFrames: { split.frameCounts[$0] }, maxContextLength: c.maxContextLength,
                                 captionsOfVideo: { Array(split.captions(ofVideo: $0)) })
-        let assignment = RankAssignment(batch: batch, ranks: world.size, mapSize: configuration.mapSize,
-                                        tokensPerQuery: configuration.maxDescriptionLength)
-        inputs.plan(batch: batch, assignment: assignment, rank: world.rank, microBatch: configuration.microBatch)
-        return (batch, assignment)
+        case .captionPairs:
+            batch = GlobalBatch(pairs: drawn.map { (split.captions[$0].videoIndex, $0) }, storedFrames: { split.frameCounts[$0] },
+                                maxContextLength: c.maxContextLength)
+        }
+        let assignment = RankAssignment(batch: batch, ranks: world.size, mapSize: c.mapSize, tokensPerQuery: c.maxDescriptionLength)
+        let plan = StepPlan(step: step, batch: batch, assignment: assignment, rank: world.rank, microBatch: c.microBatch)
+        inputs.plan(plan)
+        return plan
     }
 
     /// Trains until `n_epoch`, early stopping, `--max-steps`, a signal or a failure.
@@ -120,30 +125,30 @@ public final class Trainer {
         var epoch = state.epoch
         var recentStepSeconds: [Double] = []
         if world.rank == 0 && options.progress {
-            log("training \(c.model.displayName): \(loader.index.videoCount) videos, \(loader.index.captionCount) captions, batch \(c.batchSize) videos, "
+            log("training \(model.displayName): \(loader.index.videoCount) videos, \(loader.index.captionCount) captions, batch \(c.batchSize) "
+                + (c.modelType.batchComposition == .captionPairs ? "(video, caption) pairs, " : "videos, ")
                 + "\(stepsPerEpoch) steps/epoch × \(c.epochs) epochs on \(world.size) rank\(world.size == 1 ? "" : "s"); "
                 + "\(model.layout.parameterCount) parameters; run directory \(records.directory)")
         }
         while epoch < c.epochs {
             let permutation = sampler.permutation(epoch: epoch)
             var index = state.batchInEpoch
-            var next: (GlobalBatch, RankAssignment)? = index < stepsPerEpoch ? plan(epoch: epoch, index: index, permutation: permutation) : nil
+            var next = index < stepsPerEpoch ? plan(step: state.step, epoch: epoch, index: index, permutation: permutation) : nil
             while let current = next {
-                let (batch, assignment) = current
+                let batch = current.batch
                 // Queue the next batch of the epoch: its first load runs while this one's last computes.
-                next = index + 1 < stepsPerEpoch ? plan(epoch: epoch, index: index + 1, permutation: permutation) : nil
+                next = index + 1 < stepsPerEpoch ? plan(step: state.step + 1, epoch: epoch, index: index + 1, permutation: permutation) : nil
 
                 try rendezvous.checkIn(step: state.step, label: "step \(state.step)")
                 let t0 = MonotonicClock.now()
-                let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(truncatingIfNeeded: state.step), enabled: c.dropoutEnabled)
-                let sampling = model.loss.sampling(seed: UInt64(c.seed), step: state.step, epoch: epoch)
+                let key = StepKey(seed: UInt64(c.seed), step: state.step, epoch: epoch, dropoutEnabled: c.dropoutEnabled)
                 let split = loader.index
-                let result = try step.run(batch: batch, assignment: assignment, inputs: { [inputs] _ in try inputs.next() },
-                                          videoNames: { split.videoIDs[$0] }, dropout: dropout, sampling: sampling)
+                let result = try step.run(current, inputs: { [inputs] in try inputs.inputs(step: current.step, $0) },
+                                          videoNames: { split.videoIDs[$0] }, key: key)
                 let agreement = try checkHealthAndAgreeOnStop(result, epoch: epoch)
                 let stop = agreement.stopSignal
                 if let path = options.dumpGradients, stepsThisRun == 0 { try dumpGradients(to: path) }
-                optimizer.update(parameters: model.parameters, gradients: model.gradients, expAvg: expAvg, expAvgSq: expAvgSq)
+                step.update()
                 state.step += 1
                 state.batchInEpoch = index + 1
                 stepsThisRun += 1
@@ -273,8 +278,8 @@ public final class Trainer {
 
     private func saveCheckpoint(to path: String) throws {
         if world.rank == 0 {
-            try Checkpoint.write(to: path, parameters: model.parameters, expAvg: expAvg, expAvgSq: expAvgSq, state: state,
-                                 configurationYAML: configuration.yaml)
+            try Checkpoint.write(to: path, parameters: model.parameters, expAvg: step.optimizer.expAvg, expAvgSq: step.optimizer.expAvgSq,
+                                 state: state, configurationYAML: configuration.yaml)
             logger.debug("checkpoint written", metadata: ["path": "\(path)", "step": "\(state.step)"])
         }
     }
@@ -296,7 +301,7 @@ public final class Trainer {
         var fields: [String: JSONValue] = [
             "type": "step", "step": .int(state.step), "epoch": .int(epoch), "batch": .int(index),
             "videos": .int(batch.videoCount), "queries": .int(batch.queryCount),
-            "loss": .double(r.terms.total), "lr": .double(optimizer.currentLearningRate),
+            "loss": .double(r.terms.total), "lr": .double(step.optimizer.rule.currentLearningRate),
             "seconds": .double(seconds), "compute_s": .double(r.compute), "communication_s": .double(r.communication),
             "wait_s": .double(r.wait), "allreduce_in_flight_s": .double(r.allreduceInFlight), "head_s": .double(r.head),
             "head_s_max_rank": .double(agreement.headSeconds), "reencode_s": .double(r.reencode), "micro_batch": .int(configuration.microBatch), "peak_rss_bytes_max_rank": .int(agreement.peakResidentBytes),
@@ -306,7 +311,7 @@ public final class Trainer {
         fields["head_communication_s"] = .double(r.headCommunication)
         fields["compute_s_max_rank"] = .double(agreement.computeSecondsMax)
         fields["compute_s_min_rank"] = .double(agreement.computeSecondsMin)
-        for (group, lead) in r.groupLead { fields["allreduce_lead_\(group.rawValue)_s"] = .double(lead) }
+        for (group, lead) in r.groupLead { fields["allreduce_lead_\(group)_s"] = .double(lead) }
         for (name, value) in r.terms.named { fields[name] = .double(value) }
         records.record(fields)
     }

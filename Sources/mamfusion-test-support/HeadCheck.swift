@@ -32,7 +32,7 @@ struct HeadCheck: ParsableCommand {
     @Flag(help: "Hard negatives (else random).") var hard = false
     @Flag(help: "Make video 2k+1's embeddings a copy of video 2k's: exact score ties across ranks.") var ties = false
     @Option var seed: UInt64 = 7
-    @Option(name: .customLong("model"), help: "mamfusion or gmmformer.") var modelName = ModelKind.mamFusion.rawValue
+    @Option(name: .customLong("model"), help: "mamfusion or gmmformer.") var modelName = MamFusionModel.name
 
     func run() throws {
         let world = try Communicator.world()
@@ -73,14 +73,19 @@ struct HeadCheck: ParsableCommand {
         let lC = rows(C, myVideos, width: mc * d), lF = rows(F, myVideos, width: d)
 
         let (parameters, _) = perturbedParameters(c, seed: seed + 5)
-        let model = MamFusionModel(configuration: c, parameters: parameters)
-        let head = ShardedLossHead(model: model)
+        let model = c.makeModel(parameters: parameters)
+        let head = model.makeHead() as! PRVRLossHead
         var collectives = StepCollectives(world: world)
-        let sampling = model.loss.sampling(seed: seed, step: 3, epoch: hard ? 1 : 0)
+        let key = StepKey(seed: seed, step: 3, epoch: hard ? 1 : 0, dropoutEnabled: false)
+        let sampling = head.loss.sampling(seed: key.seed, step: key.step, epoch: key.epoch)
         model.gradients.zero()
-        let terms = try head.forward(q: lq.pointer, q2: lq2.pointer, C: lC.pointer, F: lF.pointer, batch: batch, assignment: assignment,
-                                     sampling: sampling, collectives: &collectives)
-        try head.backward(q2: lq2.pointer, F: lF.pointer, collectives: &collectives)
+        let embeddings = EmbeddingBuffers(model.embeddings), gradients = EmbeddingBuffers(model.embeddings)
+        embeddings.reserve(queries: myQueries.count, videos: myVideos.count)
+        for (slot, x) in [(head.slots.q, lq), (head.slots.q2, lq2), (head.slots.clips, lC), (head.slots.frame, lF)] {
+            embeddings.pointer(slot).update(from: x.pointer, count: embeddings.rows(slot) * slot.width)
+        }
+        let terms = try head.forward(embeddings, batch: batch, assignment: assignment, key: key, collectives: &collectives)
+        try head.backward(embeddings, into: gradients, collectives: &collectives)
 
         // Score columns: one hash per own video, gathered by global video.
         var hashes = [Int64](repeating: 0, count: V)
@@ -109,13 +114,14 @@ struct HeadCheck: ParsableCommand {
         v2t = try world.allreduce(v2t, .sum)
 
         // Summed gradients in global order.
-        func global(_ local: ActivationBuffer, _ indices: [Int], width: Int, count: Int) throws -> [Float] {
+        func global(_ slot: EmbeddingLayout.Slot, _ indices: [Int], count: Int) throws -> [Float] {
+            let local = gradients.pointer(slot), width = slot.width
             var out = [Float](repeating: 0, count: count * width)
-            for (i, g) in indices.enumerated() { for k in 0..<width { out[g * width + k] = local.pointer[i * width + k] } }
+            for (i, g) in indices.enumerated() { for k in 0..<width { out[g * width + k] = local[i * width + k] } }
             return try world.allreduce(out, .sum)
         }
-        let dq = try global(head.dq, myQueries, width: d, count: Q), dq2 = try global(head.dq2, myQueries, width: d, count: Q)
-        let dC = try global(head.dC, myVideos, width: mc * d, count: V), dF = try global(head.dF, myVideos, width: d, count: V)
+        let dq = try global(head.slots.q, myQueries, count: Q), dq2 = try global(head.slots.q2, myQueries, count: Q)
+        let dC = try global(head.slots.clips, myVideos, count: V), dF = try global(head.slots.frame, myVideos, count: V)
         let fusionRange = model.layout.range(of: .fusion)
         let fusion = try world.allreduce(Array(model.gradients.storage.buffer[fusionRange]), .sum)
         func norm(_ x: [Float]) -> Double { x.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot() }
@@ -130,7 +136,7 @@ struct HeadCheck: ParsableCommand {
         ]
         if !ties {
             let oracleGradients = ParameterSet(layout: model.layout)
-            let oracle = RedundantLossHead(configuration: c, parameters: parameters, gradients: oracleGradients)
+            let oracle = RedundantLossHead(configuration: c, fused: model is MamFusionModel, parameters: parameters, gradients: oracleGradients)
             let labels = try BatchLabels(queriesPerVideo: batch.queriesPerVideo)
             let expected = oracle.forward(q: q.pointer, q2: q2.pointer, clipEmbeddings: C.pointer, frameEmbeddings: F.pointer,
                                           labels: labels, sampling: sampling)

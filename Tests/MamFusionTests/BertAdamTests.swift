@@ -5,12 +5,12 @@ struct BertAdamTests {
     /// A tiny layout: a decayed weight, a bias, a LayerNorm weight, a Mamba LayerNorm (decayed by
     /// the name rule) and an unused tensor.
     static func layout() -> ParameterLayout {
-        ParameterLayout(entries: [
-            ("enc.dense.weight", [2, 3], .linearWeight, .query),
-            ("enc.dense.bias", [2], .linearBias, .query),
-            ("enc.LayerNorm.weight", [3], .layerNormWeight, .query),
-            ("enc_mamba.1.weight", [2], .layerNormWeight, .clip),
-            ("fusion.vid_embed_proj.weight", [4], .unusedWeight, .unused),
+        ParameterLayout(model: "test", groups: [.clip, .query], entries: [
+            .init(name: "enc.dense.weight", shape: [2, 3], kind: .linearWeight, group: .query),
+            .init(name: "enc.dense.bias", shape: [2], kind: .linearBias, group: .query),
+            .init(name: "enc.LayerNorm.weight", shape: [3], kind: .layerNormWeight, group: .query),
+            .init(name: "enc_mamba.1.weight", shape: [2], kind: .layerNormWeight, group: .clip),
+            .init(name: "fusion.vid_embed_proj.weight", shape: [4], kind: .unusedWeight, group: .unused),
         ])
     }
 

@@ -59,10 +59,10 @@ struct ParameterLayoutTests {
                       ("gmmformer-tvr", 193, 12_848_256), ("gmmformer-activitynet", 193, 11_366_016), ("gmmformer-charades", 193, 11_366_016)])
     func shippedConfigurations(file: String, tensors: Int, total: Int) throws {
         let c = try Self.shipped(file)
-        #expect(c.model == (file.hasPrefix("gmmformer") ? .gmmFormer : .mamFusion))
+        #expect(c.model == (file.hasPrefix("gmmformer") ? GMMFormerModel.name : MamFusionModel.name))
         let layout = c.parameterLayout
         #expect(layout.model == c.model)
-        let expected = try Self.referenceTable().filter { c.model == .mamFusion || !($0.name.contains("_mamba.") || $0.name.contains("_fusion.")) }
+        let expected = try Self.referenceTable().filter { c.model == MamFusionModel.name || !($0.name.contains("_mamba.") || $0.name.contains("_fusion.")) }
         #expect(layout.specs.map(\.name) == expected.map(\.name))
         for (spec, reference) in zip(layout.specs, expected) {
             #expect(spec.shapeDescription == Self.expectedShape(spec.name, referenceShape: reference.shape, c), "\(file): \(spec.name)")
@@ -103,8 +103,9 @@ struct ParameterLayoutTests {
             end = s.offset + s.count
         }
         #expect(end <= layout.bufferCount)
+        #expect(layout.groups == [.fusion, .frame, .clip, .query, .unused])
         var groupStart = 0
-        for group in ParameterGroup.backwardOrder {
+        for group in layout.groups {
             #expect(layout.range(of: group).lowerBound == groupStart, "\(group)")
             groupStart = layout.range(of: group).upperBound
         }

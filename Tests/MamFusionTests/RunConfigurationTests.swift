@@ -30,7 +30,7 @@ struct RunConfigurationTests {
             ("gmmformer-charades.yaml", 2.5e-4, 100, 0.15, 0.15, 0.2, [0.02, 0.02, 0.005], [0.15, 32.0]),
         ] {
             let c = try RunConfiguration.parse(yaml: Self.configFile(file))
-            #expect(c.model == .gmmFormer, "\(file)")
+            #expect(c.model == GMMFormerModel.name, "\(file)")
             #expect(c.batchSize == 128 && c.epochs == 100 && c.maxEarlyStopCount == 10 && c.heads == 4, "\(file)")
             #expect(c.maxContextLength == 128 && c.maxDescriptionLength == 30 && c.mapSize == 32 && c.hardPoolSize == 20, "\(file)")
             #expect(c.clipScaleWeight == 0.7 && c.frameScaleWeight == 0.3, "\(file)")
@@ -45,11 +45,11 @@ struct RunConfigurationTests {
 
     @Test("model: mamfusion by default, gmmformer on request, anything else an error naming both")
     func modelKey() throws {
-        #expect(RunConfiguration().model == .mamFusion)
-        #expect(try RunConfiguration.parse(yaml: "model: gmmformer").model == .gmmFormer)
+        #expect(RunConfiguration().model == MamFusionModel.name)
+        #expect(try RunConfiguration.parse(yaml: "model: gmmformer").model == GMMFormerModel.name)
         var c = RunConfiguration()
         try c.apply(overrides: ["model=gmmformer"])
-        #expect(c.model == .gmmFormer && c.yaml.hasPrefix("model: gmmformer\n"))
+        #expect(c.model == GMMFormerModel.name && c.yaml.hasPrefix("model: gmmformer\n"))
         #expect(try RunConfiguration.parse(yaml: c.yaml) == c)
         #expect(throws: ConfigurationError(key: "model", problem: "expected mamfusion or gmmformer, got 'mamba'", source: "x.yaml")) {
             try RunConfiguration.parse(yaml: "model: mamba", source: "x.yaml")

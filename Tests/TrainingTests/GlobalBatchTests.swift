@@ -1,3 +1,4 @@
+import MamFusion
 import Testing
 @testable import Training
 

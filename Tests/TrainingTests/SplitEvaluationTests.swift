@@ -15,8 +15,9 @@ struct SplitEvaluationTests {
         let root = try writeToyCollection(trainVideos: 4, evaluationVideos: 7, frames: 3...12, seed: 9, label: "chunks")
         var c = tinyTrainingConfiguration()
         c.evalContextBatchSize = 3   // chunks of videos 0–2, 3–5 and 6 (a single-video chunk)
-        let model = MamFusionModel(configuration: c)
+        let model = MamFusionModel(configuration: c, parameters: ParameterSet(layout: c.parameterLayout))
         ParameterInitializer.initialize(model.parameters, seed: 21)
+        let frameBranch = model.encoders.frameBranch
         // Sharpen the attention (larger query/key weights) so the Gaussian's effect is far above rounding.
         for spec in model.layout.specs where spec.name.hasPrefix("frame_encoder") && (spec.name.hasSuffix("query.weight") || spec.name.hasSuffix("key.weight")) {
             let t = model.parameters.tensor(spec)
@@ -35,8 +36,8 @@ struct SplitEvaluationTests {
             let chunkLongest = try loader.loadVideos(chunk).longestFrameInput
             let alone = try loader.loadVideos([v])
             func embed(paddedLength: Int) -> [Float] {
-                model.frameBranch.forward(alone.frames.base, batch: SequenceBatch(lengths: alone.frameLengths, paddedLength: paddedLength), dropout: .disabled)
-                var f = Array(UnsafeBufferPointer(start: model.frameBranch.output.pointer, count: d))
+                frameBranch.forward(alone.frames.base, batch: SequenceBatch(lengths: alone.frameLengths, paddedLength: paddedLength), dropout: .disabled)
+                var f = Array(UnsafeBufferPointer(start: frameBranch.output.pointer, count: d))
                 let norm = max(f.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
                 for j in f.indices { f[j] /= norm }
                 return f

@@ -1,4 +1,4 @@
-import MamFusion
+@testable import MamFusion
 import MPIKit
 import TensorKit
 import TestSupport
@@ -15,32 +15,29 @@ import Testing
 /// cross 0 within ε, which limits the agreement to a few 1e-3; a wrong backward is off by O(1).
 struct StepGradientTests {
     static func step(_ c: RunConfiguration, parameters: ParameterSet) -> DistributedStep {
-        DistributedStep(model: MamFusionModel(configuration: c, parameters: parameters), world: LocalWorld(), bucketBytes: 1 << 16)
+        DistributedStep(model: c.makeModel(parameters: parameters), world: LocalWorld(), bucketBytes: 1 << 16)
     }
 
-    @Test("whole-model gradient of the training step matches finite differences", arguments: ModelKind.allCases, [0, 25])
-    func wholeModel(model: ModelKind, epoch: Int) throws {
+    @Test("whole-model gradient of the training step matches finite differences", arguments: prvrModels, [0, 25])
+    func wholeModel(model: String, epoch: Int) throws {
         var c = tinyConfiguration()
         c.model = model
         c.hardPoolSize = 2
         let (p, _) = perturbedParameters(c, seed: 3)
         let step = Self.step(c, parameters: p)
         let fixture = StepFixture(c, frames: [5, 3, 2], captions: [2, 1, 3], seed: 43)
-        let dropout = DropoutContext(seed: 5, step: 9, enabled: true)
-        let sampling = step.model.loss.sampling(seed: 5, step: 9, epoch: epoch)
-        let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, videoNames: { "v\($0)" },
-                                  dropout: dropout, sampling: sampling)
+        let key = StepKey(seed: 5, step: 9, epoch: epoch, dropoutEnabled: true)
+        let result = try step.run(fixture.plan(), inputs: fixture.inputs, videoNames: { "v\($0)" }, key: key)
         #expect(result.terms.total.isFinite && result.terms.total > 0)
         #expect(result.nonFinite == nil)
-        let gap = Self.nearestSelectionTie(step.head, batch: fixture.batch)
+        let gap = Self.nearestSelectionTie(step.head as! PRVRLossHead, batch: fixture.batch)
         try #require(gap > 1e-3, "fixture: two candidate negatives lie \(gap) apart, a kink inside the finite-difference step")
         let gradients = step.model.gradients
         let error = GradientCheck.maxRelativeError(parameters: [p.storage.buffer], gradients: [UnsafeBufferPointer(gradients.storage.buffer)],
                                                    directions: 4, epsilon: 1e-2) {
-            (try? step.loss(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs,
-                            dropout: dropout, sampling: sampling).total) ?? .nan
+            (try? step.loss(fixture.plan(), inputs: fixture.inputs, key: key).total) ?? .nan
         }
-        print("whole-model gradient check through the training step, \(model.rawValue), epoch \(epoch): max relative error \(error)")
+        print("whole-model gradient check through the training step, \(model), epoch \(epoch): max relative error \(error)")
         #expect(error < 1e-2, "max relative error \(error)")
     }
 
@@ -48,7 +45,7 @@ struct StepGradientTests {
     /// fixed — the best two clips of a clip score (both normalisations), any two negatives of a
     /// t2v row, the two best negative queries of a v2t column — and the smallest |hinge|: a
     /// finite difference across such a kink measures the average of two slopes.
-    static func nearestSelectionTie(_ head: ShardedLossHead, batch: GlobalBatch) -> Float {
+    static func nearestSelectionTie(_ head: PRVRLossHead, batch: GlobalBatch) -> Float {
         let Q = batch.queryCount, V = batch.videoCount, d = head.d, mc = head.mc
         let q = head.queries.pointer, E = head.embeddings.pointer
         var y: [Int] = []
@@ -91,11 +88,9 @@ struct StepGradientTests {
         let fixture = StepFixture(c, frames: [5, 3, 2, 6, 4], captions: [2, 1, 3, 1, 2], seed: 44)
         var gradients: [[Float]] = []
         for micro in [0, 1, 2] {
-            let step = DistributedStep(model: MamFusionModel(configuration: c, parameters: p), world: LocalWorld(), bucketBytes: 1 << 16,
-                                       microBatch: micro)
-            let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, videoNames: { "v\($0)" },
-                                      dropout: DropoutContext(seed: 2, step: 3, enabled: true),
-                                      sampling: step.model.loss.sampling(seed: 2, step: 3, epoch: 25))
+            let step = Self.step(c, parameters: p)
+            let result = try step.run(fixture.plan(microBatch: micro), inputs: fixture.inputs, videoNames: { "v\($0)" },
+                                      key: StepKey(seed: 2, step: 3, epoch: 25, dropoutEnabled: true))
             #expect(micro == 0 ? result.reencode == 0 : result.reencode > 0)
             gradients.append(Array(step.model.gradients.storage.buffer))
         }
@@ -106,19 +101,50 @@ struct StepGradientTests {
         }
     }
 
-    @Test("edge cases the reference crashes on: one video, one query", arguments: ModelKind.allCases)
-    func edgeCases(model: ModelKind) throws {
+    @Test("edge cases the reference crashes on: one video, one query", arguments: prvrModels)
+    func edgeCases(model: String) throws {
         var c = tinyConfiguration()
         c.model = model
         let (p, _) = perturbedParameters(c, seed: 4)
         let step = Self.step(c, parameters: p)
         for (frames, captions) in [([4], [1]), ([4], [3]), ([3, 6], [1, 1])] {
             let fixture = StepFixture(c, frames: frames, captions: captions, seed: 41)
-            let result = try step.run(batch: fixture.batch, assignment: fixture.assignment, inputs: fixture.inputs, videoNames: { "v\($0)" },
-                                      dropout: DropoutContext(seed: 1, step: 0, enabled: true),
-                                      sampling: step.model.loss.sampling(seed: 1, step: 0, epoch: 0))
+            let result = try step.run(fixture.plan(), inputs: fixture.inputs, videoNames: { "v\($0)" },
+                                      key: StepKey(seed: 1, step: 0, epoch: 0, dropoutEnabled: true))
             #expect(result.terms.total.isFinite, "frames \(frames) captions \(captions)")
             #expect(step.model.gradients.storage.buffer.allSatisfy { $0.isFinite })
+        }
+    }
+
+    @Test("each parameter group's gradient is final when it is declared: the head's when its backward ends, the encoders' as backward declares them, each once, in layout order",
+          arguments: prvrModels)
+    func groupsFinalWhenDeclared(model name: String) throws {
+        var c = tinyConfiguration()
+        c.model = name
+        let (p, _) = perturbedParameters(c, seed: 8)
+        let model = c.makeModel(parameters: p), head = model.makeHead()
+        let fixture = StepFixture(c, frames: [5, 3, 2, 4], captions: [2, 1, 3, 2], seed: 45)
+        let plan = fixture.plan(), key = StepKey(seed: 3, step: 1, epoch: 25, dropoutEnabled: true)
+        let embeddings = EmbeddingBuffers(model.embeddings), gradients = EmbeddingBuffers(model.embeddings)
+        embeddings.reserve(queries: plan.ownQueryCount, videos: plan.ownVideoCount)
+        let batch = plan.encoderBatch(plan.microBatches[0], inputs: fixture.inputs(plan.microBatches[0]))
+        model.gradients.zero()
+        model.encode(batch, into: embeddings.all, dropout: key.dropout)
+        var collectives = StepCollectives(world: LocalWorld())
+        _ = try head.forward(embeddings, batch: plan.batch, assignment: plan.assignment, key: key, collectives: &collectives)
+        try head.backward(embeddings, into: gradients, collectives: &collectives)
+        var declared: [ParameterGroup] = [], snapshots: [ParameterGroup: [Float]] = [:]
+        func done(_ group: ParameterGroup) {
+            declared.append(group)
+            snapshots[group] = Array(model.gradients.storage.buffer[model.layout.range(of: group)])
+        }
+        head.parameterGroups.forEach(done)
+        model.backward(batch, from: gradients.all, dropout: key.dropout, groupDone: done)
+        #expect(declared == model.layout.reducedGroups, "declared \(declared), layout \(model.layout.reducedGroups)")
+        for group in model.layout.reducedGroups {
+            let final = Array(model.gradients.storage.buffer[model.layout.range(of: group)])
+            #expect(snapshots[group] == final, "\(name): group \(group) changed after it was declared final")
+            #expect(final.contains { $0 != 0 }, "\(name): group \(group) got no gradient")
         }
     }
 }

@@ -60,7 +60,7 @@ struct TrainerTests {
         #expect(out.stdout.contains("epoch 0 validation: R@1"))
         let best = output + "/checkpoints/best.h5"
         let parameters = try DistributedEquivalenceTests.parameters(output, data: root, extra: ["model=gmmformer"])
-        #expect(parameters.layout.model == .gmmFormer && parameters.layout.spec(named: "v2t_fusion.multihead_attn.in_proj_weight") == nil)
+        #expect(parameters.layout.model == GMMFormerModel.name && parameters.layout.spec(named: "v2t_fusion.multihead_attn.in_proj_weight") == nil)
 
         let evaluation = try ToolRunner.run(["eval", "--checkpoint", best, "--split", "test"] + settings, ranks: 2)
         #expect(evaluation.status == 0, "\(evaluation.stderr)")

@@ -20,6 +20,20 @@ public struct VideoInputs: Sendable {
     /// T of each video as stored, before resampling.
     public let storedFrameCounts: [Int]
 
+    public init(videos: [Int], visualDimension: Int, mapSize: Int, clip: FloatStorage, frames: FloatStorage, frameLengths: [Int],
+                frameOffsets: [Int], storedFrameCounts: [Int]) {
+        precondition(frameLengths.count == videos.count && frameOffsets.count == videos.count + 1 && storedFrameCounts.count == videos.count,
+                     "video inputs: one frame length, offset and stored count per video")
+        self.videos = videos
+        self.visualDimension = visualDimension
+        self.mapSize = mapSize
+        self.clip = clip
+        self.frames = frames
+        self.frameLengths = frameLengths
+        self.frameOffsets = frameOffsets
+        self.storedFrameCounts = storedFrameCounts
+    }
+
     public var count: Int { videos.count }
     /// The longest frame input (the padding length of a batch).
     public var longestFrameInput: Int { frameLengths.max() ?? 0 }
@@ -47,6 +61,16 @@ public struct QueryInputs: Sendable {
     /// queries.count + 1 row offsets into `tokens`.
     public let tokenOffsets: [Int]
 
+    public init(queries: [Int], queryDimension: Int, tokens: FloatStorage, tokenLengths: [Int], tokenOffsets: [Int]) {
+        precondition(tokenLengths.count == queries.count && tokenOffsets.count == queries.count + 1,
+                     "query inputs: one token length and offset per query")
+        self.queries = queries
+        self.queryDimension = queryDimension
+        self.tokens = tokens
+        self.tokenLengths = tokenLengths
+        self.tokenOffsets = tokenOffsets
+    }
+
     public var count: Int { queries.count }
 
     /// Query i's token rows (tokenLengths[i] × Dq floats).
@@ -55,11 +79,19 @@ public struct QueryInputs: Sendable {
     }
 }
 
-/// A rank's part of a training batch: its videos and all of their captions, flattened in video
-/// order (each video's captions in caption-file order) — the reference collate's query order.
+/// A rank's part of a training batch: its videos and their captions, flattened in video order —
+/// all of a video's captions in caption-file order (the reference collate's query order), or
+/// one caption per video for a batch of (video, caption) pairs, where a video may come twice.
 public struct TrainingBatch: Sendable {
     public let videos: VideoInputs
     public let queries: QueryInputs
     /// For each query, the position of its video in `videos.videos`.
     public let queryVideoPosition: [Int]
+
+    public init(videos: VideoInputs, queries: QueryInputs, queryVideoPosition: [Int]) {
+        precondition(queryVideoPosition.count == queries.count, "training batch: one video position per query")
+        self.videos = videos
+        self.queries = queries
+        self.queryVideoPosition = queryVideoPosition
+    }
 }

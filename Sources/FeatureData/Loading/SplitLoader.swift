@@ -172,7 +172,7 @@ public final class SplitLoader: @unchecked Sendable {
     /// of a training batch.
     public func loadBatch(videos: [Int]) throws -> TrainingBatch {
         let index = source.index
-        let videoInputs = try loadVideos(videos)
+        let videoInputs = try loadVideos(videos)  // checks the video indices first
         var queries: [Int] = []
         var positions: [Int] = []
         for (position, v) in videos.enumerated() {
@@ -182,5 +182,13 @@ public final class SplitLoader: @unchecked Sendable {
             }
         }
         return TrainingBatch(videos: videoInputs, queries: try loadQueries(queries), queryVideoPosition: positions)
+    }
+
+    /// `videos` (repeats allowed) and exactly `queries`, query i belonging to the video at
+    /// `queryVideoPosition[i]` of `videos`: the inputs of one micro-batch as a step plan lists them.
+    public func loadBatch(videos: [Int], queries: [Int], queryVideoPosition: [Int]) throws -> TrainingBatch {
+        precondition(queries.count == queryVideoPosition.count && queryVideoPosition.allSatisfy { videos.indices.contains($0) },
+                     "loadBatch: one video position (within the videos) per query")
+        return TrainingBatch(videos: try loadVideos(videos), queries: try loadQueries(queries), queryVideoPosition: queryVideoPosition)
     }
 }

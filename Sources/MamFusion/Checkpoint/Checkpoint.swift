@@ -33,8 +33,10 @@ public struct CheckpointError: Error, CustomStringConvertible {
 
 /// Checkpoint files (HDF5): `/model/<reference name>` float32 in PyTorch's shape for every
 /// parameter, `/optimizer/exp_avg/<name>` and `/optimizer/exp_avg_sq/<name>`, and as root
-/// attributes the format, the model (`mamfusion` or `gmmformer`; a file without it is read by
-/// the converter's rule, `unlabelledModel`), the training state and the resolved configuration (YAML).
+/// attributes the format, the model (its `TrainableModel.name`; a file without it is the model
+/// that claims its tensor names, `ModelRegistry.model(ofUnlabelledCheckpoint:)` — for the
+/// reference's models the converter's rule: Mamba tensors make it MamFusion, else GMMFormer),
+/// the training state and the resolved configuration (YAML).
 ///
 /// A file written by any HDF5 tool with the reference names and shapes loads (e.g. converted
 /// from a reference `.pth` by `Launch/convert-reference-checkpoint`). Values must load exactly
@@ -58,7 +60,7 @@ public enum Checkpoint {
         try HDF5File.writeAtomically(to: path) { file in
             try file.setAttribute("format", .string(format))
             try file.setAttribute("format_version", .int64(version))
-            try file.setAttribute("model", .string(parameters.layout.model.rawValue))
+            try file.setAttribute("model", .string(parameters.layout.model))
             try file.setAttribute("step", .int64(Int64(state.step)))
             try file.setAttribute("epoch", .int64(Int64(state.epoch)))
             try file.setAttribute("batch_in_epoch", .int64(Int64(state.batchInEpoch)))
@@ -85,13 +87,6 @@ public enum Checkpoint {
         return try file.hasAttribute("config") ? try file.stringAttribute("config") : nil
     }
 
-    /// The model of a file without a `model` attribute (older checkpoints, converted reference
-    /// files), by the rule `Launch/convert-reference-checkpoint` records it with: Mamba units
-    /// (a tensor name containing `_mamba.`) make it MamFusion, else it is GMMFormer.
-    static func unlabelledModel(tensorNames: [String]) -> ModelKind {
-        tensorNames.contains { $0.contains("_mamba.") } ? .mamFusion : .gmmFormer
-    }
-
     /// Reads the parameters (and moments, when asked and present) into the given sets, checking
     /// the model and every name and shape against their layout and every value (exact in float32,
     /// finite). Throws `CheckpointError` naming both models when the file holds the other model,
@@ -108,11 +103,12 @@ public enum Checkpoint {
         }
         let configured = parameters.layout.model
         let saved = try file.hasAttribute("model") ? try file.stringAttribute("model")
-            : unlabelledModel(tensorNames: try file.openGroup("model").memberNames()).rawValue
-        guard saved == configured.rawValue else {
-            let known = ModelKind(rawValue: saved).map { "set model: \($0.rawValue) (or use the configuration it was trained with) to load it" }
-                ?? "known models: " + ModelKind.allCases.map(\.rawValue).joined(separator: ", ")
-            throw CheckpointError(path: path, problems: ["holds a \(saved) model, but the configuration's model is \(configured.rawValue); \(known)"])
+            : ModelRegistry.model(ofUnlabelledCheckpoint: Set(try file.openGroup("model").memberNames()))?.name ?? configured
+        guard saved == configured else {
+            let known = ModelRegistry.model(named: saved) != nil
+                ? "set model: \(saved) (or use the configuration it was trained with) to load it"
+                : "known models: " + ModelRegistry.names.joined(separator: ", ")
+            throw CheckpointError(path: path, problems: ["holds a \(saved) model, but the configuration's model is \(configured); \(known)"])
         }
         let hasOptimizer = try file.exists("optimizer/exp_avg") && file.exists("optimizer/exp_avg_sq")
         var problems: [String] = []

@@ -18,8 +18,8 @@ public enum ReferenceExport {
     }
 
     /// The `__metadata__` of an exported file.
-    public static func metadata(model: ModelKind, state: TrainingState) -> [String: String] {
-        ["format": "pt", "model": model.rawValue, "producer": "mamfusion-mpi export",
+    public static func metadata(model: String, state: TrainingState) -> [String: String] {
+        ["format": "pt", "model": model, "producer": "mamfusion-mpi export",
          "step": String(state.step), "epoch": String(state.epoch)]
     }
 

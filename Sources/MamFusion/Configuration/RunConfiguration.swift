@@ -7,8 +7,9 @@ import Yams
 ///
 /// Defaults are the reference TVR values.
 public struct RunConfiguration: Sendable, Equatable {
-    /// MamFusion (default) or its GMMFormer baseline (MODEL.md §10).
-    public var model = ModelKind.mamFusion
+    /// The model's name (`TrainableModel.name`, one of `ModelRegistry.names`): MamFusion
+    /// (default) or its GMMFormer baseline (MODEL.md §10).
+    public var model = MamFusionModel.name
     // Model (reference keys)
     public var hiddenSize = 384
     public var heads = 8
@@ -177,7 +178,13 @@ extension RunConfiguration {
 
     /// Every key, in the order the resolved configuration is written.
     static let keys: [Key] = [
-        choice("model", "mamfusion, or gmmformer: the baseline without Mamba units and fusion modules (MODEL.md §10)", \.model),
+        Key(name: "model", help: "the model: mamfusion, or gmmformer (the baseline without Mamba units and fusion modules, MODEL.md §10)",
+            get: { $0.model }, set: { c, node in
+                guard let s = node.scalar?.string, ModelRegistry.model(named: s) != nil else {
+                    throw ConfigurationError(key: "model", problem: "expected \(ModelRegistry.names.joined(separator: " or ")), got \(node.describe)")
+                }
+                c.model = s
+            }),
         int("hidden_size", "d, the hidden size", \.hiddenSize, min: 1, max: ModelDimensions.Limits.hidden),
         int("n_heads", "attention heads (must divide hidden_size)", \.heads, min: 1, max: ModelDimensions.Limits.hidden),
         int("q_feat_size", "query token feature size Dq", \.queryFeatureSize, min: 1, max: ModelDimensions.Limits.featureSize),
@@ -289,7 +296,11 @@ extension RunConfiguration {
         if dataLayout == .packed && packedFile.isEmpty {
             throw ConfigurationError(key: "packed_file", problem: "required when data_layout is packed", source: source)
         }
-        if let (key, problem) = dimensions.problem() {
+        guard let type = ModelRegistry.model(named: model) else {
+            throw ConfigurationError(key: "model", problem: "expected \(ModelRegistry.names.joined(separator: " or ")), got \(Excerpt.quote(model))",
+                                     source: source)
+        }
+        if let (key, problem) = dimensions.problem(specs: { _ in type.layout(self).specs }) {
             throw ConfigurationError(key: key, problem: problem, source: source)
         }
     }

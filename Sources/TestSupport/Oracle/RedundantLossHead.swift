@@ -5,8 +5,8 @@ import TensorKit
 /// everything after the encoders (MODEL.md §2 fusion, §3, §4) over a whole (global) batch, in
 /// one process: the whole similarity matrices (one GEMM over all Q×V·Mc products), the two fusion
 /// modules and the loss, forward and backward. The sharded head must give the same loss and
-/// gradients on the same embeddings. For a model without fusion modules (GMMFormer, MODEL.md §10)
-/// the query-diverse loss takes the normalised q2 directly.
+/// gradients on the same embeddings. Without fusion modules (GMMFormer, MODEL.md §10) the
+/// query-diverse loss takes the normalised q2 directly.
 ///
 /// Inputs (global batch order; queries flattened in video order): q and q2 (Q×d, the two query
 /// encoder passes), C (V·Mc×d) and F (V×d). After `backward`, `dq`, `dq2`, `dC`, `dF` hold ∂L/∂
@@ -16,18 +16,22 @@ public final class RedundantLossHead {
     public let features: Int
     public let clips: Int
     public let similarity: SimilarityScores
-    /// The fusion modules (nil for a model without them).
-    public let fusion: MamFusionModel.Fusion?
+    /// The fusion modules `v2t_fusion`, `t2v_fusion` (nil without them).
+    public let fusion: (videoToText: FusionAttention, textToVideo: FusionAttention)?
     public let loss: SimilarityLoss
     let diverseHat = ActivationBuffer(), diverseNorm = ActivationBuffer(), dDiverseHat = ActivationBuffer(), dFused = ActivationBuffer()
     let dScores = ActivationBuffer(), dFusedVideos = ActivationBuffer()
     public let dq = ActivationBuffer(), dq2 = ActivationBuffer(), dC = ActivationBuffer(), dF = ActivationBuffer()
 
-    public init(configuration c: RunConfiguration, parameters: ParameterSet, gradients: ParameterSet) {
+    /// - Parameter fused: whether the model has the fusion modules (their parameter gradients are
+    ///   accumulated into `gradients`).
+    public init(configuration c: RunConfiguration, fused: Bool, parameters: ParameterSet, gradients: ParameterSet) {
         features = c.hiddenSize
         clips = c.mapSize
         similarity = SimilarityScores(features: c.hiddenSize, clips: c.mapSize)
-        fusion = MamFusionModel.Fusion(configuration: c, parameters: parameters, gradients: gradients)
+        fusion = fused ? (FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients),
+                          FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients))
+            : nil
         loss = SimilarityLoss(configuration: LossConfiguration(c))
     }
 

@@ -89,9 +89,9 @@ public struct SimilarityLoss: Sendable {
                                                sampling: sampling, branch: .frame)
         let qdl = QueryDiverseLoss.forward(normalized: inputs.fusedQueries, dimension: inputs.fusedDimension,
                                            labels: labels, alpha: c.queryDiverseAlpha, delta: c.queryDiverseDelta)
-        let terms = LossTerms(clipNCE: Double(c.clipNCEWeight) * clipNCE.value, clipTriplet: clipTriplet.value,
-                              frameNCE: Double(c.frameNCEWeight) * frameNCE.value, frameTriplet: frameTriplet.value,
-                              queryDiverse: Double(c.queryDiverseWeight) * qdl)
+        let terms = PRVRLossTerms.terms(clipNCE: Double(c.clipNCEWeight) * clipNCE.value, clipTriplet: clipTriplet.value,
+                                        frameNCE: Double(c.frameNCEWeight) * frameNCE.value, frameTriplet: frameTriplet.value,
+                                        queryDiverse: Double(c.queryDiverseWeight) * qdl)
         return Result(terms: terms, clipNCE: clipNCE, frameNCE: frameNCE, clipTriplet: clipTriplet,
                       frameTriplet: frameTriplet, queryDiverse: qdl)
     }

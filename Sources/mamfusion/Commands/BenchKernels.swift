@@ -110,7 +110,9 @@ struct BenchKernels: ParsableCommand {
     /// A Mamba block of the TVR model on 16 videos of 32…128 frames and on 64 videos × 32 clips.
     func mambaBlock(report: (String, Double, Double) -> Void, seconds: (() -> Void) -> Double) {
         let dims = ModelDimensions()
-        let layout = ParameterLayout.mamFusion(dims)
+        var c = RunConfiguration()
+        c.model = MamFusionModel.name
+        let layout = MamFusionModel.layout(c)
         let parameters = ParameterSet(layout: layout), gradients = ParameterSet(layout: layout)
         ParameterInitializer.initialize(parameters, seed: 1)
         let block = MambaBlock("frame_encoder_1_mamba", dimensions: dims, parameters: parameters, gradients: gradients, scratch: ScratchArena())

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CounterRandom
+import FeatureData
 import Foundation
 import MamFusion
 import MPIKit
@@ -7,9 +8,12 @@ import TensorKit
 import Training
 
 /// `mamfusion bench model --config FILE --videos 16,32,64,128`: one training step (forward,
-/// backward, BertAdam update) of the configuration's model (MamFusion or GMMFormer) on random inputs shaped like the configuration's
-/// data (captions per video 5, words 30, frames uniform in 32…128), per phase, with the step's
-/// useful FLOPs, GFLOP/s against the sgemm GFLOP/s measured in the same run, and peak RSS.
+/// sharded loss head, backward, gradient all-reduce, optimiser update) of the configuration's
+/// model on one rank, through exactly the calls training makes (`DistributedStep.run`, then
+/// `update()`), on random inputs shaped like the configuration's data (captions per video 5,
+/// words 30, frames uniform in 32…128): the model's parts (`TrainableModel.partTimes`, e.g. text,
+/// clip, frame and MamFusion's mamba), the loss head and the optimiser, with the step's useful
+/// FLOPs, GFLOP/s against the sgemm GFLOP/s measured in the same run, and peak RSS.
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "model", abstract: "Time a training step of the full model.")
 
@@ -35,114 +39,90 @@ struct BenchModel: ParsableCommand {
         guard range.upperBound <= config.maxContextLength else {
             throw ValidationError("--frames must be MIN..MAX within 1…max_ctx_l (\(config.maxContextLength)), got \(frames)")
         }
-        let bounds = [range.lowerBound, range.upperBound]
         let sizes = try BenchArguments.integers(videos, option: "--videos")
         let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
-        if !json {
-            print("bench model: \(config.model.displayName), hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); "
-                  + "\(captions) captions × \(words) words per video, frames \(bounds[0])…\(bounds[1]); BLAS threads \(BLAS.threads)")
-            print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
-            print("videos  queries  frames |  text    clip   frame  (mamba)  loss   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
-        }
-        let model = MamFusionModel(configuration: config)
-        let head = ShardedLossHead(model: model)
-        ParameterInitializer.initialize(model.parameters, seed: UInt64(config.seed))
-        let expAvg = ParameterSet(layout: model.layout), expAvgSq = ParameterSet(layout: model.layout)
-        var optimizer = BertAdam(learningRate: Float(config.learningRate), weightDecay: Float(config.weightDecay),
-                                 warmupProportion: config.warmupProportion, totalSteps: 1000)
-        optimizer.step = 100  // past warm-up: a real update
+        let model = config.makeModel()
+        config.modelType.initialize(model.parameters, seed: UInt64(config.seed))
+        let step = DistributedStep(model: model, world: LocalWorld(), bucketBytes: config.gradientBucketMiB << 20,
+                                   optimizer: OptimizerState(configuration: config, layout: model.layout, totalSteps: 1000))
+        step.optimizer.rule.step = 100  // past warm-up: a real update
+        var printedHeader = false
         for v in sizes {
             let stream = RandomStream(seed: UInt64(config.seed), purpose: .synthetic, step: UInt32(v))
-            let frameCounts = (0..<v).map { bounds[0] + stream.integer(below: bounds[1] - bounds[0] + 1, at: $0) }.sorted(by: >)
-            let q = v * captions
-            let videosBatch = SequenceBatch(lengths: frameCounts, paddedLength: frameCounts.max()!)
-            let queries = SequenceBatch(lengths: Array(repeating: min(words, config.maxDescriptionLength), count: q))
-            let clips = randomInputs(v * config.mapSize * config.visualFeatureSize, seed: 1)
-            let framesBuffer = randomInputs(videosBatch.rows * config.visualFeatureSize, seed: 2)
-            let tokens = randomInputs(queries.rows * config.queryFeatureSize, seed: 3)
+            let frameCounts = (0..<v).map { range.lowerBound + stream.integer(below: range.count, at: $0) }.sorted(by: >)
+            let q = v * captions, tokens = min(words, config.maxDescriptionLength)
             let batch = GlobalBatch(sampled: Array(0..<v), storedFrames: { frameCounts[$0] }, maxContextLength: config.maxContextLength,
                                     captionsOfVideo: { Array($0 * captions..<($0 + 1) * captions) })
-            let assignment = RankAssignment(batch: batch, ranks: 1, mapSize: config.mapSize)
-            let inputs = MamFusionModel.Inputs(clipFeatures: clips.pointer, frameFeatures: framesBuffer.pointer, videos: videosBatch,
-                                               tokenFeatures: tokens.pointer, queries: queries)
-            let flops = ModelFlops(configuration: config, frames: frameCounts, tokens: queries.lengths)
-            var samples: [PhaseTimes] = []
-            for step in 0...steps {
-                let t = try timedStep(model, head: head, inputs: inputs, batch: batch, assignment: assignment, step: step,
-                                      optimizer: &optimizer, expAvg: expAvg, expAvgSq: expAvgSq)
-                if step > 0 { samples.append(t) }
+            let plan = StepPlan(step: 0, batch: batch, assignment: RankAssignment(batch: batch, ranks: 1, mapSize: config.mapSize), rank: 0,
+                                microBatch: 0)
+            let inputs = randomBatch(config, frames: batch.frameLengths, queriesPerVideo: captions, tokens: tokens)
+            let flops = model.flops(frames: batch.frameLengths, tokens: inputs.queries.tokenLengths, pass: .trainingStep)
+            var samples: [[String: Double]] = []
+            for k in 0...steps {
+                let key = StepKey(seed: UInt64(config.seed), step: k, epoch: 0, dropoutEnabled: config.dropoutEnabled)
+                let start = MonotonicClock.now()
+                let result = try step.run(plan, inputs: { _ in inputs }, videoNames: { "#\($0)" }, key: key)
+                let updating = MonotonicClock.now()
+                step.update()
+                let end = MonotonicClock.now()
+                var times = ["loss_head": result.head, "optimizer": end - updating, "step": end - start,
+                             "encode": result.encode, "backward": result.backward]
+                for part in model.partTimes.parts { times[part.name] = part.seconds }
+                if k > 0 { samples.append(times) }
             }
-            let m = PhaseTimes.median(samples)
-            let gflops = flops.total / 1e9
-            let peak = Double(ProcessMemory.peakResidentBytes() ?? 0)
+            let parts = model.partTimes.parts.map(\.name)
+            func m(_ key: String) -> Double { median(samples.compactMap { $0[key] }) }
+            let gflop = flops.total / 1e9, stepSeconds = m("step"), peak = Double(ProcessMemory.peakResidentBytes() ?? 0)
+            let scanShare = flops.scan > 0 ? m("scan") / stepSeconds : 0
             if json {
-                try printJSONObject(["model": config.model.rawValue, "videos": v, "queries": q, "frame_rows": videosBatch.rows,
-                                     "text_s": m.text, "clip_s": m.clip, "frame_s": m.frame, "mamba_s": m.mamba, "loss_head_s": m.loss,
-                                     "optimizer_s": m.optimizer, "step_s": m.total, "gflop": gflops, "gflops": gflops / m.total,
-                                     "sgemm_gflops": sgemm, "scan_share": m.scan / m.total, "peak_rss_bytes": peak])
+                var object: [String: Any] = ["model": config.model, "videos": v, "queries": q, "frame_rows": batch.frameLengths.reduce(0, +),
+                                             "loss_head_s": m("loss_head"), "optimizer_s": m("optimizer"), "step_s": stepSeconds,
+                                             "encode_s": m("encode"), "backward_s": m("backward"), "gflop": gflop,
+                                             "gflops": gflop / stepSeconds, "sgemm_gflops": sgemm, "scan_share": scanShare, "peak_rss_bytes": peak]
+                for part in parts { object["\(part)_s"] = m(part) }
+                try printJSONObject(object)
                 continue
             }
-            print(String(format: "%6d  %7d  %6d | %5.2f  %6.2f  %6.2f  (%5.2f)  %5.2f  %5.2f | %7.2f  %5.0f  %7.1f  %5.1f%%  %4.1f%%  %.2f GiB",
-                         v, q, videosBatch.rows, m.text, m.clip, m.frame, m.mamba, m.loss, m.optimizer, m.total, gflops,
-                         gflops / m.total, 100 * gflops / m.total / sgemm, 100 * m.scan / m.total, peak / 1_073_741_824))
+            if !printedHeader {
+                print("bench model: \(model.displayName), hidden \(config.hiddenSize), heads \(config.heads), Dv \(config.visualFeatureSize), "
+                      + "Dq \(config.queryFeatureSize); \(captions) captions × \(words) words per video, frames \(range.lowerBound)…\(range.upperBound); "
+                      + "BLAS threads \(BLAS.threads)")
+                print(String(format: "same-run sgemm (4096×384×384): %.1f GFLOP/s", sgemm))
+                let columns = parts.map { String(repeating: " ", count: max(0, 6 - $0.count)) + $0 }
+                print("videos  queries  frames | " + columns.joined(separator: "  ")
+                      + "   head   optim |  step s  GFLOP  GFLOP/s  %sgemm  scan%  peak RSS")
+                printedHeader = true
+            }
+            print(String(format: "%6d  %7d  %6d | ", v, q, batch.frameLengths.reduce(0, +))
+                  + parts.map { String(format: "%6.2f", m($0)) }.joined(separator: "  ")
+                  + String(format: "  %5.2f  %6.2f | %7.2f  %5.0f  %7.1f  %5.1f%%  %4.1f%%  %.2f GiB",
+                           m("loss_head"), m("optimizer"), stepSeconds, gflop, gflop / stepSeconds, 100 * gflop / stepSeconds / sgemm,
+                           100 * scanShare, peak / 1_073_741_824))
         }
         guard !json else { return }
-        print("phases in seconds (median of \(steps)); mamba = the Mamba units inside clip+frame (none in GMMFormer); scan% = selective-scan share of the step.")
-        print("FLOPs count matrix products and the scan on valid positions only (ModelFlops).")
+        print("phases in seconds (median of \(steps)), forward and backward together; the model's parts may nest (MamFusion: mamba and scan "
+              + "inside clip and frame); scan% = the selective scan's share of the step.")
+        print("FLOPs count matrix products and the scan on valid positions only (TrainableModel.flops).")
     }
 
-    struct PhaseTimes {
-        var text = 0.0, clip = 0.0, frame = 0.0, mamba = 0.0, scan = 0.0, loss = 0.0, optimizer = 0.0, total = 0.0
-        static func median(_ xs: [PhaseTimes]) -> PhaseTimes {
-            func m(_ k: KeyPath<PhaseTimes, Double>) -> Double { mamfusion.median(xs.map { $0[keyPath: k] }) }
-            return PhaseTimes(text: m(\.text), clip: m(\.clip), frame: m(\.frame), mamba: m(\.mamba), scan: m(\.scan),
-                              loss: m(\.loss), optimizer: m(\.optimizer), total: m(\.total))
-        }
+    /// Random inputs of one batch (videos in batch order, `queriesPerVideo` captions each, every
+    /// caption `tokens` tokens), drawn from the `.synthetic` stream.
+    func randomBatch(_ c: RunConfiguration, frames: [Int], queriesPerVideo: Int, tokens: Int) -> TrainingBatch {
+        let v = frames.count, q = v * queriesPerVideo, dv = c.visualFeatureSize, dq = c.queryFeatureSize
+        var frameOffsets = [0], tokenOffsets = [0]
+        for n in frames { frameOffsets.append(frameOffsets.last! + n) }
+        for _ in 0..<q { tokenOffsets.append(tokenOffsets.last! + tokens) }
+        let videos = VideoInputs(videos: Array(0..<v), visualDimension: dv, mapSize: c.mapSize,
+                                 clip: randomInputs(v * c.mapSize * dv, seed: 1), frames: randomInputs(frameOffsets.last! * dv, seed: 2),
+                                 frameLengths: frames, frameOffsets: frameOffsets, storedFrameCounts: frames)
+        let queries = QueryInputs(queries: Array(0..<q), queryDimension: dq, tokens: randomInputs(tokenOffsets.last! * dq, seed: 3),
+                                  tokenLengths: Array(repeating: tokens, count: q), tokenOffsets: tokenOffsets)
+        return TrainingBatch(videos: videos, queries: queries, queryVideoPosition: (0..<q).map { $0 / queriesPerVideo })
     }
 
-    func timedStep(_ model: MamFusionModel, head: ShardedLossHead, inputs: MamFusionModel.Inputs, batch: GlobalBatch,
-                   assignment: RankAssignment, step: Int, optimizer: inout BertAdam, expAvg: ParameterSet, expAvgSq: ParameterSet) throws -> PhaseTimes {
-        let c = model.configuration
-        let dropout = DropoutContext(seed: UInt64(c.seed), step: UInt32(step), enabled: c.dropoutEnabled)
-        let sampling = model.loss.sampling(seed: UInt64(c.seed), step: step, epoch: 0)
-        var collectives = StepCollectives(world: LocalWorld())
-        var t = PhaseTimes()
-        let mambas = model.mambaUnits
-        for m in mambas { m.resetTimers() }
-        let start = MonotonicClock.now()
-        model.gradients.zero()
-        var t0 = MonotonicClock.now()
-        model.queryEncoders[0].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout)
-        model.queryEncoders[1].forward(inputs.tokenFeatures, batch: inputs.queries, dropout: dropout)
-        t.text += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        let clipBatch = inputs.clipBatch(mapSize: c.mapSize)
-        model.clipBranch.forward(inputs.clipFeatures, batch: clipBatch, dropout: dropout)
-        t.clip += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        model.frameBranch.forward(inputs.frameFeatures, batch: inputs.videos, dropout: dropout)
-        t.frame += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        let q2 = model.queryEncoders[1].output.pointer, F = model.frameBranch.output.pointer
-        _ = try head.forward(q: model.queryEncoders[0].output.pointer, q2: q2, C: model.clipBranch.output.pointer, F: F,
-                             batch: batch, assignment: assignment, sampling: sampling, collectives: &collectives)
-        try head.backward(q2: q2, F: F, collectives: &collectives)
-        t.loss += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        model.frameBranch.backward(inputs.frameFeatures, dy: head.dF.pointer, batch: inputs.videos, dropout: dropout)
-        t.frame += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        model.clipBranch.backward(inputs.clipFeatures, dy: head.dC.pointer, batch: clipBatch, dropout: dropout)
-        t.clip += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        model.queryEncoders[1].backward(inputs.tokenFeatures, dy: head.dq2.pointer, batch: inputs.queries, dropout: dropout)
-        model.queryEncoders[0].backward(inputs.tokenFeatures, dy: head.dq.pointer, batch: inputs.queries, dropout: dropout)
-        t.text += MonotonicClock.now() - t0; t0 = MonotonicClock.now()
-        optimizer.update(parameters: model.parameters, gradients: model.gradients, expAvg: expAvg, expAvgSq: expAvgSq)
-        t.optimizer = MonotonicClock.now() - t0
-        t.total = MonotonicClock.now() - start
-        t.mamba = mambas.reduce(0) { $0 + $1.seconds }
-        t.scan = mambas.reduce(0) { $0 + $1.scanSeconds }
-        return t
-    }
-
-    func randomInputs(_ count: Int, seed: UInt32) -> Tensor {
-        let t = Tensor(shape: [count])
-        RandomStream(seed: 77, purpose: .synthetic, step: seed).fillNormal(t.buffer, std: 0.05)
-        return t
+    func randomInputs(_ count: Int, seed: UInt32) -> FloatStorage {
+        let storage = FloatStorage(count: count)
+        RandomStream(seed: 77, purpose: .synthetic, step: seed).fillNormal(storage.buffer, std: 0.05)
+        return storage
     }
 }

@@ -108,7 +108,7 @@ struct BenchTrain: ParsableCommand {
             if !json { printComparisons(results) }
             if let one = results["1 rank × 1 thread"], let two = results["2 ranks × 1 thread"] {
                 let layout = config.parameterLayout, bucketBytes = Double(config.gradientBucketMiB << 20)
-                let groups = ParameterGroup.backwardOrder.filter { $0 != .unused }.map { group in
+                let groups = layout.reducedGroups.map { group in
                     let bytes = Double(layout.range(of: group).count * MemoryLayout<Float>.stride)
                     return Projection.Group(group: group, bytes: bytes, buckets: (bytes / bucketBytes).rounded(.up))
                 }.filter { $0.bytes > 0 }
@@ -211,8 +211,8 @@ struct BenchTrain: ParsableCommand {
             let slowest = median("compute_s_max_rank")
             computeMax = slowest.isNaN ? compute : slowest
             var leads: [ParameterGroup: Double] = [:]
-            for group in ParameterGroup.allCases where records.contains(where: { $0["allreduce_lead_\(group.rawValue)_s"] != nil }) {
-                leads[group] = median("allreduce_lead_\(group.rawValue)_s")
+            for key in Set(records.flatMap(\.keys)) where key.hasPrefix("allreduce_lead_") && key.hasSuffix("_s") {
+                leads[ParameterGroup(rawValue: String(key.dropFirst("allreduce_lead_".count).dropLast(2)))] = median(key)
             }
             self.leads = leads
             bytes = median("bytes_sent"); gatherBytes = median("gather_bytes"); headReductionBytes = median("head_reduction_bytes")

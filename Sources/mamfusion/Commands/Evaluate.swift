@@ -82,7 +82,7 @@ struct Evaluate: ParsableCommand {
         let m = result.metrics
         if json {
             var object: [String: Any] = [
-                "checkpoint": checkpoint ?? "", "model": config.model.rawValue, "split": split.split, "collection": split.collection,
+                "checkpoint": checkpoint ?? "", "model": config.model, "split": split.split, "collection": split.collection,
                 "queries": split.captionCount, "videos": split.videoCount, "ranks": world.size, "blas_threads": BLAS.threads,
                 "r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "sumr": m.sumR, "median_rank": m.medianRank, "mean_rank": m.meanRank,
                 "seconds": seconds, "bytes_exchanged_per_rank": result.traffic.totalBytes, "index": index ?? "",
@@ -179,13 +179,13 @@ struct BuildIndex: ParsableCommand {
 /// The model of `config` with the weights of `checkpoint` (or freshly initialised from the seed).
 /// The parameter buffer is allocated first, with a thrown error if memory is short. Every rank
 /// reads the same file, so only rank 0 prints the checkpoint's conversion notes.
-func loadModel(config: RunConfiguration, checkpoint: String?, rank: Int) throws -> MamFusionModel {
+func loadModel(config: RunConfiguration, checkpoint: String?, rank: Int) throws -> any TrainableModel {
     let parameters = try ParameterSet(allocating: config.parameterLayout, for: "the model's parameters")
-    let model = MamFusionModel(configuration: config, parameters: parameters)
+    let model = config.makeModel(parameters: parameters)
     if let checkpoint {
         try Checkpoint.read(from: checkpoint, into: model.parameters, note: { text in if rank == 0 { Checkpoint.printNote(text) } })
     } else {
-        ParameterInitializer.initialize(model.parameters, seed: UInt64(config.seed))
+        config.modelType.initialize(model.parameters, seed: UInt64(config.seed))
     }
     return model
 }

@@ -50,7 +50,7 @@ struct Export: ParsableCommand {
         } else {
             try ReferenceExport.writeSafetensors(parameters, state: state, to: out)
         }
-        print("wrote \(out): \(layout.model.displayName), \(layout.specs.count) tensors, \(layout.parameterCount.grouped) parameters "
+        print("wrote \(out): \(config.modelType.displayName), \(layout.specs.count) tensors, \(layout.parameterCount.grouped) parameters "
               + "(float32, reference names and shapes\(pth ? ", {\"model\": state_dict}" : ""))")
     }
 }

@@ -18,7 +18,7 @@ struct Initialize: ParsableCommand {
     func run() throws {
         let config = try options.resolve()
         let parameters = try ParameterSet(allocating: config.parameterLayout, for: "the model's parameters")
-        ParameterInitializer.initialize(parameters, seed: UInt64(config.seed))
+        config.modelType.initialize(parameters, seed: UInt64(config.seed))
         var state = TrainingState()
         state.seed = config.seed
         try Checkpoint.write(to: out, parameters: parameters, state: state, configurationYAML: config.yaml)

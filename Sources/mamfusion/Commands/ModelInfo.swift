@@ -22,7 +22,7 @@ struct ModelInfo: ParsableCommand {
             print("\(s.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(s.shapeDescription.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(s.count).leftPadded(10))  \(s.kind.rawValue) / \(decay)")
         }
         let unused = layout.specs.filter(\.kind.isUnused).reduce(0) { $0 + $1.count }
-        print("model: \(layout.model.rawValue) (\(layout.model.displayName))")
+        print("model: \(layout.model) (\(config.modelType.displayName))")
         print("tensors: \(layout.specs.count)")
         print("parameters: \(layout.parameterCount.grouped) (trainable \((layout.parameterCount - unused).grouped)"
               + (unused > 0 ? ", unused vid_embed_proj \(unused.grouped))" : ")"))

@@ -68,7 +68,7 @@ struct Plot: ParsableCommand {
     static func defaultLabel(_ directory: String) -> String {
         let name = URL(fileURLWithPath: directory).lastPathComponent
         guard let yaml = try? String(contentsOfFile: "\(directory)/config.yaml", encoding: .utf8),
-              let model = (try? RunConfiguration.parse(yaml: yaml))?.model.rawValue else { return name }
+              let model = (try? RunConfiguration.parse(yaml: yaml))?.model else { return name }
         return name.contains(model) ? name : "\(name) (\(model))"
     }
 

@@ -68,7 +68,10 @@ struct PaddingSemanticsTests {
     func frameEmbeddingDependsOnPaddedLengthOnly() {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
-        let branch = VideoBranch(.frame, configuration: c, site: DropoutSite(40), parameters: p, gradients: g, scratch: ScratchArena())
+        let scratch = ScratchArena()
+        let branch = VideoBranch(.frame, configuration: c, site: DropoutSite(40), parameters: p, gradients: g, scratch: scratch) {
+            MambaBlock("\($0)_mamba", dimensions: c.dimensions, parameters: p, gradients: g, scratch: scratch)
+        }
         let dv = c.visualFeatureSize, d = c.hiddenSize
         let video = randomBuffer(4 * dv, seed: 30), other = randomBuffer(9 * dv, seed: 31)
         func embed(_ inputs: [Tensor], lengths: [Int], paddedLength: Int) -> [Float] {

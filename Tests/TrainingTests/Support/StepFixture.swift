@@ -5,12 +5,17 @@ import TestSupport
 import Training
 
 /// One global batch of random inputs for in-process step tests: the batch, its one-rank
-/// assignment and the loaded inputs, shaped by a tiny configuration; `inputs` cuts the loaded
-/// share into a micro-batch's inputs, as the loader would load them.
+/// assignment and the loaded inputs, shaped by a tiny configuration; `plan` is its step plan,
+/// `inputs` cuts the loaded share into a micro-batch's inputs, as the loader would load them.
 struct StepFixture {
     let batch: GlobalBatch
     let assignment: RankAssignment
     let local: TrainingBatch
+
+    /// The plan of this batch on one rank, in micro-batches of `microBatch` videos (0: one).
+    func plan(microBatch: Int = 0) -> StepPlan {
+        StepPlan(step: 0, batch: batch, assignment: assignment, rank: 0, microBatch: microBatch)
+    }
 
     /// The inputs of micro-batch `m` (its videos and their captions, copied out of `local`).
     func inputs(_ m: MicroBatch) -> TrainingBatch {

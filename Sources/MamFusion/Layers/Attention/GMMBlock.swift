@@ -43,3 +43,8 @@ public final class GMMBlock {
         }
     }
 }
+
+/// Gaussian widths of a GMMBlock's four branches (MODEL.md §1): `attn0` is global (no G).
+public enum GMMBlockWidths {
+    public static let all: [Float?] = [nil, 0.5, 1.0, 5.0]
+}

@@ -1,16 +1,17 @@
 import TensorKit
 
 /// The clip branch or the frame branch of the video encoder (MODEL.md §2, §10):
-/// `<kind>_input_proj` → `<kind>_pos_embed` → GMMBlock → Mamba unit → GMMBlock → Mamba unit
-/// (MamFusion; GMMFormer has no Mamba units), and for frames attention pooling with
-/// `modular_vector_mapping_2`.
+/// `<kind>_input_proj` → `<kind>_pos_embed` → GMMBlock → (the model's layer) → GMMBlock → (the
+/// model's layer), and for frames attention pooling with `modular_vector_mapping_2`. What follows
+/// each GMMBlock is the model's choice (`afterBlock`): a Mamba unit in MamFusion, nothing in
+/// GMMFormer.
 ///
 /// - Clip branch: 32 clips per video, no mask; output C (videos × 32 × d), packed.
 /// - Frame branch: each video's valid frames; the Gaussian uses the batch's padded length;
 ///   output F (videos × d).
 ///
 /// The layers between the positional encoding and the pooling are one `stack` of
-/// `SequenceLayer`s, so both models run the same forward and backward.
+/// `SequenceLayer`s, so every model runs the same forward and backward.
 public final class VideoBranch {
     public enum Kind: Sendable { case clip, frame }
     public let kind: Kind
@@ -18,37 +19,36 @@ public final class VideoBranch {
     public let positions: PositionalEncoding
     public let block1: GMMBlock
     public let block2: GMMBlock
-    /// The Mamba units after `block1` and `block2` (MamFusion), or none (GMMFormer).
-    public let mambaUnits: [MambaBlock]
     public let pooling: AttentionPooling?
     public let features: Int
-    /// block1, its Mamba unit, block2, its Mamba unit — in forward order.
+    /// block1, what follows it, block2, what follows it — in forward order.
     let stack: [any SequenceLayer]
     let gradientA = ActivationBuffer(), gradientB = ActivationBuffer()
 
     public static let sitesUsed = 2 + 2 * GMMBlock.sitesUsed
 
-    public init(_ kind: Kind, configuration c: RunConfiguration, site: DropoutSite, parameters: ParameterSet, gradients: ParameterSet, scratch: ScratchArena) {
+    /// The GMMBlock names of a branch (`clip_encoder`, `clip_encoder_2`; `frame_encoder_1`,
+    /// `frame_encoder_2`): what a model's layers after them are named after.
+    public static func blockNames(_ kind: Kind) -> [String] {
+        kind == .clip ? ["clip_encoder", "clip_encoder_2"] : ["frame_encoder_1", "frame_encoder_2"]
+    }
+
+    /// - Parameter afterBlock: the layer that follows the GMMBlock of this name, if any.
+    public init(_ kind: Kind, configuration c: RunConfiguration, site: DropoutSite, parameters: ParameterSet, gradients: ParameterSet,
+                scratch: ScratchArena, afterBlock: (String) -> (any SequenceLayer)? = { _ in nil }) {
         self.kind = kind
-        let d = c.hiddenSize, dims = c.dimensions
+        let d = c.hiddenSize
         features = d
-        let names: (input: String, pos: String, block1: String, mamba1: String, block2: String, mamba2: String)
-        switch kind {
-        case .clip: names = ("clip_input_proj", "clip_pos_embed", "clip_encoder", "clip_encoder_mamba", "clip_encoder_2", "clip_encoder_2_mamba")
-        case .frame: names = ("frame_input_proj", "frame_pos_embed", "frame_encoder_1", "frame_encoder_1_mamba", "frame_encoder_2", "frame_encoder_2_mamba")
-        }
-        projection = InputProjection(names.input, inFeatures: c.visualFeatureSize, outFeatures: d, rate: c.inputDropout,
+        let prefix = kind == .clip ? "clip" : "frame", blocks = Self.blockNames(kind)
+        projection = InputProjection("\(prefix)_input_proj", inFeatures: c.visualFeatureSize, outFeatures: d, rate: c.inputDropout,
                                      site: site, parameters: parameters, gradients: gradients, scratch: scratch)
-        positions = PositionalEncoding(names.pos, features: d, maxPositions: c.maxContextLength, rate: c.inputDropout,
+        positions = PositionalEncoding("\(prefix)_pos_embed", features: d, maxPositions: c.maxContextLength, rate: c.inputDropout,
                                        site: site.offset(1), parameters: parameters, gradients: gradients, scratch: scratch)
-        block1 = GMMBlock(names.block1, features: d, heads: c.heads, rate: c.dropout, site: site.offset(2),
+        block1 = GMMBlock(blocks[0], features: d, heads: c.heads, rate: c.dropout, site: site.offset(2),
                           parameters: parameters, gradients: gradients, scratch: scratch)
-        block2 = GMMBlock(names.block2, features: d, heads: c.heads, rate: c.dropout, site: site.offset(2 + GMMBlock.sitesUsed),
+        block2 = GMMBlock(blocks[1], features: d, heads: c.heads, rate: c.dropout, site: site.offset(2 + GMMBlock.sitesUsed),
                           parameters: parameters, gradients: gradients, scratch: scratch)
-        mambaUnits = c.model.hasMambaUnits ? [names.mamba1, names.mamba2].map {
-            MambaBlock($0, dimensions: dims, parameters: parameters, gradients: gradients, scratch: scratch)
-        } : []
-        stack = mambaUnits.isEmpty ? [block1, block2] : [block1, mambaUnits[0], block2, mambaUnits[1]]
+        stack = [block1, afterBlock(blocks[0]), block2, afterBlock(blocks[1])].compactMap { $0 }
         pooling = kind == .frame ? AttentionPooling("modular_vector_mapping_2", features: d, parameters: parameters, gradients: gradients) : nil
     }
 

@@ -15,7 +15,7 @@ public struct StepCollectives {
         public var seconds = 0.0
         /// Bytes sent by this rank (ring model, see above).
         public var gatherBytes = 0, reductionBytes = 0
-        mutating func reset() { self = Tally() }
+        public mutating func reset() { self = Tally() }
     }
 
     public let world: any World
@@ -38,7 +38,7 @@ public struct StepCollectives {
     }
 
     /// Gathers rank-order blocks of `width` floats per row (`rowsPerRank[r]` rows from rank r).
-    mutating func allgather(_ label: String, send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+    public mutating func allgather(_ label: String, send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
                             rowsPerRank: [Int], width: Int) throws {
         let counts = rowsPerRank.map { $0 * width }, total = counts.reduce(0, +), world = self.world
         tally.seconds += try timed(label) {
@@ -49,7 +49,7 @@ public struct StepCollectives {
     }
 
     /// Sums rank-order blocks of `width` floats per row across ranks and leaves this rank's block.
-    mutating func reduceScatter(_ label: String, send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+    public mutating func reduceScatter(_ label: String, send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
                                 rowsPerRank: [Int], width: Int) throws {
         let counts = rowsPerRank.map { $0 * width }, total = counts.reduce(0, +), world = self.world
         tally.seconds += try timed(label) {
@@ -59,57 +59,15 @@ public struct StepCollectives {
         tally.gatherBytes += Int(ringShare * Double(total * MemoryLayout<Float>.stride))
     }
 
-    mutating func allreduce<T: MPIScalar>(_ label: String, _ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) throws {
+    public mutating func allreduce<T: MPIScalar>(_ label: String, _ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) throws {
         let world = self.world
         tally.seconds += try timed(label) { try world.allreduce(inPlace: buffer, op) }
         tally.reductionBytes += Int(2 * ringShare * Double(buffer.count * MemoryLayout<T>.stride))
     }
 
-    mutating func allreduceTopK(_ label: String, _ records: UnsafeMutableBufferPointer<RankedScore>, slots: Int) throws {
+    public mutating func allreduceTopK(_ label: String, _ records: UnsafeMutableBufferPointer<RankedScore>, slots: Int) throws {
         let world = self.world
         tally.seconds += try timed(label) { try world.allreduceTopK(records, slots: slots) }
         tally.reductionBytes += Int(2 * ringShare * Double(records.count * MemoryLayout<RankedScore>.stride))
-    }
-}
-
-/// Moves rows between rank order (what gathers and reduce-scatters exchange) and global order
-/// (what the head computes in): `order[k]` is the global index of rank-order row k, and a
-/// rank-order row is the concatenation of one row of each of `parts` (each `width` floats wide,
-/// e.g. [q | K | V]).
-enum RowOrder {
-    /// parts[p][order[k]] = the p-th segment of ranked row k.
-    static func toGlobal(_ ranked: UnsafePointer<Float>, order: [Int32], width: Int, parts: [UnsafeMutablePointer<Float>]) {
-        let stride = width * parts.count
-        for (k, g) in order.enumerated() {
-            for (p, part) in parts.enumerated() {
-                (part + Int(g) * width).update(from: ranked + k * stride + p * width, count: width)
-            }
-        }
-    }
-
-    /// Row i of `rows` = [parts[0] row i | parts[1] row i | …] (no reordering).
-    static func pack(_ parts: [UnsafePointer<Float>], rows: Int, width: Int, into packed: UnsafeMutablePointer<Float>) {
-        let stride = width * parts.count
-        for i in 0..<rows {
-            for (p, part) in parts.enumerated() { (packed + i * stride + p * width).update(from: part + i * width, count: width) }
-        }
-    }
-
-    /// The inverse of `pack`.
-    static func unpack(_ packed: UnsafePointer<Float>, rows: Int, width: Int, into parts: [UnsafeMutablePointer<Float>]) {
-        let stride = width * parts.count
-        for i in 0..<rows {
-            for (p, part) in parts.enumerated() { (part + i * width).update(from: packed + i * stride + p * width, count: width) }
-        }
-    }
-
-    /// The p-th segment of ranked row k = parts[p][order[k]].
-    static func toRanked(_ parts: [UnsafePointer<Float>], order: [Int32], width: Int, into ranked: UnsafeMutablePointer<Float>) {
-        let stride = width * parts.count
-        for (k, g) in order.enumerated() {
-            for (p, part) in parts.enumerated() {
-                (ranked + k * stride + p * width).update(from: part + Int(g) * width, count: width)
-            }
-        }
     }
 }

@@ -1,7 +1,11 @@
 /// One global batch as the loss sees it, whatever rank holds which video (DISTRIBUTED.md §1):
-/// videos ordered by frame count descending — ties kept in sampler order, as the reference's
-/// stable `sort(key=len, reverse=True)` keeps them — and every caption of each video, flattened
-/// in video order (each video's captions contiguous, in caption-file order).
+/// a list of video *positions*, each with its queries flattened in position order (each
+/// position's queries contiguous). Two compositions (`BatchComposition`):
+/// - videos with all their captions (`init(sampled:…)`): videos ordered by frame count descending
+///   — ties kept in sampler order, as the reference's stable `sort(key=len, reverse=True)` keeps
+///   them — each with every caption, in caption-file order;
+/// - (video, caption) pairs (`init(pairs:…)`), in sampler order: one caption per position; a
+///   video drawn in two pairs holds two positions, each its own item.
 ///
 /// Positions in this order are the *global indices* that key every random draw of the step.
 public struct GlobalBatch: Sendable, Equatable {
@@ -35,6 +39,18 @@ public struct GlobalBatch: Sendable, Equatable {
         self.queries = queries
         queriesPerVideo = perVideo
         queryOffsets = offsets
+    }
+
+    /// Pairs in sampler order: position i is video `pairs[i].video` with the single query
+    /// `pairs[i].caption`.
+    /// - Parameters:
+    ///   - storedFrames: T per dataset video.
+    public init(pairs: [(video: Int, caption: Int)], storedFrames: (Int) -> Int, maxContextLength: Int) {
+        videos = pairs.map(\.video)
+        frameLengths = pairs.map { min(storedFrames($0.video), maxContextLength) }
+        queries = pairs.map(\.caption)
+        queriesPerVideo = Array(repeating: 1, count: pairs.count)
+        queryOffsets = Array(pairs.indices)
     }
 
     public var videoCount: Int { videos.count }

@@ -2,11 +2,14 @@
 /// what one encoder pass of a step takes (`micro_batch`, DISTRIBUTED.md §3b). Positions are
 /// *local*: video j is the rank's j-th video (`RankAssignment.videosOfRank[rank][j]`), query i
 /// its i-th caption (`queriesOfRank[rank][i]`); a video's captions follow it.
-public struct MicroBatch: Sendable, Equatable {
+public struct MicroBatch: Sendable, Equatable, Hashable {
+    /// Its place among the step's micro-batches (0 first).
+    public let index: Int
     public let videos: Range<Int>
     public let queries: Range<Int>
 
-    public init(videos: Range<Int>, queries: Range<Int>) {
+    public init(index: Int, videos: Range<Int>, queries: Range<Int>) {
+        self.index = index
         self.videos = videos
         self.queries = queries
     }
@@ -19,15 +22,9 @@ public struct MicroBatch: Sendable, Equatable {
         var firstQuery = [0]
         for v in videos { firstQuery.append(firstQuery.last! + batch.queriesPerVideo[v]) }
         let step = size > 0 ? size : videos.count
-        return stride(from: 0, to: videos.count, by: step).map { start in
+        return stride(from: 0, to: videos.count, by: step).enumerated().map { index, start in
             let end = min(start + step, videos.count)
-            return MicroBatch(videos: start..<end, queries: firstQuery[start]..<firstQuery[end])
+            return MicroBatch(index: index, videos: start..<end, queries: firstQuery[start]..<firstQuery[end])
         }
-    }
-
-    /// The order in which a step takes its micro-batches' inputs: pass 1 in order, then pass 2
-    /// backwards without the last one (whose inputs and activations are still there).
-    public static func loadOrder(_ micro: [MicroBatch]) -> [MicroBatch] {
-        micro + micro.dropLast().reversed()
     }
 }

@@ -1,28 +1,27 @@
-import MamFusion
 import MPIKit
 import TensorKit
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The loss over the global batch (MODEL.md §2 fusion, §3, §4, §10), computed in shards across
-/// ranks (DISTRIBUTED.md §3; the worked design is SHARDED-HEAD.md). Rank r keeps the embeddings
-/// of its own videos and all their captions; only the query side travels.
+/// The PRVR loss over the global batch (MODEL.md §3, §4; MS-SL, GMMFormer, MamFusion), computed
+/// in shards across ranks (DISTRIBUTED.md §3; the worked design is SHARDED-HEAD.md). Rank r keeps
+/// the embeddings of its own videos and all their captions; only the query side travels.
 ///
-/// One code path for both models: the fusion phases (marked *fusion*) run only when the model
-/// has fusion modules (MamFusion). Without them (GMMFormer) the query-diverse loss takes the
-/// unfused second query pass q2 of the rank's own queries, so only q travels.
+///     L = lf0·NCE(S_clip') + TRIP(S_clip) + lf1·NCE(S_frame') + TRIP(S_frame) + lf2·QDL(x)
+///
+/// What the query-diverse loss takes, x, is the model's `QueryDiverseStage`: the second query
+/// pass q2 itself (`UnfusedQueries`, GMMFormer) or q2 through MamFusion's fusion modules
+/// (`FusionStage`), which run inside this head across ranks. The head itself has no model case.
 ///
 /// Forward, on every rank:
-/// 1. *fusion:* keys/values of `v2t_fusion` for its own queries (K₂ = W_k q2 + b_k, V₂
-///    likewise); then one all-gather of [q | K₂ | V₂] (3d floats per query; GMMFormer: [q], d
-///    floats) into global order;
+/// 1. one all-gather of the query side [q | the stage's parts] (d floats per query and part; the
+///    fusion stage adds its keys/values K₂, V₂) into global order;
 /// 2. the four score matrices of **all** queries × its own videos (`TiledSimilarity`, in tiles
 ///    that do not depend on the world size, so the scores are the same bits on any P);
-/// 3. *fusion:* v2t fusion of its own videos over all queries, keys/values of `t2v_fusion` for
-///    those fused videos, one all-gather of them (2d per video), t2v fusion of its own queries
-///    over all videos; then its part of the query-diverse loss on the normalised fused queries
-///    (GMMFormer: on the normalised q2) — local, a video's captions are all on its rank;
+/// 3. the stage's forward (the fusion stage: v2t fusion of its own videos, one all-gather of the
+///    fused videos' keys/values, t2v fusion of its own queries), then its part of the
+///    query-diverse loss on the normalised x — local, a video's captions are all on its rank;
 /// 4. the loss statistics: column (v2t) terms are local; row (t2v) terms are rebuilt exactly:
 ///    - one MAX all-reduce of [row maxima of S_clip', S_frame' | positives S[q,y_q] | random
 ///      negatives S[q,n_q]] (each positive and negative filled by its owner, −∞ elsewhere), so
@@ -33,19 +32,21 @@ import Glibc
 ///    - one SUM all-reduce of the rows' Σexp(S − max) and the partial loss values (for the
 ///      logged value and the NCE row logsumexps, never for a decision).
 /// Backward: dS of its own columns; the score backward gives dC, dF and a partial dq for all
-/// queries; the query-diverse loss gives dq2 of its own queries (GMMFormer) or, through the
-/// fusion backward, partial gradients of the gathered keys/values; reduce-scatters return the
-/// partials to their owners (*fusion:* [dK_F̃ | dV_F̃] per video; [dq | dK₂ | dV₂] per query,
-/// GMMFormer [dq]), which finish the key/value projections. Every parameter gradient, the
-/// fusion's included, is then a per-rank partial that the gradient all-reduce sums.
+/// queries; the query-diverse loss gives ∂L/∂x of its own queries, which the stage takes back to
+/// dq2 (and, for fusion, dF and partial gradients of the gathered parts); one reduce-scatter
+/// returns [dq | the stage's parts] to their owners, and the stage finishes. Every parameter
+/// gradient, the fusion's included, is then a per-rank partial that the gradient all-reduce sums.
 ///
-/// Communication per step (floats; Q queries, V videos): gathers 3d·Q + 2d·V (GMMFormer d·Q),
-/// reduce-scatters the same, all-reduces 6Q + 2Q (+ 2·Q·k records in the hard phase,
-/// k ≤ hard_pool_size). Memory on a rank with V_r videos: four Q×V_r score matrices and their
-/// gradients, two arg-max matrices, and the fusion probabilities (heads × V_r × Q and
-/// heads × Q_r × V; none for GMMFormer).
-public final class ShardedLossHead {
-    public let model: MamFusionModel
+/// Communication per step (floats; Q queries, V videos, p stage parts): gathers (1 + p)·d·Q (+
+/// the stage's), reduce-scatters the same, all-reduces 6Q + 2Q (+ 2·Q·k records in the hard
+/// phase, k ≤ hard_pool_size). Memory on a rank with V_r videos: four Q×V_r score matrices and
+/// their gradients, two arg-max matrices, and the stage's (fusion: heads × V_r × Q and
+/// heads × Q_r × V probabilities).
+public final class PRVRLossHead: ShardedHead {
+    public let slots: PRVREncoders.Slots
+    public let stage: any QueryDiverseStage
+    /// The loss hyper-parameters (MODEL.md §4).
+    public let loss: LossConfiguration
     let similarity: TiledSimilarity
     let d: Int, mc: Int
     var geometry = HeadGeometry()
@@ -54,13 +55,12 @@ public final class ShardedLossHead {
 
     // Forward state.
     let send = ActivationBuffer(), receive = ActivationBuffer()
-    let queries = ActivationBuffer(), keys = ActivationBuffer(), values = ActivationBuffer()
-    let ownKeys = ActivationBuffer(), ownValues = ActivationBuffer()
+    let queries = ActivationBuffer()
     let embeddings = ActivationBuffer()
-    let fusedKeys = ActivationBuffer(), fusedValues = ActivationBuffer()
-    let fusedKeysGlobal = ActivationBuffer(), fusedValuesGlobal = ActivationBuffer()
     /// x̂ = the normalised input of the query-diverse loss (own queries), and its row norms.
     let diverseHat = ActivationBuffer(), diverseNorm = ActivationBuffer()
+    /// x itself (the stage's output, kept by the stage until backward).
+    private var diverseInput: UnsafePointer<Float>?
     let exchange = ActivationBuffer(), rowLogSumExp = ActivationBuffer(), columnStatistics = ActivationBuffer()
     let work = ActivationBuffer()
     let sums = ReusableBuffer<Double>()
@@ -72,23 +72,24 @@ public final class ShardedLossHead {
     public let textToVideoNegative = IndexBuffer(), textToVideoHinge = ActivationBuffer()
     public let videoToTextNegative = IndexBuffer(), videoToTextHinge = ActivationBuffer()
 
-    // Backward state and results.
-    let dScores = ActivationBuffer(), dQueries = ActivationBuffer(), dKeys = ActivationBuffer(), dValues = ActivationBuffer()
-    let dEmbeddings = ActivationBuffer(), dDiverseHat = ActivationBuffer(), dFusedQueries = ActivationBuffer()
-    let dFusedKeys = ActivationBuffer(), dFusedValues = ActivationBuffer(), dFusedVideos = ActivationBuffer()
-    let dOwnKeys = ActivationBuffer(), dOwnValues = ActivationBuffer()
-    /// ∂L/∂ of this rank's own q, q2 (queries × d), C (videos·Mc × d), F (videos × d), in local
-    /// order, after `backward`.
-    public let dq = ActivationBuffer(), dq2 = ActivationBuffer(), dC = ActivationBuffer(), dF = ActivationBuffer()
+    // Backward state.
+    let dScores = ActivationBuffer(), dQueries = ActivationBuffer()
+    let dEmbeddings = ActivationBuffer(), dDiverseHat = ActivationBuffer()
 
-    public init(model: MamFusionModel) {
-        self.model = model
-        d = model.configuration.hiddenSize
-        mc = model.configuration.mapSize
+    /// - Parameters:
+    ///   - slots: where q, q2, C and F are in the step's embedding buffers.
+    ///   - stage: what the query-diverse loss takes (the model's).
+    public init(configuration c: RunConfiguration, slots: PRVREncoders.Slots, stage: any QueryDiverseStage) {
+        self.slots = slots
+        self.stage = stage
+        loss = LossConfiguration(c)
+        d = c.hiddenSize
+        mc = c.mapSize
         similarity = TiledSimilarity(features: d, clips: mc)
     }
 
-    var loss: LossConfiguration { model.loss }
+    /// The stage's groups (MamFusion: `fusion`), final when `backward` returns.
+    public var parameterGroups: [ParameterGroup] { stage.parameterGroups }
 
     /// The score matrices of all queries × this rank's videos (Q × V_r each), after `forward`.
     public var scores: TiledSimilarity { similarity }
@@ -96,30 +97,23 @@ public final class ShardedLossHead {
     // MARK: - Forward
 
     /// The loss of the global batch (the same terms on every rank, up to the summation order of
-    /// one SUM all-reduce), keeping what `backward` needs.
-    /// - Parameters:
-    ///   - q, q2: this rank's queries' two encoder passes (local order, Q_r × d).
-    ///   - C, F: this rank's videos' clip (V_r·Mc × d) and frame (V_r × d) embeddings.
-    public func forward(q: UnsafePointer<Float>, q2: UnsafePointer<Float>, C: UnsafePointer<Float>, F: UnsafePointer<Float>,
-                 batch: GlobalBatch, assignment: RankAssignment, sampling: TripletSampling,
-                 collectives: inout StepCollectives) throws -> LossTerms {
+    /// one SUM all-reduce), keeping what `backward` needs. Reads this rank's q, q2 (own queries,
+    /// local order, Q_r × d), C (V_r·Mc × d) and F (V_r × d) from `embeddings`.
+    public func forward(_ e: EmbeddingBuffers, batch: GlobalBatch, assignment: RankAssignment, key: StepKey,
+                        collectives: inout StepCollectives) throws -> LossTerms {
         try geometry.update(batch: batch, assignment: assignment, rank: collectives.world.rank)
-        self.sampling = sampling
+        sampling = loss.sampling(seed: key.seed, step: key.step, epoch: key.epoch)
         let g = geometry, Q = g.queryCount, V = g.videoCount, Qr = g.ownQueryCount, Vr = g.ownVideoCount, d = self.d
         let n = mc + 1
+        let q = UnsafePointer(e.pointer(slots.q)), q2 = UnsafePointer(e.pointer(slots.q2))
+        let C = UnsafePointer(e.pointer(slots.clips)), F = UnsafePointer(e.pointer(slots.frame))
 
-        // 1. The query side, gathered: [q | K₂ | V₂] per query (without fusion: [q]).
-        let fusion = model.fusion
-        var ownParts = [q], globalParts = [queries.reserve(Q * d)]
-        if let fusion {
-            let K2 = ownKeys.reserve(Qr * d), V2 = ownValues.reserve(Qr * d)
-            fusion.videoToText.projectKeysValues(memory: q2, rows: Qr, keys: K2, values: V2)
-            ownParts += [UnsafePointer(K2), UnsafePointer(V2)]
-            globalParts += [keys.reserve(Q * d), values.reserve(Q * d)]
-        }
-        let out = send.reserve(max(Qr, Vr) * 3 * d)
+        // 1. The query side, gathered: [q | the stage's parts] per query.
+        let ownParts = [q] + stage.gatherParts(q2: q2, rows: Qr)
+        let globalParts = [queries.reserve(Q * d)] + stage.gatherDestinations(queries: Q)
+        let out = send.reserve(max(Qr * ownParts.count * d, 1))
         RowOrder.pack(ownParts, rows: Qr, width: d, into: out)
-        let gathered = receive.reserve(max(Q * 3 * d, V * 2 * d))
+        let gathered = receive.reserve(max(Q * ownParts.count * d, 1))
         try collectives.allgather("the query gather", send: out, into: gathered, rowsPerRank: g.queriesPerRank, width: ownParts.count * d)
         RowOrder.toGlobal(gathered, order: g.queryOrder, width: d, parts: globalParts)
         let Qg = globalParts[0]
@@ -132,20 +126,11 @@ public final class ShardedLossHead {
         }
         similarity.forward(q: Qg, queries: Q, embeddings: E, videos: Vr)
 
-        // 3. Fusion: own videos over all queries; t2v keys/values of the fused videos, gathered;
-        //    own queries over all videos. Then the query-diverse loss of own queries.
-        if let fusion {
-            fusion.videoToText.attend(target: F, targets: Vr, keys: keys.pointer, values: values.pointer, memories: Q)
-            let KF = fusedKeys.reserve(Vr * d), VF = fusedValues.reserve(Vr * d)
-            fusion.textToVideo.projectKeysValues(memory: fusion.videoToText.output.pointer, rows: Vr, keys: KF, values: VF)
-            RowOrder.pack([UnsafePointer(KF), UnsafePointer(VF)], rows: Vr, width: d, into: out)
-            try collectives.allgather("the fused-video gather", send: out, into: gathered, rowsPerRank: g.videosPerRank, width: 2 * d)
-            let KFg = fusedKeysGlobal.reserve(V * d), VFg = fusedValuesGlobal.reserve(V * d)
-            RowOrder.toGlobal(gathered, order: g.videoOrder, width: d, parts: [KFg, VFg])
-            fusion.textToVideo.attend(target: q2, targets: Qr, keys: KFg, values: VFg, memories: V)
-        }
+        // 3. The stage gives the query-diverse loss's input x of own queries; its loss is local.
+        let x = try stage.forward(q2: q2, F: F, geometry: g, send: send, receive: receive, collectives: &collectives)
+        diverseInput = x
         let xh = diverseHat.reserve(Qr * d)
-        L2Normalize.forward(x: diverseInput(q2: q2), y: xh, norms: diverseNorm.reserve(Qr), rows: Qr, cols: d)
+        L2Normalize.forward(x: x, y: xh, norms: diverseNorm.reserve(Qr), rows: Qr, cols: d)
         var queryDiverse = 0.0
         if let local = g.localLabels {
             queryDiverse = QueryDiverseLoss.forward(normalized: xh, dimension: d, labels: local, alpha: loss.queryDiverseAlpha,
@@ -154,9 +139,9 @@ public final class ShardedLossHead {
 
         // 4. Row statistics and the values of hinge decisions, exchanged.
         pool = TripletLoss.negativePool(videos: V, sampling: sampling)
-        let x = exchange.reserve(6 * Q)
-        fillExchange(x)
-        try collectives.allreduce("the row maxima and triplet values", UnsafeMutableBufferPointer(start: x, count: 6 * Q), .max)
+        let exchanged = exchange.reserve(6 * Q)
+        fillExchange(exchanged)
+        try collectives.allreduce("the row maxima and triplet values", UnsafeMutableBufferPointer(start: exchanged, count: 6 * Q), .max)
         if sampling.useHardNegatives && pool > 0 {
             let r = records.reserve(2 * Q * pool)
             collectTopNegatives(into: r)
@@ -167,8 +152,9 @@ public final class ShardedLossHead {
         let columns = columnStatistics.reserve(max(4 * Vr, 1)), w = work.reserve(max(2 * V, 1))
         let rowSums = rowLogSumExp.reserve(2 * Q)  // Σexp first, logsumexp after the reduction
         rowSums.update(repeating: 0, count: 2 * Q)
-        NCELoss.accumulateRowExpSums(scores: similarity.clipUnnormalized.pointer, rows: Q, columns: Vr, shift: x, into: rowSums, work: w)
-        NCELoss.accumulateRowExpSums(scores: similarity.frameUnnormalized.pointer, rows: Q, columns: Vr, shift: x + Q, into: rowSums + Q, work: w)
+        NCELoss.accumulateRowExpSums(scores: similarity.clipUnnormalized.pointer, rows: Q, columns: Vr, shift: exchanged, into: rowSums, work: w)
+        NCELoss.accumulateRowExpSums(scores: similarity.frameUnnormalized.pointer, rows: Q, columns: Vr, shift: exchanged + Q, into: rowSums + Q,
+                                     work: w)
         for i in 0..<(2 * Q) { s[i] = Double(rowSums[i]) }
         // Partials: [v2t NCE clip, frame | Σ own positives S'[q,y_q] clip, frame | v2t triplet
         // clip, frame | query-diverse].
@@ -181,24 +167,18 @@ public final class ShardedLossHead {
         var rowTotal = [0.0, 0.0]
         for b in 0..<2 {
             for i in 0..<Q {
-                let lse = Double(x[b * Q + i]) + log(s[b * Q + i])
+                let lse = Double(exchanged[b * Q + i]) + log(s[b * Q + i])
                 rowLogSumExp.pointer[b * Q + i] = Float(lse)
                 rowTotal[b] += lse
             }
         }
-        let (clipT2V, frameT2V) = decideTextToVideo(x)
-        return LossTerms(
+        let (clipT2V, frameT2V) = decideTextToVideo(exchanged)
+        return PRVRLossTerms.terms(
             clipNCE: Double(loss.clipNCEWeight) * ((rowTotal[0] - p[2]) / Double(Q) + p[0] / Double(V)),
             clipTriplet: clipT2V / Double(Q) + p[4] / Double(V),
             frameNCE: Double(loss.frameNCEWeight) * ((rowTotal[1] - p[3]) / Double(Q) + p[1] / Double(V)),
             frameTriplet: frameT2V / Double(Q) + p[5] / Double(V),
             queryDiverse: Double(loss.queryDiverseWeight) * p[6])
-    }
-
-    /// What the query-diverse loss normalises (own queries): the t2v fusion output, or q2 for a
-    /// model without fusion (MODEL.md §10).
-    private func diverseInput(q2: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        model.fusion.map { UnsafePointer($0.textToVideo.output.pointer) } ?? q2
     }
 
     /// The score matrix of branch b (0: clip, 1: frame) for the triplet (normalised) and NCE
@@ -311,11 +291,13 @@ public final class ShardedLossHead {
 
     // MARK: - Backward
 
-    /// ∂L/∂(q, q2, C, F) of this rank's items into `dq`, `dq2`, `dC`, `dF` (overwritten), and
-    /// this rank's partial fusion parameter gradients (accumulated); after `forward` on the same
-    /// embeddings.
-    public func backward(q2: UnsafePointer<Float>, F: UnsafePointer<Float>, collectives: inout StepCollectives) throws {
+    /// ∂L/∂(q, q2, C, F) of this rank's items into `gradients` (every row written), and this
+    /// rank's partial gradients of the stage's parameters (accumulated); after `forward` on the
+    /// same embeddings.
+    public func backward(_ e: EmbeddingBuffers, into gradients: EmbeddingBuffers, collectives: inout StepCollectives) throws {
         let g = geometry, Q = g.queryCount, V = g.videoCount, Qr = g.ownQueryCount, Vr = g.ownVideoCount, d = self.d
+        let q2 = UnsafePointer(e.pointer(slots.q2)), F = UnsafePointer(e.pointer(slots.frame))
+        gradients.reserve(queries: Qr, videos: Vr)
         let n = mc + 1, labels = g.labels!
         let block = Q * Vr
         let dS = dScores.zeroed(max(4 * block, 1))
@@ -351,55 +333,38 @@ public final class ShardedLossHead {
         let dQg = dQueries.zeroed(Q * d), dE = dEmbeddings.zeroed(max(Vr * n * d, 1))
         similarity.backward(q: queries.pointer, embeddings: embeddings.pointer, dClip: dClip, dClipUnnormalized: dClipU,
                             dFrame: dFrame, dFrameUnnormalized: dFrameU, dq: dQg, dE: dE)
-        let gC = dC.reserve(max(Vr * mc * d, 1)), gF = dF.reserve(max(Vr * d, 1))
+        let gC = gradients.pointer(slots.clips), gF = gradients.pointer(slots.frame)
         for j in 0..<Vr {
             (gC + j * mc * d).update(from: dE + j * n * d, count: mc * d)
             (gF + j * d).update(from: dE + (j * n + mc) * d, count: d)
         }
-        // Query-diverse loss → its input: dq2 directly, or through the t2v fusion of own queries.
-        let fusion = model.fusion
+        // Query-diverse loss → its input x → the stage: dq2 (and, for fusion, dF and the
+        // gradients of its gathered parts).
         let dxh = dDiverseHat.zeroed(max(Qr * d, 1))
         if let local = g.localLabels {
             QueryDiverseLoss.backward(normalized: diverseHat.pointer, dimension: d, labels: local, alpha: loss.queryDiverseAlpha,
                                       delta: loss.queryDiverseDelta, upstream: loss.queryDiverseWeight, queryCount: Q, dNormalized: dxh)
         }
-        let gq2 = dq2.zeroed(max(Qr * d, 1))
-        let dDiverse = fusion == nil ? gq2 : dFusedQueries.zeroed(max(Qr * d, 1))
-        L2Normalize.backward(x: diverseInput(q2: q2), norms: diverseNorm.pointer, dy: dxh, dx: dDiverse, rows: Qr, cols: d)
-        let out = send.reserve(max(Q * 3 * d, V * 2 * d)), own = receive.reserve(max(Qr * 3 * d, Vr * 2 * d, 1))
-        var queryGradients = [UnsafePointer(dQg)]
-        if let fusion {
-            let dKF = dFusedKeys.zeroed(V * d), dVF = dFusedValues.zeroed(V * d)
-            fusion.textToVideo.backwardAttend(target: q2, keys: fusedKeysGlobal.pointer, values: fusedValuesGlobal.pointer,
-                                              dy: dDiverse, dTarget: gq2, dKeys: dKF, dValues: dVF)
-            // The fused videos' key/value gradients to their owners; their projection; v2t fusion.
-            RowOrder.toRanked([UnsafePointer(dKF), UnsafePointer(dVF)], order: g.videoOrder, width: d, into: out)
-            try collectives.reduceScatter("the fused-video gradient reduce-scatter", send: out, into: own, rowsPerRank: g.videosPerRank, width: 2 * d)
-            let ownKF = dOwnKeys.reserve(max(Vr * d, 1)), ownVF = dOwnValues.reserve(max(Vr * d, 1))
-            RowOrder.unpack(own, rows: Vr, width: d, into: [ownKF, ownVF])
-            let dFused = dFusedVideos.zeroed(max(Vr * d, 1))
-            fusion.textToVideo.backwardKeysValues(memory: fusion.videoToText.output.pointer, rows: Vr, dKeys: ownKF, dValues: ownVF, dMemory: dFused)
-            let dK2 = dKeys.zeroed(Q * d), dV2 = dValues.zeroed(Q * d)
-            fusion.videoToText.backwardAttend(target: F, keys: keys.pointer, values: values.pointer, dy: dFused, dTarget: gF, dKeys: dK2, dValues: dV2)
-            queryGradients += [UnsafePointer(dK2), UnsafePointer(dV2)]
-        }
-        // The query side's gradients to their owners; v2t key/value projection of own queries.
+        let gq2 = gradients.pointer(slots.q2)
+        gq2.update(repeating: 0, count: max(Qr * d, 1))
+        let dDiverse = stage.inputGradient(rows: Qr, dq2: gq2)
+        L2Normalize.backward(x: diverseInput!, norms: diverseNorm.pointer, dy: dxh, dx: dDiverse, rows: Qr, cols: d)
+        let stageGradients = try stage.backward(dInput: dDiverse, q2: q2, F: F, dq2: gq2, dF: gF, geometry: g, send: send, receive: receive,
+                                                collectives: &collectives)
+        // The query side's gradients to their owners; the stage finishes its part.
+        let queryGradients = [UnsafePointer(dQg)] + stageGradients
+        let out = send.reserve(max(Q * queryGradients.count * d, 1)), own = receive.reserve(max(Qr * queryGradients.count * d, 1))
         RowOrder.toRanked(queryGradients, order: g.queryOrder, width: d, into: out)
         try collectives.reduceScatter("the query gradient reduce-scatter", send: out, into: own, rowsPerRank: g.queriesPerRank,
                                       width: queryGradients.count * d)
-        var ownGradients = [dq.reserve(max(Qr * d, 1))]
-        if fusion != nil { ownGradients += [dOwnKeys.reserve(max(Qr * d, 1)), dOwnValues.reserve(max(Qr * d, 1))] }
-        RowOrder.unpack(own, rows: Qr, width: d, into: ownGradients)
-        if let fusion {
-            fusion.videoToText.backwardKeysValues(memory: q2, rows: Qr, dKeys: ownGradients[1], dValues: ownGradients[2], dMemory: gq2)
-        }
+        RowOrder.unpack(own, rows: Qr, width: d, into: [gradients.pointer(slots.q)] + stage.scatterDestinations(rows: Qr))
+        stage.finishBackward(q2: q2, rows: Qr, dq2: gq2)
     }
 
-    /// Bytes held by the head's buffers (score matrices, fusion probabilities excluded).
+    /// Bytes held by the head's buffers and its stage's (fusion probabilities excluded).
     public var bytes: Int {
-        [send, receive, queries, keys, values, ownKeys, ownValues, embeddings, fusedKeys, fusedValues, fusedKeysGlobal,
-         fusedValuesGlobal, diverseHat, diverseNorm, exchange, rowLogSumExp, columnStatistics, work, textToVideoHinge, videoToTextHinge,
-         dScores, dQueries, dKeys, dValues, dEmbeddings, dDiverseHat, dFusedQueries, dFusedKeys, dFusedValues, dFusedVideos,
-         dOwnKeys, dOwnValues, dq, dq2, dC, dF].reduce(0) { $0 + $1.bytes } + similarity.bytes + sums.bytes + records.bytes
+        [send, receive, queries, embeddings, diverseHat, diverseNorm, exchange, rowLogSumExp, columnStatistics, work, textToVideoHinge,
+         videoToTextHinge, dScores, dQueries, dEmbeddings, dDiverseHat].reduce(0) { $0 + $1.bytes }
+            + similarity.bytes + sums.bytes + records.bytes + stage.bytes
     }
 }

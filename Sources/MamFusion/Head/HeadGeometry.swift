@@ -1,5 +1,3 @@
-import MamFusion
-
 /// Who holds what of one global batch, in the index maps the sharded loss head needs
 /// (DISTRIBUTED.md §3). Rank r owns the videos `RankAssignment.videosOfRank[r]` and all their
 /// captions; its score columns are its videos in ascending global order. Gathers and
@@ -7,31 +5,34 @@ import MamFusion
 /// in *global order*, so each gathered row carries its global index here.
 ///
 /// Rebuilt every step into the same arrays (their capacity is kept).
-struct HeadGeometry {
-    private(set) var rank = 0, ranks = 1
+public struct HeadGeometry: Sendable {
+    public init() {}
+
+    public private(set) var rank = 0, ranks = 1
     /// Q and V of the global batch.
-    private(set) var queryCount = 0, videoCount = 0
+    public private(set) var queryCount = 0, videoCount = 0
     /// Labels of the global batch (y_q, each video's query range).
-    private(set) var labels: BatchLabels?
+    public private(set) var labels: BatchLabels?
     /// This rank's videos (global, ascending): score column j is video `videos[j]`.
-    private(set) var videos: [Int32] = []
+    public private(set) var videos: [Int32] = []
     /// This rank's queries (global, ascending): the captions of its videos, video by video.
-    private(set) var queries: [Int32] = []
+    public private(set) var queries: [Int32] = []
     /// Labels of this rank's own queries over its own videos (for the query-diverse loss).
-    private(set) var localLabels: BatchLabels?
+    public private(set) var localLabels: BatchLabels?
     /// Queries and videos per rank (the block sizes of gathers and reduce-scatters).
-    private(set) var queriesPerRank: [Int] = [], videosPerRank: [Int] = []
+    public private(set) var queriesPerRank: [Int] = [], videosPerRank: [Int] = []
     /// The global index of each row of a rank-order query / video gather.
-    private(set) var queryOrder: [Int32] = [], videoOrder: [Int32] = []
+    public private(set) var queryOrder: [Int32] = [], videoOrder: [Int32] = []
     /// Per query: the column of its video on this rank, −1 when another rank owns it.
-    private(set) var positiveColumn: [Int32] = []
+    public private(set) var positiveColumn: [Int32] = []
     /// Per global video: its column on this rank, −1 when another rank owns it.
-    private(set) var column: [Int32] = []
+    public private(set) var column: [Int32] = []
 
-    var ownVideoCount: Int { videos.count }
-    var ownQueryCount: Int { queries.count }
+    public var ownVideoCount: Int { videos.count }
+    public var ownQueryCount: Int { queries.count }
 
-    mutating func update(batch: GlobalBatch, assignment: RankAssignment, rank: Int) throws {
+    /// Rebuilds the maps for `batch` split by `assignment`, seen from `rank`.
+    public mutating func update(batch: GlobalBatch, assignment: RankAssignment, rank: Int) throws {
         self.rank = rank
         ranks = assignment.videosOfRank.count
         queryCount = batch.queryCount
