@@ -193,13 +193,16 @@ public struct ImportPlan: Sendable {
             report.problems.append("\(videos.path): \(uncaptioned.count) videos have no caption (a video is in a split through its captions: "
                                    + "add captions or remove their files): \(list(uncaptioned.map { Excerpt.quote($0) }))")
         }
-        let capIDs = Set(table.map(\.captionID))
-        let orphans = queries.ids.filter { !capIDs.contains($0) }
+        let orphans = queries.ids.filter { firstLine[$0] == nil }
         if !orphans.isEmpty { report.notes.append("\(queries.path): \(orphans.count) query-feature arrays match no caption (not imported): \(list(orphans.map { Excerpt.quote($0) }))") }
 
         // Headers, shard by shard: (rows, columns, element bytes or 0 when unusable).
-        let presentVideos = videoIDs.filter(videos.contains)
-        let presentQueries = ordered.map(\.captionID).filter(queries.contains)
+        // Headers are read for the arrays that are there; `videoSlot[v]` / `querySlot[q]` is the
+        // place of video v / caption q among them (-1: missing, reported above).
+        var videoSlot = [Int](repeating: -1, count: videoIDs.count), querySlot = [Int](repeating: -1, count: ordered.count)
+        var presentVideos: [String] = [], presentQueries: [String] = []
+        for (v, id) in videoIDs.enumerated() where videos.contains(id) { videoSlot[v] = presentVideos.count; presentVideos.append(id) }
+        for (q, caption) in ordered.enumerated() where queries.contains(caption.captionID) { querySlot[q] = presentQueries.count; presentQueries.append(caption.captionID) }
         let clip = request.output.layoutName == "clip-tokens"
         let (videoShapes, videoProblems) = try gatherHeaders(presentVideos, source: videos, kind: clip ? .clipFrames(maximum: request.maxFrames) : .frames, world: world)
         let (queryShapes, queryProblems) = try gatherHeaders(presentQueries, source: queries, kind: clip ? .embedding : .tokens, world: world)
@@ -222,8 +225,6 @@ public struct ImportPlan: Sendable {
         if clip && dv > 0 && dq > 0 && dv != dq {
             report.problems.append("caption embeddings have W = \(dq) but video tokens W = \(dv): both come from one CLIP's projection")
         }
-        let videoShape = Dictionary(uniqueKeysWithValues: zip(presentVideos, videoShapes))
-        let queryShape = Dictionary(uniqueKeysWithValues: zip(presentQueries, queryShapes))
         let doubles = videoShapes.filter { $0.elementBytes == 8 }.count
         if doubles > 0 { report.notes.append("\(doubles) videos are stored as float64: rounded to float32 (both layouts store frames in float32)") }
         if case .release = request.output {
@@ -231,8 +232,8 @@ public struct ImportPlan: Sendable {
             if renamed > 0 { report.notes.append("\(renamed) caption ids become <video_id>#<caption_id> in the release layout (it finds a caption's video before the first '#')") }
         }
 
-        let frameCounts = videoIDs.map { videoShape[$0]?.rows ?? 0 }
-        let tokenCounts = ordered.map { queryShape[$0.captionID]?.rows ?? 0 }
+        let frameCounts = videoSlot.map { $0 < 0 ? 0 : videoShapes[$0].rows }
+        let tokenCounts = querySlot.map { $0 < 0 ? 0 : queryShapes[$0].rows }
         report.visualDimension = dv
         report.queryDimension = dq
         for split in splits {
@@ -249,7 +250,7 @@ public struct ImportPlan: Sendable {
         }
         return ImportPlan(request: request, captions: ordered, splits: splits, videoIDs: videoIDs, captionVideo: captionVideo,
                           frameCounts: frameCounts, tokensPerFrame: perFrame, tokenCounts: tokenCounts, visualDimension: dv, queryDimension: dq,
-                          queryIsDouble: ordered.map { !clip && queryShape[$0.captionID]?.elementBytes == 8 }, doubleVideos: doubles, report: report)
+                          queryIsDouble: querySlot.map { !clip && $0 >= 0 && queryShapes[$0].elementBytes == 8 }, doubleVideos: doubles, report: report)
     }
 
     /// The most frequent value (the smallest among ties; 0 for none).
