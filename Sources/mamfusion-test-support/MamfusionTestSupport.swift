@@ -9,7 +9,7 @@ struct MamfusionTestSupport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mamfusion-test-support",
         abstract: "Test-only commands of mamfusion-mpi (launched by the test suite).",
-        subcommands: [HeadCheck.self, SelfTest.self, ParallelIOSelfTest.self, EvaluationSelfTest.self, DataSelfTest.self, TokenDataSelfTest.self]
+        subcommands: [HeadCheck.self, SelfTest.self, ParallelIOSelfTest.self, EvaluationSelfTest.self, DataSelfTest.self, TokenDataSelfTest.self, InfoNCEHeadCheck.self]
     )
 
     static func main() {

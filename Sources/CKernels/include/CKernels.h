@@ -42,6 +42,11 @@ void mf_silu_forward(const float *x, float *y, size_t n);
 /// dx[i] += dy[i] · σ(x[i]) · (1 + x[i] · (1 − σ(x[i]))).
 void mf_silu_backward(const float *x, const float *dy, float *dx, size_t n);
 
+/// y[i] = ½·x[i]·(1 + erf(x[i]/√2)) (exact GELU, PyTorch's default); x and y may alias.
+void mf_gelu_forward(const float *x, float *y, size_t n);
+/// dx[i] += dy[i] · (Φ(x[i]) + x[i]·φ(x[i])) from the saved input x.
+void mf_gelu_backward(const float *x, const float *dy, float *dx, size_t n);
+
 /// Σ x[i] (16 partial sums, combined pairwise; 0 for n = 0).
 float mf_sum(const float *x, size_t n);
 /// Σ x[i] · y[i] (16 partial sums).
@@ -68,4 +73,5 @@ void mf_half_to_float(const uint16_t *x, float *y, size_t n);
 void mf_float_to_half(const float *x, uint16_t *y, size_t n);
 
 #include "CKernelsMamba.h"
+#include "CKernelsMatmul.h"
 #endif

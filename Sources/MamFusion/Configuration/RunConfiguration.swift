@@ -1,4 +1,5 @@
 import InputFiles
+import TensorKit
 import Yams
 
 /// One run's configuration: the reference's hyper-parameter keys (MODEL.md §7) plus this
@@ -57,6 +58,12 @@ public struct RunConfiguration: Sendable, Equatable {
     /// Videos per rank per encoder pass (0: the rank's whole share in one pass). Fewer keep fewer
     /// activations in memory at the cost of a second encoder pass (DISTRIBUTED.md §3b).
     public var microBatch = 0
+    /// The engine of every matrix product (MATMUL.md §2): oneDNN when installed (`auto`), or one named.
+    public var matmulEngine = MatmulEngineChoice.auto
+    /// fp32, or bf16: bf16 operands of matrix products with fp32 accumulation; master weights,
+    /// gradients, optimizer, norms, softmax, scan, losses, all-reduce and checkpoints stay fp32
+    /// (MATMUL.md §3).
+    public var precision = Precision.fp32
 
     public enum DataLayout: String, Sendable, CaseIterable { case release, packed }
 
@@ -224,6 +231,9 @@ extension RunConfiguration {
         int("checksum_every_steps", "cross-rank parameter checksum every N steps", \.checksumEverySteps, min: 1, max: Limits.steps),
         int("micro_batch", "videos per rank per encoder pass (0: the whole share; fewer: less memory, a second encoder pass)",
             \.microBatch, min: 0, max: Limits.batch),
+        choice("matmul_engine", "auto (oneDNN when installed, else OpenBLAS), onednn or openblas: the engine of every matrix product",
+               \.matmulEngine),
+        choice("precision", "fp32, or bf16: bf16 operands of matrix products, fp32 accumulation and everything else fp32", \.precision),
     ]
 
     /// Applies one key's value, given as YAML text (`--set key=value` uses this).

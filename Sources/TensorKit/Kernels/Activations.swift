@@ -46,6 +46,19 @@ public enum Softplus {
     }
 }
 
+/// y = x·Φ(x) = ½·x·(1 + erf(x/√2)): the exact GELU (PyTorch's `nn.GELU()`; MUSE's pyramid).
+public enum GELU {
+    /// y may alias x.
+    public static func forward(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
+        mf_gelu_forward(x, y, count)
+    }
+
+    /// **Accumulates** dx += dy·(Φ(x) + x·φ(x)) from the saved input x. dx must not alias dy.
+    public static func backward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+        mf_gelu_backward(x, dy, dx, count)
+    }
+}
+
 /// y = exp(x) (Mamba's A = −exp(A_log) and the discretisation exp(Δ·A)).
 public enum Exp {
     /// y may alias x.

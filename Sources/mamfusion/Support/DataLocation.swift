@@ -18,8 +18,8 @@ extension RunConfiguration {
     }
 
     /// Opens `split` for this rank: release layout per rank, packed layout through MPI-IO.
-    func openSplit(_ split: String, world: Communicator) throws -> SplitLoader {
-        let access: HDF5FileAccess = dataLayout == .packed && world.size > 1 ? .parallel(world) : .serial
+    func openSplit(_ split: String, world: any World) throws -> SplitLoader {
+        let access: HDF5FileAccess = dataLayout == .packed ? .shared(by: world) : .serial
         let source = try FeatureDataset.open(featureLocation, split: split, visualDimension: visualFeatureSize,
                                              queryDimension: queryFeatureSize, access: access)
         return try SplitLoader(source: source, options: loaderOptions)

@@ -118,6 +118,10 @@ public final class MambaWorkspace {
         savedInput = UnsafePointer(inputRows)
     }
 
+    /// The packed [x' | z] rows (row stride 2E) a core-only forward (`MambaUnit.forwardCore`)
+    /// reads: the caller writes its in-projection's output here.
+    public var projectedRows: UnsafeMutablePointer<Float> { projected }
+
     /// Bytes this workspace holds, its scratch not included.
     public var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
 }
