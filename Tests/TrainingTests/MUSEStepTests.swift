@@ -1,0 +1,101 @@
+@testable import MamFusion
+import MPIKit
+import TensorKit
+import TestSupport
+import Testing
+@testable import Training
+
+/// MUSE's hand-written backward against finite differences of the whole loss along the path
+/// training runs (`DistributedStep.run` for the gradient, `DistributedStep.loss` for the
+/// differences), dropout on, pairs sharing a video, the pyramid frozen and trained; micro-batches
+/// give the whole share's step; groups are final when declared.
+struct MUSEStepTests {
+    static let pairs = [0, 1, 0, 2, 1, 3], realFrames = [3, 1, 2, 3]
+
+    static func step(_ c: RunConfiguration, parameters: ParameterSet) -> DistributedStep {
+        DistributedStep(model: c.makeModel(parameters: parameters), world: LocalWorld(), bucketBytes: 1 << 16)
+    }
+
+    @Test("whole-model gradient of the training step matches finite differences (pyramid frozen and trained)", arguments: [false, true])
+    func wholeModel(trainPyramid: Bool) throws {
+        let c = tinyMUSEConfiguration(trainPyramid: trainPyramid)
+        let (p, _) = perturbedParameters(c, seed: 3)
+        let step = Self.step(c, parameters: p)
+        let fixture = PairStepFixture(c, pairs: Self.pairs, realFrames: Self.realFrames, seed: 40)
+        let key = StepKey(seed: 5, step: 9, epoch: 0, dropoutEnabled: true)
+        let result = try step.run(fixture.plan(), inputs: fixture.inputs, videoNames: { "v\($0)" }, key: key)
+        #expect(result.terms.total.isFinite && result.terms.total > 0 && result.nonFinite == nil)
+        #expect(result.terms.named.map(\.name) == ["t2v", "v2t"])
+        let gradients = step.model.gradients
+        let frozen = p.layout.specs.filter { $0.group == .unused }
+        #expect(frozen.isEmpty == trainPyramid)
+        #expect(frozen.allSatisfy { gradients.tensor($0).toArray().allSatisfy { $0 == 0 } }, "a frozen pyramid gets no gradient")
+        // Every trained tensor (the pyramid's too when trained), one direction over all of them.
+        let trained = p.layout.specs.filter { $0.group != .unused }
+        let error = GradientCheck.maxRelativeError(parameters: trained.map { p.tensor($0).buffer },
+                                                   gradients: trained.map { UnsafeBufferPointer(gradients.tensor($0).buffer) },
+                                                   directions: 4, epsilon: 1e-2) {
+            (try? step.loss(fixture.plan(), inputs: fixture.inputs, key: key).total) ?? .nan
+        }
+        print("MUSE whole-model gradient check through the training step (pyramid \(trainPyramid ? "trained" : "frozen")): \(error)")
+        #expect(error < 1e-2, "max relative error \(error)")
+        if trainPyramid {
+            let pyramid = trained.filter { $0.group == MUSELayout.pyramidGroup }
+            let pyramidError = GradientCheck.maxRelativeError(parameters: pyramid.map { p.tensor($0).buffer },
+                                                              gradients: pyramid.map { UnsafeBufferPointer(gradients.tensor($0).buffer) },
+                                                              directions: 3, epsilon: 1e-2) {
+                (try? step.loss(fixture.plan(), inputs: fixture.inputs, key: key).total) ?? .nan
+            }
+            #expect(pyramidError < 1e-2, "pyramid alone: \(pyramidError)")
+        }
+    }
+
+    @Test("micro-batches of 1 and 4 pairs give the whole share's gradient (dropout on, trained pyramid)")
+    func microBatches() throws {
+        let c = tinyMUSEConfiguration(trainPyramid: true)
+        let (p, _) = perturbedParameters(c, seed: 6)
+        let fixture = PairStepFixture(c, pairs: Self.pairs, realFrames: Self.realFrames, seed: 41)
+        var gradients: [[Float]] = []
+        for micro in [0, 1, 4] {
+            let step = Self.step(c, parameters: p)
+            let result = try step.run(fixture.plan(microBatch: micro), inputs: fixture.inputs, videoNames: { "v\($0)" },
+                                      key: StepKey(seed: 2, step: 3, epoch: 0, dropoutEnabled: true))
+            #expect(micro == 0 ? result.reencode == 0 : result.reencode > 0)
+            gradients.append(Array(step.model.gradients.storage.buffer))
+        }
+        let largest = gradients[0].reduce(0) { max($0, abs($1)) }
+        for (k, g) in gradients.enumerated().dropFirst() {
+            let worst = zip(g, gradients[0]).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst <= 1e-6 * largest, "micro-batch \([0, 1, 4][k]): largest difference \(worst) of \(largest)")
+        }
+    }
+
+    @Test("each block's gradient is final when declared, in layout order, each once")
+    func groupsFinalWhenDeclared() throws {
+        let c = tinyMUSEConfiguration(trainPyramid: true)
+        let (p, _) = perturbedParameters(c, seed: 8)
+        let model = c.makeModel(parameters: p), head = model.makeHead()
+        let fixture = PairStepFixture(c, pairs: Self.pairs, realFrames: Self.realFrames, seed: 42)
+        let plan = fixture.plan(), key = StepKey(seed: 3, step: 1, epoch: 0, dropoutEnabled: true)
+        let embeddings = EmbeddingBuffers(model.embeddings), gradients = EmbeddingBuffers(model.embeddings)
+        embeddings.reserve(queries: plan.ownQueryCount, videos: plan.ownVideoCount)
+        let batch = plan.encoderBatch(plan.microBatches[0], inputs: fixture.inputs(plan.microBatches[0]))
+        model.encode(batch, into: embeddings.all, dropout: key.dropout)
+        var collectives = StepCollectives(world: LocalWorld())
+        _ = try head.forward(embeddings, batch: plan.batch, assignment: plan.assignment, key: key, collectives: &collectives)
+        try head.backward(embeddings, into: gradients, collectives: &collectives)
+        var declared: [ParameterGroup] = [], snapshots: [ParameterGroup: [Float]] = [:]
+        model.backward(batch, from: gradients.all, dropout: key.dropout) { group in
+            declared.append(group)
+            let range = model.layout.range(of: group)
+            snapshots[group] = Array(UnsafeBufferPointer(start: model.gradients.storage.base + range.lowerBound, count: range.count))
+        }
+        #expect(declared == model.layout.reducedGroups, "\(declared)")
+        for group in declared {
+            let range = model.layout.range(of: group)
+            #expect(Array(UnsafeBufferPointer(start: model.gradients.storage.base + range.lowerBound, count: range.count)) == snapshots[group],
+                    "\(group) changed after it was declared final")
+            #expect(snapshots[group]!.contains { $0 != 0 })
+        }
+    }
+}
