@@ -27,9 +27,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi", providers: [.apt(["libhdf5-openmpi-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // oneDNN: headers only (no link line); CKernels/onednn.c loads libdnnl.so.2 at run time.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(
             name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma", "-mf16c"])]
+            dependencies: ["CDNNL"],
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-mavx2", "-mfma", "-mf16c"])],
+            linkerSettings: [.linkedLibrary("dl")]
         ),
 
         .target(name: "CSignals"),
@@ -81,7 +85,7 @@ let package = Package(
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "TestSupport", "CounterRandom"]),
         .testTarget(name: "HDF5KitTests", dependencies: ["HDF5Kit", "TestSupport", "mamfusion-test-support"]),
         .testTarget(name: "FeatureDataTests", dependencies: ["FeatureData", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion-test-support"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport", "CounterRandom", "TensorKit", "mamfusion-test-support"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "MPIKit", "TestSupport", "CounterRandom", "TensorKit", "mamfusion-test-support"]),
         .testTarget(name: "MamFusionTests", dependencies: ["MamFusion", "TensorKit", "TestSupport", "CounterRandom"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MamFusion", "FeatureData", "MPIKit", "HDF5Kit", "TestSupport", "CounterRandom", "mamfusion",
                                                    "mamfusion-test-support"]),

@@ -122,8 +122,16 @@ public final class DistributedStep {
     ///     `plan.loadOrder` — pass 1 forwards, pass 2 backwards without the last.
     ///   - videoNames: a video's name by its dataset index (for messages).
     ///   - key: what the step's random draws are keyed by.
+    ///
+    /// The parameters are the matrix engine's weights for the whole step: in bf16 their rounded
+    /// copy is made once here (`update()` has run since the last step).
     public func run(_ plan: StepPlan, inputs load: (MicroBatch) throws -> TrainingBatch, videoNames: (Int) -> String,
                     key: StepKey) throws -> Result {
+        try model.parameters.asEngineWeights { try runStep(plan, inputs: load, videoNames: videoNames, key: key) }
+    }
+
+    private func runStep(_ plan: StepPlan, inputs load: (MicroBatch) throws -> TrainingBatch, videoNames: (Int) -> String,
+                         key: StepKey) throws -> Result {
         var result = Result()
         let micro = plan.microBatches, dropout = key.dropout
         model.gradients.zero()
@@ -199,8 +207,10 @@ public final class DistributedStep {
     /// The loss of one global batch through the same path as `run` (encode, then the sharded
     /// head's forward), without backward: what gradient checks of the training path evaluate.
     public func loss(_ plan: StepPlan, inputs load: (MicroBatch) throws -> TrainingBatch, key: StepKey) throws -> LossTerms {
-        _ = try encode(plan, inputs: load, dropout: key.dropout)
-        return try head.forward(embeddings, batch: plan.batch, assignment: plan.assignment, key: key, collectives: &collectives)
+        try model.parameters.asEngineWeights {
+            _ = try encode(plan, inputs: load, dropout: key.dropout)
+            return try head.forward(embeddings, batch: plan.batch, assignment: plan.assignment, key: key, collectives: &collectives)
+        }
     }
 
     private func guarded<R>(_ label: String, _ body: () throws -> R) rethrows -> R {

@@ -38,8 +38,13 @@ public final class SplitEvaluation {
 
     var configuration: RunConfiguration { model.configuration }
 
-    /// The chunks of videos owned by this rank, encoded and L2-normalised.
+    /// The chunks of videos owned by this rank, encoded and L2-normalised (the parameters are the
+    /// matrix engine's weights throughout: one bf16 copy for the whole encoding).
     public func encodeVideos() throws -> VideoShard {
+        try model.parameters.asEngineWeights { try encodeOwnVideos() }
+    }
+
+    private func encodeOwnVideos() throws -> VideoShard {
         let c = configuration, shape = model.evaluationShape, d = shape.dimension, mc = shape.clipsPerVideo
         let split = loader.index
         let rank = world.rank
@@ -70,6 +75,10 @@ public final class SplitEvaluation {
     /// All queries of the split, encoded sharded (contiguous ranges per rank), all-gathered and
     /// L2-normalised; ground truth = each caption's video index.
     public func encodeQueries() throws -> QuerySet {
+        try model.parameters.asEngineWeights { try encodeAllQueries() }
+    }
+
+    private func encodeAllQueries() throws -> QuerySet {
         let c = configuration, d = model.evaluationShape.dimension
         let split = loader.index
         let Q = split.captionCount, P = world.size

@@ -21,6 +21,9 @@ public struct TrainerOptions: Sendable {
     public var validate = true
     /// Print a progress line (rank 0).
     public var progress = true
+    /// Let SIGINT/SIGTERM stop the run at the next step boundary (off for a trainer run inside
+    /// another program, e.g. a test).
+    public var handlesStopSignals = true
     public init() {}
 }
 
@@ -31,13 +34,15 @@ public struct TrainingStopped: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The distributed training loop (DISTRIBUTED.md, MODEL.md §6–7): epochs of global batches from
-/// the `EpochSampler`, one `DistributedStep` each, BertAdam on the summed gradient (identical on
-/// every rank, so parameters stay bit-identical — checked by a periodic checksum), validation and
-/// model selection after each epoch, checkpoints, resume, progress and metrics records.
+/// The distributed training loop (DISTRIBUTED.md, MODEL.md §6–7) for the configuration's model:
+/// epochs of global batches from the `EpochSampler`, one `DistributedStep` each, the optimiser on
+/// the summed gradient (identical on every rank, so parameters stay bit-identical — checked by a
+/// periodic checksum), validation and model selection after each epoch, checkpoints, resume,
+/// progress and metrics records. Runs on any `World`: the MPI world under `mpirun`, or
+/// `LocalWorld` inside another program (tests run it in-process).
 public final class Trainer {
     public let configuration: RunConfiguration
-    public let world: Communicator
+    public let world: any World
     public let model: any TrainableModel
     public let step: DistributedStep
     let loader: any InputLoader
@@ -50,10 +55,10 @@ public final class Trainer {
     let inputs: StepInputs
     /// Events worth a line in the log (checkpoints, stops), as opposed to the progress lines.
     let logger: Logger
-    let rendezvous: StepRendezvous
+    /// The one stall detector: guards every blocking collective of a step and the check-ins.
     let watchdog: CollectiveWatchdog
 
-    public init(configuration c: RunConfiguration, world: Communicator, loader: any InputLoader, options: TrainerOptions,
+    public init(configuration c: RunConfiguration, world: any World, loader: any InputLoader, options: TrainerOptions,
                 validator: ((any TrainableModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
         configuration = c
         self.world = world
@@ -70,7 +75,6 @@ public final class Trainer {
         sampler = EpochSampler(videoCount: items, batchSize: c.batchSize, seed: UInt64(c.seed))
         let optimizer = try OptimizerState(allocating: c, layout: model.layout, totalSteps: sampler.stepsPerEpoch * c.epochs)
         step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20, optimizer: optimizer)
-        rendezvous = try StepRendezvous(world: world, timeout: c.collectiveTimeoutSeconds)
         watchdog = try CollectiveWatchdog(world: world, timeout: c.collectiveTimeoutSeconds)
         step.watchdog = watchdog
         records = try RunRecords(directory: c.outputDirectory, configurationYAML: c.yaml, writes: world.rank == 0,
@@ -92,7 +96,7 @@ public final class Trainer {
         } else {
             modelType.initialize(model.parameters, seed: UInt64(c.seed))
         }
-        mf_install_stop_handlers()
+        if options.handlesStopSignals { mf_install_stop_handlers() }
     }
 
     /// The plan of global step `step`, batch `index` of `epoch` (the model's batch composition,
@@ -139,7 +143,6 @@ public final class Trainer {
                 // Queue the next batch of the epoch: its first load runs while this one's last computes.
                 next = index + 1 < stepsPerEpoch ? plan(step: state.step + 1, epoch: epoch, index: index + 1, permutation: permutation) : nil
 
-                try rendezvous.checkIn(step: state.step, label: "step \(state.step)")
                 let t0 = MonotonicClock.now()
                 let key = StepKey(seed: UInt64(c.seed), step: state.step, epoch: epoch, dropoutEnabled: c.dropoutEnabled)
                 let split = loader.index
@@ -176,7 +179,7 @@ public final class Trainer {
             state.epoch = epoch + 1
             state.batchInEpoch = 0
             if options.validate, let validator {
-                try rendezvous.checkIn(step: state.step, label: "the validation after epoch \(epoch)")
+                try checkIn("the validation after epoch \(epoch)")
                 let (metrics, sumR) = try validator(model)
                 var improved = false
                 if sumR > state.bestSumR {
@@ -262,6 +265,19 @@ public final class Trainer {
         return StepAgreement(stopSignal: Int32(largest(0)), peakResidentBytes: Int(largest(1)), headSeconds: Double(largest(2)) / 1e6,
                              computeSecondsMax: Double(largest(3)) / 1e6,
                              computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6)
+    }
+
+    /// Every rank arrives at `label`, at the same step — under the watchdog, so a rank that never
+    /// arrives is named: the check-in before work whose collectives are not guarded one by one
+    /// (the validation).
+    private func checkIn(_ label: String) throws {
+        let step = Int64(state.step)
+        let (high, low) = try watchdog.guarding("rank \(world.rank): \(label) (step \(step))") {
+            (try world.allreduce(step, .max), try world.allreduce(step, .min))
+        }
+        if high != low {
+            throw TrainingStopped(message: "ranks diverged: at \(label) they are at steps \(low)…\(high); stopping", exitCode: 4)
+        }
     }
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks,

@@ -1,5 +1,6 @@
 import MamFusion
 import Testing
+import MamFusion
 @testable import Training
 
 struct GlobalBatchTests {
@@ -44,5 +45,21 @@ struct GlobalBatchTests {
         let tiny = GlobalBatch(sampled: [0], storedFrames: { _ in 10 }, maxContextLength: 128, captionsOfVideo: { _ in [0] })
         let a = RankAssignment(batch: tiny, ranks: 3, mapSize: 32)
         #expect(a.videosOfRank == [[0], [], []])
+    }
+
+    @Test("with at least two loss-head groups per rank, every group of consecutive videos stays on one rank and work stays balanced")
+    func groupsStayTogether() {
+        let G = TiledSimilarity.videoGroup
+        let frames = (0..<133).map { 32 + ($0 * 37) % 97 }
+        let b = GlobalBatch(sampled: Array(0..<133), storedFrames: { frames[$0] }, maxContextLength: 128, captionsOfVideo: { [$0 * 5] })
+        for ranks in [2, 3, 8] {
+            let a = RankAssignment(batch: b, ranks: ranks, mapSize: 32)
+            #expect(a.videosOfRank.flatMap { $0 }.sorted() == Array(0..<133))
+            for owned in a.videosOfRank {
+                for v in owned { #expect(owned.contains(v / G * G) && owned.contains(min(v / G * G + G, 133) - 1), "\(ranks) ranks: video \(v)") }
+            }
+            let loads = a.videosOfRank.map { $0.reduce(0) { $0 + b.frameLengths[$1] + 32 + 30 } }
+            #expect(Double(loads.max()!) <= 1.34 * Double(loads.reduce(0, +)) / Double(ranks) + 8 * 200, "\(ranks) ranks: \(loads)")
+        }
     }
 }

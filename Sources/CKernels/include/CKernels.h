@@ -73,4 +73,5 @@ void mf_half_to_float(const uint16_t *x, float *y, size_t n);
 void mf_float_to_half(const float *x, uint16_t *y, size_t n);
 
 #include "CKernelsMamba.h"
+#include "CKernelsMatmul.h"
 #endif

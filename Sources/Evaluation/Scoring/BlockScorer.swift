@@ -52,9 +52,9 @@ struct BlockScorer {
         guard m > 0 && nv > 0 else { return }
         let t0 = MonotonicClock.now()
         let a = queries + qs.lowerBound * d
-        BLAS.gemm(transB: true, m: m, n: nv * mc, k: d, a: a, lda: d,
+        MatrixEngine.gemm(transB: true, m: m, n: nv * mc, k: d, a: a, lda: d,
                   b: clips + vs.lowerBound * mc * d, ldb: d, c: clipScores, ldc: nv * mc)
-        BLAS.gemm(transB: true, m: m, n: nv, k: d, a: a, lda: d,
+        MatrixEngine.gemm(transB: true, m: m, n: nv, k: d, a: a, lda: d,
                   b: frames + vs.lowerBound * d, ldb: d, c: blockScores, ldc: nv)
         let t1 = MonotonicClock.now()
         fuseClipMax(clipScores: clipScores, scores: blockScores, count: m * nv, clips: mc, weights: weights)

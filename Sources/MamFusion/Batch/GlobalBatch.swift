@@ -60,9 +60,13 @@ public struct GlobalBatch: Sendable, Equatable {
 }
 
 /// Which videos (and so which captions) each rank encodes: a deterministic split of the global
-/// batch that balances work. Videos are taken in global order (longest first) and each goes to
+/// batch that balances work. Units are taken in global order (longest first) and each goes to
 /// the rank with the least work so far (ties: lowest rank) — the classic longest-first greedy,
 /// within 4/3 of the best balance. Work ≈ frame rows + clip rows + caption token rows.
+///
+/// A unit is the loss head's group of `TiledSimilarity.videoGroup` consecutive videos when the
+/// batch has at least two groups per rank (a rank that owns a whole group scores it without
+/// empty slots), else a single video.
 public struct RankAssignment: Sendable, Equatable {
     /// Global video positions held by each rank, ascending.
     public let videosOfRank: [[Int]]
@@ -70,14 +74,17 @@ public struct RankAssignment: Sendable, Equatable {
     public let queriesOfRank: [[Int]]
 
     public init(batch: GlobalBatch, ranks: Int, mapSize: Int, tokensPerQuery: Int = 30) {
+        let group = TiledSimilarity.videoGroup
+        let unit = batch.videoCount >= 2 * ranks * group ? group : 1
         var load = [Int](repeating: 0, count: ranks)
         var videos = [[Int]](repeating: [], count: ranks)
-        for v in 0..<batch.videoCount {
-            let work = batch.frameLengths[v] + mapSize + batch.queriesPerVideo[v] * tokensPerQuery
+        for first in stride(from: 0, to: batch.videoCount, by: unit) {
+            let members = first..<min(first + unit, batch.videoCount)
+            let work = members.reduce(0) { $0 + batch.frameLengths[$1] + mapSize + batch.queriesPerVideo[$1] * tokensPerQuery }
             var target = 0
             for r in 1..<ranks where load[r] < load[target] { target = r }
             load[target] += work
-            videos[target].append(v)
+            videos[target].append(contentsOf: members)
         }
         videosOfRank = videos
         queriesOfRank = videos.map { vs in vs.flatMap { v in (0..<batch.queriesPerVideo[v]).map { batch.queryOffsets[v] + $0 } } }

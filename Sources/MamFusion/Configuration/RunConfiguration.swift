@@ -1,4 +1,5 @@
 import InputFiles
+import TensorKit
 import Yams
 
 /// One run's configuration: the reference's hyper-parameter keys (MODEL.md §7) plus this
@@ -74,6 +75,12 @@ public struct RunConfiguration: Sendable, Equatable {
     public var museDropPath: Double = 0.1
     public var museTrainPyramid = false
     public var museLogitScale: Double = 100
+    /// The engine of every matrix product (MATMUL.md §2): oneDNN when installed (`auto`), or one named.
+    public var matmulEngine = MatmulEngineChoice.auto
+    /// fp32, or bf16: bf16 operands of matrix products with fp32 accumulation; master weights,
+    /// gradients, optimizer, norms, softmax, scan, losses, all-reduce and checkpoints stay fp32
+    /// (MATMUL.md §3).
+    public var precision = Precision.fp32
 
     public enum DataLayout: String, Sendable, CaseIterable { case release, packed, clipTokens = "clip-tokens" }
 
@@ -256,6 +263,9 @@ extension RunConfiguration {
         flag("muse_train_pyramid", "MUSE: train the token pyramid (the official code never does: it stays frozen at its random init)",
              \.museTrainPyramid),
         real("muse_logit_scale", "MUSE: the similarity's logit scale (CLIP's, clamped at 100)", \.museLogitScale, range: 1e-3...1e4),
+        choice("matmul_engine", "auto (oneDNN when installed, else OpenBLAS), onednn or openblas: the engine of every matrix product",
+               \.matmulEngine),
+        choice("precision", "fp32, or bf16: bf16 operands of matrix products, fp32 accumulation and everything else fp32", \.precision),
     ]
 
     /// Applies one key's value, given as YAML text (`--set key=value` uses this).

@@ -69,7 +69,7 @@ public enum QueryDiverseLoss {
                         coupling[i * n + j] = s
                     }
                 }
-                BLAS.gemm(m: n, n: dimension, k: n, a: coupling, lda: n, b: x, ldb: dimension,
+                MatrixEngine.gemm(m: n, n: dimension, k: n, a: coupling, lda: n, b: x, ldb: dimension,
                           beta: 1, c: dNormalized + range.lowerBound * dimension, ldc: dimension)
             }
         }
@@ -78,7 +78,7 @@ public enum QueryDiverseLoss {
     /// G = x̂_b x̂_bᵀ for one video block (n × n, row-major).
     @inline(__always)
     static func blockGram(_ x: UnsafePointer<Float>, n: Int, dimension: Int, into gram: UnsafeMutablePointer<Float>) {
-        BLAS.gemm(transB: true, m: n, n: n, k: dimension, a: x, lda: dimension, b: x, ldb: dimension,
+        MatrixEngine.gemm(transB: true, m: n, n: n, k: dimension, a: x, lda: dimension, b: x, ldb: dimension,
                   c: gram, ldc: n)
     }
 

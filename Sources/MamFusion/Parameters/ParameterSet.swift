@@ -37,6 +37,13 @@ public final class ParameterSet: Sendable {
     /// Sets every value (padding included) to zero.
     public func zero() { storage.buffer.update(repeating: 0) }
 
+    /// Runs `body` with these parameters registered as the matrix engine's weights: in bf16 their
+    /// rounded copy is made once for the whole of `body` (MATMUL.md §3). The parameters must not
+    /// change inside `body` — a step's forward and backward, an evaluation; not the optimizer.
+    public func asEngineWeights<R>(_ body: () throws -> R) rethrows -> R {
+        try MatrixEngine.withWeights(storage.base, count: storage.count, body)
+    }
+
     /// Copies all values from `other` (same layout).
     public func copy(from other: ParameterSet) {
         precondition(other.layout.bufferCount == layout.bufferCount, "copy between different layouts")

@@ -7,7 +7,7 @@ public enum Linear {
         if let bias {
             for r in 0..<rows { (y + r * outFeatures).update(from: bias, count: outFeatures) }
         }
-        BLAS.gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+        MatrixEngine.gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
                   a: x, lda: inFeatures, b: weight, ldb: inFeatures,
                   beta: bias == nil ? 0 : 1, c: y, ldc: outFeatures)
     }
@@ -19,11 +19,11 @@ public enum Linear {
                                 dBias: UnsafeMutablePointer<Float>?,
                                 rows: Int, inFeatures: Int, outFeatures: Int) {
         if let dx {
-            BLAS.gemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
+            MatrixEngine.gemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
                       a: dy, lda: outFeatures, b: weight, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
         }
         if let dWeight {
-            BLAS.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
+            MatrixEngine.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
                       a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: dWeight, ldc: inFeatures)
         }
         if let dBias {

@@ -1,4 +1,4 @@
-/// Matrix products C = α·op(A)·op(B) and their gradients, row-major, through `BLAS.gemm`.
+/// Matrix products C = α·op(A)·op(B) and their gradients, row-major, through `MatrixEngine.gemm`.
 ///
 /// Shapes: op(A) is m×k (A is stored k×m when `transA`), op(B) is k×n (B is stored n×k when
 /// `transB`), C is m×n. Leading dimensions default to dense storage (`lda` = stored row length of
@@ -11,7 +11,7 @@ public enum Matmul {
                                b: UnsafePointer<Float>, ldb: Int? = nil,
                                c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
                                accumulate: Bool = false) {
-        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+        MatrixEngine.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                   a: a, lda: lda ?? (transA ? m : k), b: b, ldb: ldb ?? (transB ? k : n),
                   beta: accumulate ? 1 : 0, c: c, ldc: ldc ?? n)
     }
@@ -30,32 +30,32 @@ public enum Matmul {
         if let dA {
             switch (transA, transB) {
             case (false, false):  // dA[m×k] += α·dC·Bᵀ
-                BLAS.gemm(transA: false, transB: true, m: m, n: k, k: n, alpha: alpha,
+                MatrixEngine.gemm(transA: false, transB: true, m: m, n: k, k: n, alpha: alpha,
                           a: dC, lda: ldc, b: b, ldb: ldb, beta: 1, c: dA, ldc: lda)
             case (false, true):   // dA[m×k] += α·dC·B   (B stored n×k)
-                BLAS.gemm(transA: false, transB: false, m: m, n: k, k: n, alpha: alpha,
+                MatrixEngine.gemm(transA: false, transB: false, m: m, n: k, k: n, alpha: alpha,
                           a: dC, lda: ldc, b: b, ldb: ldb, beta: 1, c: dA, ldc: lda)
             case (true, false):   // dA[k×m] += α·B·dCᵀ  (B stored k×n)
-                BLAS.gemm(transA: false, transB: true, m: k, n: m, k: n, alpha: alpha,
+                MatrixEngine.gemm(transA: false, transB: true, m: k, n: m, k: n, alpha: alpha,
                           a: b, lda: ldb, b: dC, ldb: ldc, beta: 1, c: dA, ldc: lda)
             case (true, true):    // dA[k×m] += α·Bᵀ·dCᵀ (B stored n×k)
-                BLAS.gemm(transA: true, transB: true, m: k, n: m, k: n, alpha: alpha,
+                MatrixEngine.gemm(transA: true, transB: true, m: k, n: m, k: n, alpha: alpha,
                           a: b, lda: ldb, b: dC, ldb: ldc, beta: 1, c: dA, ldc: lda)
             }
         }
         if let dB {
             switch (transA, transB) {
             case (false, false):  // dB[k×n] += α·Aᵀ·dC  (A stored m×k)
-                BLAS.gemm(transA: true, transB: false, m: k, n: n, k: m, alpha: alpha,
+                MatrixEngine.gemm(transA: true, transB: false, m: k, n: n, k: m, alpha: alpha,
                           a: a, lda: lda, b: dC, ldb: ldc, beta: 1, c: dB, ldc: ldb)
             case (true, false):   // dB[k×n] += α·A·dC   (A stored k×m)
-                BLAS.gemm(transA: false, transB: false, m: k, n: n, k: m, alpha: alpha,
+                MatrixEngine.gemm(transA: false, transB: false, m: k, n: n, k: m, alpha: alpha,
                           a: a, lda: lda, b: dC, ldb: ldc, beta: 1, c: dB, ldc: ldb)
             case (false, true):   // dB[n×k] += α·dCᵀ·A  (A stored m×k)
-                BLAS.gemm(transA: true, transB: false, m: n, n: k, k: m, alpha: alpha,
+                MatrixEngine.gemm(transA: true, transB: false, m: n, n: k, k: m, alpha: alpha,
                           a: dC, lda: ldc, b: a, ldb: lda, beta: 1, c: dB, ldc: ldb)
             case (true, true):    // dB[n×k] += α·dCᵀ·Aᵀ (A stored k×m)
-                BLAS.gemm(transA: true, transB: true, m: n, n: k, k: m, alpha: alpha,
+                MatrixEngine.gemm(transA: true, transB: true, m: n, n: k, k: m, alpha: alpha,
                           a: dC, lda: ldc, b: a, ldb: lda, beta: 1, c: dB, ldc: ldb)
             }
         }
@@ -69,7 +69,7 @@ public enum Matmul {
                                       b: UnsafePointer<Float>, ldb: Int? = nil, strideB: Int,
                                       c: UnsafeMutablePointer<Float>, ldc: Int? = nil, strideC: Int,
                                       batch: Int, accumulate: Bool = false) {
-        BLAS.gemmStridedBatched(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+        MatrixEngine.gemmStridedBatched(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                 a: a, lda: lda ?? (transA ? m : k), strideA: strideA,
                                 b: b, ldb: ldb ?? (transB ? k : n), strideB: strideB,
                                 beta: accumulate ? 1 : 0, c: c, ldc: ldc ?? n, strideC: strideC, batch: batch)

@@ -39,16 +39,16 @@ public final class SimilarityScores {
             argmaxClipUnnormalized = [Int32](repeating: 0, count: Q * V)
         }
         let all = allClipScores.reserve(Q * V * mc)
-        BLAS.gemm(transB: true, m: Q, n: V * mc, k: d, a: q, lda: d, b: C, ldb: d, c: all, ldc: V * mc)
+        MatrixEngine.gemm(transB: true, m: Q, n: V * mc, k: d, a: q, lda: d, b: C, ldb: d, c: all, ldc: V * mc)
         argmaxClipUnnormalized.withUnsafeMutableBufferPointer {
             ReduceMax.forward(x: all, y: clipUnnormalized.reserve(Q * V), argmax: $0.baseAddress!, outer: Q * V, axis: mc, inner: 1)
         }
-        BLAS.gemm(transB: true, m: Q, n: V * mc, k: d, a: qh, lda: d, b: ch, ldb: d, c: all, ldc: V * mc)
+        MatrixEngine.gemm(transB: true, m: Q, n: V * mc, k: d, a: qh, lda: d, b: ch, ldb: d, c: all, ldc: V * mc)
         argmaxClip.withUnsafeMutableBufferPointer {
             ReduceMax.forward(x: all, y: clip.reserve(Q * V), argmax: $0.baseAddress!, outer: Q * V, axis: mc, inner: 1)
         }
-        BLAS.gemm(transB: true, m: Q, n: V, k: d, a: q, lda: d, b: F, ldb: d, c: frameUnnormalized.reserve(Q * V), ldc: V)
-        BLAS.gemm(transB: true, m: Q, n: V, k: d, a: qh, lda: d, b: fh, ldb: d, c: frame.reserve(Q * V), ldc: V)
+        MatrixEngine.gemm(transB: true, m: Q, n: V, k: d, a: q, lda: d, b: F, ldb: d, c: frameUnnormalized.reserve(Q * V), ldc: V)
+        MatrixEngine.gemm(transB: true, m: Q, n: V, k: d, a: qh, lda: d, b: fh, ldb: d, c: frame.reserve(Q * V), ldc: V)
     }
 
     /// Accumulates dq, dC, dF from the gradients of the four score matrices (each Q×V).
@@ -60,10 +60,10 @@ public final class SimilarityScores {
         let qh = qHat.pointer, ch = cHat.pointer, fh = fHat.pointer
         let dqh = dqHat.zeroed(Q * d), dch = dcHat.zeroed(V * mc * d), dfh = dfHat.zeroed(V * d)
         // Frame scores: plain products.
-        BLAS.gemm(m: Q, n: d, k: V, a: dFrameUnnormalized, lda: V, b: F, ldb: d, beta: 1, c: dq, ldc: d)
-        BLAS.gemm(transA: true, m: V, n: d, k: Q, a: dFrameUnnormalized, lda: V, b: q, ldb: d, beta: 1, c: dF, ldc: d)
-        BLAS.gemm(m: Q, n: d, k: V, a: dFrame, lda: V, b: fh, ldb: d, beta: 1, c: dqh, ldc: d)
-        BLAS.gemm(transA: true, m: V, n: d, k: Q, a: dFrame, lda: V, b: qh, ldb: d, beta: 1, c: dfh, ldc: d)
+        MatrixEngine.gemm(m: Q, n: d, k: V, a: dFrameUnnormalized, lda: V, b: F, ldb: d, beta: 1, c: dq, ldc: d)
+        MatrixEngine.gemm(transA: true, m: V, n: d, k: Q, a: dFrameUnnormalized, lda: V, b: q, ldb: d, beta: 1, c: dF, ldc: d)
+        MatrixEngine.gemm(m: Q, n: d, k: V, a: dFrame, lda: V, b: fh, ldb: d, beta: 1, c: dqh, ldc: d)
+        MatrixEngine.gemm(transA: true, m: V, n: d, k: Q, a: dFrame, lda: V, b: qh, ldb: d, beta: 1, c: dfh, ldc: d)
         // Clip scores: only the arg-max clip of each (q, v) receives gradient.
         for i in 0..<Q {
             for v in 0..<V {

@@ -8,9 +8,10 @@ import Glibc
 #endif
 
 /// `mamfusion doctor`: the first command a cluster user runs. Under `mpirun -np P` it prints the
-/// world (ranks, hosts, BLAS threads, library versions), verifies an all-reduce and an
-/// all-gather on every rank, measures each rank's sgemm GFLOP/s on the model's shapes and the
-/// all-reduce bandwidth for 1–64 MiB buffers.
+/// world (ranks, hosts, BLAS threads, library versions), the matrix engine (`matmul_engine:
+/// auto` resolved, oneDNN's instruction set, the CPU features, the kernels each precision gets
+/// and their rates), verifies an all-reduce and an all-gather on every rank, measures each rank's
+/// GFLOP/s on the model's shapes and the all-reduce bandwidth for 1–64 MiB buffers.
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the MPI world, the native libraries and this machine's speed."
@@ -43,6 +44,7 @@ struct Doctor: ParsableCommand {
             print("  HDF5:    \(HDF5Library.version)\(HDF5Library.isParallel ? " (parallel, MPI-IO)" : " (serial)")")
             print("  BLAS:    \(BLAS.configuration)")
             print("  kernels: \(BLAS.core)")
+            Self.printMatrixEngine(measure: !quick, repeats: repeats)
         }
 
         // Correctness: every rank checks the result it received.
@@ -80,17 +82,51 @@ struct Doctor: ParsableCommand {
         if !okEverywhere { throw ExitCode(2) }
     }
 
+    /// The engine `matmul_engine: auto` picks here, what oneDNN dispatches to, the CPU features,
+    /// the kernels each precision's products get at a model shape, and (with `measure`) the
+    /// same-run rates of every engine and precision.
+    static func printMatrixEngine(measure: Bool, repeats: Int) {
+        let features = EngineRate.cpuFeatures
+        if let reason = OneDNNLibrary.unavailableReason {
+            print("  matmul:  auto → openblas (\(reason))")
+        } else {
+            print("  matmul:  auto → onednn (oneDNN \(OneDNNLibrary.version), instruction set \(OneDNNLibrary.instructionSet))")
+        }
+        print("  CPU:     \(features)")
+        guard OneDNNLibrary.isAvailable else { return }
+        // The kernels oneDNN creates for a Linear layer's products (1024 rows, 384 → 384).
+        var chosen: [String] = []
+        for precision in Precision.allCases {
+            MatrixEngine.resetStatistics()
+            _ = EngineRate.gflops(.init(engine: .onednn, precision: precision), m: 1024, n: 384, k: 384, repeats: 1)
+            let kernels = MatrixEngine.statistics.kernels.keys.sorted()
+            chosen.append("\(precision.rawValue) \(kernels.joined(separator: ", "))")
+        }
+        print("  oneDNN kernels: \(chosen.joined(separator: "; "))")
+        guard measure else { return }
+        let s = EngineRate.limitShape
+        let rates = [MatrixEngineSelection(engine: .openblas, precision: .fp32), .init(engine: .onednn, precision: .fp32),
+                     .init(engine: .onednn, precision: .bf16)].map { ($0, EngineRate.gflops($0, m: s.m, n: s.n, k: s.k, repeats: repeats)) }
+        print("  rates at \(s.m)×\(s.n)×\(s.k), \(BLAS.threads) thread\(BLAS.threads == 1 ? "" : "s") (GFLOP/s): "
+              + rates.map { String(format: "%@ %.0f", $0.0.description, $0.1) }.joined(separator: ", "))
+        let ratio = rates[2].1 / max(rates[1].1, rates[0].1)
+        let verdict = ratio >= 1.2 ? String(format: "bf16 runs %.1f× the fp32 rate here: precision bf16 pays off", ratio)
+            : String(format: "bf16 runs %.2f× the fp32 rate here%@: keep precision fp32 on this CPU", ratio,
+                     features.amx ? "" : " (no AMX: oneDNN uses AVX512-BF16 dot products or converts)")
+        print("  \(verdict)")
+    }
+
     /// Median GFLOP/s of C = A·B (m×k · k×n, row-major, single precision) over `repeats` runs.
     static func sgemmGFLOPs(m: Int, n: Int, k: Int, repeats: Int) -> Double {
         let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n]), c = Tensor(shape: [m, n])
         a.fill(0.5); b.fill(0.25)
-        BLAS.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)  // warm-up
+        MatrixEngine.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)  // warm-up
         var times: [Double] = []
         for _ in 0..<max(repeats, 1) {
             let t0 = MonotonicClock.now()
             var runs = 0
             repeat {
-                BLAS.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+                MatrixEngine.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
                 runs += 1
             } while MonotonicClock.now() - t0 < 0.05
             times.append((MonotonicClock.now() - t0) / Double(runs))

@@ -18,6 +18,7 @@ struct Evaluate: ParsableCommand {
     )
 
     @OptionGroup var options: ConfigurationOptions
+    @OptionGroup var engine: EngineOptions
 
     @Option(help: "Checkpoint to evaluate (omit for the untrained model of the configuration's seed).")
     var checkpoint: String?
@@ -42,7 +43,8 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let world = try Communicator.world()
-        let config = try options.resolve()
+        let config = try options.resolve(engine: engine)
+        try world.configureMatrixEngine(config.matmulEngine, precision: config.precision)
         let model = try loadModel(config: config, checkpoint: checkpoint, rank: world.rank)
         let loader = try config.openSplit(split, world: world)
         let evaluation = SplitEvaluation(model: model, world: world, loader: loader)
@@ -204,18 +206,20 @@ struct BuildIndex: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "index", abstract: "Write the normalised video embeddings of a split.")
 
     @OptionGroup var options: ConfigurationOptions
+    @OptionGroup var engine: EngineOptions
     @Option(help: "Checkpoint whose encoders to use.") var checkpoint: String?
     @Option(help: "Split whose videos to encode.") var split: String = "test"
     @Option(help: "Index file to write (HDF5).") var out: String
 
     func run() throws {
         let world = try Communicator.world()
-        let config = try options.resolve()
+        let config = try options.resolve(engine: engine)
+        try world.configureMatrixEngine(config.matmulEngine, precision: config.precision)
         let model = try loadModel(config: config, checkpoint: checkpoint, rank: world.rank)
         let loader = try config.openSplit(split, world: world)
         let shard = try SplitEvaluation(model: model, world: world, loader: loader).encodeVideos()
         let ids = shard.globalIndices.map { loader.index.videoIDs[$0] }
-        try EmbeddingIndex.write(to: out, shard: shard, videoIDs: ids, communicator: world.size > 1 ? world : nil)
+        try EmbeddingIndex.write(to: out, shard: shard, videoIDs: ids, world: world)
         if world.rank == 0 { print("wrote \(out): \(loader.index.videoCount) videos × \(config.mapSize) clips × \(config.hiddenSize)") }
     }
 }

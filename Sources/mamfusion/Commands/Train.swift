@@ -43,6 +43,7 @@ struct Train: ParsableCommand {
         let world = try Communicator.world()
         do {
             let config = try options.resolve()
+            try world.configureMatrixEngine(config.matmulEngine, precision: config.precision)
             var trainerOptions = TrainerOptions()
             trainerOptions.maxSteps = maxSteps
             trainerOptions.initCheckpoint = initCheckpoint
@@ -81,7 +82,7 @@ struct Train: ParsableCommand {
 /// Per-epoch validation with the distributed evaluator: R@K and SumR on the val split (the
 /// reference's model selection).
 enum Validation {
-    static func make(config: RunConfiguration, world: Communicator) throws -> (any TrainableModel) throws -> (metrics: [String: Double], sumR: Double) {
+    static func make(config: RunConfiguration, world: any World) throws -> (any TrainableModel) throws -> (metrics: [String: Double], sumR: Double) {
         let loader = try config.openSplit("val", world: world)
         if config.modelType.retrievalTask == .textVideo {
             return { model in

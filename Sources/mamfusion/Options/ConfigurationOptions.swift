@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MamFusion
+import TensorKit
 
 /// `--config FILE` and `--set key=value …`, shared by every command that runs the model.
 struct ConfigurationOptions: ParsableArguments {
@@ -13,5 +14,29 @@ struct ConfigurationOptions: ParsableArguments {
     /// The configuration: file (if given) then overrides, validated (`RunConfiguration.load`).
     func resolve() throws -> RunConfiguration {
         try RunConfiguration.load(file: config, overrides: overrides)
+    }
+}
+
+/// `--precision` and `--matmul-engine` on `eval`, `index` and the benches: the configuration's
+/// `precision` and `matmul_engine` for one run (MATMUL.md).
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Matrix-product operands: fp32, or bf16 (fp32 accumulation; overrides the configuration's 'precision').")
+    var precision: Precision?
+
+    @Option(name: .customLong("matmul-engine"), help: "auto, onednn or openblas (overrides the configuration's 'matmul_engine').")
+    var matmulEngine: MatmulEngineChoice?
+
+    /// As `--set` overrides, applied after the configuration's own.
+    var overrides: [String] {
+        (precision.map { ["precision=\($0.rawValue)"] } ?? []) + (matmulEngine.map { ["matmul_engine=\($0.rawValue)"] } ?? [])
+    }
+}
+
+extension MatmulEngineChoice: ExpressibleByArgument {}
+
+extension ConfigurationOptions {
+    /// `resolve()` with the engine options' overrides last.
+    func resolve(engine: EngineOptions) throws -> RunConfiguration {
+        try RunConfiguration.load(file: config, overrides: overrides + engine.overrides)
     }
 }

@@ -10,8 +10,8 @@ extension RunConfiguration {
 
     /// Opens `split` for this rank (`data_layout`, `data_root`, `collection`, `visual_feature`,
     /// `packed_file`): the release layout per rank; the packed and CLIP token files through MPI-IO.
-    func openSplit(_ split: String, world: Communicator) throws -> any InputLoader {
-        let access: HDF5FileAccess = dataLayout != .release && world.size > 1 ? .parallel(world) : .serial
+    func openSplit(_ split: String, world: any World) throws -> any InputLoader {
+        let access: HDF5FileAccess = dataLayout != .release ? .shared(by: world) : .serial
         switch dataLayout {
         case .release, .packed:
             let location: FeatureLocation = dataLayout == .release

@@ -9,6 +9,8 @@ import Testing
 struct TiledSimilarityTests {
     static let Q = TiledSimilarity.queryTile + 45, V = 37, mc = 4, d = 16
 
+    static func indices<S: Sequence<Int>>(_ videos: S) -> [Int32] { videos.map { Int32($0) } }
+
     /// E (V × (Mc+1) × d) from separate C and F.
     static func blocks(C: Tensor, F: Tensor, videos: [Int]) -> Tensor {
         let n = mc + 1
@@ -26,7 +28,7 @@ struct TiledSimilarityTests {
         let F = randomBuffer(Self.V * Self.d, seed: 23)
         let tiled = TiledSimilarity(features: Self.d, clips: Self.mc)
         let E = Self.blocks(C: C, F: F, videos: Array(0..<Self.V))
-        tiled.forward(q: q.pointer, queries: Self.Q, embeddings: E.pointer, videos: Self.V)
+        tiled.forward(q: q.pointer, queries: Self.Q, embeddings: E.pointer, videos: Self.V, globalVideos: Self.indices(0..<Self.V))
         let whole = SimilarityScores(features: Self.d, clips: Self.mc)
         whole.forward(q: q.pointer, queries: Self.Q, clipEmbeddings: C.pointer, frameEmbeddings: F.pointer, videos: Self.V)
         for (a, b, name) in [(tiled.clip, whole.clip, "S_clip"), (tiled.clipUnnormalized, whole.clipUnnormalized, "S_clip'"),
@@ -40,27 +42,45 @@ struct TiledSimilarityTests {
         }
     }
 
-    @Test("a video's scores are the same bits whatever other videos are in its block")
-    func blockInvariance() {
-        let q = randomBuffer(Self.Q * Self.d, seed: 31), C = randomBuffer(Self.V * Self.mc * Self.d, seed: 32)
-        let F = randomBuffer(Self.V * Self.d, seed: 33)
-        let all = Array(0..<Self.V)
-        let reference = TiledSimilarity(features: Self.d, clips: Self.mc)
-        let E = Self.blocks(C: C, F: F, videos: all)
-        reference.forward(q: q.pointer, queries: Self.Q, embeddings: E.pointer, videos: Self.V)
-        for subset in [[3], [0, 2, 4, 6], [1, 5], [6, 5, 4, 3, 2, 1, 0], Array(13..<Self.V), Array((0..<Self.V).reversed())] {
-            let s = TiledSimilarity(features: Self.d, clips: Self.mc)
-            let Es = Self.blocks(C: C, F: F, videos: subset)
-            s.forward(q: q.pointer, queries: Self.Q, embeddings: Es.pointer, videos: subset.count)
+    /// (clips, features): small products (OpenBLAS under every engine) and products large enough
+    /// for oneDNN's pieces (256 × 8·33 × 128).
+    static let blockSizes: [(mc: Int, d: Int)] = [(4, 16), (32, 128)]
+
+    @Test("a video's scores are the same bits whatever other videos of the rank share its group", arguments: engineSelections)
+    func blockInvariance(selection: MatrixEngineSelection) {
+        for (mc, d) in Self.blockSizes { withEngine(selection) { checkBlockInvariance(mc: mc, d: d) } }
+    }
+
+    func checkBlockInvariance(mc: Int, d: Int) {
+        let Q = Self.Q, V = Self.V
+        let q = randomBuffer(Q * d, seed: 31), C = randomBuffer(V * mc * d, seed: 32), F = randomBuffer(V * d, seed: 33)
+        let all = Array(0..<V)
+        func blocks(_ videos: [Int]) -> Tensor {
+            let n = mc + 1, E = Tensor(shape: [max(videos.count * n * d, 1)])
+            for (j, v) in videos.enumerated() {
+                (E.pointer + j * n * d).update(from: C.pointer + v * mc * d, count: mc * d)
+                (E.pointer + (j * n + mc) * d).update(from: F.pointer + v * d, count: d)
+            }
+            return E
+        }
+        let reference = TiledSimilarity(features: d, clips: mc)
+        let E = blocks(all)
+        reference.forward(q: q.pointer, queries: Q, embeddings: E.pointer, videos: V, globalVideos: Self.indices(all))
+        for subset in [[3], [0, 2, 4, 6], [1, 5], [6, 5, 4, 3, 2, 1, 0], Array(13..<V), Array((0..<V).reversed())] {
+            let s = TiledSimilarity(features: d, clips: mc)
+            let Es = blocks(subset)
+            s.forward(q: q.pointer, queries: Q, embeddings: Es.pointer, videos: subset.count, globalVideos: Self.indices(subset))
+            var differing = 0
             for (j, v) in subset.enumerated() {
-                for i in 0..<Self.Q {
+                for i in 0..<Q {
                     for (a, b) in [(s.clip, reference.clip), (s.clipUnnormalized, reference.clipUnnormalized),
-                                   (s.frame, reference.frame), (s.frameUnnormalized, reference.frameUnnormalized)] {
-                        let x = a.pointer[i * subset.count + j], y = b.pointer[i * Self.V + v]
-                        #expect(x.bitPattern == y.bitPattern, "video \(v) query \(i) in block \(subset)")
+                                   (s.frame, reference.frame), (s.frameUnnormalized, reference.frameUnnormalized)]
+                    where a.pointer[i * subset.count + j].bitPattern != b.pointer[i * V + v].bitPattern {
+                        differing += 1
                     }
                 }
             }
+            #expect(differing == 0, "mc \(mc) d \(d): \(differing) scores differ in block \(subset)")
         }
     }
 
@@ -72,7 +92,7 @@ struct TiledSimilarityTests {
         let w = upstream.pointer
         let tiled = TiledSimilarity(features: d, clips: mc)
         let E = Self.blocks(C: C, F: F, videos: Array(0..<V))
-        tiled.forward(q: q.pointer, queries: Q, embeddings: E.pointer, videos: V)
+        tiled.forward(q: q.pointer, queries: Q, embeddings: E.pointer, videos: V, globalVideos: Self.indices(0..<V))
         let dq = Tensor(shape: [Q * d]), dE = Tensor(shape: [V * n * d])
         tiled.backward(q: q.pointer, embeddings: E.pointer, dClip: w, dClipUnnormalized: w + Q * V, dFrame: w + 2 * Q * V,
                        dFrameUnnormalized: w + 3 * Q * V, dq: dq.pointer, dE: dE.pointer)

@@ -20,13 +20,13 @@ public final class AttentionPooling {
     public func forward(_ x: UnsafePointer<Float>, batch: SequenceBatch) {
         let d = features, rows = batch.rows
         let a = logits.reserve(rows)
-        BLAS.gemm(m: rows, n: 1, k: d, a: x, lda: d, b: weight.value, ldb: 1, c: a, ldc: 1)
+        MatrixEngine.gemm(m: rows, n: 1, k: d, a: x, lda: d, b: weight.value, ldb: 1, c: a, ldc: 1)
         let y = output.zeroed(batch.count * d)
         for s in 0..<batch.count {
             let o = batch.offsets[s], n = batch.lengths[s]
             Softmax.forward(logits: a + o, probabilities: a + o, rows: 1, cols: n)
             // pooled_s = a_sᵀ X_s
-            BLAS.gemm(transA: true, m: 1, n: d, k: n, a: a + o, lda: 1, b: x + o * d, ldb: d, c: y + s * d, ldc: d)
+            MatrixEngine.gemm(transA: true, m: 1, n: d, k: n, a: a + o, lda: 1, b: x + o * d, ldb: d, c: y + s * d, ldc: d)
         }
     }
 
@@ -39,12 +39,12 @@ public final class AttentionPooling {
         for s in 0..<batch.count {
             let o = batch.offsets[s], n = batch.lengths[s]
             // dx_n += a_n · dy_s ; da_n = x_n · dy_s
-            BLAS.gemm(m: n, n: d, k: 1, a: a + o, lda: 1, b: dy + s * d, ldb: d, beta: 1, c: dx + o * d, ldc: d)
-            BLAS.gemm(m: n, n: 1, k: d, a: x + o * d, lda: d, b: dy + s * d, ldb: 1, c: da + o, ldc: 1)
+            MatrixEngine.gemm(m: n, n: d, k: 1, a: a + o, lda: 1, b: dy + s * d, ldb: d, beta: 1, c: dx + o * d, ldc: d)
+            MatrixEngine.gemm(m: n, n: 1, k: d, a: x + o * d, lda: d, b: dy + s * d, ldb: 1, c: da + o, ldc: 1)
             Softmax.backward(probabilities: a + o, dProbabilities: da + o, dLogits: dt + o, rows: 1, cols: n)
         }
         // dw += dtᵀ X ; dx += dt wᵀ
-        BLAS.gemm(transA: true, m: 1, n: d, k: rows, a: dt, lda: 1, b: x, ldb: d, beta: 1, c: weight.gradient, ldc: d)
-        BLAS.gemm(m: rows, n: d, k: 1, a: dt, lda: 1, b: weight.value, ldb: d, beta: 1, c: dx, ldc: d)
+        MatrixEngine.gemm(transA: true, m: 1, n: d, k: rows, a: dt, lda: 1, b: x, ldb: d, beta: 1, c: weight.gradient, ldc: d)
+        MatrixEngine.gemm(m: rows, n: d, k: 1, a: dt, lda: 1, b: weight.value, ldb: d, beta: 1, c: dx, ldc: d)
     }
 }

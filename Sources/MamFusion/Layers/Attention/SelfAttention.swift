@@ -96,7 +96,7 @@ public final class SelfAttention {
             let stream = dropout.stream(item: batch.globalIndices[s])
             for h in 0..<heads {
                 let S = P + probabilityOffsets[s] + h * len * len
-                BLAS.gemm(transB: true, m: len, n: len, k: dh, alpha: scale, a: Q + o + h * dh, lda: d,
+                MatrixEngine.gemm(transB: true, m: len, n: len, k: dh, alpha: scale, a: Q + o + h * dh, lda: d,
                           b: K + o + h * dh, ldb: d, c: S, ldc: len)
                 if let G { for i in 0..<len { ElementwiseProduct.forward(a: S + i * len, b: G + i * L, y: S + i * len, count: len) } }
                 Softmax.forward(logits: S, probabilities: S, rows: len, cols: len)
@@ -107,7 +107,7 @@ public final class SelfAttention {
                     Dropout.forward(x: S, y: Pd, mask: nil, count: len * len, p: p, stream: stream, start: site.start + h * len * len)
                     used = UnsafePointer(Pd)
                 }
-                BLAS.gemm(m: len, n: dh, k: len, a: used, lda: len, b: V + o + h * dh, ldb: d, c: C + o + h * dh, ldc: d)
+                MatrixEngine.gemm(m: len, n: dh, k: len, a: used, lda: len, b: V + o + h * dh, ldb: d, c: C + o + h * dh, ldc: d)
             }
         }
         let out = scratch.slot(Slot.projected, n)
@@ -155,9 +155,9 @@ public final class SelfAttention {
                     used = UnsafePointer(Pd)
                 }
                 // dV_h += Pdᵀ dctx_h ; dPd = dctx_h V_hᵀ
-                BLAS.gemm(transA: true, m: len, n: dh, k: len, a: used, lda: len, b: dC + o + h * dh, ldb: d,
+                MatrixEngine.gemm(transA: true, m: len, n: dh, k: len, a: used, lda: len, b: dC + o + h * dh, ldb: d,
                           beta: 1, c: dV + o + h * dh, ldc: d)
-                BLAS.gemm(transB: true, m: len, n: len, k: dh, a: dC + o + h * dh, lda: d, b: V + o + h * dh, ldb: d,
+                MatrixEngine.gemm(transB: true, m: len, n: len, k: dh, a: dC + o + h * dh, lda: d, b: V + o + h * dh, ldb: d,
                           c: dPd, ldc: len)
                 let dP: UnsafePointer<Float>
                 if p == 0 {
@@ -170,9 +170,9 @@ public final class SelfAttention {
                 dS.update(repeating: 0, count: m)
                 Softmax.backward(probabilities: S, dProbabilities: dP, dLogits: dS, rows: len, cols: len)
                 if let G { for i in 0..<len { ElementwiseProduct.forward(a: dS + i * len, b: G + i * L, y: dS + i * len, count: len) } }
-                BLAS.gemm(m: len, n: dh, k: len, alpha: scale, a: dS, lda: len, b: K + o + h * dh, ldb: d,
+                MatrixEngine.gemm(m: len, n: dh, k: len, alpha: scale, a: dS, lda: len, b: K + o + h * dh, ldb: d,
                           beta: 1, c: dQ + o + h * dh, ldc: d)
-                BLAS.gemm(transA: true, m: len, n: dh, k: len, alpha: scale, a: dS, lda: len, b: Q + o + h * dh, ldb: d,
+                MatrixEngine.gemm(transA: true, m: len, n: dh, k: len, alpha: scale, a: dS, lda: len, b: Q + o + h * dh, ldb: d,
                           beta: 1, c: dK + o + h * dh, ldc: d)
             }
         }

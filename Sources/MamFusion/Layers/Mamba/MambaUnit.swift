@@ -94,11 +94,11 @@ public struct MambaUnit: Sendable {
         let s = ws.scratch
         ws.savedInput = x
         // [x' | z] = x W_inᵀ
-        BLAS.gemm(transB: true, m: rows, n: 2 * e, k: d, a: x, lda: d,
+        MatrixEngine.gemm(transB: true, m: rows, n: 2 * e, k: d, a: x, lda: d,
                   b: p.inProjection.pointer, ldb: d, c: ws.projected, ldc: 2 * e)
         coreForward(rows: rows, lengths: lengths, parameters: p.core, gated: s.gated, workspace: ws)
         // out = (y ⊙ SiLU(z)) W_outᵀ
-        BLAS.gemm(transB: true, m: rows, n: d, k: e, a: s.gated, lda: e,
+        MatrixEngine.gemm(transB: true, m: rows, n: d, k: e, a: s.gated, lda: e,
                   b: p.outProjection.pointer, ldb: e, c: out, ldc: d)
     }
 
@@ -223,16 +223,16 @@ public struct MambaUnit: Sendable {
         let s = ws.scratch
         // out_proj: ∂W_out += ∂outᵀ gated (gated recomputed from y, z); ∂gated = ∂out W_out
         mf_mamba_gate_forward(rows, e, ws.scanOutput, ws.projected + e, 2 * e, s.gated)
-        BLAS.gemm(transA: true, m: d, n: e, k: rows, a: dOut, lda: d, b: s.gated, ldb: e,
+        MatrixEngine.gemm(transA: true, m: d, n: e, k: rows, a: dOut, lda: d, b: s.gated, ldb: e,
                   beta: 1, c: g.outProjection.pointer, ldc: e)
-        BLAS.gemm(m: rows, n: e, k: d, a: dOut, lda: d, b: p.outProjection.pointer, ldb: e,
+        MatrixEngine.gemm(m: rows, n: e, k: d, a: dOut, lda: d, b: p.outProjection.pointer, ldb: e,
                   c: s.gated, ldc: e)
         coreBackward(rows: rows, lengths: lengths, parameters: p.core, gradients: g.core, gatedGradient: s.gated,
                      projectedGradient: s.projectedGradient, workspace: ws)
         // in_proj: ∂W_in += ∂[x'|z]ᵀ x; ∂x = ∂[x'|z] W_in
-        BLAS.gemm(transA: true, m: 2 * e, n: d, k: rows, a: s.projectedGradient, lda: 2 * e, b: ws.savedInput, ldb: d,
+        MatrixEngine.gemm(transA: true, m: 2 * e, n: d, k: rows, a: s.projectedGradient, lda: 2 * e, b: ws.savedInput, ldb: d,
                   beta: 1, c: g.inProjection.pointer, ldc: d)
-        BLAS.gemm(m: rows, n: d, k: 2 * e, a: s.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
+        MatrixEngine.gemm(m: rows, n: d, k: 2 * e, a: s.projectedGradient, lda: 2 * e, b: p.inProjection.pointer, ldb: d,
                   beta: dxBeta, c: dx, ldc: d)
     }
 

@@ -77,9 +77,9 @@ public final class FusionAttention {
         let P = probabilities.reserve(heads * nt * nm), C = ctx.reserve(nt * d)
         for h in 0..<heads {
             let S = P + h * nt * nm
-            BLAS.gemm(transB: true, m: nt, n: nm, k: dh, alpha: scale, a: Q + h * dh, lda: d, b: K + h * dh, ldb: d, c: S, ldc: nm)
+            MatrixEngine.gemm(transB: true, m: nt, n: nm, k: dh, alpha: scale, a: Q + h * dh, lda: d, b: K + h * dh, ldb: d, c: S, ldc: nm)
             Softmax.forward(logits: S, probabilities: S, rows: nt, cols: nm)
-            BLAS.gemm(m: nt, n: dh, k: nm, a: S, lda: nm, b: V + h * dh, ldb: d, c: C + h * dh, ldc: d)
+            MatrixEngine.gemm(m: nt, n: dh, k: nm, a: S, lda: nm, b: V + h * dh, ldb: d, c: C + h * dh, ldc: d)
         }
         let A = attended.reserve(nt * d)
         Linear.forward(x: C, weight: outWeight.value, bias: outBias.value, y: A, rows: nt, inFeatures: d, outFeatures: d)
@@ -103,12 +103,12 @@ public final class FusionAttention {
         let gP = dP.reserve(nt * nm), gS = dS.reserve(nt * nm)
         for h in 0..<heads {
             let S = P + h * nt * nm
-            BLAS.gemm(transA: true, m: nm, n: dh, k: nt, a: S, lda: nm, b: dC + h * dh, ldb: d, beta: 1, c: dV + h * dh, ldc: d)
-            BLAS.gemm(transB: true, m: nt, n: nm, k: dh, a: dC + h * dh, lda: d, b: V + h * dh, ldb: d, c: gP, ldc: nm)
+            MatrixEngine.gemm(transA: true, m: nm, n: dh, k: nt, a: S, lda: nm, b: dC + h * dh, ldb: d, beta: 1, c: dV + h * dh, ldc: d)
+            MatrixEngine.gemm(transB: true, m: nt, n: nm, k: dh, a: dC + h * dh, lda: d, b: V + h * dh, ldb: d, c: gP, ldc: nm)
             gS.update(repeating: 0, count: nt * nm)
             Softmax.backward(probabilities: S, dProbabilities: gP, dLogits: gS, rows: nt, cols: nm)
-            BLAS.gemm(m: nt, n: dh, k: nm, alpha: scale, a: gS, lda: nm, b: K + h * dh, ldb: d, beta: 1, c: dQ + h * dh, ldc: d)
-            BLAS.gemm(transA: true, m: nm, n: dh, k: nt, alpha: scale, a: gS, lda: nm, b: Q + h * dh, ldb: d, beta: 1, c: dK + h * dh, ldc: d)
+            MatrixEngine.gemm(m: nt, n: dh, k: nm, alpha: scale, a: gS, lda: nm, b: K + h * dh, ldb: d, beta: 1, c: dQ + h * dh, ldc: d)
+            MatrixEngine.gemm(transA: true, m: nm, n: dh, k: nt, alpha: scale, a: gS, lda: nm, b: Q + h * dh, ldb: d, beta: 1, c: dK + h * dh, ldc: d)
         }
         Linear.backward(x: target, weight: inWeight.value, dy: dQ, dx: dTarget, dWeight: inWeight.gradient, dBias: inBias.gradient,
                         rows: nt, inFeatures: d, outFeatures: d)

@@ -124,7 +124,7 @@ public final class PRVRLossHead: ShardedHead {
             (E + j * n * d).update(from: C + j * mc * d, count: mc * d)
             (E + (j * n + mc) * d).update(from: F + j * d, count: d)
         }
-        similarity.forward(q: Qg, queries: Q, embeddings: E, videos: Vr)
+        g.videos.withUnsafeBufferPointer { similarity.forward(q: Qg, queries: Q, embeddings: E, videos: Vr, globalVideos: $0.baseAddress!) }
 
         // 3. The stage gives the query-diverse loss's input x of own queries; its loss is local.
         let x = try stage.forward(q2: q2, F: F, geometry: g, send: send, receive: receive, collectives: &collectives)

@@ -1,0 +1,41 @@
+/* bfloat16 rounding: see CKernelsMatmul.h. Plain loops on 32-bit patterns; clang vectorises them
+ * (AVX2 integer lanes), so a conversion runs at memory speed. */
+#include <string.h>
+#include "CKernelsMatmul.h"
+
+static inline uint32_t bits_of(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+static inline float float_of(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+
+/* Round to nearest, ties to even: add 0x7FFF plus the lowest kept bit, then truncate. A NaN
+ * (exponent all ones, fraction non-zero) keeps its sign and top bits and is made quiet, so it
+ * cannot round into an infinity. Values above the largest bf16 round to ±inf, as RNE requires. */
+static inline uint32_t rounded_pattern(uint32_t u) {
+    uint32_t nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+    uint32_t rne = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    uint32_t quiet = (u | 0x00400000u) & 0xFFFF0000u;
+    return nan ? quiet : rne;
+}
+
+uint16_t mf_bf16_from_float(float x) { return (uint16_t)(rounded_pattern(bits_of(x)) >> 16); }
+
+void mf_bf16_round_matrix(const float *src, size_t ld_src, size_t rows, size_t cols,
+                          uint16_t *dst, size_t ld_dst) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *s = src + r * ld_src;
+        uint16_t *d = dst + r * ld_dst;
+        for (size_t c = 0; c < cols; c++) d[c] = (uint16_t)(rounded_pattern(bits_of(s[c])) >> 16);
+    }
+}
+
+void mf_bf16_round_matrix_f32(const float *src, size_t ld_src, size_t rows, size_t cols,
+                              float *dst, size_t ld_dst) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *s = src + r * ld_src;
+        float *d = dst + r * ld_dst;
+        for (size_t c = 0; c < cols; c++) d[c] = float_of(rounded_pattern(bits_of(s[c])));
+    }
+}
+
+void mf_bf16_widen(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = float_of((uint32_t)src[i] << 16);
+}
