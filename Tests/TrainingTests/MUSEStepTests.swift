@@ -121,4 +121,47 @@ struct MUSEStepTests {
             #expect(snapshots[group]!.contains { $0 != 0 })
         }
     }
+
+    /// One step's gradient under `selection`.
+    static func gradient(_ c: RunConfiguration, _ p: ParameterSet, _ fixture: PairStepFixture, _ selection: MatrixEngineSelection,
+                         microBatch: Int = 0) throws -> [Float] {
+        let step = Self.step(c, parameters: p)
+        let result = try withEngine(selection) {
+            try step.run(fixture.plan(microBatch: microBatch), inputs: fixture.inputs, videoNames: { "v\($0)" },
+                         key: StepKey(seed: 5, step: 9, epoch: 0, dropoutEnabled: true))
+        }
+        #expect(result.terms.total.isFinite && result.nonFinite == nil)
+        return Array(step.model.gradients.storage.buffer)
+    }
+
+    /// bf16's error bound against the fp32 twin, normwise (as `EngineStepTests.stepBound`): each
+    /// product's operands lose 8 bits (u = 2⁻⁸), the step chains about 20 products (2 blocks of
+    /// projections, the head) with errors of random sign, ≈ √20·2u ≈ 3.5% typical. Bound 5%.
+    static let bf16Bound = 0.05
+
+    @Test("bf16: the step's gradient is the fp32 gradient within bf16's error; micro-batches give the whole share's",
+          arguments: engineSelections.filter { $0.precision == .bf16 })
+    func bf16(selection: MatrixEngineSelection) throws {
+        let c = tinyMUSEConfiguration(trainPyramid: true)
+        let p = ParameterSet(layout: c.parameterLayout)
+        MUSEModel.initialize(p, seed: 3)
+        let fixture = PairStepFixture(c, pairs: Self.pairs, realFrames: Self.realFrames, seed: 44)
+        let g16 = try Self.gradient(c, p, fixture, selection)
+        let g32 = try Self.gradient(c, p, fixture, MatrixEngineSelection(engine: selection.engine, precision: .fp32))
+        #expect(g16 != g32, "bf16 must round something")
+        var squaredDifference = 0.0, squaredNorm = 0.0
+        for (x, y) in zip(g16, g32) {
+            squaredDifference += Double(x - y) * Double(x - y)
+            squaredNorm += Double(y) * Double(y)
+        }
+        let relative = (squaredDifference / squaredNorm).squareRoot()
+        print("MUSE \(selection): ‖g_bf16 − g_fp32‖/‖g_fp32‖ = \(relative)")
+        #expect(relative < Self.bf16Bound, "\(relative)")
+        let largest = g16.reduce(0) { max($0, abs($1)) }
+        for micro in [1, 4] {
+            let g = try Self.gradient(c, p, fixture, selection, microBatch: micro)
+            let worst = zip(g, g16).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst <= 1e-5 * largest, "bf16 micro-batch \(micro): \(worst) of \(largest)")
+        }
+    }
 }
