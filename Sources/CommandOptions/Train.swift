@@ -87,6 +87,12 @@ public struct Train: ParsableCommand {
 public enum Validation {
     public static func make(config: RunConfiguration, world: any World) throws -> (any TrainableModel) throws -> (metrics: [String: Double], sumR: Double) {
         let loader = try config.openSplit("val", world: world)
+        if config.modelType.retrievalTask == .textVideo {
+            return { model in
+                let m = try SplitEvaluation(model: model, world: world, loader: loader).evaluateTextVideo().metrics
+                return (Dictionary(uniqueKeysWithValues: m.named.map { ($0.name, $0.value) }), m.rSum)
+            }
+        }
         return { model in
             let m = try SplitEvaluation(model: model, world: world, loader: loader).evaluate().metrics
             return (["r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "median_rank": m.medianRank, "mean_rank": m.meanRank], m.sumR)

@@ -45,7 +45,7 @@ public final class Trainer {
     public let world: any World
     public let model: any TrainableModel
     public let step: DistributedStep
-    let loader: SplitLoader
+    let loader: any InputLoader
     let sampler: EpochSampler
     public private(set) var state = TrainingState()
     let records: RunRecords
@@ -58,7 +58,7 @@ public final class Trainer {
     /// The one stall detector: guards every blocking collective of a step and the check-ins.
     let watchdog: CollectiveWatchdog
 
-    public init(configuration c: RunConfiguration, world: any World, loader: SplitLoader, options: TrainerOptions,
+    public init(configuration c: RunConfiguration, world: any World, loader: any InputLoader, options: TrainerOptions,
                 validator: ((any TrainableModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
         configuration = c
         self.world = world
@@ -196,9 +196,17 @@ public final class Trainer {
                     for (k, v) in metrics { fields[k] = .double(v) }
                     records.record(fields)
                     if options.progress {
-                        log(String(format: "epoch %d validation: R@1 %.2f R@5 %.2f R@10 %.2f R@100 %.2f SumR %.2f%@", epoch,
-                                   metrics["r1"] ?? .nan, metrics["r5"] ?? .nan, metrics["r10"] ?? .nan, metrics["r100"] ?? .nan, sumR,
-                                   improved ? " (best so far)" : " (best \(String(format: "%.2f", state.bestSumR)) at epoch \(state.bestEpoch))"))
+                        let best = improved ? " (best so far)" : " (best \(String(format: "%.2f", state.bestSumR)) at epoch \(state.bestEpoch))"
+                        if let t2v = metrics["t2v_r1"] {
+                            log(String(format: "epoch %d validation: t2v R@1 %.2f R@5 %.2f R@10 %.2f MdR %.1f MnR %.1f | v2t R@1 %.2f R@5 %.2f R@10 %.2f "
+                                       + "MdR %.1f MnR %.1f | RSum %.2f%@", epoch, t2v, metrics["t2v_r5"] ?? .nan, metrics["t2v_r10"] ?? .nan,
+                                       metrics["t2v_median_rank"] ?? .nan, metrics["t2v_mean_rank"] ?? .nan, metrics["v2t_r1"] ?? .nan,
+                                       metrics["v2t_r5"] ?? .nan, metrics["v2t_r10"] ?? .nan, metrics["v2t_median_rank"] ?? .nan,
+                                       metrics["v2t_mean_rank"] ?? .nan, sumR, best))
+                        } else {
+                            log(String(format: "epoch %d validation: R@1 %.2f R@5 %.2f R@10 %.2f R@100 %.2f SumR %.2f%@", epoch,
+                                       metrics["r1"] ?? .nan, metrics["r5"] ?? .nan, metrics["r10"] ?? .nan, metrics["r100"] ?? .nan, sumR, best))
+                        }
                     }
                 }
                 if improved { try saveCheckpoint(to: records.bestCheckpoint) }

@@ -49,6 +49,7 @@ struct Evaluate: ParsableCommand {
         let model = try loadModel(config: config, checkpoint: checkpoint, rank: world.rank)
         let loader = try config.openSplit(split, world: world)
         let evaluation = SplitEvaluation(model: model, world: world, loader: loader)
+        if config.modelType.retrievalTask == .textVideo { return try evaluateTextVideo(evaluation, config: config, world: world) }
         let start = MonotonicClock.now()
         let shard: VideoShard
         if let index {
@@ -100,6 +101,49 @@ struct Evaluate: ParsableCommand {
         print(String(format: "median rank %.1f, mean rank %.1f; %.2f s; %d bytes exchanged per rank", m.medianRank, m.meanRank,
                      seconds, result.traffic.totalBytes))
         print(EvaluationPhases.table(all, usedIndex: index != nil))
+        if let ranksOut { print("ranks written to \(ranksOut)") }
+    }
+}
+
+extension Evaluate {
+    /// A text–video model (MUSE): t2v and v2t ranks (`TextVideoEvaluator`), both directions in
+    /// the table, `--json` and `--ranks-out`.
+    func evaluateTextVideo(_ evaluation: SplitEvaluation, config: RunConfiguration, world: Communicator) throws {
+        guard index == nil else { throw ValidationError("--index is for the PRVR models; \(config.model) encodes its videos") }
+        let start = MonotonicClock.now()
+        let bar = world.rank == 0 && !json ? ProgressBar("encoding videos (rank 0)", unit: .items("videos")) : nil
+        evaluation.progress = bar.map { bar in { bar.update($0, $1) } }
+        let shard = try evaluation.encodeVideos()
+        bar?.finish()
+        let queries = try evaluation.encodeQueries()
+        let result = try TextVideoEvaluator(world: world, memoryBudget: memoryBudget).evaluate(queries: queries, videos: shard)
+        let seconds = MonotonicClock.now() - start
+        try world.barrier()
+        let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 512, k: 512, repeats: 3)
+        let phases = EvaluationPhases(evaluation.phases, result.timing, sgemm: sgemm, peakResident: Double(ProcessMemory.peakResidentBytes() ?? 0))
+        let all = try EvaluationPhases.gather(phases, world: world)
+        guard world.rank == 0 else { return }
+        let split = evaluation.loader.index
+        if let ranksOut {
+            try TextVideoRankWriter.write(to: ranksOut, captionIDs: split.captions.map(\.capID), videoIDs: split.videoIDs,
+                                          groundTruth: split.captions.map(\.videoIndex), result: result)
+        }
+        let m = result.metrics
+        if json {
+            var object: [String: Any] = [
+                "checkpoint": checkpoint ?? "", "model": config.model, "split": split.split, "collection": split.collection,
+                "queries": split.captionCount, "videos": split.videoCount, "ranks": world.size, "blas_threads": BLAS.threads, "seconds": seconds,
+            ]
+            for (name, value) in m.named { object[name] = value }
+            for (key, value) in EvaluationPhases.summary(all) { object[key] = value }
+            try printJSONObject(object)
+            return
+        }
+        print("evaluation of \(checkpoint ?? "the untrained model (seed \(config.seed))") on \(split.collection)/\(split.split): "
+              + "\(split.captionCount) captions × \(split.videoCount) videos on \(world.size) rank\(world.size == 1 ? "" : "s")")
+        print(RecallTable.format(m))
+        print(String(format: "%.2f s", seconds))
+        print(EvaluationPhases.table(all, usedIndex: false))
         if let ranksOut { print("ranks written to \(ranksOut)") }
     }
 }
@@ -197,6 +241,14 @@ func loadModel(config: RunConfiguration, checkpoint: String?, rank: Int) throws 
 
 /// The R@K table the commands print.
 enum RecallTable {
+    /// Both directions of a text–video evaluation.
+    static func format(_ m: TextVideoMetrics) -> String {
+        func row(_ name: String, _ r: RecallMetrics) -> String {
+            String(format: "  %@  R@1 %6.2f   R@5 %6.2f   R@10 %6.2f   MdR %6.1f   MnR %7.1f", name, r.r1, r.r5, r.r10, r.medianRank, r.meanRank)
+        }
+        return [row("t2v", m.textToVideo), row("v2t", m.videoToText), String(format: "  RSum %7.2f", m.rSum)].joined(separator: "\n")
+    }
+
     static func format(_ m: RecallMetrics) -> String {
         String(format: "  R@1 %6.2f   R@5 %6.2f   R@10 %6.2f   R@100 %6.2f   SumR %7.2f", m.r1, m.r5, m.r10, m.r100, m.sumR)
     }
