@@ -45,3 +45,19 @@ extension ConfigurationOptions {
         try RunConfiguration.load(file: config, overrides: overrides + engine.overrides)
     }
 }
+
+/// A list of engines and precisions to compare in one run: `openblas:fp32,onednn:bf16`.
+enum EngineList {
+    static func parse(_ text: String, option: String) throws -> [MatrixEngineSelection] {
+        let items = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard !items.isEmpty else { throw ValidationError("\(option): give engine:precision pairs, e.g. openblas:fp32,onednn:bf16") }
+        return try items.map { item in
+            let parts = item.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, let engine = MatmulEngineKind(rawValue: parts[0]), let precision = Precision(rawValue: parts[1]) else {
+                throw ValidationError("\(option): '\(item)' is not engine:precision (engines openblas, onednn; precisions fp32, bf16)")
+            }
+            if engine == .onednn, let reason = OneDNNLibrary.unavailableReason { throw ValidationError("\(option): \(reason)") }
+            return MatrixEngineSelection(engine: engine, precision: precision)
+        }
+    }
+}
