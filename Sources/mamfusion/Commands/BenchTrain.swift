@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandOptions
 import FeatureData
 import Foundation
 import MamFusion

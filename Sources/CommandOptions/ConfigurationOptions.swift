@@ -4,39 +4,44 @@ import MamFusion
 import TensorKit
 
 /// `--config FILE` and `--set key=value …`, shared by every command that runs the model.
-struct ConfigurationOptions: ParsableArguments {
+public struct ConfigurationOptions: ParsableArguments {
     @Option(name: .long, help: "Run configuration (YAML with the reference key names; see Configs/).")
-    var config: String?
+    public var config: String?
 
     @Option(name: .customLong("set"), parsing: .singleValue, help: "Override one key: --set key=value (repeatable).")
-    var overrides: [String] = []
+    public var overrides: [String] = []
+
+    public init() {}
 
     /// The configuration: file (if given) then overrides, validated (`RunConfiguration.load`).
-    func resolve() throws -> RunConfiguration {
+    public func resolve() throws -> RunConfiguration {
         try RunConfiguration.load(file: config, overrides: overrides)
     }
 }
 
 /// `--precision` and `--matmul-engine` on `eval`, `index` and the benches: the configuration's
 /// `precision` and `matmul_engine` for one run (MATMUL.md).
-struct EngineOptions: ParsableArguments {
+public struct EngineOptions: ParsableArguments {
     @Option(help: "Matrix-product operands: fp32, or bf16 (fp32 accumulation; overrides the configuration's 'precision').")
-    var precision: Precision?
+    public var precision: Precision?
 
     @Option(name: .customLong("matmul-engine"), help: "auto, onednn or openblas (overrides the configuration's 'matmul_engine').")
-    var matmulEngine: MatmulEngineChoice?
+    public var matmulEngine: MatmulEngineChoice?
+
+    public init() {}
 
     /// As `--set` overrides, applied after the configuration's own.
-    var overrides: [String] {
+    public var overrides: [String] {
         (precision.map { ["precision=\($0.rawValue)"] } ?? []) + (matmulEngine.map { ["matmul_engine=\($0.rawValue)"] } ?? [])
     }
 }
 
 extension MatmulEngineChoice: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 extension ConfigurationOptions {
     /// `resolve()` with the engine options' overrides last.
-    func resolve(engine: EngineOptions) throws -> RunConfiguration {
+    public func resolve(engine: EngineOptions) throws -> RunConfiguration {
         try RunConfiguration.load(file: config, overrides: overrides + engine.overrides)
     }
 }
