@@ -47,8 +47,8 @@ extension ConfigurationOptions {
 }
 
 /// A list of engines and precisions to compare in one run: `openblas:fp32,onednn:bf16`.
-enum EngineList {
-    static func parse(_ text: String, option: String) throws -> [MatrixEngineSelection] {
+public enum EngineList {
+    public static func parse(_ text: String, option: String) throws -> [MatrixEngineSelection] {
         let items = text.split(separator: ",", omittingEmptySubsequences: false)
         guard !items.isEmpty else { throw ValidationError("\(option): give engine:precision pairs, e.g. openblas:fp32,onednn:bf16") }
         return try items.map { item in
