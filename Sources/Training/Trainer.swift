@@ -236,6 +236,8 @@ public final class Trainer {
         /// The largest and the smallest compute time (encoders, head, backward) of any rank,
         /// seconds: the faster ranks wait the difference in the step's collectives.
         var computeSecondsMax: Double, computeSecondsMin: Double
+        /// Useful FLOPs of every rank's encoders, summed.
+        var encoderFlops: Double
     }
 
     /// One small exchange per step (`World.gatherOutcomes`, the failure agreement) settles, for
@@ -247,9 +249,9 @@ public final class Trainer {
         if bad {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
-        // Per rank: [stop signal, peak RSS, head µs, compute µs].
+        // Per rank: [stop signal, peak RSS, head µs, compute µs, encoder kFLOP].
         let local: [Int64] = [Int64(mf_stop_signal()), Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded()),
-                              Int64((result.compute * 1e6).rounded())]
+                              Int64((result.compute * 1e6).rounded()), Int64((result.encoderFlops / 1e3).rounded())]
         let outcome = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
             try world.gatherOutcomes(failed: bad, values: local)
         }
@@ -264,7 +266,8 @@ public final class Trainer {
         }
         return StepAgreement(stopSignal: Int32(largest(0)), peakResidentBytes: Int(largest(1)), headSeconds: Double(largest(2)) / 1e6,
                              computeSecondsMax: Double(largest(3)) / 1e6,
-                             computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6)
+                             computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6,
+                             encoderFlops: Double(outcome.values.reduce(0) { $0 + $1[4] }) * 1e3)
     }
 
     /// Every rank arrives at `label`, at the same step — under the watchdog, so a rank that never
@@ -333,6 +336,9 @@ public final class Trainer {
         (record.gatherBytes, record.headReductionBytes, record.gradientBytes, record.bytesSent) =
             (r.gatherBytes, r.headReductionBytes, r.gradientBytes, r.bytesSent)
         record.groupLead = r.groupLead
+        // Useful FLOPs of the step: every rank's encoders and the head over the global batch.
+        record.flops = agreement.encoderFlops + model.flops(frames: Array(repeating: 0, count: batch.videoCount),
+                                                            tokens: Array(repeating: 0, count: batch.queryCount), pass: .trainingStep).head
         records.record(.step(record))
     }
 

@@ -21,6 +21,7 @@ public struct StepRecord: Sendable, Equatable {
     public var microBatch = 0
     public var peakResidentBytesMaxRank = 0
     public var gatherBytes = 0, headReductionBytes = 0, gradientBytes = 0, bytesSent = 0
+    public var flops = 0.0
     public var groupLead: [ParameterGroup: Double] = [:]
 
     public init() {}
@@ -51,6 +52,7 @@ public struct StepRecord: Sendable, Equatable {
         .int("head_reduction_bytes", "bytes rank 0 sent in the head's small reductions", \.headReductionBytes),
         .int("gradient_bytes", "bytes rank 0 sent in the gradient all-reduce", \.gradientBytes),
         .int("bytes_sent", "all of rank 0's bytes sent", \.bytesSent),
+        .double("flops", "useful FLOPs of the step: every rank's encoders and the head over the global batch", \.flops),
     ]
 
     /// The keys of the fields that are not in `fields`: each loss term's name, the list of them,
