@@ -57,6 +57,8 @@ struct TrainerTests {
             }
         }
         #expect(try losses(child) == losses(here) && losses(here).count == 5)
+        let records = try RunRecord.read(here + "/metrics.jsonl").steps
+        #expect(records.map(\.step) == Array(1...5) && records.allSatisfy { $0.terms.terms.map(\.name) == PRVRLossTerms.names && $0.seconds > 0 })
     }
 
     @Test("training steps run, records and checkpoints are written, and k + k resumed steps equal 2k steps bit for bit")

@@ -4,6 +4,7 @@ import FeatureData
 import Foundation
 import MamFusion
 import TensorKit
+import Training
 
 /// `mamfusion bench train --config FILE --ranks 1,2 --videos 128,512`: for each global batch,
 /// runs `mpirun -np P mamfusion train` for a few steps on synthetic data shaped like the
@@ -200,7 +201,7 @@ struct BenchTrain: ParsableCommand {
         /// The slowest rank's compute minus the fastest's (per step, median): the load imbalance
         /// the faster ranks wait out in the collectives.
         let computeSpread: Double
-        /// The slowest rank's compute (median over steps; rank 0's where not recorded).
+        /// The slowest rank's compute (median over steps).
         let computeMax: Double
         let bytes, gatherBytes, headReductionBytes, gradientBytes, peakResident: Double
         /// Useful FLOPs of a step (the trainer's `flops` record).
@@ -212,27 +213,22 @@ struct BenchTrain: ParsableCommand {
         var hidden: Double { inFlight > 0 ? max(0, 1 - wait / inFlight) : 0 }
 
         init(metrics path: String, skip: Int) throws {
-            let records = try MetricsReader.steps(path).dropFirst(skip)
-            func median(_ key: String) -> Double { mamfusion.median(records.compactMap { $0[key] }) }
-            step = median("seconds"); compute = median("compute_s"); communication = median("communication_s")
-            wait = median("wait_s"); inFlight = median("allreduce_in_flight_s"); head = median("head_s_max_rank")
-            reencode = median("reencode_s"); headCommunication = median("head_communication_s")
-            let spreads = records.compactMap { r -> Double? in
-                guard let most = r["compute_s_max_rank"], let least = r["compute_s_min_rank"] else { return nil }
-                return most - least
-            }
-            computeSpread = spreads.isEmpty ? 0 : mamfusion.median(spreads)
-            let slowest = median("compute_s_max_rank")
-            computeMax = slowest.isNaN ? compute : slowest
+            let records = Array(try RunRecord.read(path).steps.dropFirst(skip))
+            func median(_ value: (StepRecord) -> Double) -> Double { mamfusion.median(records.map(value)) }
+            step = median(\.seconds); compute = median(\.compute); communication = median(\.communication)
+            wait = median(\.wait); inFlight = median(\.allreduceInFlight); head = median(\.headMaxRank)
+            reencode = median(\.reencode); headCommunication = median(\.headCommunication)
+            computeSpread = records.isEmpty ? 0 : median { $0.computeMaxRank - $0.computeMinRank }
+            computeMax = median(\.computeMaxRank)
             var leads: [ParameterGroup: Double] = [:]
-            for key in Set(records.flatMap(\.keys)) where key.hasPrefix("allreduce_lead_") && key.hasSuffix("_s") {
-                leads[ParameterGroup(rawValue: String(key.dropFirst("allreduce_lead_".count).dropLast(2)))] = median(key)
+            for group in Set(records.flatMap(\.groupLead.keys)) {
+                leads[group] = mamfusion.median(records.compactMap { $0.groupLead[group] })
             }
             self.leads = leads
-            bytes = median("bytes_sent"); gatherBytes = median("gather_bytes"); headReductionBytes = median("head_reduction_bytes")
-            gradientBytes = median("gradient_bytes")
-            peakResident = records.compactMap { $0["peak_rss_bytes_max_rank"] }.max() ?? .nan
-            flops = median("flops")
+            bytes = median { Double($0.bytesSent) }; gatherBytes = median { Double($0.gatherBytes) }
+            headReductionBytes = median { Double($0.headReductionBytes) }; gradientBytes = median { Double($0.gradientBytes) }
+            peakResident = records.map { Double($0.peakResidentBytesMaxRank) }.max() ?? .nan
+            flops = median(\.flops)
         }
     }
 
@@ -292,17 +288,6 @@ struct BenchTrain: ParsableCommand {
             let imbalance = imbalanceShare * (encoders / n + head)
             let step = encoders / n + head + imbalance + headCommunication + exposed + rest
             return (step, one.step / (n * step), head, headCommunication, exposed, imbalance)
-        }
-    }
-}
-
-/// Reads the numeric fields of a run's step records.
-enum MetricsReader {
-    static func steps(_ path: String) throws -> [[String: Double]] {
-        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap { line in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  object["type"] as? String == "step" else { return nil }
-            return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
         }
     }
 }
