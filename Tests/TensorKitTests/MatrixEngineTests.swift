@@ -116,8 +116,10 @@ struct MatrixEngineTests {
         }
     }
 
+    /// OpenBLAS in fp32 runs each product whole, as before the engine existed: its small-matrix
+    /// kernels round a row differently by batch (in fp32 that stays a last-bit difference).
     @Test("a row's bits do not depend on how many rows share its product or where it sits (batches, micro-batches, ranks)",
-          arguments: engineSelections)
+          arguments: engineSelections.filter { $0 != .reference })
     func rowsIndependentOfBatch(selection: MatrixEngineSelection) {
         for (n, k) in [(384, 384), (384, 1536), (40, 48)] {
             let rows = 1100
