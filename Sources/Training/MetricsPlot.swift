@@ -2,7 +2,8 @@ import Foundation
 import InputFiles
 
 /// Draws a run's `metrics.jsonl` as one SVG: the weighted loss terms and the total against the
-/// global step (left), and validation R@1/5/10/100 and SumR against the epoch (right) — or
+/// global step (left), and validation R@1/5/10/100 and SumR against the epoch (right; a
+/// text–video model: t2v and v2t R@1/5/10 and RSum) — or
 /// several runs overlaid on one figure (`comparisonSVG`: e.g. GMMFormer and MamFusion trained on
 /// the same collection). Plain SVG, no dependencies; `mamfusion plot` converts it to PNG when a
 /// converter is present.
@@ -49,13 +50,18 @@ public enum MetricsPlot {
                 points(records, x: x, key: key).map { Series(name: key, points: $0, color: palette[i % palette.count]) }
             }
         }
-        let loss = series(steps, x: "step", keys: ["loss", "clip_nce", "clip_trip", "frame_nce", "frame_trip", "qdl"])
-        let recall = series(validations, x: "epoch", keys: ["r1", "r5", "r10", "r100"])
-        let sumR = series(validations, x: "epoch", keys: ["sumr"])
+        // The PRVR models' terms and R@K, or a text–video model's (MUSE: t2v and v2t, RSum of six).
+        let loss = series(steps, x: "step", keys: ["loss", "clip_nce", "clip_trip", "frame_nce", "frame_trip", "qdl", "t2v", "v2t"])
+        let textVideo = validations.contains { $0["t2v_r1"] != nil }
+        let recall = series(validations, x: "epoch", keys: textVideo ? ["t2v_r1", "t2v_r5", "t2v_r10", "v2t_r1", "v2t_r5", "v2t_r10"]
+                                                                     : ["r1", "r5", "r10", "r100"])
+        let parts = textVideo ? 6.0 : 4.0
+        let sumR = series(validations, x: "epoch", keys: ["sumr"]).map {
+            Series(name: textVideo ? "RSum/6" : "SumR/4", points: $0.points.map { (x: $0.x, y: $0.y / parts) }, color: "#000000")
+        }
         return figure(title: title,
                       left: panel(loss, x: 60, y: 50, width: 500, height: 370, xLabel: "global step", yLabel: "loss (weighted terms)"),
-                      right: panel(recall + sumR.map { Series(name: "SumR/4", points: $0.points.map { (x: $0.x, y: $0.y / 4) }, color: "#000000") },
-                                   x: 660, y: 50, width: 500, height: 370, xLabel: "epoch", yLabel: "validation R@K (%)"))
+                      right: panel(recall + sumR, x: 660, y: 50, width: 500, height: 370, xLabel: "epoch", yLabel: "validation R@K (%)"))
     }
 
     /// Several runs on one figure, one colour per run: the total training loss against the global
