@@ -45,10 +45,10 @@ public enum MetricsPlot {
     /// The SVG document for a run directory's metrics.
     public static func svg(metrics path: String, title: String) throws -> String {
         let (steps, validations) = try read(path)
+        /// One series per key the records hold, coloured in the order they are found.
         func series(_ records: [[String: Any]], x: String, keys: [String]) -> [Series] {
-            keys.enumerated().compactMap { i, key in
-                points(records, x: x, key: key).map { Series(name: key, points: $0, color: palette[i % palette.count]) }
-            }
+            let found = keys.compactMap { key in points(records, x: x, key: key).map { (key, $0) } }
+            return found.enumerated().map { i, item in Series(name: item.0, points: item.1, color: palette[i % palette.count]) }
         }
         // The PRVR models' terms and R@K, or a text–video model's (MUSE: t2v and v2t, RSum of six).
         let loss = series(steps, x: "step", keys: ["loss", "clip_nce", "clip_trip", "frame_nce", "frame_trip", "qdl", "t2v", "v2t"])
