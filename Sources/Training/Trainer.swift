@@ -191,10 +191,10 @@ public final class Trainer {
                     state.epochsWithoutImprovement += 1
                 }
                 if world.rank == 0 {
-                    var fields: [String: JSONValue] = ["type": "validation", "epoch": .int(epoch), "step": .int(state.step),
-                                                       "sumr": .double(sumR), "best_sumr": .double(state.bestSumR)]
-                    for (k, v) in metrics { fields[k] = .double(v) }
-                    records.record(fields)
+                    var record = ValidationRecord()
+                    (record.step, record.epoch, record.sumR, record.bestSumR) = (state.step, epoch, sumR, state.bestSumR)
+                    record.metrics = metrics.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+                    records.record(.validation(record))
                     if options.progress {
                         let best = improved ? " (best so far)" : " (best \(String(format: "%.2f", state.bestSumR)) at epoch \(state.bestEpoch))"
                         if let t2v = metrics["t2v_r1"] {
@@ -236,6 +236,8 @@ public final class Trainer {
         /// The largest and the smallest compute time (encoders, head, backward) of any rank,
         /// seconds: the faster ranks wait the difference in the step's collectives.
         var computeSecondsMax: Double, computeSecondsMin: Double
+        /// Useful FLOPs of every rank's encoders, summed.
+        var encoderFlops: Double
     }
 
     /// One small exchange per step (`World.gatherOutcomes`, the failure agreement) settles, for
@@ -247,9 +249,9 @@ public final class Trainer {
         if bad {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
-        // Per rank: [stop signal, peak RSS, head µs, compute µs].
+        // Per rank: [stop signal, peak RSS, head µs, compute µs, encoder kFLOP].
         let local: [Int64] = [Int64(mf_stop_signal()), Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded()),
-                              Int64((result.compute * 1e6).rounded())]
+                              Int64((result.compute * 1e6).rounded()), Int64((result.encoderFlops / 1e3).rounded())]
         let outcome = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
             try world.gatherOutcomes(failed: bad, values: local)
         }
@@ -264,7 +266,8 @@ public final class Trainer {
         }
         return StepAgreement(stopSignal: Int32(largest(0)), peakResidentBytes: Int(largest(1)), headSeconds: Double(largest(2)) / 1e6,
                              computeSecondsMax: Double(largest(3)) / 1e6,
-                             computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6)
+                             computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6,
+                             encoderFlops: Double(outcome.values.reduce(0) { $0 + $1[4] }) * 1e3)
     }
 
     /// Every rank arrives at `label`, at the same step — under the watchdog, so a rank that never
@@ -322,22 +325,21 @@ public final class Trainer {
     }
 
     private func recordStep(_ r: DistributedStep.Result, _ agreement: StepAgreement, epoch: Int, index: Int, batch: GlobalBatch, seconds: Double) {
-        var fields: [String: JSONValue] = [
-            "type": "step", "step": .int(state.step), "epoch": .int(epoch), "batch": .int(index),
-            "videos": .int(batch.videoCount), "queries": .int(batch.queryCount),
-            "loss": .double(r.terms.total), "lr": .double(step.optimizer.rule.currentLearningRate),
-            "seconds": .double(seconds), "compute_s": .double(r.compute), "communication_s": .double(r.communication),
-            "wait_s": .double(r.wait), "allreduce_in_flight_s": .double(r.allreduceInFlight), "head_s": .double(r.head),
-            "head_s_max_rank": .double(agreement.headSeconds), "reencode_s": .double(r.reencode), "micro_batch": .int(configuration.microBatch), "peak_rss_bytes_max_rank": .int(agreement.peakResidentBytes),
-            "gather_bytes": .int(r.gatherBytes), "head_reduction_bytes": .int(r.headReductionBytes), "gradient_bytes": .int(r.gradientBytes),
-            "bytes_sent": .int(r.bytesSent),
-        ]
-        fields["head_communication_s"] = .double(r.headCommunication)
-        fields["compute_s_max_rank"] = .double(agreement.computeSecondsMax)
-        fields["compute_s_min_rank"] = .double(agreement.computeSecondsMin)
-        for (group, lead) in r.groupLead { fields["allreduce_lead_\(group)_s"] = .double(lead) }
-        for (name, value) in r.terms.named { fields[name] = .double(value) }
-        records.record(fields)
+        var record = StepRecord()
+        (record.step, record.epoch, record.batch, record.videos, record.queries) = (state.step, epoch, index, batch.videoCount, batch.queryCount)
+        (record.loss, record.terms, record.learningRate) = (r.terms.total, r.terms, step.optimizer.rule.currentLearningRate)
+        (record.seconds, record.compute, record.communication, record.wait) = (seconds, r.compute, r.communication, r.wait)
+        (record.allreduceInFlight, record.head, record.headMaxRank) = (r.allreduceInFlight, r.head, agreement.headSeconds)
+        (record.headCommunication, record.reencode) = (r.headCommunication, r.reencode)
+        (record.computeMaxRank, record.computeMinRank) = (agreement.computeSecondsMax, agreement.computeSecondsMin)
+        (record.microBatch, record.peakResidentBytesMaxRank) = (configuration.microBatch, agreement.peakResidentBytes)
+        (record.gatherBytes, record.headReductionBytes, record.gradientBytes, record.bytesSent) =
+            (r.gatherBytes, r.headReductionBytes, r.gradientBytes, r.bytesSent)
+        record.groupLead = r.groupLead
+        // Useful FLOPs of the step: every rank's encoders and the head over the global batch.
+        record.flops = agreement.encoderFlops + model.flops(frames: Array(repeating: 0, count: batch.videoCount),
+                                                            tokens: Array(repeating: 0, count: batch.queryCount), pass: .trainingStep).head
+        records.record(.step(record))
     }
 
     private func progressLine(_ r: DistributedStep.Result, _ agreement: StepAgreement, epoch: Int, index: Int, batch: GlobalBatch,

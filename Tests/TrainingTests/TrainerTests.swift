@@ -57,6 +57,8 @@ struct TrainerTests {
             }
         }
         #expect(try losses(child) == losses(here) && losses(here).count == 5)
+        let records = try RunRecord.read(here + "/metrics.jsonl").steps
+        #expect(records.map(\.step) == Array(1...5) && records.allSatisfy { $0.terms.terms.map(\.name) == PRVRLossTerms.names && $0.seconds > 0 })
     }
 
     @Test("training steps run, records and checkpoints are written, and k + k resumed steps equal 2k steps bit for bit")
@@ -129,7 +131,8 @@ struct TrainerTests {
         let line = try #require(json.stdout.split(separator: "\n").first { $0.hasPrefix("{") })
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         for key in ["r1", "r5", "r10", "r100", "sumr", "queries", "videos", "ranks", "reading_s", "video_encoding_s", "query_encoding_s",
-                    "query_gather_s", "scoring_s", "ranking_s", "encoder_gflops", "sgemm_gflops", "peak_rss_bytes_max_rank"] {
+                    "query_gather_s", "scoring_s", "ranking_s", "encoder_gflops", "fp32_limit_gflops", "bf16_limit_gflops",
+                    "encoder_fraction_of_fp32_limit", "encoder_fraction_of_bf16_limit", "peak_rss_bytes_max_rank"] {
             #expect(object[key] is NSNumber, "eval --json lacks \(key): \(line)")
         }
         #expect(object["ranks"] as? Int == 2)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandOptions
 import Evaluation
 import FeatureData
 import Foundation
@@ -70,10 +71,9 @@ struct Evaluate: ParsableCommand {
                                          memoryBudget: memoryBudget, topK: ranksOut == nil ? 0 : topK)
         let result = try evaluator.evaluate(queries: queries, videos: shard)
         let seconds = MonotonicClock.now() - start
-        // The same-run sgemm reference, every rank at once (the contention the encoders saw).
+        // The same-run fp32 and bf16 limits, every rank at once (the contention the encoders saw).
         try world.barrier()
-        let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
-        let phases = EvaluationPhases(evaluation.phases, result.timing, sgemm: sgemm,
+        let phases = EvaluationPhases(evaluation.phases, result.timing, limits: EngineRate.limits(),
                                       peakResident: Double(ProcessMemory.peakResidentBytes() ?? 0))
         let all = try EvaluationPhases.gather(phases, world: world)
         guard world.rank == 0 else { return }
@@ -118,8 +118,7 @@ extension Evaluate {
         let result = try TextVideoEvaluator(world: world, memoryBudget: memoryBudget).evaluate(queries: queries, videos: shard)
         let seconds = MonotonicClock.now() - start
         try world.barrier()
-        let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 512, k: 512, repeats: 3)
-        let phases = EvaluationPhases(evaluation.phases, result.timing, sgemm: sgemm, peakResident: Double(ProcessMemory.peakResidentBytes() ?? 0))
+        let phases = EvaluationPhases(evaluation.phases, result.timing, limits: EngineRate.limits(), peakResident: Double(ProcessMemory.peakResidentBytes() ?? 0))
         let all = try EvaluationPhases.gather(phases, world: world)
         guard world.rank == 0 else { return }
         let split = evaluation.loader.index
@@ -151,12 +150,12 @@ extension Evaluate {
 /// peak memory: what the phase table of `mamfusion eval` shows for every rank.
 struct EvaluationPhases {
     static let fields = ["reading_s", "video_encoding_s", "query_encoding_s", "query_gather_s", "scoring_s", "ranking_s",
-                         "evaluator_communication_s", "evaluator_s", "encoder_flop", "sgemm_gflops", "peak_rss_bytes"]
+                         "evaluator_communication_s", "evaluator_s", "encoder_flop", "fp32_limit_gflops", "bf16_limit_gflops", "peak_rss_bytes"]
     var values: [Double]
 
-    init(_ p: SplitEvaluation.Phases, _ t: EvaluationTiming, sgemm: Double, peakResident: Double) {
+    init(_ p: SplitEvaluation.Phases, _ t: EvaluationTiming, limits: EngineRate.Limits, peakResident: Double) {
         values = [p.reading, p.videoEncoding, p.queryEncoding, p.queryGather, t.scoring, t.ranking, t.communication, t.total,
-                  p.encoderFlops, sgemm, peakResident]
+                  p.encoderFlops, limits.fp32, limits.bf16, peakResident]
     }
 
     init(values: [Double]) { self.values = values }
@@ -175,24 +174,29 @@ struct EvaluationPhases {
         return (0..<world.size).map { EvaluationPhases(values: Array(all[$0 * n..<($0 + 1) * n])) }
     }
 
-    /// The slowest rank's seconds per phase, the encoders' rate against sgemm, the largest peak RSS.
+    /// The slowest rank's seconds per phase, the encoders' rate and its fractions of the same-run
+    /// fp32 and bf16 limits (the slowest rank's), the largest peak RSS.
     static func summary(_ all: [EvaluationPhases]) -> [String: Double] {
         var out: [String: Double] = [:]
         for field in fields where field.hasSuffix("_s") { out[field] = all.map { $0[field] }.max() ?? 0 }
         out["encoder_gflops"] = all.map(\.encodingGFLOPs).min() ?? 0
-        out["sgemm_gflops"] = all.map { $0["sgemm_gflops"] }.min() ?? 0
+        out["fp32_limit_gflops"] = all.map { $0["fp32_limit_gflops"] }.min() ?? 0
+        out["bf16_limit_gflops"] = all.map { $0["bf16_limit_gflops"] }.min() ?? 0
+        out["encoder_fraction_of_fp32_limit"] = all.map { $0.encodingGFLOPs / max($0["fp32_limit_gflops"], 1e-9) }.min() ?? 0
+        out["encoder_fraction_of_bf16_limit"] = all.map { $0.encodingGFLOPs / max($0["bf16_limit_gflops"], 1e-9) }.min() ?? 0
         out["peak_rss_bytes_max_rank"] = all.map { $0["peak_rss_bytes"] }.max() ?? 0
         return out
     }
 
     static func table(_ all: [EvaluationPhases], usedIndex: Bool) -> String {
         var lines = ["where the time went (seconds per rank; scoring = score products and clip maxima, ranking = counting ranks):",
-                     "  rank  reading  video enc  query enc  query gather  scoring  ranking  comm   encoders GFLOP/s (of same-run sgemm)  peak RSS"]
+                     "  rank  reading  video enc  query enc  query gather  scoring  ranking  comm   encoders GFLOP/s (% of same-run fp32 | bf16 limit)  peak RSS"]
         for (r, p) in all.enumerated() {
-            lines.append(String(format: "  %4d  %7.2f  %9.2f  %9.2f  %12.3f  %7.2f  %7.2f  %5.2f   %6.1f (%5.1f%% of %5.1f)              %6.2f GiB",
+            let fp32 = p["fp32_limit_gflops"], bf16 = p["bf16_limit_gflops"]
+            lines.append(String(format: "  %4d  %7.2f  %9.2f  %9.2f  %12.3f  %7.2f  %7.2f  %5.2f   %6.1f (%5.1f%% of %5.1f | %5.1f%% of %5.1f)      %6.2f GiB",
                                 r, p["reading_s"], p["video_encoding_s"], p["query_encoding_s"], p["query_gather_s"], p["scoring_s"],
                                 p["ranking_s"], p["evaluator_communication_s"], p.encodingGFLOPs,
-                                p["sgemm_gflops"] > 0 ? 100 * p.encodingGFLOPs / p["sgemm_gflops"] : 0, p["sgemm_gflops"],
+                                fp32 > 0 ? 100 * p.encodingGFLOPs / fp32 : 0, fp32, bf16 > 0 ? 100 * p.encodingGFLOPs / bf16 : 0, bf16,
                                 p["peak_rss_bytes"] / 1_073_741_824))
         }
         if usedIndex { lines.append("  (videos read from the index: no video encoding)") }

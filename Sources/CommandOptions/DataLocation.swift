@@ -4,13 +4,13 @@ import MamFusion
 import MPIKit
 
 extension RunConfiguration {
-    var loaderOptions: LoaderOptions {
+    public var loaderOptions: LoaderOptions {
         LoaderOptions(mapSize: mapSize, maxContextLength: maxContextLength, maxDescriptionLength: maxDescriptionLength)
     }
 
     /// Opens `split` for this rank (`data_layout`, `data_root`, `collection`, `visual_feature`,
     /// `packed_file`): the release layout per rank; the packed and CLIP token files through MPI-IO.
-    func openSplit(_ split: String, world: any World) throws -> any InputLoader {
+    public func openSplit(_ split: String, world: any World) throws -> any InputLoader {
         let access: HDF5FileAccess = dataLayout != .release ? .shared(by: world) : .serial
         switch dataLayout {
         case .release, .packed:
