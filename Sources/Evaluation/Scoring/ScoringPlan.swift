@@ -16,9 +16,16 @@
 ///   (`cacheBudget`);
 /// - with top-K: this rank's K best per query (8 bytes per entry), every rank's lists after the
 ///   all-gather (8·P per entry), the merged list returned (8 per entry) and one query's P·K
-///   candidates while merging.
-/// Not covered: the inputs (owned by the caller) and OpenBLAS's own packing buffers (allocated
-/// once by OpenBLAS, of a fixed size).
+///   candidates while merging;
+/// - with exact-bf16 scoring (`ScoringMode.exactBF16`): the rows waiting to be re-scored in
+///   fp32 (their queries, 4·Qb·d, and their scores, 4·Qb·Vb, plus 8·Qb for their numbers), the
+///   norms of every query (16 per query) and, with top-K, a lower bound per entry (4 bytes).
+/// The blocks are the same in every scoring mode — chosen as for fp32 — because a score's bits
+/// may depend on its block's shape: exact-bf16 reproduces fp32's blocks, so it needs its extra
+/// bytes on top of them (what is left for the kept ground-truth blocks shrinks).
+/// Not covered: the inputs (owned by the caller) and the matrix engine's own buffers (OpenBLAS's
+/// packing buffers, of a fixed size; in bf16, the rounded operands of one block, 2 bytes per
+/// element: about 1.6 MB at the default blocks).
 public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     /// Q, all queries (every rank scores all of them).
     public let queries: Int
@@ -35,6 +42,8 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public let queryBlock: Int
     /// Vb.
     public let videoBlock: Int
+    /// The precision of the score products (the blocks do not depend on it; the bytes do).
+    public let scoring: ScoringMode
 
     /// Preferred Qb: tall enough for sgemm to run near its peak, small enough that the first
     /// pass (ground-truth scores) touches few video blocks per query block.
@@ -46,7 +55,8 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     /// shrinking them (Qb down to 64, then Vb down to 16, then Qb down to 8, then Vb, then Qb
     /// down to 1) until everything fits. Throws `memoryBudgetTooSmall` if even 1×1 blocks do not.
     public init(queries: Int, videos: Int, clipsPerVideo: Int, dim: Int, topK: Int = 0, ranks: Int = 1,
-                memoryBudget: Int, preferredQueryBlock: Int? = nil, preferredVideoBlock: Int? = nil) throws {
+                memoryBudget: Int, preferredQueryBlock: Int? = nil, preferredVideoBlock: Int? = nil,
+                scoring: ScoringMode = .fp32) throws {
         guard queries >= 0, videos >= 0, clipsPerVideo >= 1, dim >= 1, topK >= 0, ranks >= 1 else {
             throw EvaluationError.invalidInput("cannot plan Q=\(queries), Vr=\(videos), Mc=\(clipsPerVideo), d=\(dim), K=\(topK), P=\(ranks)")
         }
@@ -57,6 +67,7 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         self.topK = topK
         self.ranks = ranks
         self.memoryBudget = memoryBudget
+        self.scoring = scoring
         let fixed = Self.fixedBytes(queries: queries, topK: topK, ranks: ranks)
         func blockBytes(_ qb: Int, _ vb: Int) -> Int { 4 * qb * vb * (clipsPerVideo + 1) + 8 * qb }
         var qb = max(1, min(queries, preferredQueryBlock ?? Self.defaultQueryBlock))
@@ -80,6 +91,19 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         }
         queryBlock = qb
         videoBlock = vb
+        let exact = Self.exactScreenBytes(queries: queries, dim: dim, topK: topK, queryBlock: qb, videoBlock: vb, scoring: scoring)
+        guard fixed + blockBytes(qb, vb) + exact <= memoryBudget else {
+            throw EvaluationError.memoryBudgetTooSmall(
+                budget: memoryBudget, needed: fixed + blockBytes(qb, vb) + exact,
+                detail: "exact-bf16 scoring needs \(exact) bytes on top of fp32's blocks of \(qb) queries × \(vb) videos")
+        }
+    }
+
+    /// Bytes of exact-bf16 scoring beyond fp32's (`ExactScreen`): the waiting rows' queries, scores
+    /// and numbers, every query's norms and, with top-K, a lower bound per entry. 0 otherwise.
+    static func exactScreenBytes(queries: Int, dim: Int, topK: Int, queryBlock: Int, videoBlock: Int, scoring: ScoringMode) -> Int {
+        guard scoring == .exactBF16 else { return 0 }
+        return 4 * queryBlock * dim + 4 * queryBlock * videoBlock + 8 * queryBlock + 16 * queries + 4 * queries * topK
     }
 
     /// Bytes proportional to Q (and K·P), independent of the block shape and of V.
@@ -100,6 +124,10 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public var groundTruthKeyBytes: Int { 8 * queryBlock }
     /// Bytes proportional to Q (see the type's documentation).
     public var fixedBytes: Int { Self.fixedBytes(queries: queries, topK: topK, ranks: ranks) }
+    /// Bytes of exact-bf16 scoring beyond fp32's (0 in the other modes).
+    public var exactScreenBytes: Int {
+        Self.exactScreenBytes(queries: queries, dim: dim, topK: topK, queryBlock: queryBlock, videoBlock: videoBlock, scoring: scoring)
+    }
     /// Bytes of the arrays handed back to the caller (ranks, scores, merged top-K).
     public var resultBytes: Int { queries * (8 + 4) + queries * topK * 8 }
     /// What the budget leaves for keeping the ground-truth pass's block scores
@@ -107,7 +135,7 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public var cacheBudget: Int { memoryBudget - totalBytes }
     /// Everything the evaluator allocates under this plan, without the kept ground-truth
     /// blocks (at most `cacheBudget` more): never more than `memoryBudget` in all.
-    public var totalBytes: Int { clipScoreBytes + blockScoreBytes + groundTruthKeyBytes + fixedBytes }
+    public var totalBytes: Int { clipScoreBytes + blockScoreBytes + groundTruthKeyBytes + fixedBytes + exactScreenBytes }
 
     /// Number of query blocks.
     public var queryBlockCount: Int { (queries + queryBlock - 1) / queryBlock }
@@ -119,6 +147,6 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public func videoRange(_ j: Int) -> Range<Int> { (j * videoBlock)..<min((j + 1) * videoBlock, videos) }
 
     public var description: String {
-        "blocks \(queryBlock) queries × \(videoBlock) videos (\(queryBlockCount)×\(videoBlockCount)), \(totalBytes) of \(memoryBudget) bytes"
+        "blocks \(queryBlock) queries × \(videoBlock) videos (\(queryBlockCount)×\(videoBlockCount)), \(scoring) scoring, \(totalBytes) of \(memoryBudget) bytes"
     }
 }

@@ -38,12 +38,17 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Score against this embedding index (mamfusion index) instead of encoding the videos.")
     var index: String?
 
+    @Option(name: .customLong("eval-scoring"),
+            help: "Score products: fp32, exact-bf16 (bf16 screen, near-ties re-scored in fp32: fp32's ranks bit for bit), bf16 (approximate) or auto (overrides 'eval_scoring').")
+    var evalScoring: RunConfiguration.EvalScoring?
+
     @Flag(help: "Print one JSON object (metrics, sizes, phase seconds, rates, memory) instead of the tables.")
     var json = false
 
     func run() throws {
         let world = try Communicator.world()
-        let config = try options.resolve(engine: engine)
+        var config = try options.resolve(engine: engine)
+        if let evalScoring { config.evalScoring = evalScoring }
         try world.configureMatrixEngine(config.matmulEngine, precision: config.precision)
         let model = try loadModel(config: config, checkpoint: checkpoint, rank: world.rank)
         let loader = try config.openSplit(split, world: world)
@@ -64,15 +69,16 @@ struct Evaluate: ParsableCommand {
             bar?.finish()
         }
         let queries = try evaluation.encodeQueries()
-        let evaluator = ShardedEvaluator(world: world,
+        var evaluator = ShardedEvaluator(world: world,
                                          weights: RankingWeights(clip: Float(config.clipScaleWeight), frame: Float(config.frameScaleWeight)),
                                          memoryBudget: memoryBudget, topK: ranksOut == nil ? 0 : topK)
+        evaluator.scoring = ScoringMode(config.evalScoring, engine: MatrixEngine.selection.engine)
         let result = try evaluator.evaluate(queries: queries, videos: shard)
         let seconds = MonotonicClock.now() - start
         // The same-run sgemm reference, every rank at once (the contention the encoders saw).
         try world.barrier()
         let sgemm = Doctor.sgemmGFLOPs(m: 4096, n: 384, k: 384, repeats: 3)
-        let phases = EvaluationPhases(evaluation.phases, result.timing, sgemm: sgemm,
+        let phases = EvaluationPhases(evaluation.phases, result.timing, result.rescoring, sgemm: sgemm,
                                       peakResident: Double(ProcessMemory.peakResidentBytes() ?? 0))
         let all = try EvaluationPhases.gather(phases, world: world)
         guard world.rank == 0 else { return }
@@ -88,6 +94,7 @@ struct Evaluate: ParsableCommand {
                 "queries": split.captionCount, "videos": split.videoCount, "ranks": world.size, "blas_threads": BLAS.threads,
                 "r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "sumr": m.sumR, "median_rank": m.medianRank, "mean_rank": m.meanRank,
                 "seconds": seconds, "bytes_exchanged_per_rank": result.traffic.totalBytes, "index": index ?? "",
+                "eval_scoring": result.scoring.rawValue,
             ]
             for (key, value) in EvaluationPhases.summary(all) { object[key] = value }
             try printJSONObject(object)
@@ -98,7 +105,7 @@ struct Evaluate: ParsableCommand {
         print(RecallTable.format(m))
         print(String(format: "median rank %.1f, mean rank %.1f; %.2f s; %d bytes exchanged per rank", m.medianRank, m.meanRank,
                      seconds, result.traffic.totalBytes))
-        print(EvaluationPhases.table(all, usedIndex: index != nil))
+        print(EvaluationPhases.table(all, usedIndex: index != nil, scoring: result.scoring))
         if let ranksOut { print("ranks written to \(ranksOut)") }
     }
 }
@@ -107,12 +114,13 @@ struct Evaluate: ParsableCommand {
 /// peak memory: what the phase table of `mamfusion eval` shows for every rank.
 struct EvaluationPhases {
     static let fields = ["reading_s", "video_encoding_s", "query_encoding_s", "query_gather_s", "scoring_s", "ranking_s",
-                         "evaluator_communication_s", "evaluator_s", "encoder_flop", "sgemm_gflops", "peak_rss_bytes"]
+                         "evaluator_communication_s", "evaluator_s", "encoder_flop", "sgemm_gflops", "peak_rss_bytes",
+                         "screened_scores", "rescored_scores"]
     var values: [Double]
 
-    init(_ p: SplitEvaluation.Phases, _ t: EvaluationTiming, sgemm: Double, peakResident: Double) {
+    init(_ p: SplitEvaluation.Phases, _ t: EvaluationTiming, _ r: RescoringStatistics, sgemm: Double, peakResident: Double) {
         values = [p.reading, p.videoEncoding, p.queryEncoding, p.queryGather, t.scoring, t.ranking, t.communication, t.total,
-                  p.encoderFlops, sgemm, peakResident]
+                  p.encoderFlops, sgemm, peakResident, Double(r.screenedScores), Double(r.rescoredScores)]
     }
 
     init(values: [Double]) { self.values = values }
@@ -138,18 +146,31 @@ struct EvaluationPhases {
         out["encoder_gflops"] = all.map(\.encodingGFLOPs).min() ?? 0
         out["sgemm_gflops"] = all.map { $0["sgemm_gflops"] }.min() ?? 0
         out["peak_rss_bytes_max_rank"] = all.map { $0["peak_rss_bytes"] }.max() ?? 0
+        out["rescored_share"] = rescoredShare(all)
         return out
     }
 
-    static func table(_ all: [EvaluationPhases], usedIndex: Bool) -> String {
-        var lines = ["where the time went (seconds per rank; scoring = score products and clip maxima, ranking = counting ranks):",
-                     "  rank  reading  video enc  query enc  query gather  scoring  ranking  comm   encoders GFLOP/s (of same-run sgemm)  peak RSS"]
+    /// The share of the bf16-screened scores that exact-bf16 re-scored in fp32, over all ranks.
+    static func rescoredShare(_ all: [EvaluationPhases]) -> Double {
+        let screened = all.reduce(0.0) { $0 + $1["screened_scores"] }
+        return screened > 0 ? all.reduce(0.0) { $0 + $1["rescored_scores"] } / screened : 0
+    }
+
+    static func table(_ all: [EvaluationPhases], usedIndex: Bool, scoring: ScoringMode) -> String {
+        var lines = ["where the time went (seconds per rank; scoring = score products and clip maxima, ranking = counting ranks; \(scoring) scoring):",
+                     "  rank  reading  video enc  query enc  query gather  scoring  ranking  comm   encoders GFLOP/s (of same-run sgemm)  peak RSS    re-scored"]
         for (r, p) in all.enumerated() {
-            lines.append(String(format: "  %4d  %7.2f  %9.2f  %9.2f  %12.3f  %7.2f  %7.2f  %5.2f   %6.1f (%5.1f%% of %5.1f)              %6.2f GiB",
+            let screened = p["screened_scores"]
+            lines.append(String(format: "  %4d  %7.2f  %9.2f  %9.2f  %12.3f  %7.2f  %7.2f  %5.2f   %6.1f (%5.1f%% of %5.1f)              %6.2f GiB  %@",
                                 r, p["reading_s"], p["video_encoding_s"], p["query_encoding_s"], p["query_gather_s"], p["scoring_s"],
                                 p["ranking_s"], p["evaluator_communication_s"], p.encodingGFLOPs,
                                 p["sgemm_gflops"] > 0 ? 100 * p.encodingGFLOPs / p["sgemm_gflops"] : 0, p["sgemm_gflops"],
-                                p["peak_rss_bytes"] / 1_073_741_824))
+                                p["peak_rss_bytes"] / 1_073_741_824,
+                                scoring == .exactBF16 ? String(format: "%8.2f%%", screened > 0 ? 100 * p["rescored_scores"] / screened : 0) : "       –"))
+        }
+        if scoring == .exactBF16 {
+            lines.append(String(format: "  exact-bf16: %.2f%% of the bf16-screened scores re-scored in fp32 (rows holding a near-tie or a top-K candidate)",
+                                100 * rescoredShare(all)))
         }
         if usedIndex { lines.append("  (videos read from the index: no video encoding)") }
         return lines.joined(separator: "\n")
@@ -201,3 +222,5 @@ enum RecallTable {
     }
 }
 
+
+extension RunConfiguration.EvalScoring: ExpressibleByArgument {}

@@ -1,0 +1,157 @@
+import TensorKit
+
+/// Exact-bf16 scoring on one rank (`ScoringMode.exactBF16`): decides every (query, video) from
+/// its bf16 score when the error bound allows, and re-scores in fp32 the rows it cannot decide —
+/// so that the counts, and with them the ranks, equal fp32 evaluation's bit for bit.
+///
+/// ## What a row needs
+/// A row is one query against one video block (Vb videos). With t = s₃₂(q, gt), the ground
+/// truth's fp32 score (the ground-truth pass computes it in fp32, as fp32 evaluation does), and
+/// β the bound of `BF16ScoreBound` for this query and block:
+/// - a video with S̃ > t + β has S₃₂ > t: it ranks before the ground truth whatever its index;
+/// - a video with S̃ < t − β has S₃₂ < t: it does not;
+/// - a video in between is a **near-tie**: only its fp32 score and the tie rule can decide.
+/// A row without near-ties is counted from its bf16 scores (#{S̃ > t + β}). A row with one is
+/// **re-scored**: its fp32 scores are computed and it is counted as fp32 evaluation counts it
+/// (`countRankedAbove`). So is a row whose bound is refused (non-finite inputs or threshold,
+/// overflow possible): fp32 alone may then decide, or refuse the evaluation as it would.
+///
+/// With top-K, a row is also re-scored when one of its videos could still enter the query's K
+/// best: when S̃ + β reaches the larger of the K-th best exact score kept so far and the K-th
+/// largest lower bound S̃ − β seen so far (`LowerBoundHeaps`). Only re-scored rows reach the top-K
+/// heaps, which therefore hold fp32 scores only, and every video of the true top-K is among them.
+///
+/// ## Which fp32 value a re-scored row must reproduce
+/// Not "the" fp32 dot product — fp32 sums round differently with the summation order, and the
+/// order is the kernel's, chosen by the product's shape. It must be the value fp32 evaluation
+/// compares: the one the block product of the *same plan* (same Qb, Vb: `ScoringPlan` does not
+/// depend on the mode) computes. Rows waiting to be re-scored are gathered (their query rows
+/// copied, up to Qb of them, from any query blocks) and scored against the same video block with
+/// the block's own products (`BlockScorer.score(rows:count:videoBlock:into:)`): only m differs,
+/// and a row's bits never depend on m. The tests compare the two modes' ranks, ground-truth
+/// scores and top-K lists bit for bit, on both engines.
+///
+/// Buffers come from the workspace (`ScoringPlan.exactScreenBytes`); nothing is allocated per
+/// block.
+struct ExactScreen {
+    let plan: ScoringPlan
+    let weights: RankingWeights
+    /// [Q]: ‖q‖ and ‖bf16(q) − q‖ of every query.
+    private let queryNorms: UnsafeMutablePointer<RoundingNorms>
+    /// [Qb, d] the query rows waiting to be re-scored; [Qb] their query numbers.
+    private let waitingRows: UnsafeMutablePointer<Float>
+    private let waitingQueries: UnsafeMutablePointer<Int>
+    /// How many rows wait.
+    private(set) var waiting = 0
+    /// [Qb, Vb] their fp32 scores.
+    private let exactScores: UnsafeMutablePointer<Float>
+    private let lowerBounds: LowerBoundHeaps?
+    /// The current video block's largest clip and frame norms.
+    private var clipNorms = RoundingNorms(norm: .nan, error: .nan)
+    private var frameNorms = RoundingNorms(norm: .nan, error: .nan)
+    private(set) var statistics = RescoringStatistics()
+    /// Seconds spent deciding rows (bounds, comparisons, lower bounds).
+    private(set) var seconds = 0.0
+
+    init(plan: ScoringPlan, weights: RankingWeights, queries: QuerySet, topK: Int, workspace: Workspace) {
+        self.plan = plan
+        self.weights = weights
+        let d = plan.dim
+        // Norms of every query, once (16 bytes per query, counted by the plan).
+        queryNorms = workspace.values(queries.count, repeating: RoundingNorms(norm: 0, error: 0)).baseAddress!
+        for q in 0..<queries.count {
+            queryNorms[q] = RoundingNorms(queries.embeddings.pointer + q * d, rows: 1, columns: d, ld: d)
+        }
+        waitingRows = workspace.floats(plan.queryBlock * d, repeating: 0).baseAddress!
+        waitingQueries = workspace.values(plan.queryBlock, repeating: 0).baseAddress!
+        exactScores = workspace.floats(plan.queryBlock * plan.videoBlock, repeating: 0).baseAddress!
+        lowerBounds = topK > 0 ? LowerBoundHeaps(queries: queries.count, k: topK, workspace: workspace) : nil
+    }
+
+    /// Starts video block `j`: its largest clip and frame norms (one pass over its rows).
+    mutating func begin(videoBlock j: Int, clips: UnsafePointer<Float>, frames: UnsafePointer<Float>) {
+        let t0 = MonotonicClock.now()
+        let vs = plan.videoRange(j), mc = plan.clipsPerVideo, d = plan.dim
+        clipNorms = RoundingNorms(clips + vs.lowerBound * mc * d, rows: vs.count * mc, columns: d, ld: d)
+        frameNorms = RoundingNorms(frames + vs.lowerBound * d, rows: vs.count, columns: d, ld: d)
+        seconds += MonotonicClock.now() - t0
+    }
+
+    /// Decides the rows of one block of bf16 scores (`scores`: [qs.count, nv], the current video
+    /// block): decided rows add their counts to `tally.counts`; the others join the waiting rows
+    /// (the caller makes room for a whole block first: `waiting + qs.count ≤ Qb`).
+    mutating func screen(scores: UnsafePointer<Float>, queries qs: Range<Int>, videoCount nv: Int, queryRows: UnsafePointer<Float>,
+                         tally: inout RankTally) {
+        precondition(waiting + qs.count <= plan.queryBlock, "exact screen: no room for a block of rows")
+        let t0 = MonotonicClock.now()
+        for (r, q) in qs.enumerated() {
+            let row = scores + r * nv
+            statistics.screenedRows += 1
+            statistics.screenedScores += nv
+            let t = tally.thresholds[q]
+            guard t.isFinite, let beta = BF16ScoreBound.score(query: queryNorms[q], clips: clipNorms, frames: frameNorms,
+                                                                weights: weights, dim: plan.dim) else {
+                statistics.unboundedRows += 1
+                wait(q, row: queryRows + q * plan.dim, videoCount: nv)
+                continue
+            }
+            // Outward rounding: high ≥ t + β and low ≤ t − β exactly.
+            let high = (t + beta).nextUp, low = (t - beta).nextDown
+            let (above, undecided, best) = screenRow(row, count: nv, low: low, high: high)
+            statistics.nearTies += undecided
+            if undecided > 0 {
+                statistics.nearTieRows += 1
+                wait(q, row: queryRows + q * plan.dim, videoCount: nv)
+                continue
+            }
+            if let lowerBounds, let heaps = tally.heaps {
+                // Lower bounds first (the row's own count: see `LowerBoundHeaps`).
+                for j in 0..<nv where row[j] - beta > lowerBounds.floor(q) { lowerBounds.offer(q, (row[j] - beta).nextDown) }
+                let floor = max(lowerBounds.floor(q), heaps.scores[q * heaps.k])
+                if (best + beta).nextUp >= floor {
+                    statistics.candidateRows += 1
+                    wait(q, row: queryRows + q * plan.dim, videoCount: nv)
+                    continue
+                }
+            }
+            tally.counts[q] &+= Int32(above)
+        }
+        seconds += MonotonicClock.now() - t0
+    }
+
+    private mutating func wait(_ q: Int, row: UnsafePointer<Float>, videoCount nv: Int) {
+        (waitingRows + waiting * plan.dim).update(from: row, count: plan.dim)
+        waitingQueries[waiting] = q
+        waiting += 1
+        statistics.rescoredRows += 1
+        statistics.rescoredScores += nv
+    }
+
+    /// Re-scores the waiting rows against video block `j` in fp32 (`exact`: the engine's fp32
+    /// selection) and counts them as fp32 evaluation does.
+    mutating func rescore(scorer: inout BlockScorer, videoBlock j: Int, videoIndices: UnsafeBufferPointer<Int>,
+                          exact: MatrixEngineSelection, tally: inout RankTally) {
+        guard waiting > 0 else { return }
+        let rows = waiting, scores = exactScores, gathered = UnsafePointer(waitingRows)
+        MatrixEngine.with(exact) { scorer.score(rows: gathered, count: rows, videoBlock: j, into: scores) }
+        tally.add(scores: scores, queries: UnsafeBufferPointer(start: waitingQueries, count: rows), videoIndices: videoIndices)
+        waiting = 0
+    }
+}
+
+/// One row of bf16 scores against [low, high]: how many lie above `high` (surely before the
+/// ground truth), how many are undecided (in [low, high], or not finite), and the row's largest.
+@inline(never)
+func screenRow(_ row: UnsafePointer<Float>, count: Int, low: Float, high: Float) -> (above: Int, undecided: Int, best: Float) {
+    var above: Int32 = 0, undecided: Int32 = 0
+    var best = -Float.infinity
+    for j in 0..<count {
+        let s = row[j]
+        let isAbove = s > high && s < .infinity
+        let isBelow = s < low && s > -.infinity
+        above &+= isAbove ? 1 : 0
+        undecided &+= isAbove || isBelow ? 0 : 1
+        best = s > best ? s : best
+    }
+    return (Int(above), Int(undecided), best)
+}
