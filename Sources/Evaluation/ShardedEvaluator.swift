@@ -124,7 +124,8 @@ public struct ShardedEvaluator {
 
         // 4. Counting pass: every block, read back from the kept ones when possible.
         let countingStart = MonotonicClock.now()
-        var screen = scoring == .exactBF16 ? ExactScreen(plan: plan, weights: weights, queries: queries, topK: topK, workspace: workspace) : nil
+        var screen = scoring == .exactBF16
+            ? ExactScreen(plan: plan, weights: weights, queries: queries, topK: topK, exact: resultSelection, workspace: workspace) : nil
         let (countedSeconds, nonFiniteRows, firstNonFinite) = queries.groundTruth.withUnsafeBufferPointer { groundTruth in
             var tally = RankTally(thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts, heaps: heaps)
             countingPass(scorer: &scorer, screen: &screen, kept: kept, queries: queries, videos: videos, engine: engine, tally: &tally)
@@ -216,14 +217,13 @@ public struct ShardedEvaluator {
                               videos: VideoShard, engine: MatmulEngineKind, tally: inout RankTally) {
         let plan = scorer.plan
         let d = plan.dim, mc = plan.clipsPerVideo
-        let resultSelection = MatrixEngineSelection(engine: engine, precision: scoring.resultPrecision)
         let blockSelection = MatrixEngineSelection(engine: engine, precision: scoring == .fp32 ? .fp32 : .bf16)
         let queryRows = queries.embeddings.pointer
         videos.globalIndices.withUnsafeBufferPointer { indices in
             for j in 0..<plan.videoBlockCount {
                 let vs = plan.videoRange(j)
                 let blockIndices = UnsafeBufferPointer(rebasing: indices[vs])
-                screen?.begin(videoBlock: j, clips: videos.clips.pointer, frames: videos.frames.pointer)
+                screen?.begin(videoBlock: j, indices: blockIndices, clips: videos.clips.pointer, frames: videos.frames.pointer)
                 MatrixEngine.with(blockSelection) {
                     MatrixEngine.withWeights(videos.clips.pointer + vs.lowerBound * mc * d, count: vs.count * mc * d) {
                         MatrixEngine.withWeights(videos.frames.pointer + vs.lowerBound * d, count: vs.count * d) {
@@ -238,13 +238,11 @@ public struct ShardedEvaluator {
                                     tally.add(scores: scorer.blockScores, queries: qs, videoIndices: blockIndices)
                                     continue
                                 }
-                                if screen!.waiting + qs.count > plan.queryBlock {
-                                    screen!.rescore(scorer: &scorer, videoBlock: j, videoIndices: blockIndices, exact: resultSelection, tally: &tally)
-                                }
                                 scorer.score(queryBlock: i, videoBlock: j)
-                                screen!.screen(scores: scorer.blockScores, queries: qs, videoCount: vs.count, queryRows: queryRows, tally: &tally)
+                                screen!.screen(scores: scorer.blockScores, queries: qs, videoCount: vs.count, queryRows: queryRows,
+                                               scorer: &scorer, tally: &tally)
                             }
-                            screen?.rescore(scorer: &scorer, videoBlock: j, videoIndices: blockIndices, exact: resultSelection, tally: &tally)
+                            screen?.rescore(scorer: &scorer, tally: &tally)
                         }
                     }
                 }

@@ -38,13 +38,18 @@ struct ExactScreen {
     let weights: RankingWeights
     /// [Q]: ‖q‖ and ‖bf16(q) − q‖ of every query.
     private let queryNorms: UnsafeMutablePointer<RoundingNorms>
-    /// [Qb, d] the query rows waiting to be re-scored; [Qb] their query numbers.
+    /// [R, d] the query rows waiting to be re-scored (R = `plan.rescoreRows`, Qb unless the
+    /// budget is tight); [R] their query numbers.
     private let waitingRows: UnsafeMutablePointer<Float>
     private let waitingQueries: UnsafeMutablePointer<Int>
     /// How many rows wait.
     private(set) var waiting = 0
-    /// [Qb, Vb] their fp32 scores.
+    /// [R, Vb] their fp32 scores.
     private let exactScores: UnsafeMutablePointer<Float>
+    /// The current video block, its videos' global indices, and the selection re-scoring runs with.
+    private var videoBlock = 0
+    private var videoIndices = UnsafeBufferPointer<Int>(start: nil, count: 0)
+    private let exact: MatrixEngineSelection
     private let lowerBounds: LowerBoundHeaps?
     /// The current video block's largest clip and frame norms.
     private var clipNorms = RoundingNorms(norm: .nan, error: .nan)
@@ -53,23 +58,30 @@ struct ExactScreen {
     /// Seconds spent deciding rows (bounds, comparisons, lower bounds).
     private(set) var seconds = 0.0
 
-    init(plan: ScoringPlan, weights: RankingWeights, queries: QuerySet, topK: Int, workspace: Workspace) {
+    /// `exact`: the fp32 selection of the evaluation's engine (what re-scored rows run with).
+    init(plan: ScoringPlan, weights: RankingWeights, queries: QuerySet, topK: Int, exact: MatrixEngineSelection, workspace: Workspace) {
+        precondition(plan.rescoreRows >= 1, "exact screen without room for a re-scored row")
         self.plan = plan
         self.weights = weights
+        self.exact = exact
         let d = plan.dim
         // Norms of every query, once (16 bytes per query, counted by the plan).
         queryNorms = workspace.values(queries.count, repeating: RoundingNorms(norm: 0, error: 0)).baseAddress!
         for q in 0..<queries.count {
             queryNorms[q] = RoundingNorms(queries.embeddings.pointer + q * d, rows: 1, columns: d, ld: d)
         }
-        waitingRows = workspace.floats(plan.queryBlock * d, repeating: 0).baseAddress!
-        waitingQueries = workspace.values(plan.queryBlock, repeating: 0).baseAddress!
-        exactScores = workspace.floats(plan.queryBlock * plan.videoBlock, repeating: 0).baseAddress!
+        waitingRows = workspace.floats(plan.rescoreRows * d, repeating: 0).baseAddress!
+        waitingQueries = workspace.values(plan.rescoreRows, repeating: 0).baseAddress!
+        exactScores = workspace.floats(plan.rescoreRows * plan.videoBlock, repeating: 0).baseAddress!
         lowerBounds = topK > 0 ? LowerBoundHeaps(queries: queries.count, k: topK, workspace: workspace) : nil
     }
 
-    /// Starts video block `j`: its largest clip and frame norms (one pass over its rows).
-    mutating func begin(videoBlock j: Int, clips: UnsafePointer<Float>, frames: UnsafePointer<Float>) {
+    /// Starts video block `j` (whose videos have global indices `indices`): its largest clip and
+    /// frame norms (one pass over its rows). The previous block's rows must have been re-scored.
+    mutating func begin(videoBlock j: Int, indices: UnsafeBufferPointer<Int>, clips: UnsafePointer<Float>, frames: UnsafePointer<Float>) {
+        precondition(waiting == 0, "exact screen: rows of the previous video block still wait")
+        videoBlock = j
+        videoIndices = indices
         let t0 = MonotonicClock.now()
         let vs = plan.videoRange(j), mc = plan.clipsPerVideo, d = plan.dim
         clipNorms = RoundingNorms(clips + vs.lowerBound * mc * d, rows: vs.count * mc, columns: d, ld: d)
@@ -78,12 +90,12 @@ struct ExactScreen {
     }
 
     /// Decides the rows of one block of bf16 scores (`scores`: [qs.count, nv], the current video
-    /// block): decided rows add their counts to `tally.counts`; the others join the waiting rows
-    /// (the caller makes room for a whole block first: `waiting + qs.count ≤ Qb`).
+    /// block): decided rows add their counts to `tally.counts`; the others join the waiting rows,
+    /// which are re-scored (`rescore`) whenever R of them wait. `queryRows`: every query, [Q, d].
     mutating func screen(scores: UnsafePointer<Float>, queries qs: Range<Int>, videoCount nv: Int, queryRows: UnsafePointer<Float>,
-                         tally: inout RankTally) {
-        precondition(waiting + qs.count <= plan.queryBlock, "exact screen: no room for a block of rows")
+                         scorer: inout BlockScorer, tally: inout RankTally) {
         let t0 = MonotonicClock.now()
+        defer { seconds += MonotonicClock.now() - t0 }
         for (r, q) in qs.enumerated() {
             let row = scores + r * nv
             statistics.screenedRows += 1
@@ -92,7 +104,7 @@ struct ExactScreen {
             guard t.isFinite, let beta = BF16ScoreBound.score(query: queryNorms[q], clips: clipNorms, frames: frameNorms,
                                                                 weights: weights, dim: plan.dim) else {
                 statistics.unboundedRows += 1
-                wait(q, row: queryRows + q * plan.dim, videoCount: nv)
+                wait(q, row: queryRows + q * plan.dim, videoCount: nv, scorer: &scorer, tally: &tally)
                 continue
             }
             // Outward rounding: high ≥ t + β and low ≤ t − β exactly.
@@ -101,7 +113,7 @@ struct ExactScreen {
             statistics.nearTies += undecided
             if undecided > 0 {
                 statistics.nearTieRows += 1
-                wait(q, row: queryRows + q * plan.dim, videoCount: nv)
+                wait(q, row: queryRows + q * plan.dim, videoCount: nv, scorer: &scorer, tally: &tally)
                 continue
             }
             if let lowerBounds, let heaps = tally.heaps {
@@ -110,29 +122,29 @@ struct ExactScreen {
                 let floor = max(lowerBounds.floor(q), heaps.scores[q * heaps.k])
                 if (best + beta).nextUp >= floor {
                     statistics.candidateRows += 1
-                    wait(q, row: queryRows + q * plan.dim, videoCount: nv)
+                    wait(q, row: queryRows + q * plan.dim, videoCount: nv, scorer: &scorer, tally: &tally)
                     continue
                 }
             }
             tally.counts[q] &+= Int32(above)
         }
-        seconds += MonotonicClock.now() - t0
     }
 
-    private mutating func wait(_ q: Int, row: UnsafePointer<Float>, videoCount nv: Int) {
+    private mutating func wait(_ q: Int, row: UnsafePointer<Float>, videoCount nv: Int, scorer: inout BlockScorer, tally: inout RankTally) {
         (waitingRows + waiting * plan.dim).update(from: row, count: plan.dim)
         waitingQueries[waiting] = q
         waiting += 1
         statistics.rescoredRows += 1
         statistics.rescoredScores += nv
+        if waiting == plan.rescoreRows { rescore(scorer: &scorer, tally: &tally) }
     }
 
-    /// Re-scores the waiting rows against video block `j` in fp32 (`exact`: the engine's fp32
-    /// selection) and counts them as fp32 evaluation does.
-    mutating func rescore(scorer: inout BlockScorer, videoBlock j: Int, videoIndices: UnsafeBufferPointer<Int>,
-                          exact: MatrixEngineSelection, tally: inout RankTally) {
+    /// Re-scores the waiting rows against the current video block in fp32 and counts them as fp32
+    /// evaluation does. Leaves `scorer.blockScores` alone (the block being screened may still
+    /// have rows to decide).
+    mutating func rescore(scorer: inout BlockScorer, tally: inout RankTally) {
         guard waiting > 0 else { return }
-        let rows = waiting, scores = exactScores, gathered = UnsafePointer(waitingRows)
+        let rows = waiting, scores = exactScores, gathered = UnsafePointer(waitingRows), j = videoBlock
         MatrixEngine.with(exact) { scorer.score(rows: gathered, count: rows, videoBlock: j, into: scores) }
         tally.add(scores: scores, queries: UnsafeBufferPointer(start: waitingQueries, count: rows), videoIndices: videoIndices)
         waiting = 0

@@ -18,11 +18,13 @@
 ///   all-gather (8·P per entry), the merged list returned (8 per entry) and one query's P·K
 ///   candidates while merging;
 /// - with exact-bf16 scoring (`ScoringMode.exactBF16`): the rows waiting to be re-scored in
-///   fp32 (their queries, 4·Qb·d, and their scores, 4·Qb·Vb, plus 8·Qb for their numbers), the
-///   norms of every query (16 per query) and, with top-K, a lower bound per entry (4 bytes).
+///   fp32 — up to `rescoreRows` (≤ Qb) of them, each 4·d bytes of query, 4·Vb of scores and 8
+///   for its number — the norms of every query (16 per query) and, with top-K, a lower bound
+///   per entry (4 bytes).
 /// The blocks are the same in every scoring mode — chosen as for fp32 — because a score's bits
-/// may depend on its block's shape: exact-bf16 reproduces fp32's blocks, so it needs its extra
-/// bytes on top of them (what is left for the kept ground-truth blocks shrinks).
+/// may depend on its block's shape: exact-bf16 reproduces fp32's blocks, so it takes its extra
+/// bytes from what they leave (first from the kept ground-truth blocks; at a tight budget it
+/// re-scores fewer rows at a time).
 /// Not covered: the inputs (owned by the caller) and the matrix engine's own buffers (OpenBLAS's
 /// packing buffers, of a fixed size; in bf16, the rounded operands of one block, 2 bytes per
 /// element: about 1.6 MB at the default blocks).
@@ -44,6 +46,8 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public let videoBlock: Int
     /// The precision of the score products (the blocks do not depend on it; the bytes do).
     public let scoring: ScoringMode
+    /// Exact-bf16: how many rows wait to be re-scored together at most (0 in the other modes).
+    public let rescoreRows: Int
 
     /// Preferred Qb: tall enough for sgemm to run near its peak, small enough that the first
     /// pass (ground-truth scores) touches few video blocks per query block.
@@ -91,20 +95,24 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         }
         queryBlock = qb
         videoBlock = vb
-        let exact = Self.exactScreenBytes(queries: queries, dim: dim, topK: topK, queryBlock: qb, videoBlock: vb, scoring: scoring)
-        guard fixed + blockBytes(qb, vb) + exact <= memoryBudget else {
-            throw EvaluationError.memoryBudgetTooSmall(
-                budget: memoryBudget, needed: fixed + blockBytes(qb, vb) + exact,
-                detail: "exact-bf16 scoring needs \(exact) bytes on top of fp32's blocks of \(qb) queries × \(vb) videos")
+        guard scoring == .exactBF16 else {
+            rescoreRows = 0
+            return
         }
+        let left = memoryBudget - fixed - blockBytes(qb, vb)
+        let perRow = Self.rescoreRowBytes(dim: dim, videoBlock: vb), screenFixed = Self.screenFixedBytes(queries: queries, topK: topK)
+        guard left >= screenFixed + perRow else {
+            throw EvaluationError.memoryBudgetTooSmall(
+                budget: memoryBudget, needed: memoryBudget - left + screenFixed + perRow,
+                detail: "exact-bf16 scoring needs \(screenFixed + perRow) bytes or more beyond fp32's blocks of \(qb) queries × \(vb) videos")
+        }
+        rescoreRows = min(qb, (left - screenFixed) / perRow)
     }
 
-    /// Bytes of exact-bf16 scoring beyond fp32's (`ExactScreen`): the waiting rows' queries, scores
-    /// and numbers, every query's norms and, with top-K, a lower bound per entry. 0 otherwise.
-    static func exactScreenBytes(queries: Int, dim: Int, topK: Int, queryBlock: Int, videoBlock: Int, scoring: ScoringMode) -> Int {
-        guard scoring == .exactBF16 else { return 0 }
-        return 4 * queryBlock * dim + 4 * queryBlock * videoBlock + 8 * queryBlock + 16 * queries + 4 * queries * topK
-    }
+    /// Bytes of one row waiting to be re-scored: its query, its scores, its number.
+    static func rescoreRowBytes(dim: Int, videoBlock: Int) -> Int { 4 * dim + 4 * videoBlock + 8 }
+    /// Exact-bf16's bytes proportional to Q: every query's norms, and a lower bound per top-K entry.
+    static func screenFixedBytes(queries: Int, topK: Int) -> Int { 16 * queries + 4 * queries * topK }
 
     /// Bytes proportional to Q (and K·P), independent of the block shape and of V.
     static func fixedBytes(queries: Int, topK: Int, ranks: Int) -> Int {
@@ -126,7 +134,8 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public var fixedBytes: Int { Self.fixedBytes(queries: queries, topK: topK, ranks: ranks) }
     /// Bytes of exact-bf16 scoring beyond fp32's (0 in the other modes).
     public var exactScreenBytes: Int {
-        Self.exactScreenBytes(queries: queries, dim: dim, topK: topK, queryBlock: queryBlock, videoBlock: videoBlock, scoring: scoring)
+        scoring == .exactBF16
+            ? Self.screenFixedBytes(queries: queries, topK: topK) + rescoreRows * Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock) : 0
     }
     /// Bytes of the arrays handed back to the caller (ranks, scores, merged top-K).
     public var resultBytes: Int { queries * (8 + 4) + queries * topK * 8 }
