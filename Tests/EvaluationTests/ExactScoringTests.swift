@@ -96,9 +96,9 @@ struct ExactScoringTests {
                 let roomy = try ScoringPlan(queries: 70, videos: 120, clipsPerVideo: 32, dim: 48, topK: topK, memoryBudget: 1 << 30,
                                             preferredQueryBlock: 16, preferredVideoBlock: 8, scoring: .exactBF16)
                 let fp32 = try Self.evaluate(p, scoring: .fp32, engine: engine, topK: topK, queryBlock: 16, videoBlock: 8)
-                let exact = try Self.evaluate(p, scoring: .exactBF16, engine: engine, budget: roomy.totalBytes, topK: topK, queryBlock: 16, videoBlock: 8)
+                let exact = try Self.evaluate(p, scoring: .exactBF16, engine: engine, budget: roomy.plannedBytes, topK: topK, queryBlock: 16, videoBlock: 8)
                 #expect(exact.cachedBlocks == 0 && exact.groundTruthBlocks > 0)
-                #expect(exact.allocatedBytes + exact.plan.resultBytes <= roomy.totalBytes)
+                #expect(exact.allocatedBytes + exact.plan.resultBytes <= roomy.plannedBytes)
                 Self.expectIdentical(exact, fp32, "\(engine) top-\(topK), no kept blocks")
                 for budget in [200_000, 60_000, 30_000] {
                     let small = try Self.evaluate(p, scoring: .fp32, engine: engine, budget: budget, topK: topK)
@@ -110,7 +110,7 @@ struct ExactScoringTests {
         }
     }
 
-    @Test("the blocks do not depend on the mode; exact-bf16's extra bytes fit in what they leave (fewer rows re-scored at a time when tight)")
+    @Test("the blocks do not depend on the mode; exact-bf16 plans wherever fp32 does, its extra bytes in what the blocks leave (fewer rows re-scored at a time when tight)")
     func plans() throws {
         var rows: [Int] = []
         for budget in [1 << 24, 1 << 20, 400_000, 200_000, 100_000] {
@@ -122,9 +122,14 @@ struct ExactScoringTests {
             rows.append(exact.rescoreRows)
         }
         #expect(rows.first == 256 && rows.last! < 64, "re-scored rows at a time: \(rows)")
-        let tight = try ScoringPlan(queries: 300, videos: 500, clipsPerVideo: 32, dim: 48, memoryBudget: 1 << 20)
-        #expect(throws: EvaluationError.self) {
-            try ScoringPlan(queries: 300, videos: 500, clipsPerVideo: 32, dim: 48, memoryBudget: tight.totalBytes + 1000, scoring: .exactBF16)
+        // Exact-bf16 plans wherever fp32 does, with the same blocks.
+        for budget in stride(from: 2_000, through: 80_000, by: 1_500) {
+            for k in [0, 4] {
+                let fp32 = try? ScoringPlan(queries: 300, videos: 500, clipsPerVideo: 32, dim: 48, topK: k, memoryBudget: budget)
+                let exact = try? ScoringPlan(queries: 300, videos: 500, clipsPerVideo: 32, dim: 48, topK: k, memoryBudget: budget, scoring: .exactBF16)
+                #expect((fp32 == nil) == (exact == nil), "budget \(budget), top-\(k)")
+                #expect(fp32?.queryBlock == exact?.queryBlock && fp32?.videoBlock == exact?.videoBlock && (exact?.totalBytes ?? 0) <= budget)
+            }
         }
     }
 

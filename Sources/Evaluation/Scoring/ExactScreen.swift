@@ -36,7 +36,8 @@ import TensorKit
 struct ExactScreen {
     let plan: ScoringPlan
     let weights: RankingWeights
-    /// [Q]: ‖q‖ and ‖bf16(q) − q‖ of every query.
+    /// [Qb]: ‖q‖ and ‖bf16(q) − q‖ of the queries of the block being screened (recomputed for
+    /// every block: Q·d per video block, 1/(Vb·(Mc + 1)) of its products).
     private let queryNorms: UnsafeMutablePointer<RoundingNorms>
     /// [R, d] the query rows waiting to be re-scored (R = `plan.rescoreRows`, Qb unless the
     /// budget is tight); [R] their query numbers.
@@ -65,11 +66,7 @@ struct ExactScreen {
         self.weights = weights
         self.exact = exact
         let d = plan.dim
-        // Norms of every query, once (16 bytes per query, counted by the plan).
-        queryNorms = workspace.values(queries.count, repeating: RoundingNorms(norm: 0, error: 0)).baseAddress!
-        for q in 0..<queries.count {
-            queryNorms[q] = RoundingNorms(queries.embeddings.pointer + q * d, rows: 1, columns: d, ld: d)
-        }
+        queryNorms = workspace.values(plan.queryBlock, repeating: RoundingNorms(norm: 0, error: 0)).baseAddress!
         waitingRows = workspace.floats(plan.rescoreRows * d, repeating: 0).baseAddress!
         waitingQueries = workspace.values(plan.rescoreRows, repeating: 0).baseAddress!
         exactScores = workspace.floats(plan.rescoreRows * plan.videoBlock, repeating: 0).baseAddress!
@@ -96,12 +93,14 @@ struct ExactScreen {
                          scorer: inout BlockScorer, tally: inout RankTally) {
         let t0 = MonotonicClock.now()
         defer { seconds += MonotonicClock.now() - t0 }
+        let d = plan.dim
+        for (r, q) in qs.enumerated() { queryNorms[r] = RoundingNorms(queryRows + q * d, rows: 1, columns: d, ld: d) }
         for (r, q) in qs.enumerated() {
             let row = scores + r * nv
             statistics.screenedRows += 1
             statistics.screenedScores += nv
             let t = tally.thresholds[q]
-            guard t.isFinite, let beta = BF16ScoreBound.score(query: queryNorms[q], clips: clipNorms, frames: frameNorms,
+            guard t.isFinite, let beta = BF16ScoreBound.score(query: queryNorms[r], clips: clipNorms, frames: frameNorms,
                                                                 weights: weights, dim: plan.dim) else {
                 statistics.unboundedRows += 1
                 wait(q, row: queryRows + q * plan.dim, videoCount: nv, scorer: &scorer, tally: &tally)

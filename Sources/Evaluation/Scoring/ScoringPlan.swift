@@ -19,12 +19,13 @@
 ///   candidates while merging;
 /// - with exact-bf16 scoring (`ScoringMode.exactBF16`): the rows waiting to be re-scored in
 ///   fp32 — up to `rescoreRows` (≤ Qb) of them, each 4·d bytes of query, 4·Vb of scores and 8
-///   for its number — the norms of every query (16 per query) and, with top-K, a lower bound
-///   per entry (4 bytes).
-/// The blocks are the same in every scoring mode — chosen as for fp32 — because a score's bits
-/// may depend on its block's shape: exact-bf16 reproduces fp32's blocks, so it takes its extra
-/// bytes from what they leave (first from the kept ground-truth blocks; at a tight budget it
-/// re-scores fewer rows at a time).
+///   for its number — the norms of a query block's queries (16·Qb) and, with top-K, a lower
+///   bound per entry (4·Q·K).
+/// The blocks are the same in every scoring mode, because a score's bits may depend on its
+/// block's shape and exact-bf16 must reproduce fp32's: in every mode they leave room for
+/// exact-bf16's least (its fixed bytes and one waiting row). Exact-bf16 takes the rest of what it
+/// needs from what the blocks leave (first from the kept ground-truth blocks; at a tight budget
+/// it re-scores fewer rows at a time), so it runs whenever fp32 does.
 /// Not covered: the inputs (owned by the caller) and the matrix engine's own buffers (OpenBLAS's
 /// packing buffers, of a fixed size; in bf16, the rounded operands of one block, 2 bytes per
 /// element: about 1.6 MB at the default blocks).
@@ -73,7 +74,11 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         self.memoryBudget = memoryBudget
         self.scoring = scoring
         let fixed = Self.fixedBytes(queries: queries, topK: topK, ranks: ranks)
-        func blockBytes(_ qb: Int, _ vb: Int) -> Int { 4 * qb * vb * (clipsPerVideo + 1) + 8 * qb }
+        // A block's buffers and the least exact-bf16 needs on top of them (whatever the mode).
+        func blockBytes(_ qb: Int, _ vb: Int) -> Int {
+            4 * qb * vb * (clipsPerVideo + 1) + 8 * qb
+                + Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: qb) + Self.rescoreRowBytes(dim: dim, videoBlock: vb)
+        }
         var qb = max(1, min(queries, preferredQueryBlock ?? Self.defaultQueryBlock))
         var vb = max(1, min(videos, preferredVideoBlock ?? max(1, Self.defaultClipColumns / clipsPerVideo)))
         let stages: [(shrinkQuery: Bool, floor: Int)] = [(true, 64), (false, 16), (true, 8), (false, 1), (true, 1)]
@@ -95,24 +100,16 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         }
         queryBlock = qb
         videoBlock = vb
-        guard scoring == .exactBF16 else {
-            rescoreRows = 0
-            return
-        }
+        // Exact-bf16: one waiting row is planned for; as many more as what is left holds, up to Qb.
         let left = memoryBudget - fixed - blockBytes(qb, vb)
-        let perRow = Self.rescoreRowBytes(dim: dim, videoBlock: vb), screenFixed = Self.screenFixedBytes(queries: queries, topK: topK)
-        guard left >= screenFixed + perRow else {
-            throw EvaluationError.memoryBudgetTooSmall(
-                budget: memoryBudget, needed: memoryBudget - left + screenFixed + perRow,
-                detail: "exact-bf16 scoring needs \(screenFixed + perRow) bytes or more beyond fp32's blocks of \(qb) queries × \(vb) videos")
-        }
-        rescoreRows = min(qb, (left - screenFixed) / perRow)
+        rescoreRows = scoring == .exactBF16 ? min(qb, 1 + left / Self.rescoreRowBytes(dim: dim, videoBlock: vb)) : 0
     }
 
     /// Bytes of one row waiting to be re-scored: its query, its scores, its number.
     static func rescoreRowBytes(dim: Int, videoBlock: Int) -> Int { 4 * dim + 4 * videoBlock + 8 }
-    /// Exact-bf16's bytes proportional to Q: every query's norms, and a lower bound per top-K entry.
-    static func screenFixedBytes(queries: Int, topK: Int) -> Int { 16 * queries + 4 * queries * topK }
+    /// Exact-bf16's bytes besides its waiting rows: the norms of a query block's queries, and a
+    /// lower bound per top-K entry.
+    static func screenFixedBytes(queries: Int, topK: Int, queryBlock: Int) -> Int { 16 * queryBlock + 4 * queries * topK }
 
     /// Bytes proportional to Q (and K·P), independent of the block shape and of V.
     static func fixedBytes(queries: Int, topK: Int, ranks: Int) -> Int {
@@ -135,13 +132,22 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     /// Bytes of exact-bf16 scoring beyond fp32's (0 in the other modes).
     public var exactScreenBytes: Int {
         scoring == .exactBF16
-            ? Self.screenFixedBytes(queries: queries, topK: topK) + rescoreRows * Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock) : 0
+            ? Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: queryBlock) + rescoreRows * Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock)
+            : 0
     }
     /// Bytes of the arrays handed back to the caller (ranks, scores, merged top-K).
     public var resultBytes: Int { queries * (8 + 4) + queries * topK * 8 }
     /// What the budget leaves for keeping the ground-truth pass's block scores
-    /// (`GroundTruthBlocks`): only what they need is allocated.
-    public var cacheBudget: Int { memoryBudget - totalBytes }
+    /// (`GroundTruthBlocks`): only what they need is allocated. The room left for exact-bf16 in
+    /// every mode (`plannedBytes`) is not theirs, so the same blocks are kept in every mode.
+    public var cacheBudget: Int { memoryBudget - max(totalBytes, plannedBytes) }
+    /// The bytes the blocks were planned with: `totalBytes` of fp32 plus the least exact-bf16
+    /// needs (its fixed bytes and one waiting row). A budget of exactly this keeps no
+    /// ground-truth blocks.
+    public var plannedBytes: Int {
+        clipScoreBytes + blockScoreBytes + groundTruthKeyBytes + fixedBytes
+            + Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: queryBlock) + Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock)
+    }
     /// Everything the evaluator allocates under this plan, without the kept ground-truth
     /// blocks (at most `cacheBudget` more): never more than `memoryBudget` in all.
     public var totalBytes: Int { clipScoreBytes + blockScoreBytes + groundTruthKeyBytes + fixedBytes + exactScreenBytes }
