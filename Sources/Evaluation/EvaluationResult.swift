@@ -48,10 +48,10 @@ public struct EvaluationTiming: Sendable {
     public let groundTruthGemm: Double
     public let groundTruthClipMax: Double
     /// The part of `gemm` run in bf16 (exact-bf16's screen, or plain bf16 scoring).
-    public let bf16Gemm: Double
+    public var bf16Gemm: Double = 0
     /// Exact-bf16: deciding rows from bf16 scores (bounds, comparisons; re-scoring is in `gemm`,
     /// `clipMax` and `ranking`).
-    public let screening: Double
+    public var screening: Double = 0
     /// Counting ranks, top-K heaps and the top-K merge.
     public let ranking: Double
     /// Inside MPI collectives (including waiting for slower ranks).

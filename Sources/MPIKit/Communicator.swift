@@ -137,11 +137,6 @@ public final class Communicator: @unchecked Sendable {
         r >= 0 && r < hosts.count ? "rank \(r) on host \(hosts[r])" : "rank \(r)"
     }
 
-    /// Several ranks the same way: "rank 3 on host node07", "ranks 1 on host node02, 3 on host node07".
-    public func describe(ranks: [Int]) -> String {
-        guard ranks.count != 1 else { return describe(rank: ranks[0]) }
-        return "ranks " + ranks.map { describe(rank: $0).dropFirst("rank ".count) }.joined(separator: ", ")
-    }
 
     /// The MPI library's own version line (MPI_Get_library_version), first line only.
     public static func libraryVersion() -> String {

@@ -71,7 +71,7 @@ struct EvaluationSelfTest: ParsableCommand {
         }
         if let writeIndex {
             let ids = try EmbeddingIndex.readVideoIDs(index)
-            try EmbeddingIndex.write(to: writeIndex, shard: shard, videoIDs: Array(ids[mine]), communicator: world)
+            try EmbeddingIndex.write(to: writeIndex, shard: shard, videoIDs: Array(ids[mine]), world: world)
             lines.append("rank \(r) wrote-index")
         }
         // Every rank's lines go to rank 0, which prints them in rank order: the output of several

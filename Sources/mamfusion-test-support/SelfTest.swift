@@ -12,7 +12,7 @@ struct SelfTest: ParsableCommand {
         abstract: "Print raw collective results for the test suite.",
     )
 
-    @Argument(help: "What to exercise: comm, error (an invalid call must throw), abort (the last rank aborts the job)")
+    @Argument(help: "What to exercise: comm, error (an invalid call must throw), abort (the last rank aborts the job), stall (the last rank stays busy between two guarded collectives)")
     var what: String = "comm"
 
     func run() throws {
@@ -20,6 +20,7 @@ struct SelfTest: ParsableCommand {
         case "comm": try collectives()
         case "error": try invalidCall()
         case "abort": try abortFromLastRank()
+        case "stall": try stallLastRank()
         default: throw ValidationError("unknown self-test '\(what)'")
         }
     }
@@ -46,6 +47,18 @@ struct SelfTest: ParsableCommand {
         if world.rank == world.size - 1 { world.abort("self-test abort requested", code: 3) }
         try world.barrier()
         print("rank \(world.rank) survived the abort")
+    }
+
+    /// Every rank enters one guarded all-reduce; then the last rank stays busy — alive, its
+    /// watchdog answering roll calls — while the others wait in the next guarded collective. The
+    /// watchdog (timeout 2 s) must end the job naming the busy rank as one that did not reach it.
+    private func stallLastRank() throws {
+        let world = try Communicator.world()
+        let watchdog = try CollectiveWatchdog(world: world, timeout: 2)
+        _ = try watchdog.guarding("rank \(world.rank): the first collective") { try world.allreduce(Int64(1), .sum) }
+        if world.rank == world.size - 1 { Thread.sleep(forTimeInterval: 60) }
+        _ = try watchdog.guarding("rank \(world.rank): the second collective") { try world.allreduce(Int64(1), .sum) }
+        print("rank \(world.rank) was not stopped")
     }
 
     private func collectives() throws {

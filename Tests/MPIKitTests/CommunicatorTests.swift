@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TestSupport
 
@@ -105,5 +106,16 @@ struct CommunicatorFailureTests {
         // The message names the rank and its host (this machine's name: both ranks run here).
         #expect(out.stderr.contains("rank 1 on host \(ToolRunner.hostName) (of 2 ranks) aborting the job: self-test abort requested"), "\(out.stderr)")
         #expect(!out.stdout.contains("survived"))
+    }
+
+    @Test("the collective watchdog names a rank that is alive but never reaches the collective the others wait in")
+    func watchdogNamesBusyRank() throws {
+        let started = Date()
+        let out = try ToolRunner.run(["selftest", "stall"], ranks: 2, timeout: 60, program: .testSupport)
+        #expect(!out.timedOut && out.status != 0)
+        #expect(Date().timeIntervalSince(started) < 40, "the job should end within the 2 s timeout and the roll call")
+        #expect(out.stderr.contains("the second collective did not complete within 2 s (collective_timeout)"), "\(out.stderr)")
+        #expect(out.stderr.contains("rank 1 on host \(ToolRunner.hostName) did not reach it (at after collective #1; this is #2)"), "\(out.stderr)")
+        #expect(!out.stdout.contains("was not stopped"))
     }
 }

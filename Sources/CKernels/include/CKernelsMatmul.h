@@ -43,6 +43,8 @@ const char *mf_dnnl_version(void);
 const char *mf_dnnl_isa(void);
 /// Sets the OpenMP threads oneDNN runs with (libgomp's omp_set_num_threads); returns 0 if absent.
 int mf_dnnl_set_threads(int threads);
+/// The OpenMP threads oneDNN runs with (omp_get_max_threads; 0 before a successful load).
+int mf_dnnl_threads(void);
 
 typedef struct mf_dnnl_matmul mf_dnnl_matmul;
 
