@@ -122,9 +122,10 @@ public final class SplitEvaluation {
         let shard = try encodeVideos()
         let queries = try encodeQueries()
         let c = configuration
-        let evaluator = ShardedEvaluator(world: world,
+        var evaluator = ShardedEvaluator(world: world,
                                          weights: RankingWeights(clip: Float(c.clipScaleWeight), frame: Float(c.frameScaleWeight)),
                                          memoryBudget: memoryBudget, topK: topK)
+        evaluator.scoring = ScoringMode(c.evalScoring, engine: MatrixEngine.selection.engine)
         return try evaluator.evaluate(queries: queries, videos: shard)
     }
 }

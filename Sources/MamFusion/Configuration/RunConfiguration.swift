@@ -81,8 +81,20 @@ public struct RunConfiguration: Sendable, Equatable {
     /// gradients, optimizer, norms, softmax, scan, losses, all-reduce and checkpoints stay fp32
     /// (MATMUL.md §3).
     public var precision = Precision.fp32
+    /// The precision of evaluation's score products, whatever `precision` the encoders use:
+    /// `fp32`; `exact-bf16` (screened in bf16, near-ties re-scored in fp32: the same ranks and
+    /// scores as fp32, bit for bit); `bf16` (plain, approximate ranks); `auto` (exact-bf16 where
+    /// the CPU's bf16 units make it faster — oneDNN with AMX — else fp32).
+    public var evalScoring = EvalScoring.auto
 
     public enum DataLayout: String, Sendable, CaseIterable { case release, packed, clipTokens = "clip-tokens" }
+
+    /// `eval_scoring`'s values (`Evaluation.ScoringMode` once `auto` is resolved).
+    public enum EvalScoring: String, Sendable, CaseIterable {
+        case auto, fp32
+        case exactBF16 = "exact-bf16"
+        case bf16
+    }
 
     public init() {}
 
@@ -266,6 +278,8 @@ extension RunConfiguration {
         choice("matmul_engine", "auto (oneDNN when installed, else OpenBLAS), onednn or openblas: the engine of every matrix product",
                \.matmulEngine),
         choice("precision", "fp32, or bf16: bf16 operands of matrix products, fp32 accumulation and everything else fp32", \.precision),
+        choice("eval_scoring", "auto, fp32, exact-bf16 (bf16 screen, near-ties re-scored: fp32's exact ranks) or bf16 (approximate): "
+               + "the precision of evaluation's score products", \.evalScoring),
     ]
 
     /// Applies one key's value, given as YAML text (`--set key=value` uses this).
