@@ -1,5 +1,6 @@
 /* bfloat16 rounding: see CKernelsMatmul.h. Plain loops on 32-bit patterns; clang vectorises them
  * (AVX2 integer lanes), so a conversion runs at memory speed. */
+#include <math.h>
 #include <string.h>
 #include "CKernelsMatmul.h"
 
@@ -38,4 +39,28 @@ void mf_bf16_round_matrix_f32(const float *src, size_t ld_src, size_t rows, size
 
 void mf_bf16_widen(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = float_of((uint32_t)src[i] << 16);
+}
+
+void mf_bf16_rounding_norms(const float *x, size_t ld, size_t rows, size_t cols,
+                            double *max_squares, double *max_error_squares) {
+    double most = 0, most_error = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = x + r * ld;
+        double squares = 0, errors = 0;
+        for (size_t c = 0; c < cols; c++) {
+            float value = row[c];
+            /* The difference of a float and its bf16 rounding is exact in float: it is the part
+             * of the fraction that rounding dropped (or its complement to the next bf16). */
+            float error = fabsf(float_of(rounded_pattern(bits_of(value))) - value);
+            float magnitude = fabsf(value);
+            if (magnitude < 0x1p-126f) error = magnitude + 0x1p-134f;
+            squares += (double)value * (double)value;
+            errors += (double)error * (double)error;
+        }
+        /* A NaN row wins and stays (nothing compares above it), so the caller sees it. */
+        if (squares != squares || squares > most) most = squares;
+        if (errors != errors || errors > most_error) most_error = errors;
+    }
+    *max_squares = most;
+    *max_error_squares = most_error;
 }

@@ -54,6 +54,7 @@ static int loaded = 0;
 static dnnl_engine_t engine;
 static char version_text[32] = "";
 static void (*omp_set_threads)(int) = NULL;
+static int (*omp_max_threads)(void) = NULL;
 
 static void load(void) {
     /* MAMFUSION_ONEDNN_LIBRARY names another file (a build of one's own; tests name a missing one). */
@@ -102,7 +103,10 @@ static void load(void) {
     if (v->major != 2) { load_error = "libdnnl.so.2 reports a version other than 2.x"; return; }
     if (api.engine_create(&engine, dnnl_cpu, 0) != dnnl_success) { load_error = "oneDNN could not create a CPU engine"; return; }
     snprintf(version_text, sizeof version_text, "%d.%d.%d", v->major, v->minor, v->patch);
-    *(void **)&omp_set_threads = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    /* OpenMP comes with oneDNN (libgomp, a dependency of the library loaded RTLD_LOCAL): look it up
+     * through the library's handle, which searches its dependencies. */
+    *(void **)&omp_set_threads = dlsym(lib, "omp_set_num_threads");
+    *(void **)&omp_max_threads = dlsym(lib, "omp_get_max_threads");
     loaded = 1;
 }
 
@@ -133,6 +137,11 @@ int mf_dnnl_set_threads(int threads) {
     if (!mf_dnnl_load(NULL) || !omp_set_threads) return 0;
     omp_set_threads(threads);
     return 1;
+}
+
+int mf_dnnl_threads(void) {
+    if (!mf_dnnl_load(NULL) || !omp_max_threads) return 0;
+    return omp_max_threads();
 }
 
 struct mf_dnnl_matmul {
@@ -232,6 +241,7 @@ int mf_dnnl_load(const char **error) {
 const char *mf_dnnl_version(void) { return ""; }
 const char *mf_dnnl_isa(void) { return ""; }
 int mf_dnnl_set_threads(int threads) { (void)threads; return 0; }
+int mf_dnnl_threads(void) { return 0; }
 mf_dnnl_matmul *mf_dnnl_matmul_create(const mf_dnnl_matmul_shape *shape, const char **error) {
     (void)shape;
     mf_dnnl_load(error);

@@ -29,7 +29,7 @@ public struct ShardedReadOptions: ParsableArguments {
     }
 
     /// The pass over this rank's shard of the split.
-    public func pass(world: Communicator) throws -> ShardedReadPass {
+    public func pass(world: any World) throws -> ShardedReadPass {
         try ShardedReadPass(.init(layout: layout, path: path, collection: collection, visualFeature: visualFeature, split: split,
                                   access: access, transfer: transfer,
                                   options: LoaderOptions(mapSize: mapSize, maxContextLength: maxCtx, maxDescriptionLength: maxDesc)),

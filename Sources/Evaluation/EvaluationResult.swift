@@ -25,6 +25,10 @@ public struct EvaluationResult: Sendable {
     /// read back instead of recomputing.
     public let groundTruthBlocks: Int
     public let cachedBlocks: Int
+    /// The precision of the score products, and what exact-bf16 scoring screened and re-scored on
+    /// this rank (all zero in the other modes).
+    public let scoring: ScoringMode
+    public let rescoring: RescoringStatistics
 
     /// R@1/5/10/100, SumR, median and mean rank (MODEL.md §8).
     public var metrics: RecallMetrics { RecallMetrics(ranks: ranks) }
@@ -43,6 +47,11 @@ public struct EvaluationTiming: Sendable {
     /// The ground-truth pass's share of `gemm` and `clipMax`.
     public let groundTruthGemm: Double
     public let groundTruthClipMax: Double
+    /// The part of `gemm` run in bf16 (exact-bf16's screen, or plain bf16 scoring).
+    public var bf16Gemm: Double = 0
+    /// Exact-bf16: deciding rows from bf16 scores (bounds, comparisons; re-scoring is in `gemm`,
+    /// `clipMax` and `ranking`).
+    public var screening: Double = 0
     /// Counting ranks, top-K heaps and the top-K merge.
     public let ranking: Double
     /// Inside MPI collectives (including waiting for slower ranks).
@@ -50,8 +59,8 @@ public struct EvaluationTiming: Sendable {
     /// The whole call.
     public let total: Double
 
-    /// Producing scores: sgemm + clip-max, both passes.
-    public var scoring: Double { gemm + clipMax }
+    /// Producing scores: sgemm + clip-max (+ exact-bf16's screening), both passes.
+    public var scoring: Double { gemm + clipMax + screening }
 }
 
 /// Bytes one rank moved through collectives in one evaluation. Without top-K this is
@@ -65,4 +74,27 @@ public struct EvaluationTraffic: Sendable, Equatable {
     public let gatherReceivedBytes: Int
 
     public var totalBytes: Int { reducedBytes + gatherSentBytes + gatherReceivedBytes }
+}
+
+/// What exact-bf16 scoring did on one rank (`ScoringMode.exactBF16`, `ExactScreen`). A row is one
+/// query against one video block; blocks the ground-truth pass computed in fp32 are not screened.
+public struct RescoringStatistics: Sendable, Equatable {
+    /// Rows and (query, video) scores computed in bf16.
+    public var screenedRows = 0
+    public var screenedScores = 0
+    /// Of those, rows re-scored in fp32, and their scores.
+    public var rescoredRows = 0
+    public var rescoredScores = 0
+    /// Why rows were re-scored: a near-tie with the ground truth; a possible top-K entry (and no
+    /// near-tie); no trustworthy bound (non-finite threshold or inputs, overflow possible).
+    public var nearTieRows = 0
+    public var candidateRows = 0
+    public var unboundedRows = 0
+    /// Scores within the bound of their query's ground-truth score (or not finite).
+    public var nearTies = 0
+
+    public init() {}
+
+    /// The share of screened scores computed again in fp32.
+    public var rescoredShare: Double { screenedScores > 0 ? Double(rescoredScores) / Double(screenedScores) : 0 }
 }

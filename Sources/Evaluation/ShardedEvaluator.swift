@@ -15,7 +15,9 @@ import TensorKit
 /// 3. **One all-reduce (max)** of the Q ground-truth scores (−∞ where another rank owns gt).
 /// 4. **Counting pass.** Every other (query block, video block) is scored, and each query's
 ///    count of videos ranked before its ground truth is accumulated (`countRankedAbove`),
-///    along with this rank's top-K (`TopKHeaps`) when asked for.
+///    along with this rank's top-K (`TopKHeaps`) when asked for. Video blocks form the outer
+///    loop: in bf16 a video block is rounded once for all query blocks (a weight scope of the
+///    matrix engine), and exact-bf16 re-scores a video block's waiting rows together.
 /// 5. **One all-reduce (sum)** of the Q counts; rank(q) = 1 + count(q). One more slot carries
 ///    the number of score rows that held a NaN or ±Inf: if any rank saw one, every rank refuses
 ///    the evaluation (`EvaluationError.nonFiniteScores`) instead of ranking meaningless scores.
@@ -32,6 +34,13 @@ import TensorKit
 /// Nothing Q×V is stored; memory is independent of V. With queries in video order (captions
 /// grouped by video, as in every caption file) a query block needs ≈ 1 + Qb/(captions per
 /// video · Vb) blocks, so the kept scores are ≈ 4·Q·Vb·(that) bytes — a few MB.
+///
+/// ## Scoring modes (`ScoringMode`, `eval_scoring`)
+/// Scores are fp32 products (`fp32`) whatever precision the encoders ran in. `exactBF16` screens
+/// every block in bf16 and re-scores in fp32 only the rows it cannot decide from the rigorous
+/// error bound (`ExactScreen`, `BF16ScoreBound`): the ground-truth pass stays fp32, so every
+/// threshold, count, rank and top-K entry is the fp32 mode's, bit for bit. `bf16` ranks plain bf16
+/// scores (approximate). The block plan is the same in every mode.
 ///
 /// ## Communication
 /// 16·P bytes (agreement) + 4·Q (ground-truth scores) + 4·(Q+1) (counts) per rank, independent of
@@ -50,6 +59,8 @@ public struct ShardedEvaluator {
     /// Override the planner's preferred block sizes (benchmarks); the budget still wins.
     public var preferredQueryBlock: Int?
     public var preferredVideoBlock: Int?
+    /// The precision of the score products (`fp32` by default: the reference).
+    public var scoring: ScoringMode = .fp32
 
     /// The default budget: 256 MiB.
     public static let defaultMemoryBudget = 256 << 20
@@ -83,14 +94,20 @@ public struct ShardedEvaluator {
         var scorer = BlockScorer(plan: plan, weights: weights, queries: queries.embeddings.pointer,
                                  clips: videos.clips.pointer, frames: videos.frames.pointer, workspace: workspace)
         let heaps = topK > 0 ? TopKHeaps(queries: q, k: topK, workspace: workspace) : nil
+        // The engine is the process's; the precision of each product is the mode's.
+        let engine = MatrixEngine.selection.engine
+        let resultSelection = MatrixEngineSelection(engine: engine, precision: scoring.resultPrecision)
 
         // 2. Ground-truth pass: the owned ground truths, from the same blocks as the counting
-        //    pass, whose scores are kept (within the budget) for it.
+        //    pass, whose scores are kept (within the budget) for it — with the products whose bits
+        //    the results are (fp32 except in plain bf16).
         let groundTruthStart = MonotonicClock.now()
         let keys = workspace.int64s(plan.queryBlock, repeating: 0)
         let kept = GroundTruthBlocks(plan: plan, queries: queries, videos: videos, scratch: keys,
                                      cacheBudget: plan.cacheBudget, workspace: workspace)
-        kept.scoreGroundTruths(scorer: &scorer, queries: queries, videos: videos, scratch: keys, thresholds: thresholds)
+        MatrixEngine.with(resultSelection) {
+            kept.scoreGroundTruths(scorer: &scorer, queries: queries, videos: videos, scratch: keys, thresholds: thresholds)
+        }
         let groundTruthSeconds = MonotonicClock.now() - groundTruthStart
         let groundTruthGemm = scorer.gemmSeconds, groundTruthFuse = scorer.fuseSeconds
 
@@ -107,8 +124,13 @@ public struct ShardedEvaluator {
 
         // 4. Counting pass: every block, read back from the kept ones when possible.
         let countingStart = MonotonicClock.now()
-        let (countedSeconds, nonFiniteRows, firstNonFinite) = countingPass(scorer: &scorer, kept: kept, queries: queries, videos: videos,
-                                                                            thresholds: thresholds, counts: counts, heaps: heaps)
+        var screen = scoring == .exactBF16
+            ? ExactScreen(plan: plan, weights: weights, queries: queries, topK: topK, exact: resultSelection, workspace: workspace) : nil
+        let (countedSeconds, nonFiniteRows, firstNonFinite) = queries.groundTruth.withUnsafeBufferPointer { groundTruth in
+            var tally = RankTally(thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts, heaps: heaps)
+            countingPass(scorer: &scorer, screen: &screen, kept: kept, queries: queries, videos: videos, engine: engine, tally: &tally)
+            return (tally.seconds, tally.nonFiniteRows, tally.firstNonFiniteQuery)
+        }
         let countingSeconds = MonotonicClock.now() - countingStart
         var rankingSeconds = countedSeconds
 
@@ -144,6 +166,7 @@ public struct ShardedEvaluator {
             groundTruthPass: groundTruthSeconds, countingPass: countingSeconds,
             gemm: scorer.gemmSeconds, clipMax: scorer.fuseSeconds,
             groundTruthGemm: groundTruthGemm, groundTruthClipMax: groundTruthFuse,
+            bf16Gemm: scorer.bf16GemmSeconds, screening: screen?.seconds ?? 0,
             ranking: rankingSeconds, communication: collectives.seconds, total: MonotonicClock.now() - start)
         let traffic = EvaluationTraffic(reducedBytes: collectives.reducedBytes, gatherSentBytes: collectives.gatherSentBytes,
                                         gatherReceivedBytes: collectives.gatherReceivedBytes)
@@ -151,7 +174,8 @@ public struct ShardedEvaluator {
             ranks: rankOfQuery, groundTruthScores: groundTruthScores, top: top, plan: plan, timing: timing, traffic: traffic,
             allocatedBytes: workspace.allocatedBytes, executedFlops: scorer.flops,
             usefulFlops: 2.0 * Double(q) * Double(videos.count) * Double(videos.clipsPerVideo + 1) * Double(queries.dim),
-            totalVideos: totalVideos, groundTruthBlocks: kept.count, cachedBlocks: kept.cachedCount)
+            totalVideos: totalVideos, groundTruthBlocks: kept.count, cachedBlocks: kept.cachedCount,
+            scoring: scoring, rescoring: screen?.statistics ?? RescoringStatistics())
     }
 
     /// Whether the increasing `indices` hold `value` (binary search).
@@ -177,7 +201,7 @@ public struct ShardedEvaluator {
             }
             plan = try ScoringPlan(queries: queries.count, videos: videos.count, clipsPerVideo: videos.clipsPerVideo, dim: queries.dim,
                                    topK: topK, ranks: ranks, memoryBudget: memoryBudget,
-                                   preferredQueryBlock: preferredQueryBlock, preferredVideoBlock: preferredVideoBlock)
+                                   preferredQueryBlock: preferredQueryBlock, preferredVideoBlock: preferredVideoBlock, scoring: scoring)
         } catch {
             localError = error
         }
@@ -186,44 +210,43 @@ public struct ShardedEvaluator {
     }
 
     /// Step 4: scores every (query block, video block) — or reads it back from `kept` — and
-    /// accumulates each query's count of videos ranked before its ground truth, and the top-K.
-    /// Returns the seconds spent counting and in the top-K heaps, and the rows of scores that
-    /// were not finite (with the first one's query).
-    private func countingPass(scorer: inout BlockScorer, kept: GroundTruthBlocks, queries: QuerySet, videos: VideoShard,
-                              thresholds: UnsafeMutableBufferPointer<Float>, counts: UnsafeMutableBufferPointer<Int32>,
-                              heaps: TopKHeaps?) -> (seconds: Double, nonFiniteRows: Int, firstQuery: Int?) {
+    /// accumulates each query's count of videos ranked before its ground truth, and the top-K,
+    /// into `tally`. Video blocks are the outer loop; in bf16 each is registered with the matrix
+    /// engine as a weight block, so its operands are rounded once for every query block.
+    private func countingPass(scorer: inout BlockScorer, screen: inout ExactScreen?, kept: GroundTruthBlocks, queries: QuerySet,
+                              videos: VideoShard, engine: MatmulEngineKind, tally: inout RankTally) {
         let plan = scorer.plan
-        var rankingSeconds = 0.0
-        var nonFiniteRows = 0
-        var firstNonFiniteQuery: Int? = nil
-        var cursor = 0
+        let d = plan.dim, mc = plan.clipsPerVideo
+        let blockSelection = MatrixEngineSelection(engine: engine, precision: scoring == .fp32 ? .fp32 : .bf16)
+        let queryRows = queries.embeddings.pointer
         videos.globalIndices.withUnsafeBufferPointer { indices in
-            queries.groundTruth.withUnsafeBufferPointer { groundTruth in
-                for i in 0..<plan.queryBlockCount {
-                    let qs = plan.queryRange(i)
-                    for j in 0..<plan.videoBlockCount {
-                        let blockScores: UnsafeMutablePointer<Float>
-                        if let reused = kept.scores(queryBlock: i, videoBlock: j, cursor: &cursor) {
-                            blockScores = reused
-                        } else {
-                            scorer.score(queryBlock: i, videoBlock: j)
-                            blockScores = scorer.blockScores
-                        }
-                        let t0 = MonotonicClock.now()
-                        let blockIndices = UnsafeBufferPointer(rebasing: indices[plan.videoRange(j)])
-                        countRankedAbove(scores: blockScores, queries: qs, videoIndices: blockIndices,
-                                         thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts,
-                                         nonFiniteRows: &nonFiniteRows, firstNonFiniteQuery: &firstNonFiniteQuery)
-                        if let heaps {
-                            for (row, query) in qs.enumerated() {
-                                heaps.offer(query: query, row: blockScores + row * blockIndices.count, videoIndices: blockIndices)
+            for j in 0..<plan.videoBlockCount {
+                let vs = plan.videoRange(j)
+                let blockIndices = UnsafeBufferPointer(rebasing: indices[vs])
+                screen?.begin(videoBlock: j, indices: blockIndices, clips: videos.clips.pointer, frames: videos.frames.pointer)
+                MatrixEngine.with(blockSelection) {
+                    MatrixEngine.withWeights(videos.clips.pointer + vs.lowerBound * mc * d, count: vs.count * mc * d) {
+                        MatrixEngine.withWeights(videos.frames.pointer + vs.lowerBound * d, count: vs.count * d) {
+                            for i in 0..<plan.queryBlockCount {
+                                let qs = plan.queryRange(i)
+                                if let reused = kept.scores(queryBlock: i, videoBlock: j) {
+                                    tally.add(scores: reused, queries: qs, videoIndices: blockIndices)
+                                    continue
+                                }
+                                guard screen != nil else {
+                                    scorer.score(queryBlock: i, videoBlock: j)
+                                    tally.add(scores: scorer.blockScores, queries: qs, videoIndices: blockIndices)
+                                    continue
+                                }
+                                scorer.score(queryBlock: i, videoBlock: j)
+                                screen!.screen(scores: scorer.blockScores, queries: qs, videoCount: vs.count, queryRows: queryRows,
+                                               scorer: &scorer, tally: &tally)
                             }
+                            screen?.rescore(scorer: &scorer, tally: &tally)
                         }
-                        rankingSeconds += MonotonicClock.now() - t0
                     }
                 }
             }
         }
-        return (rankingSeconds, nonFiniteRows, firstNonFiniteQuery)
     }
 }

@@ -30,15 +30,7 @@ extension HDF5File {
         let isLeader = (communicator?.rank ?? 0) == 0
         let result: R
         do {
-            let file = try create(temporary, access: access)
-            do {
-                result = try body(file)
-                try file.flush()
-                try file.close()
-            } catch {
-                try? file.close()
-                throw error
-            }
+            result = try fill(try create(temporary, access: access), with: body)
         } catch {
             if isLeader { unlink(temporary) }
             throw error
@@ -47,15 +39,7 @@ extension HDF5File {
         var failure: (any Error)? = nil
         if isLeader, let finishOnLeader {
             do {
-                let file = try open(temporary, mode: .readWrite)
-                do {
-                    try finishOnLeader(file)
-                    try file.flush()
-                    try file.close()
-                } catch {
-                    try? file.close()
-                    throw error
-                }
+                try fill(try open(temporary, mode: .readWrite), with: finishOnLeader)
             } catch {
                 failure = error
                 unlink(temporary)
@@ -72,5 +56,18 @@ extension HDF5File {
             throw failure
         }
         return result
+    }
+
+    /// Runs `body` on `file`, then flushes and closes it; closes it on failure too.
+    private static func fill<R>(_ file: HDF5File, with body: (HDF5File) throws -> R) throws -> R {
+        do {
+            let result = try body(file)
+            try file.flush()
+            try file.close()
+            return result
+        } catch {
+            try? file.close()
+            throw error
+        }
     }
 }

@@ -16,6 +16,13 @@ public enum HDF5FileAccess: Sendable {
         if case .parallel(let communicator) = self { return communicator }
         return nil
     }
+
+    /// A file every rank of `world` opens together: through MPI-IO when the world is MPI with
+    /// more than one rank, else by this process alone (a world of one needs no MPI-IO).
+    public static func shared(by world: any World) -> HDF5FileAccess {
+        guard let mpi = world.communicator, mpi.size > 1 else { return .serial }
+        return .parallel(mpi)
+    }
 }
 
 /// How the ranks move data for one dataset read or write on a parallel file.

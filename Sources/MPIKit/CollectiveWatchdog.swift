@@ -2,33 +2,44 @@ import CMPI
 import Foundation
 import Synchronization
 
-/// A thread that ends the job if a blocking collective takes longer than the timeout, naming the
-/// ranks that are stalled or gone (DISTRIBUTED.md §7).
+/// The one stall detector (DISTRIBUTED.md §7): a thread that ends the job if a blocking
+/// collective takes longer than the timeout, naming the ranks that are stalled, gone, or
+/// somewhere else.
 ///
-/// The main thread arms it around each blocking collective (`guarding(_:_:)`). Every rank's
-/// watchdog thread also answers roll calls on a private duplicate of the world communicator —
-/// it answers even while its main thread is blocked in a collective. When a deadline passes, the
-/// watchdog calls the roll: the ranks that do not answer within a few seconds are the stalled or
-/// dead ones, and the job ends with MPI_Abort and a message naming them and their hosts. A rank
-/// killed outright is also reported by `mpirun` itself. Needs MPI_THREAD_MULTIPLE (requested at
-/// initialisation); without it, or on one rank, the watchdog is off.
+/// The main thread arms it around each blocking collective (`guarding(_:_:)`); every rank arms it
+/// around the same collectives in the same order, so the number of collectives a rank has entered
+/// (its *sequence*) says where it is. Every rank's watchdog thread answers roll calls on a private
+/// duplicate of the world communicator — it answers even while its main thread is blocked — with
+/// its sequence and whether it is inside that collective now. When a deadline passes, the
+/// watchdog calls the roll, waits a few seconds, and ends the job with MPI_Abort and a message:
+/// ranks that did not answer are stalled or dead (a stopped process, a killed one); ranks that
+/// answered from another place did not reach this collective (stuck in I/O or an endless loop,
+/// or diverged); if every rank is inside it, the collective itself is stuck. A rank killed
+/// outright is also reported by `mpirun` itself. Needs an MPI world of more than one rank with
+/// MPI_THREAD_MULTIPLE (requested at initialisation); otherwise it is off.
 // @unchecked Sendable: its thread and control communicator are set once in init; the armed
-// deadline is shared through a Mutex; MPI calls from its thread need MPI_THREAD_MULTIPLE.
+// state is shared through a Mutex; MPI calls from its thread need MPI_THREAD_MULTIPLE.
 public final class CollectiveWatchdog: @unchecked Sendable {
-    let world: Communicator
+    let world: any World
     public let timeout: Double
-    /// The deadline and label of the collective in progress (nil: none), shared with the thread.
-    private let armed = Mutex<(deadline: Date?, label: String)>((nil, ""))
+    /// What the main thread is doing, shared with the watchdog thread: the deadline and label of
+    /// the collective in progress (deadline nil: none), and how many collectives it has entered.
+    private struct Armed {
+        var deadline: Date?
+        var label = ""
+        var sequence: Int64 = 0
+    }
+    private let armed = Mutex(Armed())
     private var thread: Thread?
     private var control: MPI_Comm?
     static let pingTag: Int32 = 21, answerTag: Int32 = 22
 
-    public init(world: Communicator, timeout: Double) throws {
+    public init(world: any World, timeout: Double) throws {
         self.world = world
         self.timeout = timeout
-        guard world.size > 1, world.threadLevel >= 3 else { return }
+        guard let mpi = world.communicator, mpi.size > 1, mpi.threadLevel >= 3 else { return }
         var dup: MPI_Comm? = nil
-        try world.check(MPI_Comm_dup(world.comm, &dup), "MPI_Comm_dup")
+        try mpi.check(MPI_Comm_dup(mpi.comm, &dup), "MPI_Comm_dup")
         control = dup
         let t = Thread { [weak self] in
             while let self {
@@ -46,13 +57,22 @@ public final class CollectiveWatchdog: @unchecked Sendable {
     /// Runs `body` (which performs blocking collectives) under the deadline.
     public func guarding<R>(_ label: @autoclosure () -> String, _ body: () throws -> R) rethrows -> R {
         guard thread != nil else { return try body() }
-        let armedAt = (deadline: Date().addingTimeInterval(timeout), label: label())
-        armed.withLock { $0 = armedAt }
+        let deadline = Date().addingTimeInterval(timeout), text = label()
+        armed.withLock {
+            $0.deadline = deadline
+            $0.label = text
+            $0.sequence += 1
+        }
         defer { armed.withLock { $0.deadline = nil } }
         return try body()
     }
 
-    /// Replies to every pending roll call (from the watchdog thread).
+    /// This rank's place: [sequence, 1 if inside that collective now else 0].
+    private func place() -> [Int64] {
+        armed.withLock { [$0.sequence, $0.deadline == nil ? 0 : 1] }
+    }
+
+    /// Replies to every pending roll call with this rank's place (from the watchdog thread).
     private func answerRollCalls() {
         guard let control else { return }
         while true {
@@ -61,23 +81,24 @@ public final class CollectiveWatchdog: @unchecked Sendable {
             guard MPI_Iprobe(MPI_ANY_SOURCE_VALUE, Self.pingTag, control, &flag, &status) == MPI_SUCCESS, flag != 0 else { return }
             var ping: Int32 = 0
             MPI_Recv(&ping, 1, MPI_INT32_T, status.MPI_SOURCE, Self.pingTag, control, nil)
-            var answer = Int32(world.rank)
-            MPI_Send(&answer, 1, MPI_INT32_T, status.MPI_SOURCE, Self.answerTag, control)
+            var answer = place()
+            MPI_Send(&answer, 2, MPI_INT64_T, status.MPI_SOURCE, Self.answerTag, control)
         }
     }
 
     /// Pings every other rank's watchdog, waits a few seconds for answers, then aborts naming the
-    /// ranks that did not answer.
+    /// ranks that did not answer, and those that answered from another collective.
     private func callTheRollAndAbort(_ label: String) -> Never {
-        guard let control else { world.abort("\(label) timed out") }
+        guard let control, let mpi = world.communicator else { fatalError("\(label) timed out") }
+        let mine = place()
         let others = (0..<world.size).filter { $0 != world.rank }
-        let answers = UnsafeMutablePointer<Int32>.allocate(capacity: world.size)
+        let answers = UnsafeMutablePointer<Int64>.allocate(capacity: 2 * world.size)
         let ping = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
         ping.pointee = Int32(world.rank)
         var receives = [MPI_Request?](repeating: MPI_REQUEST_NULL, count: others.count)
         var sends = [MPI_Request?](repeating: MPI_REQUEST_NULL, count: others.count)
         for (i, r) in others.enumerated() {
-            MPI_Irecv(answers + r, 1, MPI_INT32_T, Int32(r), Self.answerTag, control, &receives[i])
+            MPI_Irecv(answers + 2 * r, 2, MPI_INT64_T, Int32(r), Self.answerTag, control, &receives[i])
             MPI_Isend(ping, 1, MPI_INT32_T, Int32(r), Self.pingTag, control, &sends[i])
         }
         var answered = [Bool](repeating: false, count: others.count)
@@ -92,8 +113,15 @@ public final class CollectiveWatchdog: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         let silent = others.indices.filter { !answered[$0] }.map { others[$0] }
-        let who = silent.isEmpty ? "every rank answered a roll call, so the collective itself is stuck"
-            : "\(world.describe(ranks: silent)) did not answer (stalled or gone)"
-        world.abort("\(label) did not complete within \(Int(timeout)) s (collective_timeout); \(who); stopping the job instead of waiting forever")
+        let elsewhere = others.indices.filter { answered[$0] && [answers[2 * others[$0]], answers[2 * others[$0] + 1]] != mine }.map { others[$0] }
+        var who: [String] = []
+        if !silent.isEmpty { who.append("\(world.describe(ranks: silent)) did not answer (stalled or gone)") }
+        if !elsewhere.isEmpty {
+            let places = elsewhere.map { "\(answers[2 * $0 + 1] == 1 ? "in" : "after") collective #\(answers[2 * $0])" }
+            who.append("\(world.describe(ranks: elsewhere)) did not reach it (at \(places.joined(separator: ", ")); this is #\(mine[0]))")
+        }
+        if who.isEmpty { who.append("every rank is inside it, so the collective itself is stuck") }
+        mpi.abort("\(label) did not complete within \(Int(timeout)) s (collective_timeout); \(who.joined(separator: "; ")); "
+                  + "stopping the job instead of waiting forever")
     }
 }

@@ -4,16 +4,22 @@ import TensorKit
 import Glibc
 #endif
 
-/// The processes of one job as training and evaluation see them: this process's rank, the
-/// number of ranks, and the collectives the code uses. `Communicator` is the MPI world (any
-/// size, the singleton included); `LocalWorld` is one process without MPI, where every
-/// collective is the identity. Callers use one code path for every world size: a world of one
-/// rank is simply a world (as open_clip's `gather_features` is the only place that asks).
+/// The processes of one job as training, evaluation, checkpoints and indexes see them: this
+/// process's rank, the number of ranks, and the collectives the code uses. `Communicator` is the
+/// MPI world (any size, the singleton included); `LocalWorld` is one process without MPI, where
+/// every collective is the identity. Callers use one code path for every world size: a world of
+/// one rank is simply a world (as open_clip's `gather_features` is the only place that asks),
+/// and the trainer runs in-process on `LocalWorld` in tests.
 ///
 /// Every rank must call the collectives in the same order with matching sizes (MPI's rule).
 public protocol World: AnyObject, Sendable {
     var rank: Int { get }
     var size: Int { get }
+    /// The MPI communicator behind this world, for what only MPI offers (MPI-IO files, the
+    /// collective watchdog's control channel); nil for a world without MPI.
+    var communicator: Communicator? { get }
+    /// How messages name a rank ("rank 3 on host node07").
+    func describe(rank: Int) -> String
     /// Whether another thread may call into the world while this one does (MPI_THREAD_MULTIPLE):
     /// what a thread that drives non-blocking reductions needs.
     var allowsConcurrentCalls: Bool { get }
@@ -50,6 +56,13 @@ public protocol PendingReduction: AnyObject, Sendable {
 }
 
 extension World {
+    /// Several ranks the way `describe(rank:)` names one: "rank 3 on host node07",
+    /// "ranks 1 on host node02, 3 on host node07".
+    public func describe(ranks: [Int]) -> String {
+        guard ranks.count != 1 else { return describe(rank: ranks[0]) }
+        return "ranks " + ranks.map { describe(rank: $0).dropFirst("rank ".count) }.joined(separator: ", ")
+    }
+
     /// Reduces an array element-wise across ranks.
     public func allreduce<T: MPIScalar>(_ values: [T], _ op: ReduceOperation) throws -> [T] {
         var out = values
@@ -70,6 +83,8 @@ public final class LocalWorld: World {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public var allowsConcurrentCalls: Bool { true }
+    public var communicator: Communicator? { nil }
+    public func describe(rank: Int) -> String { "rank \(rank)" }
 
     public func hostName() throws -> String {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -107,6 +122,7 @@ final class CompletedReduction: PendingReduction {
 
 extension Communicator: World {
     public var allowsConcurrentCalls: Bool { threadLevel >= Int32(mf_thread_multiple()) }
+    public var communicator: Communicator? { self }
 
     public func startAllreduce<T: MPIScalar>(inPlace buffer: UnsafeMutableBufferPointer<T>, owner: AnyObject,
                                              _ op: ReduceOperation) throws -> any PendingReduction {

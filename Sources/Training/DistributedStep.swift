@@ -66,6 +66,9 @@ public final class DistributedStep {
         public var allreduceInFlight = 0.0
         /// The part of `communication` inside the head's collectives (the rest: starting
         /// all-reduces and finishing them).
+        /// Useful FLOPs of this rank's encoders, forward and backward (the step's FLOPs: the ranks'
+        /// sum plus the head's, `TrainableModel.flops`).
+        public var encoderFlops = 0.0
         public var headCommunication = 0.0
         /// For each parameter group, the seconds of backward left when it became final and its
         /// all-reduce started: the window in which that group's reduction can hide.
@@ -96,13 +99,19 @@ public final class DistributedStep {
     private func encode(_ plan: StepPlan, inputs load: (MicroBatch) throws -> TrainingBatch, dropout: DropoutContext) throws -> EncoderBatch? {
         embeddings.reserve(queries: plan.ownQueryCount, videos: plan.ownVideoCount)
         var last: EncoderBatch?
+        encoderFlops = 0
         for m in plan.microBatches {
             let batch = plan.encoderBatch(m, inputs: try load(m))
             model.encode(batch, into: embeddings.window(firstQuery: m.queries.lowerBound, firstVideo: m.videos.lowerBound), dropout: dropout)
+            let flops = model.flops(frames: batch.inputs.videos.frameLengths, tokens: batch.inputs.queries.tokenLengths, pass: .trainingStep)
+            encoderFlops += flops.videos + flops.queries
             last = batch
         }
         return last
     }
+
+    /// Useful FLOPs of the last step's encoders on this rank (forward and backward, valid rows).
+    private var encoderFlops = 0.0
 
     /// Where this rank's first non-finite embedding is, if any: "<slot> embedding of video 'name'"
     /// or "<slot> embedding of query #i".
@@ -143,6 +152,7 @@ public final class DistributedStep {
         var t0 = MonotonicClock.now()
         let last = try encode(plan, inputs: load, dropout: dropout)
         result.nonFinite = firstNonFiniteEmbedding(plan, videoNames: videoNames)
+        result.encoderFlops = encoderFlops
         result.encode = MonotonicClock.now() - t0
         result.compute += result.encode
 

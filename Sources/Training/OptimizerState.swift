@@ -9,16 +9,14 @@ public final class OptimizerState {
     /// The configuration's optimiser over `totalSteps` steps, with zeroed moments (a failed
     /// allocation is an error naming the moments).
     public init(configuration c: RunConfiguration, layout: ParameterLayout, totalSteps: Int) {
-        rule = BertAdam(learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay), warmupProportion: c.warmupProportion,
-                        totalSteps: totalSteps)
+        rule = BertAdam(configuration: c, totalSteps: totalSteps)
         expAvg = ParameterSet(layout: layout)
         expAvgSq = ParameterSet(layout: layout)
     }
 
     /// As above, the moments allocated with an error (not a stop) when memory is short.
     public init(allocating c: RunConfiguration, layout: ParameterLayout, totalSteps: Int) throws {
-        rule = BertAdam(learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay), warmupProportion: c.warmupProportion,
-                        totalSteps: totalSteps)
+        rule = BertAdam(configuration: c, totalSteps: totalSteps)
         expAvg = try ParameterSet(allocating: layout, for: "the optimiser's first moments")
         expAvgSq = try ParameterSet(allocating: layout, for: "the optimiser's second moments")
     }

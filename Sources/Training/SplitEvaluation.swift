@@ -17,7 +17,7 @@ public final class SplitEvaluation {
     public let model: any TrainableModel
     /// The ranks sharing the split (`LocalWorld()`: this process alone, no MPI).
     public let world: any World
-    public let loader: SplitLoader
+    public let loader: any InputLoader
     /// Called after each chunk of this rank's videos with (videos encoded, videos of this rank).
     public var progress: ((Int, Int) -> Void)?
 
@@ -30,7 +30,7 @@ public final class SplitEvaluation {
     }
     public private(set) var phases = Phases()
 
-    public init(model: any TrainableModel, world: any World, loader: SplitLoader) {
+    public init(model: any TrainableModel, world: any World, loader: any InputLoader) {
         self.model = model
         self.world = world
         self.loader = loader
@@ -110,14 +110,22 @@ public final class SplitEvaluation {
         return try QuerySet(embeddings: all, groundTruth: split.captions.map(\.videoIndex))
     }
 
+    /// Encodes and evaluates a text–video model (`RetrievalTask.textVideo`): exact t2v and v2t ranks.
+    public func evaluateTextVideo(memoryBudget: Int = ShardedEvaluator.defaultMemoryBudget) throws -> TextVideoResult {
+        let shard = try encodeVideos()
+        let queries = try encodeQueries()
+        return try TextVideoEvaluator(world: world, memoryBudget: memoryBudget).evaluate(queries: queries, videos: shard)
+    }
+
     /// Encodes and evaluates: exact global ranks (and top-K lists when `topK` > 0).
     public func evaluate(memoryBudget: Int = ShardedEvaluator.defaultMemoryBudget, topK: Int = 0) throws -> EvaluationResult {
         let shard = try encodeVideos()
         let queries = try encodeQueries()
         let c = configuration
-        let evaluator = ShardedEvaluator(world: world,
+        var evaluator = ShardedEvaluator(world: world,
                                          weights: RankingWeights(clip: Float(c.clipScaleWeight), frame: Float(c.frameScaleWeight)),
                                          memoryBudget: memoryBudget, topK: topK)
+        evaluator.scoring = ScoringMode(c.evalScoring, engine: MatrixEngine.selection.engine)
         return try evaluator.evaluate(queries: queries, videos: shard)
     }
 }

@@ -18,11 +18,11 @@ final class StepInputs {
         let what: StepPlan.Load
     }
 
-    private let loader: SplitLoader
+    private let loader: any InputLoader
     private let prefetcher = BatchPrefetcher<TrainingBatch>()
     private var planned: [Load] = [], started: [Load] = []
 
-    init(loader: SplitLoader) { self.loader = loader }
+    init(loader: any InputLoader) { self.loader = loader }
 
     /// Appends the loads of one step's plan, in the order the step takes them.
     func plan(_ plan: StepPlan) {

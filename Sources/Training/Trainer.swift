@@ -21,6 +21,9 @@ public struct TrainerOptions: Sendable {
     public var validate = true
     /// Print a progress line (rank 0).
     public var progress = true
+    /// Let SIGINT/SIGTERM stop the run at the next step boundary (off for a trainer run inside
+    /// another program, e.g. a test).
+    public var handlesStopSignals = true
     public init() {}
 }
 
@@ -31,16 +34,18 @@ public struct TrainingStopped: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The distributed training loop (DISTRIBUTED.md, MODEL.md §6–7): epochs of global batches from
-/// the `EpochSampler`, one `DistributedStep` each, BertAdam on the summed gradient (identical on
-/// every rank, so parameters stay bit-identical — checked by a periodic checksum), validation and
-/// model selection after each epoch, checkpoints, resume, progress and metrics records.
+/// The distributed training loop (DISTRIBUTED.md, MODEL.md §6–7) for the configuration's model:
+/// epochs of global batches from the `EpochSampler`, one `DistributedStep` each, the optimiser on
+/// the summed gradient (identical on every rank, so parameters stay bit-identical — checked by a
+/// periodic checksum), validation and model selection after each epoch, checkpoints, resume,
+/// progress and metrics records. Runs on any `World`: the MPI world under `mpirun`, or
+/// `LocalWorld` inside another program (tests run it in-process).
 public final class Trainer {
     public let configuration: RunConfiguration
-    public let world: Communicator
+    public let world: any World
     public let model: any TrainableModel
     public let step: DistributedStep
-    let loader: SplitLoader
+    let loader: any InputLoader
     let sampler: EpochSampler
     public private(set) var state = TrainingState()
     let records: RunRecords
@@ -50,10 +55,10 @@ public final class Trainer {
     let inputs: StepInputs
     /// Events worth a line in the log (checkpoints, stops), as opposed to the progress lines.
     let logger: Logger
-    let rendezvous: StepRendezvous
+    /// The one stall detector: guards every blocking collective of a step and the check-ins.
     let watchdog: CollectiveWatchdog
 
-    public init(configuration c: RunConfiguration, world: Communicator, loader: SplitLoader, options: TrainerOptions,
+    public init(configuration c: RunConfiguration, world: any World, loader: any InputLoader, options: TrainerOptions,
                 validator: ((any TrainableModel) throws -> (metrics: [String: Double], sumR: Double))?) throws {
         configuration = c
         self.world = world
@@ -70,7 +75,6 @@ public final class Trainer {
         sampler = EpochSampler(videoCount: items, batchSize: c.batchSize, seed: UInt64(c.seed))
         let optimizer = try OptimizerState(allocating: c, layout: model.layout, totalSteps: sampler.stepsPerEpoch * c.epochs)
         step = DistributedStep(model: model, world: world, bucketBytes: c.gradientBucketMiB << 20, optimizer: optimizer)
-        rendezvous = try StepRendezvous(world: world, timeout: c.collectiveTimeoutSeconds)
         watchdog = try CollectiveWatchdog(world: world, timeout: c.collectiveTimeoutSeconds)
         step.watchdog = watchdog
         records = try RunRecords(directory: c.outputDirectory, configurationYAML: c.yaml, writes: world.rank == 0,
@@ -92,7 +96,7 @@ public final class Trainer {
         } else {
             modelType.initialize(model.parameters, seed: UInt64(c.seed))
         }
-        mf_install_stop_handlers()
+        if options.handlesStopSignals { mf_install_stop_handlers() }
     }
 
     /// The plan of global step `step`, batch `index` of `epoch` (the model's batch composition,
@@ -139,7 +143,6 @@ public final class Trainer {
                 // Queue the next batch of the epoch: its first load runs while this one's last computes.
                 next = index + 1 < stepsPerEpoch ? plan(step: state.step + 1, epoch: epoch, index: index + 1, permutation: permutation) : nil
 
-                try rendezvous.checkIn(step: state.step, label: "step \(state.step)")
                 let t0 = MonotonicClock.now()
                 let key = StepKey(seed: UInt64(c.seed), step: state.step, epoch: epoch, dropoutEnabled: c.dropoutEnabled)
                 let split = loader.index
@@ -176,7 +179,7 @@ public final class Trainer {
             state.epoch = epoch + 1
             state.batchInEpoch = 0
             if options.validate, let validator {
-                try rendezvous.checkIn(step: state.step, label: "the validation after epoch \(epoch)")
+                try checkIn("the validation after epoch \(epoch)")
                 let (metrics, sumR) = try validator(model)
                 var improved = false
                 if sumR > state.bestSumR {
@@ -188,14 +191,22 @@ public final class Trainer {
                     state.epochsWithoutImprovement += 1
                 }
                 if world.rank == 0 {
-                    var fields: [String: JSONValue] = ["type": "validation", "epoch": .int(epoch), "step": .int(state.step),
-                                                       "sumr": .double(sumR), "best_sumr": .double(state.bestSumR)]
-                    for (k, v) in metrics { fields[k] = .double(v) }
-                    records.record(fields)
+                    var record = ValidationRecord()
+                    (record.step, record.epoch, record.sumR, record.bestSumR) = (state.step, epoch, sumR, state.bestSumR)
+                    record.metrics = metrics.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+                    records.record(.validation(record))
                     if options.progress {
-                        log(String(format: "epoch %d validation: R@1 %.2f R@5 %.2f R@10 %.2f R@100 %.2f SumR %.2f%@", epoch,
-                                   metrics["r1"] ?? .nan, metrics["r5"] ?? .nan, metrics["r10"] ?? .nan, metrics["r100"] ?? .nan, sumR,
-                                   improved ? " (best so far)" : " (best \(String(format: "%.2f", state.bestSumR)) at epoch \(state.bestEpoch))"))
+                        let best = improved ? " (best so far)" : " (best \(String(format: "%.2f", state.bestSumR)) at epoch \(state.bestEpoch))"
+                        if let t2v = metrics["t2v_r1"] {
+                            log(String(format: "epoch %d validation: t2v R@1 %.2f R@5 %.2f R@10 %.2f MdR %.1f MnR %.1f | v2t R@1 %.2f R@5 %.2f R@10 %.2f "
+                                       + "MdR %.1f MnR %.1f | RSum %.2f%@", epoch, t2v, metrics["t2v_r5"] ?? .nan, metrics["t2v_r10"] ?? .nan,
+                                       metrics["t2v_median_rank"] ?? .nan, metrics["t2v_mean_rank"] ?? .nan, metrics["v2t_r1"] ?? .nan,
+                                       metrics["v2t_r5"] ?? .nan, metrics["v2t_r10"] ?? .nan, metrics["v2t_median_rank"] ?? .nan,
+                                       metrics["v2t_mean_rank"] ?? .nan, sumR, best))
+                        } else {
+                            log(String(format: "epoch %d validation: R@1 %.2f R@5 %.2f R@10 %.2f R@100 %.2f SumR %.2f%@", epoch,
+                                       metrics["r1"] ?? .nan, metrics["r5"] ?? .nan, metrics["r10"] ?? .nan, metrics["r100"] ?? .nan, sumR, best))
+                        }
                     }
                 }
                 if improved { try saveCheckpoint(to: records.bestCheckpoint) }
@@ -225,6 +236,8 @@ public final class Trainer {
         /// The largest and the smallest compute time (encoders, head, backward) of any rank,
         /// seconds: the faster ranks wait the difference in the step's collectives.
         var computeSecondsMax: Double, computeSecondsMin: Double
+        /// Useful FLOPs of every rank's encoders, summed.
+        var encoderFlops: Double
     }
 
     /// One small exchange per step (`World.gatherOutcomes`, the failure agreement) settles, for
@@ -236,9 +249,9 @@ public final class Trainer {
         if bad {
             logger.error("rank \(world.rank) at step \(state.step): non-finite \(result.nonFinite!)")
         }
-        // Per rank: [stop signal, peak RSS, head µs, compute µs].
+        // Per rank: [stop signal, peak RSS, head µs, compute µs, encoder kFLOP].
         let local: [Int64] = [Int64(mf_stop_signal()), Int64(ProcessMemory.peakResidentBytes() ?? 0), Int64((result.head * 1e6).rounded()),
-                              Int64((result.compute * 1e6).rounded())]
+                              Int64((result.compute * 1e6).rounded()), Int64((result.encoderFlops / 1e3).rounded())]
         let outcome = try watchdog.guarding("rank \(world.rank): the health check of step \(state.step)") {
             try world.gatherOutcomes(failed: bad, values: local)
         }
@@ -253,7 +266,21 @@ public final class Trainer {
         }
         return StepAgreement(stopSignal: Int32(largest(0)), peakResidentBytes: Int(largest(1)), headSeconds: Double(largest(2)) / 1e6,
                              computeSecondsMax: Double(largest(3)) / 1e6,
-                             computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6)
+                             computeSecondsMin: Double(outcome.values.map { $0[3] }.min() ?? 0) / 1e6,
+                             encoderFlops: Double(outcome.values.reduce(0) { $0 + $1[4] }) * 1e3)
+    }
+
+    /// Every rank arrives at `label`, at the same step — under the watchdog, so a rank that never
+    /// arrives is named: the check-in before work whose collectives are not guarded one by one
+    /// (the validation).
+    private func checkIn(_ label: String) throws {
+        let step = Int64(state.step)
+        let (high, low) = try watchdog.guarding("rank \(world.rank): \(label) (step \(step))") {
+            (try world.allreduce(step, .max), try world.allreduce(step, .min))
+        }
+        if high != low {
+            throw TrainingStopped(message: "ranks diverged: at \(label) they are at steps \(low)…\(high); stopping", exitCode: 4)
+        }
     }
 
     /// A cheap checksum of the parameters (sum and a bit-pattern hash) compared across ranks,
@@ -298,22 +325,21 @@ public final class Trainer {
     }
 
     private func recordStep(_ r: DistributedStep.Result, _ agreement: StepAgreement, epoch: Int, index: Int, batch: GlobalBatch, seconds: Double) {
-        var fields: [String: JSONValue] = [
-            "type": "step", "step": .int(state.step), "epoch": .int(epoch), "batch": .int(index),
-            "videos": .int(batch.videoCount), "queries": .int(batch.queryCount),
-            "loss": .double(r.terms.total), "lr": .double(step.optimizer.rule.currentLearningRate),
-            "seconds": .double(seconds), "compute_s": .double(r.compute), "communication_s": .double(r.communication),
-            "wait_s": .double(r.wait), "allreduce_in_flight_s": .double(r.allreduceInFlight), "head_s": .double(r.head),
-            "head_s_max_rank": .double(agreement.headSeconds), "reencode_s": .double(r.reencode), "micro_batch": .int(configuration.microBatch), "peak_rss_bytes_max_rank": .int(agreement.peakResidentBytes),
-            "gather_bytes": .int(r.gatherBytes), "head_reduction_bytes": .int(r.headReductionBytes), "gradient_bytes": .int(r.gradientBytes),
-            "bytes_sent": .int(r.bytesSent),
-        ]
-        fields["head_communication_s"] = .double(r.headCommunication)
-        fields["compute_s_max_rank"] = .double(agreement.computeSecondsMax)
-        fields["compute_s_min_rank"] = .double(agreement.computeSecondsMin)
-        for (group, lead) in r.groupLead { fields["allreduce_lead_\(group)_s"] = .double(lead) }
-        for (name, value) in r.terms.named { fields[name] = .double(value) }
-        records.record(fields)
+        var record = StepRecord()
+        (record.step, record.epoch, record.batch, record.videos, record.queries) = (state.step, epoch, index, batch.videoCount, batch.queryCount)
+        (record.loss, record.terms, record.learningRate) = (r.terms.total, r.terms, step.optimizer.rule.currentLearningRate)
+        (record.seconds, record.compute, record.communication, record.wait) = (seconds, r.compute, r.communication, r.wait)
+        (record.allreduceInFlight, record.head, record.headMaxRank) = (r.allreduceInFlight, r.head, agreement.headSeconds)
+        (record.headCommunication, record.reencode) = (r.headCommunication, r.reencode)
+        (record.computeMaxRank, record.computeMinRank) = (agreement.computeSecondsMax, agreement.computeSecondsMin)
+        (record.microBatch, record.peakResidentBytesMaxRank) = (configuration.microBatch, agreement.peakResidentBytes)
+        (record.gatherBytes, record.headReductionBytes, record.gradientBytes, record.bytesSent) =
+            (r.gatherBytes, r.headReductionBytes, r.gradientBytes, r.bytesSent)
+        record.groupLead = r.groupLead
+        // Useful FLOPs of the step: every rank's encoders and the head over the global batch.
+        record.flops = agreement.encoderFlops + model.flops(frames: Array(repeating: 0, count: batch.videoCount),
+                                                            tokens: Array(repeating: 0, count: batch.queryCount), pass: .trainingStep).head
+        records.record(.step(record))
     }
 
     private func progressLine(_ r: DistributedStep.Result, _ agreement: StepAgreement, epoch: Int, index: Int, batch: GlobalBatch,

@@ -31,10 +31,14 @@ struct EvaluationSelfTest: ParsableCommand {
     @Option(name: .customLong("clip-weight")) var clipWeight: Float = 0.7
     @Option(name: .customLong("frame-weight")) var frameWeight: Float = 0.3
     @Option(name: .customLong("write-index"), help: "Write the shards back to this index, in parallel.") var writeIndex: String?
+    @Option(help: "Score products: fp32, exact-bf16 or bf16.") var scoring: ScoringMode = .fp32
+    @Option(name: .customLong("matmul-engine"), help: "openblas, onednn or auto.") var matmulEngine: String = "openblas"
 
     func run() throws {
         let world = try Communicator.world()
         let r = world.rank, p = world.size
+        guard let engine = MatmulEngineChoice(rawValue: matmulEngine) else { throw ValidationError("--matmul-engine: openblas, onednn or auto") }
+        try world.configureMatrixEngine(engine, precision: .fp32)
         let header = try EmbeddingIndex.readHeader(index)
         let partition = try VideoPartition(videoCount: header.videos, chunkSize: chunk, ranks: p)
         let mine = partition.videos(of: r)
@@ -47,13 +51,15 @@ struct EvaluationSelfTest: ParsableCommand {
         let groundTruth = try file.readDataset("ground_truth", as: Int64.self).map(Int.init)
         let set = try QuerySet(embeddings: embeddings, groundTruth: groundTruth)
 
-        let evaluator = ShardedEvaluator(world: world, weights: RankingWeights(clip: clipWeight, frame: frameWeight),
+        var evaluator = ShardedEvaluator(world: world, weights: RankingWeights(clip: clipWeight, frame: frameWeight),
                                          memoryBudget: memoryBudget, topK: topK)
+        evaluator.scoring = scoring
         let result = try evaluator.evaluate(queries: set, videos: shard)
 
         var lines = ["rank \(r) shard \(mine.lowerBound) \(mine.count)",
                      "rank \(r) plan \(result.plan.queryBlock) \(result.plan.videoBlock) \(result.plan.totalBytes) \(memoryBudget) "
-                        + "\(result.allocatedBytes + result.plan.resultBytes) \(result.traffic.reducedBytes)"]
+                        + "\(result.allocatedBytes + result.plan.resultBytes) \(result.traffic.reducedBytes)",
+                     "rank \(r) rescoring \(result.rescoring.screenedRows) \(result.rescoring.rescoredRows) \(result.rescoring.nearTieRows)"]
         if r == 0 {
             lines.append("result ranks " + result.ranks.map(String.init).joined(separator: " "))
             lines.append("result scores " + result.groundTruthScores.map { String($0.bitPattern, radix: 16) }.joined(separator: " "))
@@ -65,7 +71,7 @@ struct EvaluationSelfTest: ParsableCommand {
         }
         if let writeIndex {
             let ids = try EmbeddingIndex.readVideoIDs(index)
-            try EmbeddingIndex.write(to: writeIndex, shard: shard, videoIDs: Array(ids[mine]), communicator: world)
+            try EmbeddingIndex.write(to: writeIndex, shard: shard, videoIDs: Array(ids[mine]), world: world)
             lines.append("rank \(r) wrote-index")
         }
         // Every rank's lines go to rank 0, which prints them in rank order: the output of several
@@ -73,3 +79,5 @@ struct EvaluationSelfTest: ParsableCommand {
         try world.printInRankOrder(header: "selftest-eval on \(p) rank\(p == 1 ? "" : "s")", lines: lines)
     }
 }
+
+extension ScoringMode: ExpressibleByArgument {}

@@ -40,7 +40,8 @@ struct InfoNCEHeadCheck: ParsableCommand {
         let head = SymmetricInfoNCEHead(width: w)
         let terms = try ownVideos.withUnsafeBufferPointer { v in
             try ownCaptions.withUnsafeBufferPointer { t in
-                try head.forward(videos: v.baseAddress!, captions: t.baseAddress!, assignment: assignment, world: world)
+                var collectives = StepCollectives(world: world)
+                return try head.forward(videos: v.baseAddress!, captions: t.baseAddress!, assignment: assignment, collectives: &collectives)
             }
         }
         head.backward()

@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import TensorKit
 import TestSupport
 @testable import Evaluation
 
@@ -16,6 +18,8 @@ struct DistributedEvaluationTests {
         var plans: [Int: [Int]] = [:]
         /// rank → (first video, count)
         var shards: [Int: (Int, Int)] = [:]
+        /// rank → [screened rows, re-scored rows, near-tie rows] (exact-bf16)
+        var rescoring: [Int: [Int]] = [:]
         var wroteIndex: Set<Int> = []
     }
 
@@ -37,22 +41,33 @@ struct DistributedEvaluationTests {
                 if parts[2] == "plan" { o.plans[r] = parts.dropFirst(3).compactMap { Int($0) } }
                 if parts[2] == "shard", parts.count == 5, let first = Int(parts[3]), let count = Int(parts[4]) { o.shards[r] = (first, count) }
                 if parts[2] == "wrote-index" { o.wroteIndex.insert(r) }
+                if parts[2] == "rescoring" { o.rescoring[r] = parts.dropFirst(3).compactMap { Int($0) } }
             }
         }
         return o
     }
 
+    /// Runs the self-test on `p` (scoring mode and matrix engine as named) and returns what rank 0 printed.
+    static func run(_ p: RetrievalProblem, ranks: Int, chunk: Int, budget: Int, topK: Int, scoring: ScoringMode = .fp32,
+                    engine: MatmulEngineKind = .openblas, writeIndex: String? = nil, in dir: String) throws -> Outcome {
+        let index = dir + "/index.h5", queries = dir + "/queries.h5"
+        if !FileManager.default.fileExists(atPath: index) { try p.write(index: index, queries: queries) }
+        var arguments = ["selftest-eval", "--index", index, "--queries", queries, "--chunk", "\(chunk)",
+                         "--memory-budget", "\(budget)", "--top-k", "\(topK)", "--scoring", scoring.rawValue, "--matmul-engine", engine.rawValue]
+        if let writeIndex { arguments += ["--write-index", writeIndex] }
+        let environment = childEnvironment.merging(engine == .onednn ? oneDNNEverywhereEnvironment : [:]) { $1 }
+        let output = try ToolRunner.run(arguments, ranks: ranks, timeout: 120, environment: environment, program: .testSupport)
+        #expect(output.status == 0 && !output.timedOut, "exit \(output.status)\n\(output.stderr)")
+        return parse(output)
+    }
+
     /// Runs the self-test on `p` and checks everything against brute force.
-    static func check(_ p: RetrievalProblem, ranks: Int, chunk: Int, budget: Int, topK: Int, writeIndex: Bool = false) throws {
+    static func check(_ p: RetrievalProblem, ranks: Int, chunk: Int, budget: Int, topK: Int, writeIndex: Bool = false,
+                      scoring: ScoringMode = .fp32, engine: MatmulEngineKind = .openblas) throws {
         try withTemporaryDirectory { dir in
-            let index = dir + "/index.h5", queries = dir + "/queries.h5", written = dir + "/written.h5"
-            try p.write(index: index, queries: queries)
-            var arguments = ["selftest-eval", "--index", index, "--queries", queries, "--chunk", "\(chunk)",
-                             "--memory-budget", "\(budget)", "--top-k", "\(topK)"]
-            if writeIndex { arguments += ["--write-index", written] }
-            let output = try ToolRunner.run(arguments, ranks: ranks, timeout: 120, environment: childEnvironment, program: .testSupport)
-            #expect(output.status == 0 && !output.timedOut, "exit \(output.status)\n\(output.stderr)")
-            let o = parse(output)
+            let written = dir + "/written.h5"
+            let o = try run(p, ranks: ranks, chunk: chunk, budget: budget, topK: topK, scoring: scoring, engine: engine,
+                            writeIndex: writeIndex ? written : nil, in: dir)
 
             let s = p.scores()
             let sorted = p.sortedLists(s)
@@ -93,6 +108,45 @@ struct DistributedEvaluationTests {
         // 10 chunks of 5 videos (the last of 2), blocks forced small by the budget.
         let p = RetrievalProblem(videos: 47, queries: 61, clips: 32, dim: 8, seed: 2024)
         try Self.check(p, ranks: ranks, chunk: 5, budget: 30_000, topK: 6)
+    }
+
+    @Test("exact-bf16 on 1, 2, 3 ranks: quantised problems with ties everywhere equal the brute-force full sort (both engines)",
+          arguments: [1, 2, 3])
+    func exactBF16EqualsBruteForce(ranks: Int) throws {
+        let p = RetrievalProblem(videos: 47, queries: 61, clips: 32, dim: 8, seed: 2024)
+        for engine in ExactScoringTests.engines {
+            try Self.check(p, ranks: ranks, chunk: 5, budget: 40_000, topK: 6, scoring: .exactBF16, engine: engine)
+        }
+    }
+
+    @Test("exact-bf16 on 1, 2, 3 ranks: ranks, ground-truth score bits and top-K lists equal fp32's on the same ranks, with planted exact ties and near-ties inside the bf16 bound (both engines)",
+          arguments: [1, 2, 3])
+    func exactBF16EqualsFP32(ranks: Int) throws {
+        let p = ExactScoringTests.nearTieProblem(videos: 240, queries: 120, seed: 2025)
+        try withTemporaryDirectory { dir in
+            for engine in ExactScoringTests.engines {
+                var screened = 0, rescored = 0, nearTieRows = 0
+                // The budgets force several blocks per rank (one of them without room to keep ground-truth blocks).
+                for (budget, topK) in [(1 << 20, 5), (400_000, 0), (150_000, 5)] {
+                    let fp32 = try Self.run(p, ranks: ranks, chunk: 10, budget: budget, topK: topK, scoring: .fp32, engine: engine, in: dir)
+                    let exact = try Self.run(p, ranks: ranks, chunk: 10, budget: budget, topK: topK, scoring: .exactBF16, engine: engine, in: dir)
+                    let context = "\(engine) on \(ranks) ranks, budget \(budget), top-\(topK)"
+                    #expect(fp32.ranks.count == p.queries && exact.ranks == fp32.ranks, "ranks: \(context)")
+                    #expect(exact.scoreBits == fp32.scoreBits, "ground-truth scores: \(context)")
+                    #expect(exact.top.keys.sorted() == fp32.top.keys.sorted(), "top-K queries: \(context)")
+                    for (q, list) in fp32.top {
+                        #expect(exact.top[q]?.map(\.video) == list.map(\.video) && exact.top[q]?.map(\.bits) == list.map(\.bits), "top-K of \(q): \(context)")
+                    }
+                    let stats = (0..<ranks).compactMap { exact.rescoring[$0] }
+                    #expect(stats.count == ranks, "\(context): every rank reports")
+                    screened += stats.reduce(0) { $0 + $1[0] }
+                    rescored += stats.reduce(0) { $0 + $1[1] }
+                    nearTieRows += stats.reduce(0) { $0 + $1[2] }
+                }
+                // Something was decided in bf16 and near-ties were re-scored.
+                #expect(nearTieRows > 0 && rescored < screened, "\(engine) on \(ranks) ranks: \(screened) rows screened, \(rescored) re-scored, \(nearTieRows) for near-ties")
+            }
+        }
     }
 
     @Test("a last chunk of a single video, a single query, and a rank without videos work")

@@ -1,5 +1,6 @@
 import Testing
 import HDF5Kit
+import MPIKit
 @testable import Evaluation
 
 struct EmbeddingIndexTests {
@@ -8,7 +9,7 @@ struct EmbeddingIndexTests {
         let p = RetrievalProblem(videos: 13, queries: 1, clips: 32, dim: 8, seed: 4, quantised: false)
         try withTemporaryDirectory { dir in
             let path = dir + "/index.h5"
-            try EmbeddingIndex.write(to: path, shard: p.shard(0..<13), videoIDs: p.videoIDs, communicator: nil)
+            try EmbeddingIndex.write(to: path, shard: p.shard(0..<13), videoIDs: p.videoIDs, world: LocalWorld())
             #expect(try EmbeddingIndex.readHeader(path) == EmbeddingIndex.Header(videos: 13, clipsPerVideo: 32, dim: 8))
             #expect(try EmbeddingIndex.readVideoIDs(path) == p.videoIDs)
             for range in [0..<13, 4..<9, 12..<13, 5..<5] {
@@ -32,10 +33,10 @@ struct EmbeddingIndexTests {
             let p = RetrievalProblem(videos: 3, queries: 1, clips: 32, dim: 8, seed: 4)
             let gappy = try VideoShard(clips: p.shard(0..<3).clips, frames: p.shard(0..<3).frames, globalIndices: [0, 1, 5])
             #expect(throws: EvaluationError.self) {
-                try EmbeddingIndex.write(to: dir + "/x.h5", shard: gappy, videoIDs: ["a", "b", "c"], communicator: nil)
+                try EmbeddingIndex.write(to: dir + "/x.h5", shard: gappy, videoIDs: ["a", "b", "c"], world: LocalWorld())
             }
             #expect(throws: EvaluationError.self) {
-                try EmbeddingIndex.write(to: dir + "/x.h5", shard: p.shard(0..<3), videoIDs: ["a"], communicator: nil)
+                try EmbeddingIndex.write(to: dir + "/x.h5", shard: p.shard(0..<3), videoIDs: ["a"], world: LocalWorld())
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MamFusion
 
@@ -74,6 +75,9 @@ struct BertAdamTests {
         #expect(!BertAdam.decays("v2t_fusion.multihead_attn.in_proj_bias"))
         #expect(BertAdam.decays("clip_encoder_mamba.1.weight"))
         #expect(BertAdam.decays("clip_encoder_mamba.0.A_log"))
+        // MUSE (MUSE.md §3: its own norm weights, A_log and D are decayed by the official rule).
+        #expect(BertAdam.decays("MS_mamba.0.layer_norm1.weight") && BertAdam.decays("MS_mamba.3.mamba.A_b_log") && BertAdam.decays("MS_mamba.1.mamba.D_b"))
+        #expect(!BertAdam.decays("MS_mamba.0.layer_norm1.bias") && !BertAdam.decays("MS_mamba.2.mamba.dt_proj_b.bias"))
     }
 
     @Test("warmup-linear schedule")
@@ -83,6 +87,69 @@ struct BertAdamTests {
         #expect(abs(BertAdam.schedule(0.01, warmup: 0.01) - 1) < 1e-12)
         #expect(abs(BertAdam.schedule(0.505, warmup: 0.01) - 0.5) < 1e-12)
         #expect(BertAdam.schedule(1.2, warmup: 0.01) == 0)
+    }
+
+    @Test("warmup_cosine: x/w, then ½(1 + cos πx) — a jump from 1 to ≈ 0.976 at the end of a 10% warm-up")
+    func cosineSchedule() {
+        let s = BertAdam.Schedule.warmupCosine
+        #expect(s.factor(0, warmup: 0.1) == 0 && s.factor(0.05, warmup: 0.1) == 0.5)
+        #expect(abs(s.factor(0.1, warmup: 0.1) - 0.5 * (1 + cos(Double.pi * 0.1))) < 1e-15)
+        #expect(abs(s.factor(0.1, warmup: 0.1) - 0.97553) < 1e-5)
+        #expect(abs(s.factor(0.5, warmup: 0.1) - 0.5) < 1e-12 && abs(s.factor(1, warmup: 0.1)) < 1e-12)
+    }
+
+    @Test("MUSE's recipe: ∇/divisor, then a global clip, then the per-tensor clip, β2 0.98, warmup_cosine; the unused group never moves")
+    func museRecipe() {
+        let layout = Self.layout()
+        let params = ParameterSet(layout: layout), grads = ParameterSet(layout: layout)
+        let m = ParameterSet(layout: layout), v = ParameterSet(layout: layout)
+        var c = RunConfiguration()
+        c.learningRate = 0.1
+        c.weightDecay = 0.2
+        c.warmupProportion = 0.25
+        c.adamBeta2 = 0.98
+        c.learningRateSchedule = .warmupCosine
+        c.globalClipNorm = 1.0
+        c.gradientDivisor = 8
+        var optimizer = BertAdam(configuration: c, totalSteps: 8)
+        let trained = layout.specs.filter { $0.group != .unused }
+        var refP: [String: [Double]] = [:], refM: [String: [Double]] = [:], refV: [String: [Double]] = [:]
+        for (i, s) in layout.specs.enumerated() {
+            let t = params.tensor(s)
+            for j in 0..<t.count { t.pointer[j] = Float(i + 1) * 0.3 - Float(j) * 0.2 }
+            refP[s.name] = t.toArray().map(Double.init)
+            refM[s.name] = Array(repeating: 0, count: t.count)
+            refV[s.name] = Array(repeating: 0, count: t.count)
+        }
+        let frozen = params.tensor("fusion.vid_embed_proj.weight").toArray()
+        for step in 0..<5 {
+            for (i, s) in layout.specs.enumerated() {
+                let g = grads.tensor(s)
+                // Large enough that both clips bite in some steps (‖∇‖/8 above 1 globally).
+                for j in 0..<g.count { g.pointer[j] = (i == 0 ? 9.0 : 2.0) * Float(j + 1 + step) * (j % 2 == 0 ? 1 : -1) }
+            }
+            optimizer.update(parameters: params, gradients: grads, expAvg: m, expAvgSq: v)
+            // Reference, in Double.
+            let raw = Dictionary(uniqueKeysWithValues: trained.map { ($0.name, grads.tensor($0).toArray().map { Double($0) / 8 }) })
+            let total = raw.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1 * $1 } }.squareRoot()
+            let global = min(1, 1.0 / (total + 1e-6))
+            let x = Double(step) / 8, sched = x < 0.25 ? x / 0.25 : 0.5 * (1 + cos(Double.pi * x))
+            for s in trained {
+                let g = raw[s.name]!.map { $0 * global }
+                let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                let clipped = norm > 1 - 1e-6 ? g.map { $0 * (1 / (norm + 1e-6)) } : g
+                for j in clipped.indices {
+                    refM[s.name]![j] = 0.9 * refM[s.name]![j] + 0.1 * clipped[j]
+                    refV[s.name]![j] = 0.98 * refV[s.name]![j] + 0.02 * clipped[j] * clipped[j]
+                    let u = refM[s.name]![j] / (refV[s.name]![j].squareRoot() + 1e-6) + (BertAdam.decays(s.name) ? 0.2 * refP[s.name]![j] : 0)
+                    refP[s.name]![j] -= 0.1 * sched * u
+                }
+                for (a, b) in zip(params.tensor(s).toArray(), refP[s.name]!) {
+                    #expect(abs(Double(a) - b) <= 1e-5 * max(1, abs(b)), "\(s.name) step \(step): \(a) vs \(b)")
+                }
+            }
+            #expect(params.tensor("fusion.vid_embed_proj.weight").toArray() == frozen)
+        }
     }
 }
 

@@ -43,7 +43,7 @@ struct RunConfigurationTests {
         }
     }
 
-    @Test("model: mamfusion by default, gmmformer on request, anything else an error naming both")
+    @Test("model: mamfusion by default, gmmformer or muse on request, anything else an error naming every model")
     func modelKey() throws {
         #expect(RunConfiguration().model == MamFusionModel.name)
         #expect(try RunConfiguration.parse(yaml: "model: gmmformer").model == GMMFormerModel.name)
@@ -51,10 +51,18 @@ struct RunConfigurationTests {
         try c.apply(overrides: ["model=gmmformer"])
         #expect(c.model == GMMFormerModel.name && c.yaml.hasPrefix("model: gmmformer\n"))
         #expect(try RunConfiguration.parse(yaml: c.yaml) == c)
-        #expect(throws: ConfigurationError(key: "model", problem: "expected mamfusion or gmmformer, got 'mamba'", source: "x.yaml")) {
-            try RunConfiguration.parse(yaml: "model: mamba", source: "x.yaml")
+        try c.apply(overrides: ["model=muse", "lr_schedule=warmup_cosine", "adam_beta2=0.98", "grad_divisor=8", "muse_train_pyramid=true"])
+        #expect(c.model == MUSEModel.name && c.learningRateSchedule == .warmupCosine && c.museTrainPyramid)
+        #expect(try RunConfiguration.parse(yaml: c.yaml) == c, "the MUSE keys round-trip")
+        #expect(throws: ConfigurationError(key: "lr_schedule", problem: "expected warmup_linear or warmup_cosine, got 'cosine'")) {
+            try RunConfiguration.parse(yaml: "lr_schedule: cosine")
         }
-        #expect(throws: ConfigurationError(key: "data_layout", problem: "expected release or packed, got 'zip'")) {
+        // The built-in models, then any the tests registered (`TestModels`: this process may hold the toy).
+        let unknown = #expect(throws: ConfigurationError.self) { try RunConfiguration.parse(yaml: "model: mamba", source: "x.yaml") }
+        #expect(unknown?.key == "model" && unknown?.source == "x.yaml"
+                && unknown?.problem == "expected \(ModelRegistry.names.joined(separator: " or ")), got 'mamba'"
+                && unknown?.problem.hasPrefix("expected mamfusion or gmmformer or muse") == true, "\(unknown?.description ?? "")")
+        #expect(throws: ConfigurationError(key: "data_layout", problem: "expected release or packed or clip-tokens, got 'zip'")) {
             try RunConfiguration.parse(yaml: "data_layout: zip")
         }
     }

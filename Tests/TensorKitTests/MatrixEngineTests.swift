@@ -1,4 +1,7 @@
 import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TensorKit
 import TestSupport
@@ -220,6 +223,13 @@ struct MatrixEngineTests {
                 #expect(MatrixEngine.statistics.primitivesCreated == created, "\(precision)")
             }
         }
+    }
+
+    @Test("oneDNN runs with as many threads as OpenBLAS (one per rank by default), not one per core",
+          .enabled(if: OneDNNLibrary.isAvailable && getenv("OMP_NUM_THREADS") == nil, "oneDNN is not installed, or OMP_NUM_THREADS is set"))
+    func oneDNNThreads() {
+        withEngine(.init(engine: .onednn, precision: .fp32)) {}
+        #expect(OneDNNLibrary.threads == BLAS.threads)
     }
 
     @Test("oneDNN named by a missing library is a clear error; auto falls back to OpenBLAS")

@@ -23,6 +23,19 @@ struct ModelCommandTests {
         #expect(out.stdout.contains("(trainable \(total))") == gmmFormer)
     }
 
+    @Test("model-info of MUSE's reference configuration: 4,687,872 trained and 8,267,008 frozen pyramid parameters; trained with muse_train_pyramid")
+    func museModelInfo() throws {
+        let file = Self.repository.appendingPathComponent("Configs/muse-msrvtt.yaml").path
+        let out = try ToolRunner.run(["model-info", "--config", file])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("model: muse (MUSE)") && out.stdout.contains("tensors: 106"))
+        #expect(out.stdout.contains("parameters: 12,954,880 (trainable 4,687,872, never updated 8,267,008)"), "\(out.stdout)")
+        #expect(out.stdout.contains("groups (backward order): block3 1,171,968, block2 1,171,968, block1 1,171,968, block0 1,171,968, unused 8,267,008"))
+        #expect(out.stdout.contains("MS_mamba.0.mamba.A_b_log") && out.stdout.contains("mamba_stages.2.0.weight"))
+        let trained = try ToolRunner.run(["model-info", "--config", file, "--set", "muse_train_pyramid=true"])
+        #expect(trained.stdout.contains("parameters: 12,954,880 (trainable 12,954,880)") && trained.stdout.contains("pyramid 8,267,008"))
+    }
+
     @Test("the shipped tool lists no test-only command; the test-support tool holds them")
     func noTestCommandsShipped() throws {
         let help = try ToolRunner.run(["--help"])

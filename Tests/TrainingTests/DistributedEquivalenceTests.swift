@@ -217,6 +217,19 @@ struct DistributedEquivalenceTests {
     /// 4e-7 to 3.4e-4 (fp32: ≤ 3.5e-6). Bound 1e-3 (a quarter of bf16's unit roundoff).
     static let bf16StepsInvariance = 1e-3
 
+    @Test("a checkpoint does not depend on the precision it was trained in: bf16 training keeps fp32 master weights and resumes in fp32")
+    func checkpointIndependentOfPrecision() throws {
+        let base = Self.data, output = "\(base)/precision-switch"
+        try Self.train(ranks: 2, output: output, steps: 3, data: base, extra: ["precision=bf16"])
+        let trained = try Self.parameters(output, data: base, extra: ["precision=bf16"])
+        // Master weights stay fp32: updates of size lr·(Adam step) leave most weights off the bf16 grid.
+        let offGrid = trained.storage.buffer.filter { $0.bitPattern & 0xFFFF != 0 }.count
+        #expect(offGrid > trained.storage.count / 2, "only \(offGrid) of \(trained.storage.count) parameters are off the bf16 grid")
+        try Self.train(ranks: 2, output: output, steps: 2, resume: true, data: base, extra: ["precision=fp32"])
+        let resumed = try Self.parameters(output, data: base)
+        #expect(Self.largestRelativeDifference(trained, resumed) > 0, "the fp32 steps after the bf16 ones must move the parameters")
+    }
+
     @Test("on 2 ranks, 3 steps + resume + 3 steps equals 6 uninterrupted steps")
     func resumeOnTwoRanks() throws {
         let base = Self.data

@@ -117,8 +117,9 @@ struct StepGradientTests {
     }
 
     @Test("each parameter group's gradient is final when it is declared: the head's when its backward ends, the encoders' as backward declares them, each once, in layout order",
-          arguments: prvrModels)
+          arguments: prvrModels + [ToyModel.name])
     func groupsFinalWhenDeclared(model name: String) throws {
+        TestModels.register()
         var c = tinyConfiguration()
         c.model = name
         let (p, _) = perturbedParameters(c, seed: 8)

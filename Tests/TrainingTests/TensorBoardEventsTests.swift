@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import MamFusion
 @testable import Training
 
 /// A run directory opens in TensorBoard: the event file's records are checked with a reader
@@ -83,17 +84,28 @@ struct TensorBoardEventsTests {
     func runRecordsWriteEvents() throws {
         try withTemporaryDirectory { dir in
             let records = try RunRecords(directory: dir, configurationYAML: "seed: 1\n", writes: true, append: false)
-            records.record(["type": "step", "step": 1, "epoch": 0, "batch": 0, "loss": 2.5, "lr": 0.0004, "clip_nce": 0.75, "seconds": 1.25])
-            records.record(["type": "step", "step": 2, "epoch": 0, "batch": 1, "loss": 2.0, "lr": 0.00045, "clip_nce": 0.5, "seconds": 1.0])
-            records.record(["type": "validation", "step": 2, "epoch": 0, "r1": 12.5, "sumr": 150.25])
+            var first = StepRecord(), second = StepRecord(), validation = ValidationRecord()
+            (first.step, first.loss, first.learningRate, first.seconds) = (1, 2.5, 0.0004, 1.25)
+            first.terms = LossTerms([LossTerms.Term("clip_nce", 0.75)])
+            (second.step, second.batch, second.loss, second.learningRate, second.seconds) = (2, 1, 2.0, 0.00045, 1.0)
+            second.groupLead = ["frame": 0.5]
+            (validation.step, validation.sumR, validation.metrics) = (2, 150.25, [("r1", 12.5)])
+            for record in [RunRecord.step(first), .step(second), .validation(validation)] { records.record(record) }
             let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains("tfevents") }
             try #require(files.count == 1)
             let events = try Self.read("\(dir)/\(files[0])")
             try #require(events.count == 4)
             #expect(events[0].fileVersion == "brain.Event:2")
-            #expect(events[1].step == 1 && events[1].scalars == ["train/loss": 2.5, "train/lr": 0.0004, "train/clip_nce": 0.75, "train/seconds": 1.25])
-            #expect(events[2].step == 2 && events[2].scalars["train/loss"] == 2.0)
-            #expect(events[3].step == 2 && events[3].scalars == ["validation/r1": 12.5, "validation/sumr": 150.25])
+            // Every number but the bookkeeping (step, epoch, batch): the record's fields and terms.
+            let expected = Set(StepRecord.fields.map { "train/\($0.key)" }).subtracting(["train/step", "train/epoch", "train/batch"])
+            #expect(events[1].step == 1 && Set(events[1].scalars.keys) == expected.union(["train/clip_nce"]), "\(events[1].scalars.keys.sorted())")
+            #expect(events[1].scalars["train/loss"] == 2.5 && events[1].scalars["train/lr"] == 0.0004 && events[1].scalars["train/clip_nce"] == 0.75)
+            #expect(events[2].step == 2 && events[2].scalars["train/loss"] == 2.0 && events[2].scalars["train/allreduce_lead_frame_s"] == 0.5)
+            #expect(events[3].step == 2 && events[3].scalars == ["validation/r1": 12.5, "validation/sumr": 150.25, "validation/best_sumr": 0])
+
+            // The JSON lines read back into the same records.
+            let (steps, validations) = try RunRecord.read("\(dir)/metrics.jsonl")
+            #expect(steps == [first, second] && validations == [validation])
             #expect(events.allSatisfy { $0.wallTime > 1.6e9 })
 
             // TensorBoard's own reader, when it is installed.

@@ -1,15 +1,66 @@
 import FeatureData
 import Foundation
+import HDF5Kit
 import MamFusion
+import MPIKit
 import TestSupport
 import Testing
 @testable import Training
 
-/// `mamfusion train` started without mpirun (a world of one process). Runs as a child process:
+/// `mamfusion train` started without mpirun (a world of one process), run as a child process —
 /// initialising MPI inside the test process would fork Open MPI's singleton daemon, which would
-/// inherit other tests' pipes.
+/// inherit other tests' pipes — and the same `Trainer` run in-process on `LocalWorld` (no MPI).
 @Suite(.serialized)
 struct TrainerTests {
+    /// A trainer inside this process on `LocalWorld`, on the release-layout collection `root`.
+    static func trainInProcess(_ c: RunConfiguration, root: String, steps: Int) throws -> Trainer {
+        let source = try FeatureDataset.open(.release(CollectionPaths(root: root, collection: c.collection, visualFeature: c.visualFeature)),
+                                             split: "train", visualDimension: c.visualFeatureSize, queryDimension: c.queryFeatureSize)
+        let loader = try SplitLoader(source: source, options: LoaderOptions(mapSize: c.mapSize, maxContextLength: c.maxContextLength,
+                                                                            maxDescriptionLength: c.maxDescriptionLength))
+        var options = TrainerOptions()
+        options.maxSteps = steps
+        options.validate = false
+        options.progress = false
+        options.handlesStopSignals = false
+        let trainer = try Trainer(configuration: c, world: LocalWorld(), loader: loader, options: options, validator: nil)
+        try trainer.run()
+        return trainer
+    }
+
+    @Test("the trainer runs in-process on LocalWorld, for both models: the same parameters, moments and records as `mamfusion train`, bit for bit",
+          arguments: prvrModels)
+    func inProcess(model: String) throws {
+        let root = try writeToyCollection(trainVideos: 12, evaluationVideos: 6, frames: 6...14, seed: 6, label: "in-process")
+        let child = root + "/child", here = root + "/here"
+        let settings = { (output: String) in
+            DistributedEquivalenceTests.settings(output: output, data: root, extra: ["model=\(model)", "hard_negative_start_epoch=1"])
+        }
+        let out = try ToolRunner.run(["train", "--max-steps", "5", "--no-validation", "--quiet"] + settings(child))
+        #expect(out.status == 0, "\(out.stderr)")
+        let c = try RunConfiguration.load(file: nil, overrides: settings(here).filter { $0 != "--set" })
+        let trainer = try Self.trainInProcess(c, root: root, steps: 5)
+        #expect(trainer.state.step == 5 && trainer.world.size == 1)
+        for file in ["latest.h5"] {
+            let a = try HDF5File.open("\(child)/checkpoints/\(file)"), b = try HDF5File.open("\(here)/checkpoints/\(file)")
+            for group in ["model", "optimizer/exp_avg", "optimizer/exp_avg_sq"] {
+                for name in try a.openGroup(group).memberNames() {
+                    let x: [Float] = try a.openDataset("\(group)/\(name)").read(as: Float.self)
+                    let y: [Float] = try b.openDataset("\(group)/\(name)").read(as: Float.self)
+                    #expect(x.map(\.bitPattern) == y.map(\.bitPattern), "\(model): /\(group)/\(name) differs")
+                }
+            }
+        }
+        func losses(_ dir: String) throws -> [String] {
+            try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+                String(line.split(separator: ",").first { $0.contains("\"loss\":") } ?? "")
+            }
+        }
+        #expect(try losses(child) == losses(here) && losses(here).count == 5)
+        let records = try RunRecord.read(here + "/metrics.jsonl").steps
+        #expect(records.map(\.step) == Array(1...5) && records.allSatisfy { $0.terms.terms.map(\.name) == PRVRLossTerms.names && $0.seconds > 0 })
+    }
+
     @Test("training steps run, records and checkpoints are written, and k + k resumed steps equal 2k steps bit for bit")
     func trainsAndResumes() throws {
         let root = try writeToyCollection(trainVideos: 12, evaluationVideos: 6, frames: 6...14, seed: 3, label: "train")
@@ -80,7 +131,8 @@ struct TrainerTests {
         let line = try #require(json.stdout.split(separator: "\n").first { $0.hasPrefix("{") })
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         for key in ["r1", "r5", "r10", "r100", "sumr", "queries", "videos", "ranks", "reading_s", "video_encoding_s", "query_encoding_s",
-                    "query_gather_s", "scoring_s", "ranking_s", "encoder_gflops", "sgemm_gflops", "peak_rss_bytes_max_rank"] {
+                    "query_gather_s", "scoring_s", "ranking_s", "encoder_gflops", "fp32_limit_gflops", "bf16_limit_gflops",
+                    "encoder_fraction_of_fp32_limit", "encoder_fraction_of_bf16_limit", "peak_rss_bytes_max_rank"] {
             #expect(object[key] is NSNumber, "eval --json lacks \(key): \(line)")
         }
         #expect(object["ranks"] as? Int == 2)

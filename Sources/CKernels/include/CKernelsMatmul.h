@@ -21,6 +21,12 @@ void mf_bf16_round_matrix_f32(const float *src, size_t ld_src, size_t rows, size
                               float *dst, size_t ld_dst);
 /// dst[i] = the float value of the bfloat16 pattern src[i].
 void mf_bf16_widen(const uint16_t *src, float *dst, size_t n);
+/// Over the rows of a rows×cols matrix (row stride ld): the largest Σ x² of a row and the largest
+/// Σ e² of a row, e = |bf16(x) − x| the rounding error of each value — or |x| + 2⁻¹³⁴ where
+/// |x| < 2⁻¹²⁶, since bf16 kernels may read a subnormal operand as zero (DAZ). Sums in double.
+/// The evaluator's error bound of bf16 scores is built from these (Evaluation/BF16ScoreBound).
+void mf_bf16_rounding_norms(const float *x, size_t ld, size_t rows, size_t cols,
+                            double *max_squares, double *max_error_squares);
 
 /* ---- oneDNN matmul (onednn.c) ----
  * oneDNN 2.x (libdnnl.so.2) is loaded at run time with dlopen, so the program builds and runs
@@ -37,6 +43,8 @@ const char *mf_dnnl_version(void);
 const char *mf_dnnl_isa(void);
 /// Sets the OpenMP threads oneDNN runs with (libgomp's omp_set_num_threads); returns 0 if absent.
 int mf_dnnl_set_threads(int threads);
+/// The OpenMP threads oneDNN runs with (omp_get_max_threads; 0 before a successful load).
+int mf_dnnl_threads(void);
 
 typedef struct mf_dnnl_matmul mf_dnnl_matmul;
 

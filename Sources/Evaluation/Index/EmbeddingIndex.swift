@@ -43,11 +43,16 @@ public enum EmbeddingIndex {
         }
     }
 
-    /// Writes the index (collective over `communicator`; nil: this process holds every video).
+    /// Writes the index (collective over `world`; a world of one rank holds every video).
     /// Each rank passes its shard — consecutive global videos; the ranks' shards together cover
     /// 0..<V without overlap — and the ids of its own videos (`videoIDs.count == shard.count`).
-    public static func write(to path: String, shard: VideoShard, videoIDs: [String], communicator: Communicator?) throws {
-        let ranks = communicator?.size ?? 1, me = communicator?.rank ?? 0
+    /// Several ranks write through MPI-IO: their world must be MPI.
+    public static func write(to path: String, shard: VideoShard, videoIDs: [String], world: any World) throws {
+        let ranks = world.size, me = world.rank
+        let access = HDF5FileAccess.shared(by: world), communicator = access.communicator
+        guard ranks == 1 || communicator != nil else {
+            throw EvaluationError.invalidInput("an index written by \(ranks) ranks needs an MPI world (MPI-IO)")
+        }
         let start = shard.globalIndices.first ?? 0
         var problem: String? = nil
         if videoIDs.count != shard.count {
@@ -56,7 +61,6 @@ public enum EmbeddingIndex {
             problem = "rank \(me): videos are not consecutive (\(start)…\(last) holds \(shard.count))"
         }
         // Every rank learns every rank's (problem, start, count, Mc, d).
-        let world: any World = communicator ?? LocalWorld()
         let all = try world.agreeOnFailure(problem.map { EvaluationError.invalidInput($0) },
                                            values: [Int64(start), Int64(shard.count), Int64(shard.clipsPerVideo), Int64(shard.dim)])
         let pieces = (0..<ranks).map { (start: Int(all[$0][0]), count: Int(all[$0][1])) }
@@ -74,7 +78,6 @@ public enum EmbeddingIndex {
         }
 
         let temporary = path + ".tmp"
-        let access: HDF5FileAccess = communicator.map { .parallel($0) } ?? .serial
         let transfer: HDF5Transfer = communicator == nil ? .independent : .collective
 
         // Every id, in global order, on rank 0 (each rank's ids placed by its shard's start:

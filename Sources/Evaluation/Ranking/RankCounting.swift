@@ -19,11 +19,15 @@ import TensorKit
 /// Comparisons with NaN are false, so a NaN score would silently count as "not above" and a
 /// broken model would rank every query first. Rows holding a NaN or ±Inf score are therefore
 /// not counted at all: each adds one to `nonFiniteRows` (and the first one's query is kept in
-/// `firstNonFiniteQuery`), and the caller refuses the evaluation.
+/// `firstNonFiniteQuery`, the smallest such query, whatever order blocks come in), and the caller
+/// refuses the evaluation.
+///
+/// `queries` names the query of each row: a range for a block, any list for re-scored rows.
 @inline(never)
-func countRankedAbove(scores: UnsafePointer<Float>, queries: Range<Int>, videoIndices: UnsafeBufferPointer<Int>,
-                      thresholds: UnsafeBufferPointer<Float>, groundTruth: UnsafeBufferPointer<Int>,
-                      counts: UnsafeMutableBufferPointer<Int32>, nonFiniteRows: inout Int, firstNonFiniteQuery: inout Int?) {
+func countRankedAbove<Queries: Sequence<Int>>(scores: UnsafePointer<Float>, queries: Queries, videoIndices: UnsafeBufferPointer<Int>,
+                                               thresholds: UnsafeBufferPointer<Float>, groundTruth: UnsafeBufferPointer<Int>,
+                                               counts: UnsafeMutableBufferPointer<Int32>, nonFiniteRows: inout Int,
+                                               firstNonFiniteQuery: inout Int?) {
     let nv = videoIndices.count
     guard nv > 0 else { return }
     let first = videoIndices[0], last = videoIndices[nv - 1]
@@ -31,7 +35,7 @@ func countRankedAbove(scores: UnsafePointer<Float>, queries: Range<Int>, videoIn
         let row = scores + i * nv
         if NonFiniteScan.first(row, count: nv) != nil || !thresholds[q].isFinite {
             nonFiniteRows += 1
-            if firstNonFiniteQuery == nil { firstNonFiniteQuery = q }
+            firstNonFiniteQuery = min(firstNonFiniteQuery ?? q, q)
             continue
         }
         let t = thresholds[q], g = groundTruth[q]
@@ -53,5 +57,41 @@ func countRankedAbove(scores: UnsafePointer<Float>, queries: Range<Int>, videoIn
         for j in 0..<split { c &+= row[j] >= t ? 1 : 0 }
         for j in split..<nv { c &+= row[j] > t ? 1 : 0 }
         counts[q] &+= c
+    }
+}
+
+/// The counting pass's running state on one rank: each query's count of videos ranked before its
+/// ground truth, the top-K heaps, and the rows refused for non-finite scores. Every block of exact
+/// scores goes through `add` (`countRankedAbove`, then the heaps).
+struct RankTally {
+    let thresholds: UnsafeBufferPointer<Float>
+    let groundTruth: UnsafeBufferPointer<Int>
+    let counts: UnsafeMutableBufferPointer<Int32>
+    let heaps: TopKHeaps?
+    private(set) var nonFiniteRows = 0
+    private(set) var firstNonFiniteQuery: Int? = nil
+    /// Seconds in counting and in the heaps.
+    var seconds = 0.0
+
+    init(thresholds: UnsafeBufferPointer<Float>, groundTruth: UnsafeBufferPointer<Int>, counts: UnsafeMutableBufferPointer<Int32>,
+         heaps: TopKHeaps?) {
+        self.thresholds = thresholds
+        self.groundTruth = groundTruth
+        self.counts = counts
+        self.heaps = heaps
+    }
+
+    /// Counts rows of scores ([rows, videoIndices.count], row r for the r-th of `queries`) and
+    /// offers them to the heaps.
+    mutating func add<Queries: Collection<Int>>(scores: UnsafePointer<Float>, queries: Queries, videoIndices: UnsafeBufferPointer<Int>) {
+        let t0 = MonotonicClock.now()
+        countRankedAbove(scores: scores, queries: queries, videoIndices: videoIndices, thresholds: thresholds,
+                         groundTruth: groundTruth, counts: counts, nonFiniteRows: &nonFiniteRows, firstNonFiniteQuery: &firstNonFiniteQuery)
+        if let heaps {
+            for (row, query) in queries.enumerated() {
+                heaps.offer(query: query, row: scores + row * videoIndices.count, videoIndices: videoIndices)
+            }
+        }
+        seconds += MonotonicClock.now() - t0
     }
 }

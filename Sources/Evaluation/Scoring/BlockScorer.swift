@@ -14,9 +14,15 @@ import TensorKit
 /// **Bit-exactness.** A score is a pure function of the block it was computed in: the same
 /// (query range, video range) gives the same sgemm call (shapes, pointers, strides) and the same
 /// fused kernel, hence the same bits. The evaluator relies on this to take a ground-truth score
-/// in one pass and compare against it in another (`ShardedEvaluator`).
+/// in one pass and compare against it in another (`ShardedEvaluator`). Any other set of query
+/// rows against the same video block (`score(rows:count:videoBlock:into:)`: exact-bf16's
+/// re-scoring) gets the same bits per row too: only the number of rows (m) changes, and a row's
+/// bits never depend on m (the matrix engine's guarantee, `MatrixEngineTests`); n, k, the
+/// strides and the B operand stay those of the block.
 ///
-/// Buffers are the workspace's, sized by the plan; nothing is allocated per block.
+/// The products run with the matrix engine's current selection: the evaluator sets the
+/// precision around each call (`ScoringMode`). Buffers are the workspace's, sized by the plan;
+/// nothing is allocated per block.
 struct BlockScorer {
     let plan: ScoringPlan
     let weights: RankingWeights
@@ -31,6 +37,9 @@ struct BlockScorer {
     private(set) var fuseSeconds = 0.0
     /// Multiply-add FLOPs executed (2·m·n·k per sgemm), accumulated.
     private(set) var flops = 0.0
+    /// The part of `gemmSeconds` and `flops` run in bf16.
+    private(set) var bf16GemmSeconds = 0.0
+    private(set) var bf16Flops = 0.0
 
     init(plan: ScoringPlan, weights: RankingWeights, queries: UnsafePointer<Float>, clips: UnsafePointer<Float>,
          frames: UnsafePointer<Float>, workspace: Workspace) {
@@ -47,21 +56,33 @@ struct BlockScorer {
     /// S[q,v] for q in `plan.queryRange(i)`, v in `plan.videoRange(j)`, row-major with row
     /// stride `plan.videoRange(j).count`.
     mutating func score(queryBlock i: Int, videoBlock j: Int) {
-        let qs = plan.queryRange(i), vs = plan.videoRange(j)
-        let m = qs.count, nv = vs.count, mc = plan.clipsPerVideo, d = plan.dim
+        let qs = plan.queryRange(i)
+        score(rows: queries + qs.lowerBound * plan.dim, count: qs.count, videoBlock: j, into: blockScores)
+    }
+
+    /// Scores `m` query rows at `a` (row stride d; m ≤ Qb) against video block `j` with the
+    /// block's own products — the same n, k, strides and B as `score(queryBlock:videoBlock:)` —
+    /// into `scores` (m × Vb_j, row-major). Uses `clipScores` as its scratch.
+    mutating func score(rows a: UnsafePointer<Float>, count m: Int, videoBlock j: Int, into scores: UnsafeMutablePointer<Float>) {
+        let vs = plan.videoRange(j)
+        let nv = vs.count, mc = plan.clipsPerVideo, d = plan.dim
         guard m > 0 && nv > 0 else { return }
         let t0 = MonotonicClock.now()
-        let a = queries + qs.lowerBound * d
         MatrixEngine.gemm(transB: true, m: m, n: nv * mc, k: d, a: a, lda: d,
                   b: clips + vs.lowerBound * mc * d, ldb: d, c: clipScores, ldc: nv * mc)
         MatrixEngine.gemm(transB: true, m: m, n: nv, k: d, a: a, lda: d,
-                  b: frames + vs.lowerBound * d, ldb: d, c: blockScores, ldc: nv)
+                  b: frames + vs.lowerBound * d, ldb: d, c: scores, ldc: nv)
         let t1 = MonotonicClock.now()
-        fuseClipMax(clipScores: clipScores, scores: blockScores, count: m * nv, clips: mc, weights: weights)
+        fuseClipMax(clipScores: clipScores, scores: scores, count: m * nv, clips: mc, weights: weights)
         let t2 = MonotonicClock.now()
+        let executed = 2.0 * Double(m) * Double(nv) * Double(mc + 1) * Double(d)
         gemmSeconds += t1 - t0
         fuseSeconds += t2 - t1
-        flops += 2.0 * Double(m) * Double(nv) * Double(mc + 1) * Double(d)
+        flops += executed
+        if MatrixEngine.selection.precision == .bf16 {
+            bf16GemmSeconds += t1 - t0
+            bf16Flops += executed
+        }
     }
 }
 

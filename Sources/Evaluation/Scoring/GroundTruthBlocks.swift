@@ -87,12 +87,17 @@ struct GroundTruthBlocks {
         }
     }
 
-    /// The kept scores of block (i, j) if the ground-truth pass kept them. `cursor` walks the
-    /// list in step with the counting pass (both go in (i, j) order): start it at 0.
-    func scores(queryBlock i: Int, videoBlock j: Int, cursor: inout Int) -> UnsafeMutablePointer<Float>? {
-        guard cursor < cachedCount, keys[cursor] == Int64(i * videoBlockCount + j) else { return nil }
-        defer { cursor += 1 }
-        return cache.baseAddress! + Int(offsets[cursor])
+    /// The kept scores of block (i, j) if the ground-truth pass kept them (a binary search of the
+    /// kept keys, which ascend: the counting pass may visit blocks in any order).
+    func scores(queryBlock i: Int, videoBlock j: Int) -> UnsafeMutablePointer<Float>? {
+        let key = Int64(i * videoBlockCount + j)
+        var low = 0, high = cachedCount
+        while low < high {
+            let mid = (low + high) / 2
+            if keys[mid] < key { low = mid + 1 } else { high = mid }
+        }
+        guard low < cachedCount, keys[low] == key else { return nil }
+        return cache.baseAddress! + Int(offsets[low])
     }
 
     /// Fills keys[0..<n] with position·Qb + row for each query (row in the block) whose ground

@@ -16,9 +16,19 @@
 ///   (`cacheBudget`);
 /// - with top-K: this rank's K best per query (8 bytes per entry), every rank's lists after the
 ///   all-gather (8·P per entry), the merged list returned (8 per entry) and one query's P·K
-///   candidates while merging.
-/// Not covered: the inputs (owned by the caller) and OpenBLAS's own packing buffers (allocated
-/// once by OpenBLAS, of a fixed size).
+///   candidates while merging;
+/// - with exact-bf16 scoring (`ScoringMode.exactBF16`): the rows waiting to be re-scored in
+///   fp32 — up to `rescoreRows` (≤ Qb) of them, each 4·d bytes of query, 4·Vb of scores and 8
+///   for its number — the norms of a query block's queries (16·Qb) and, with top-K, a lower
+///   bound per entry (4·Q·K).
+/// The blocks are the same in every scoring mode, because a score's bits may depend on its
+/// block's shape and exact-bf16 must reproduce fp32's: in every mode they leave room for
+/// exact-bf16's least (its fixed bytes and one waiting row). Exact-bf16 takes the rest of what it
+/// needs from what the blocks leave (first from the kept ground-truth blocks; at a tight budget
+/// it re-scores fewer rows at a time), so it runs whenever fp32 does.
+/// Not covered: the inputs (owned by the caller) and the matrix engine's own buffers (OpenBLAS's
+/// packing buffers, of a fixed size; in bf16, the rounded operands of one block, 2 bytes per
+/// element: about 1.6 MB at the default blocks).
 public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     /// Q, all queries (every rank scores all of them).
     public let queries: Int
@@ -35,6 +45,10 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public let queryBlock: Int
     /// Vb.
     public let videoBlock: Int
+    /// The precision of the score products (the blocks do not depend on it; the bytes do).
+    public let scoring: ScoringMode
+    /// Exact-bf16: how many rows wait to be re-scored together at most (0 in the other modes).
+    public let rescoreRows: Int
 
     /// Preferred Qb: tall enough for sgemm to run near its peak, small enough that the first
     /// pass (ground-truth scores) touches few video blocks per query block.
@@ -46,7 +60,8 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     /// shrinking them (Qb down to 64, then Vb down to 16, then Qb down to 8, then Vb, then Qb
     /// down to 1) until everything fits. Throws `memoryBudgetTooSmall` if even 1×1 blocks do not.
     public init(queries: Int, videos: Int, clipsPerVideo: Int, dim: Int, topK: Int = 0, ranks: Int = 1,
-                memoryBudget: Int, preferredQueryBlock: Int? = nil, preferredVideoBlock: Int? = nil) throws {
+                memoryBudget: Int, preferredQueryBlock: Int? = nil, preferredVideoBlock: Int? = nil,
+                scoring: ScoringMode = .fp32) throws {
         guard queries >= 0, videos >= 0, clipsPerVideo >= 1, dim >= 1, topK >= 0, ranks >= 1 else {
             throw EvaluationError.invalidInput("cannot plan Q=\(queries), Vr=\(videos), Mc=\(clipsPerVideo), d=\(dim), K=\(topK), P=\(ranks)")
         }
@@ -57,8 +72,13 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         self.topK = topK
         self.ranks = ranks
         self.memoryBudget = memoryBudget
+        self.scoring = scoring
         let fixed = Self.fixedBytes(queries: queries, topK: topK, ranks: ranks)
-        func blockBytes(_ qb: Int, _ vb: Int) -> Int { 4 * qb * vb * (clipsPerVideo + 1) + 8 * qb }
+        // A block's buffers and the least exact-bf16 needs on top of them (whatever the mode).
+        func blockBytes(_ qb: Int, _ vb: Int) -> Int {
+            4 * qb * vb * (clipsPerVideo + 1) + 8 * qb
+                + Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: qb) + Self.rescoreRowBytes(dim: dim, videoBlock: vb)
+        }
         var qb = max(1, min(queries, preferredQueryBlock ?? Self.defaultQueryBlock))
         var vb = max(1, min(videos, preferredVideoBlock ?? max(1, Self.defaultClipColumns / clipsPerVideo)))
         let stages: [(shrinkQuery: Bool, floor: Int)] = [(true, 64), (false, 16), (true, 8), (false, 1), (true, 1)]
@@ -80,7 +100,16 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         }
         queryBlock = qb
         videoBlock = vb
+        // Exact-bf16: one waiting row is planned for; as many more as what is left holds, up to Qb.
+        let left = memoryBudget - fixed - blockBytes(qb, vb)
+        rescoreRows = scoring == .exactBF16 ? min(qb, 1 + left / Self.rescoreRowBytes(dim: dim, videoBlock: vb)) : 0
     }
+
+    /// Bytes of one row waiting to be re-scored: its query, its scores, its number.
+    static func rescoreRowBytes(dim: Int, videoBlock: Int) -> Int { 4 * dim + 4 * videoBlock + 8 }
+    /// Exact-bf16's bytes besides its waiting rows: the norms of a query block's queries, and a
+    /// lower bound per top-K entry.
+    static func screenFixedBytes(queries: Int, topK: Int, queryBlock: Int) -> Int { 16 * queryBlock + 4 * queries * topK }
 
     /// Bytes proportional to Q (and K·P), independent of the block shape and of V.
     static func fixedBytes(queries: Int, topK: Int, ranks: Int) -> Int {
@@ -100,14 +129,28 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public var groundTruthKeyBytes: Int { 8 * queryBlock }
     /// Bytes proportional to Q (see the type's documentation).
     public var fixedBytes: Int { Self.fixedBytes(queries: queries, topK: topK, ranks: ranks) }
+    /// Bytes of exact-bf16 scoring beyond fp32's (0 in the other modes).
+    public var exactScreenBytes: Int {
+        scoring == .exactBF16
+            ? Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: queryBlock) + rescoreRows * Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock)
+            : 0
+    }
     /// Bytes of the arrays handed back to the caller (ranks, scores, merged top-K).
     public var resultBytes: Int { queries * (8 + 4) + queries * topK * 8 }
     /// What the budget leaves for keeping the ground-truth pass's block scores
-    /// (`GroundTruthBlocks`): only what they need is allocated.
-    public var cacheBudget: Int { memoryBudget - totalBytes }
+    /// (`GroundTruthBlocks`): only what they need is allocated. The room left for exact-bf16 in
+    /// every mode (`plannedBytes`) is not theirs, so the same blocks are kept in every mode.
+    public var cacheBudget: Int { memoryBudget - max(totalBytes, plannedBytes) }
+    /// The bytes the blocks were planned with: `totalBytes` of fp32 plus the least exact-bf16
+    /// needs (its fixed bytes and one waiting row). A budget of exactly this keeps no
+    /// ground-truth blocks.
+    public var plannedBytes: Int {
+        clipScoreBytes + blockScoreBytes + groundTruthKeyBytes + fixedBytes
+            + Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: queryBlock) + Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock)
+    }
     /// Everything the evaluator allocates under this plan, without the kept ground-truth
     /// blocks (at most `cacheBudget` more): never more than `memoryBudget` in all.
-    public var totalBytes: Int { clipScoreBytes + blockScoreBytes + groundTruthKeyBytes + fixedBytes }
+    public var totalBytes: Int { clipScoreBytes + blockScoreBytes + groundTruthKeyBytes + fixedBytes + exactScreenBytes }
 
     /// Number of query blocks.
     public var queryBlockCount: Int { (queries + queryBlock - 1) / queryBlock }
@@ -119,6 +162,6 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public func videoRange(_ j: Int) -> Range<Int> { (j * videoBlock)..<min((j + 1) * videoBlock, videos) }
 
     public var description: String {
-        "blocks \(queryBlock) queries × \(videoBlock) videos (\(queryBlockCount)×\(videoBlockCount)), \(totalBytes) of \(memoryBudget) bytes"
+        "blocks \(queryBlock) queries × \(videoBlock) videos (\(queryBlockCount)×\(videoBlockCount)), \(scoring) scoring, \(totalBytes) of \(memoryBudget) bytes"
     }
 }

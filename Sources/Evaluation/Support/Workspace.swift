@@ -38,6 +38,14 @@ final class Workspace {
         return UnsafeMutableBufferPointer(start: p, count: count)
     }
 
+    /// `count` values of any plain type set to `value` (alignment up to 64 bytes).
+    func values<T: BitwiseCopyable>(_ count: Int, repeating value: T) -> UnsafeMutableBufferPointer<T> {
+        precondition(MemoryLayout<T>.alignment <= 64)
+        let p = raw(count * MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: max(count, 1))
+        p.initialize(repeating: value, count: count)
+        return UnsafeMutableBufferPointer(start: p, count: count)
+    }
+
     /// `count` Int64s set to `value`.
     func int64s(_ count: Int, repeating value: Int64) -> UnsafeMutableBufferPointer<Int64> {
         let p = raw(count * MemoryLayout<Int64>.stride).bindMemory(to: Int64.self, capacity: max(count, 1))

@@ -62,6 +62,16 @@ public enum CollectionImporter {
             } else {
                 try writePacked(plan, file: file, videos: videos, queries: queries, world: world, progress: progress)
             }
+        case .clipTokens(let file):
+            guard world.size == 1 else {
+                throw FeatureDataError(file: file, "the clip-tokens layout is written by one process: run import without mpirun")
+            }
+            let padding = try paddingFrame(plan)
+            if dryRun {
+                try copy(plan, videos: videos, queries: queries, world: world, progress: progress) { _ in } token: { _, _ in }
+            } else {
+                try writeCLIPTokens(plan, file: file, padding: padding, videos: videos, queries: queries, world: world, progress: progress)
+            }
         }
         summary.seconds = MonotonicClock.now() - start
         return summary
@@ -89,6 +99,11 @@ public enum CollectionImporter {
         case .packed(let file):
             summary.files.append((file, "\(plan.videoIDs.count) videos (\(plan.totalFrames) frame rows × Dv \(dv)), \(plan.captions.count) queries "
                                   + "(\(plan.totalTokens) token rows × Dq \(dq)), splits \(plan.splits.map(\.name).joined(separator: ", ")); \(summary.bytes) feature bytes"))
+        case .clipTokens(let file):
+            let n = plan.tokensPerFrame
+            summary.bytes = (plan.totalFrames * n + n + plan.captions.count) * dv * 2
+            summary.files.append((file, "\(plan.videoIDs.count) videos (\(plan.totalFrames) frames × \(n) tokens × W \(dv), max_frames \(request.maxFrames)), "
+                                  + "\(plan.captions.count) caption embeddings, splits \(plan.splits.map(\.name).joined(separator: ", ")); float16, \(summary.bytes) bytes"))
         }
         return summary
     }
@@ -113,15 +128,16 @@ public enum CollectionImporter {
         let total = videoBlock.count + queryBlock.count
         var problems: [String] = []
         var done = 0
-        func check(_ id: String, _ source: FeatureArrays, _ values: TokenValues, rows: Int, columns: Int) -> Bool {
+        // Values of `id` must be `rows` × `perRow` × `columns` finite numbers.
+        func check(_ id: String, _ source: FeatureArrays, _ values: TokenValues, rows: Int, perRow: Int = 1, columns: Int) -> Bool {
             let item = "\(source.role) of \(Excerpt.quote(id))"
             let count: Int, bad: Int?
             switch values {
             case .float32(let v): count = v.count; bad = v.withUnsafeBufferPointer { FeaturePreprocessing.firstNonFinite($0) }
             case .float64(let v): count = v.count; bad = v.withUnsafeBufferPointer { FeaturePreprocessing.firstNonFinite($0) }
             }
-            if count != rows * columns {
-                problems.append("\(FeatureDataError(file: source.location(id), item: item, "changed while being imported: \(count) values, \(rows)×\(columns) expected"))")
+            if count != rows * perRow * columns {
+                problems.append("\(FeatureDataError(file: source.location(id), item: item, "changed while being imported: \(count) values, \(rows * perRow * columns) expected"))")
                 return false
             }
             if let bad {
@@ -130,7 +146,9 @@ public enum CollectionImporter {
                 case .float32(let v): value = "\(v[bad])"
                 case .float64(let v): value = "\(v[bad])"
                 }
-                problems.append("\(FeatureDataError(file: source.location(id), item: item, "\(value) at row \(bad / columns), column \(bad % columns)"))")
+                let row = bad / (perRow * columns)
+                let at = perRow == 1 ? "row \(row)" : "frame \(row), token \(bad / columns % perRow)"
+                problems.append("\(FeatureDataError(file: source.location(id), item: item, "\(value) at \(at), column \(bad % columns)"))")
                 return false
             }
             return true
@@ -141,7 +159,7 @@ public enum CollectionImporter {
                 let id = plan.videoIDs[v]
                 do {
                     let values = try videos.values(id, keepDouble: false)
-                    if check(id, videos, values, rows: plan.frameCounts[v], columns: plan.visualDimension), problems.isEmpty,
+                    if check(id, videos, values, rows: plan.frameCounts[v], perRow: plan.tokensPerFrame, columns: plan.visualDimension), problems.isEmpty,
                        case .float32(let f) = values {
                         try f.withUnsafeBufferPointer { try frames($0) }
                     }
@@ -241,6 +259,57 @@ public enum CollectionImporter {
             }, finishOnLeader: { output in
                 try PackedFeatureWriter.writeTables(tables(plan), header: header, to: output)
             })
+        } catch let problems as Problems {
+            throw problems
+        } catch {
+            throw FeatureDataError.wrapping(error, file: file)
+        }
+    }
+
+    /// The padding frame of a CLIP token import ([1+G², W] or [1, 1+G², W], finite), read
+    /// before anything is written.
+    static func paddingFrame(_ plan: ImportPlan) throws -> [Float] {
+        guard let path = plan.request.paddingFrame else {
+            throw FeatureDataError(file: plan.request.captions, "the clip-tokens layout needs the padding frame's tokens: --padding-frame FILE.npy ([1+G², W])")
+        }
+        let item = "padding frame"
+        let bytes = try FeatureArrays.readFile(path)
+        let header = try bytes.withUnsafeBytes { try NumpyArray.parseHeader($0, file: path, item: item) }
+        let expected = [plan.tokensPerFrame, plan.visualDimension]
+        guard header.shape == expected || header.shape == [1] + expected else {
+            throw FeatureDataError(file: path, item: item, "shape \(header.shape), expected \(expected) like every frame of the videos")
+        }
+        guard case .float32(let values) = try bytes.withUnsafeBytes({ try header.values(from: $0, keepDouble: false, file: path, item: item) }) else { return [] }
+        if let bad = values.withUnsafeBufferPointer({ FeaturePreprocessing.firstNonFinite($0) }) {
+            throw FeatureDataError(file: path, item: item, "\(values[bad]) at token \(bad / plan.visualDimension), column \(bad % plan.visualDimension)")
+        }
+        return values
+    }
+
+    /// The CLIP token layout (float16), through `CLIPTokenWriter`, one process.
+    static func writeCLIPTokens(_ plan: ImportPlan, file: String, padding: [Float], videos: FeatureArrays, queries: FeatureArrays,
+                                world: Communicator, progress: Progress?) throws {
+        let request = plan.request
+        let grid = Int(Double(plan.tokensPerFrame - 1).squareRoot().rounded())
+        let header = CLIPTokenHeader(collection: request.collection,
+                                     source: "mamfusion import: captions \(request.captions), videos \(request.videos), queries \(request.queries)",
+                                     width: plan.visualDimension, grid: grid, maxFrames: request.maxFrames, totalFrames: plan.totalFrames,
+                                     captionCount: plan.captions.count)
+        do {
+            try HDF5File.writeAtomically(to: file) { output in
+                let writer = try CLIPTokenWriter(file: output, header: header)
+                try padding.withUnsafeBufferPointer { try writer.setPaddingFrame($0) }
+                var v = 0
+                try copy(plan, videos: videos, queries: queries, world: world, progress: progress) { tokens in
+                    try writer.appendVideo(id: plan.videoIDs[v], tokens: tokens)
+                    v += 1
+                } token: { q, values in
+                    guard case .float32(let embedding) = values else { return }
+                    let caption = plan.captions[q]
+                    try embedding.withUnsafeBufferPointer { try writer.appendCaption(id: caption.captionID, video: plan.captionVideo[q], text: caption.text, embedding: $0) }
+                }
+                try writer.finish(splits: plan.splits.map { ($0.name, Array($0.captions)) })
+            }
         } catch let problems as Problems {
             throw problems
         } catch {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import HDF5Kit
 import InputFiles
@@ -20,7 +23,9 @@ public final class FeatureArrays {
     public let duplicates: [String: [String]]
     /// Directory entries that are neither `.npy` nor `.npz`, and HDF5 members that are not datasets.
     public let ignored: [String]
-    private let files: [String: String]
+    /// Whether the file of `ids[i]` is an `.npz` (else `.npy`; nothing for HDF5). Sorted arrays,
+    /// not dictionaries: an import of 100,000 videos holds hundreds of thousands of ids.
+    private let isArchive: [Bool]
     private let hdf5: HDF5File?
     private let npzKey: String?
 
@@ -35,44 +40,74 @@ public final class FeatureArrays {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FeatureDataError(file: path, "missing file or directory (\(role): a directory of .npy/.npz files or an HDF5 file)")
         }
-        var files: [String: String] = [:], duplicates: [String: [String]] = [:], ignored: [String] = []
+        var entries: [(id: String, archive: Bool)] = [], duplicates: [String: [String]] = [:], ignored: [String] = []
         if isDirectory.boolValue {
             hdf5 = nil
-            let names: [String]
-            do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
-                throw FeatureDataError(file: path, "cannot list the directory: \(error.localizedDescription)")
-            }
-            for name in names.sorted() {
+            for name in try Self.directoryEntries(path) {
                 guard name.hasSuffix(".npy") || name.hasSuffix(".npz"), name.count > 4 else {
                     ignored.append(name)
                     continue
                 }
-                let id = String(name.dropLast(4))
-                if let other = files[id] {
-                    duplicates[id, default: [other]].append(name)
-                } else {
-                    files[id] = name
-                }
+                entries.append((String(name.dropLast(4)), name.hasSuffix(".npz")))
             }
+            ignored.sort()
         } else {
             try FileBytes.converting { try InputFile.requireRegularFile(path) }
             let file = try withFileContext(path) { try HDF5File.open(path) }
             for name in try withFileContext(path, { try file.memberNames() }) {
-                if try withFileContext(path, { try file.kind(of: name) }) == .dataset { files[name] = name } else { ignored.append(name) }
+                if try withFileContext(path, { try file.kind(of: name) }) == .dataset { entries.append((name, false)) } else { ignored.append(name) }
             }
             hdf5 = file
         }
-        self.files = files
+        // Sorted by id, .npy before .npz: the files of one id are neighbours.
+        entries.sort { $0.id < $1.id || ($0.id == $1.id && !$0.archive && $1.archive) }
+        var ids: [String] = [], isArchive: [Bool] = []
+        for entry in entries {
+            if entry.id == ids.last {
+                duplicates[entry.id, default: [entry.id + (isArchive.last! ? ".npz" : ".npy")]].append(entry.id + (entry.archive ? ".npz" : ".npy"))
+            } else {
+                ids.append(entry.id)
+                isArchive.append(entry.archive)
+            }
+        }
+        self.ids = ids
+        self.isArchive = isArchive
         self.duplicates = duplicates
         self.ignored = ignored
-        ids = files.keys.sorted()
     }
 
-    public func contains(_ id: String) -> Bool { files[id] != nil }
+    /// The names in directory `path` (readdir: no Foundation arrays of 300,000 bridged strings).
+    static func directoryEntries(_ path: String) throws -> [String] {
+        guard let directory = opendir(path) else {
+            throw FeatureDataError(file: path, "cannot list the directory: \(InputFile.errorText(errno))")
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The position of `id` in `ids`, if it is there (binary search).
+    private func index(_ id: String) -> Int? {
+        var low = 0, high = ids.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ids[middle] < id { low = middle + 1 } else { high = middle }
+        }
+        return low < ids.count && ids[low] == id ? low : nil
+    }
+
+    public func contains(_ id: String) -> Bool { index(id) != nil }
 
     /// Where `id` is read from: its file, or the HDF5 file.
     public func location(_ id: String) -> String {
-        hdf5 == nil ? "\(path)/\(files[id] ?? id)" : path
+        guard hdf5 == nil else { return path }
+        return "\(path)/\(id)" + (index(id).map { isArchive[$0] } == true ? ".npz" : ".npy")
     }
 
     /// The array's shape and element type.

@@ -7,11 +7,15 @@ public struct ImportRequest: Sendable {
     public enum Output: Sendable, Equatable {
         case release(root: String)
         case packed(file: String)
+        /// The CLIP token layout of MUSE (`CLIPTokenFormat`): per video [T, 1+G², W] tokens, per
+        /// caption a W-d end-of-text embedding, one padding frame.
+        case clipTokens(file: String)
 
         public var layoutName: String {
             switch self {
             case .release: "release"
             case .packed: "packed"
+            case .clipTokens: "clip-tokens"
             }
         }
     }
@@ -30,6 +34,10 @@ public struct ImportRequest: Sendable {
     public var output: Output
     /// Packed output: feature datasets in chunks of rows (see `PackedFormat`).
     public var chunked = true
+    /// CLIP token output: the `.npy` holding the padding frame's tokens [1+G², W], and the
+    /// frames T every video is completed to (the most a video may have).
+    public var paddingFrame: String?
+    public var maxFrames = 12
 
     public init(captions: String, captionsFormat: CaptionTable.Format, videos: String, queries: String,
                 collection: String, visualFeature: String, output: Output) {
@@ -54,6 +62,10 @@ public struct ImportRequest: Sendable {
 /// videos without any caption (they would be in no split); ids given by two files; arrays that
 /// are not 2-D floats with at least one row, or exceed `FeatureLimits`; dimensions that differ
 /// between videos or between captions. Values (NaN, ±Inf) are checked while they are copied.
+///
+/// For the CLIP token layout a video's array is [T, 1+G², W] (1 ≤ T ≤ `maxFrames`) and a
+/// caption's is its [W] (or [1, W]) end-of-text embedding; every split lists its captions as
+/// (video, caption) pairs.
 public struct ImportPlan: Sendable {
     public let request: ImportRequest
     /// Captions in output order: split by split (train, val, test), in table order within one.
@@ -65,6 +77,8 @@ public struct ImportPlan: Sendable {
     /// For each caption, its video (an index into `videoIDs`).
     public let captionVideo: [Int]
     public let frameCounts: [Int]
+    /// Tokens per frame: 1 + G² for CLIP tokens, 1 for the PRVR layouts (a frame is one row).
+    public let tokensPerFrame: Int
     public let tokenCounts: [Int]
     public let visualDimension: Int
     public let queryDimension: Int
@@ -109,7 +123,7 @@ public struct ImportPlan: Sendable {
         let destination: String
         switch request.output {
         case .release(let root): destination = "\(root)/\(request.collection)"
-        case .packed(let file): destination = file
+        case .packed(let file), .clipTokens(let file): destination = file
         }
         var report = InspectionReport(layout: "import into the \(request.output.layoutName)", location: "\(request.captions) → \(destination)")
         report.collection = request.collection
@@ -179,30 +193,38 @@ public struct ImportPlan: Sendable {
             report.problems.append("\(videos.path): \(uncaptioned.count) videos have no caption (a video is in a split through its captions: "
                                    + "add captions or remove their files): \(list(uncaptioned.map { Excerpt.quote($0) }))")
         }
-        let capIDs = Set(table.map(\.captionID))
-        let orphans = queries.ids.filter { !capIDs.contains($0) }
+        let orphans = queries.ids.filter { firstLine[$0] == nil }
         if !orphans.isEmpty { report.notes.append("\(queries.path): \(orphans.count) query-feature arrays match no caption (not imported): \(list(orphans.map { Excerpt.quote($0) }))") }
 
         // Headers, shard by shard: (rows, columns, element bytes or 0 when unusable).
-        let presentVideos = videoIDs.filter(videos.contains)
-        let presentQueries = ordered.map(\.captionID).filter(queries.contains)
-        let (videoShapes, videoProblems) = try gatherHeaders(presentVideos, source: videos, tokens: false, world: world)
-        let (queryShapes, queryProblems) = try gatherHeaders(presentQueries, source: queries, tokens: true, world: world)
+        // Headers are read for the arrays that are there; `videoSlot[v]` / `querySlot[q]` is the
+        // place of video v / caption q among them (-1: missing, reported above).
+        var videoSlot = [Int](repeating: -1, count: videoIDs.count), querySlot = [Int](repeating: -1, count: ordered.count)
+        var presentVideos: [String] = [], presentQueries: [String] = []
+        for (v, id) in videoIDs.enumerated() where videos.contains(id) { videoSlot[v] = presentVideos.count; presentVideos.append(id) }
+        for (q, caption) in ordered.enumerated() where queries.contains(caption.captionID) { querySlot[q] = presentQueries.count; presentQueries.append(caption.captionID) }
+        let clip = request.output.layoutName == "clip-tokens"
+        let (videoShapes, videoProblems) = try gatherHeaders(presentVideos, source: videos, kind: clip ? .clipFrames(maximum: request.maxFrames) : .frames, world: world)
+        let (queryShapes, queryProblems) = try gatherHeaders(presentQueries, source: queries, kind: clip ? .embedding : .tokens, world: world)
         report.problems += videoProblems + queryProblems
-        let dv = dominant(videoShapes.map(\.columns).filter { $0 > 0 })
-        let dq = dominant(queryShapes.map(\.columns).filter { $0 > 0 })
-        let odd = zip(presentVideos, videoShapes).filter { $0.1.columns > 0 && $0.1.columns != dv }
+        let usableVideos = videoShapes.filter { $0.elementBytes > 0 }
+        let dv = dominant(usableVideos.map(\.columns))
+        let perFrame = clip ? dominant(usableVideos.map(\.perRow)) : 1
+        let dq = dominant(queryShapes.filter { $0.elementBytes > 0 }.map(\.columns))
+        let what = clip ? ("tokens", "[T, \(perFrame), \(dv)]") : ("features", "Dv = \(dv)")
+        let odd = zip(presentVideos, videoShapes).filter { $0.1.elementBytes > 0 && ($0.1.columns != dv || $0.1.perRow != perFrame) }
         if !odd.isEmpty {
-            report.problems.append("\(videos.path): \(odd.count) videos have features of another dimension than the others' Dv = \(dv): "
-                                   + list(odd.map { "\(Excerpt.quote($0.0)) (\($0.1.rows)×\($0.1.columns))" }))
+            report.problems.append("\(videos.path): \(odd.count) videos have \(what.0) of another shape than the others' \(what.1): "
+                                   + list(odd.map { "\(Excerpt.quote($0.0)) (\($0.1.description))" }))
         }
-        let oddQueries = zip(presentQueries, queryShapes).filter { $0.1.columns > 0 && $0.1.columns != dq }
+        let oddQueries = zip(presentQueries, queryShapes).filter { $0.1.elementBytes > 0 && $0.1.columns != dq }
         if !oddQueries.isEmpty {
-            report.problems.append("\(queries.path): \(oddQueries.count) captions have features of another dimension than the others' Dq = \(dq): "
-                                   + list(oddQueries.map { "\(Excerpt.quote($0.0)) (\($0.1.rows)×\($0.1.columns))" }))
+            report.problems.append("\(queries.path): \(oddQueries.count) captions have \(clip ? "embeddings" : "features") of another dimension than the others' \(clip ? "W" : "Dq") = \(dq): "
+                                   + list(oddQueries.map { "\(Excerpt.quote($0.0)) (\($0.1.description))" }))
         }
-        let videoShape = Dictionary(uniqueKeysWithValues: zip(presentVideos, videoShapes))
-        let queryShape = Dictionary(uniqueKeysWithValues: zip(presentQueries, queryShapes))
+        if clip && dv > 0 && dq > 0 && dv != dq {
+            report.problems.append("caption embeddings have W = \(dq) but video tokens W = \(dv): both come from one CLIP's projection")
+        }
         let doubles = videoShapes.filter { $0.elementBytes == 8 }.count
         if doubles > 0 { report.notes.append("\(doubles) videos are stored as float64: rounded to float32 (both layouts store frames in float32)") }
         if case .release = request.output {
@@ -210,8 +232,8 @@ public struct ImportPlan: Sendable {
             if renamed > 0 { report.notes.append("\(renamed) caption ids become <video_id>#<caption_id> in the release layout (it finds a caption's video before the first '#')") }
         }
 
-        let frameCounts = videoIDs.map { videoShape[$0]?.rows ?? 0 }
-        let tokenCounts = ordered.map { queryShape[$0.captionID]?.rows ?? 0 }
+        let frameCounts = videoSlot.map { $0 < 0 ? 0 : videoShapes[$0].rows }
+        let tokenCounts = querySlot.map { $0 < 0 ? 0 : queryShapes[$0].rows }
         report.visualDimension = dv
         report.queryDimension = dq
         for split in splits {
@@ -227,8 +249,8 @@ public struct ImportPlan: Sendable {
             report.splits.append(s)
         }
         return ImportPlan(request: request, captions: ordered, splits: splits, videoIDs: videoIDs, captionVideo: captionVideo,
-                          frameCounts: frameCounts, tokenCounts: tokenCounts, visualDimension: dv, queryDimension: dq,
-                          queryIsDouble: ordered.map { queryShape[$0.captionID]?.elementBytes == 8 }, doubleVideos: doubles, report: report)
+                          frameCounts: frameCounts, tokensPerFrame: perFrame, tokenCounts: tokenCounts, visualDimension: dv, queryDimension: dq,
+                          queryIsDouble: querySlot.map { !clip && $0 >= 0 && queryShapes[$0].elementBytes == 8 }, doubleVideos: doubles, report: report)
     }
 
     /// The most frequent value (the smallest among ties; 0 for none).
@@ -238,48 +260,94 @@ public struct ImportPlan: Sendable {
         return counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? 0
     }
 
-    struct ArrayShape: Sendable {
+    /// What an array must be.
+    enum ArrayKind: Sendable, Equatable {
+        /// A video's frame features (T × Dv).
+        case frames
+        /// A caption's token features (n × Dq).
+        case tokens
+        /// A video's CLIP tokens [T, 1+G², W], 1 ≤ T ≤ maximum.
+        case clipFrames(maximum: Int)
+        /// A caption's end-of-text embedding [W] (or [1, W]).
+        case embedding
+    }
+
+    /// An array's size as rows × perRow × columns (perRow 1 but for CLIP tokens).
+    struct ArrayShape: Sendable, CustomStringConvertible {
         let rows: Int
+        let perRow: Int
         let columns: Int
         /// 2, 4 or 8; 0 when the array is unusable (its problem is reported).
         let elementBytes: Int
+
+        var count: Int { rows * perRow * columns }
+        var description: String { perRow == 1 ? "\(rows)×\(columns)" : "\(rows)×\(perRow)×\(columns)" }
     }
 
     /// Reads and checks the headers of `ids` (this rank's block) and gathers every rank's
     /// results: the shapes of all `ids`, in order, and every problem.
-    static func gatherHeaders(_ ids: [String], source: FeatureArrays, tokens: Bool, world: Communicator) throws -> ([ArrayShape], [String]) {
+    static func gatherHeaders(_ ids: [String], source: FeatureArrays, kind: ArrayKind, world: Communicator) throws -> ([ArrayShape], [String]) {
         let mine = block(ids.count, rank: world.rank, size: world.size)
         var numbers: [Int64] = []
         var problems: [String] = []
         for id in ids[mine] {
             do {
                 let (shape, element) = try source.header(id)
-                if let problem = shapeProblem(shape, tokens: tokens) {
-                    throw FeatureDataError(file: source.location(id), item: "\(source.role) of \(Excerpt.quote(id))", problem)
-                }
-                numbers += [Int64(shape[0]), Int64(shape[1]), Int64(element.size)]
+                let size = try arrayShape(shape, kind: kind).get()
+                numbers += [Int64(size.rows), Int64(size.perRow), Int64(size.columns), Int64(element.size)]
+            } catch let problem as ShapeProblem {
+                numbers += [0, 0, 0, 0]
+                problems.append("\(FeatureDataError(file: source.location(id), item: "\(source.role) of \(Excerpt.quote(id))", problem.text))")
             } catch {
-                numbers += [0, 0, 0]
+                numbers += [0, 0, 0, 0]
                 problems.append("\(error)")
             }
         }
         let all = try world.allgatherv(numbers).values
-        let shapes = stride(from: 0, to: all.count, by: 3).map { ArrayShape(rows: Int(all[$0]), columns: Int(all[$0 + 1]), elementBytes: Int(all[$0 + 2])) }
+        let shapes = stride(from: 0, to: all.count, by: 4).map {
+            ArrayShape(rows: Int(all[$0]), perRow: Int(all[$0 + 1]), columns: Int(all[$0 + 2]), elementBytes: Int(all[$0 + 3]))
+        }
         return (shapes, try gatherLines(problems, world: world))
     }
 
-    /// Why an array of `shape` cannot be a video's frames (T × Dv) or a caption's tokens (n × Dq).
-    static func shapeProblem(_ shape: [Int], tokens: Bool) -> String? {
-        let what = tokens ? "(tokens, Dq)" : "(frames, Dv)"
-        guard shape.count == 2 else { return "shape (\(shape.map(String.init).joined(separator: ", "))): expected 2-D \(what)" }
-        guard shape[0] >= 1, shape[1] >= 1 else { return "empty: shape (\(shape[0]), \(shape[1])), expected \(what) with at least one row" }
-        if tokens {
-            return FeatureLimits.problem("tokens", shape[0], maximum: FeatureLimits.maximumTokens)
-                ?? FeatureLimits.problem("Dq", shape[1], maximum: FeatureLimits.maximumDimension)
-                ?? FeatureLimits.problem("n_tokens × Dq", shape[0] * shape[1], maximum: FeatureLimits.maximumQueryFloats)
+    struct ShapeProblem: Error {
+        let text: String
+    }
+
+    /// The size of an array of `shape` that must be a `kind`, or why it cannot be one.
+    static func arrayShape(_ shape: [Int], kind: ArrayKind) -> Result<ArrayShape, ShapeProblem> {
+        let text = "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        func fail(_ problem: String) -> Result<ArrayShape, ShapeProblem> { .failure(ShapeProblem(text: problem)) }
+        func limits(_ problems: String?...) -> String? { problems.compactMap { $0 }.first }
+        switch kind {
+        case .frames, .tokens:
+            let what = kind == .tokens ? "(tokens, Dq)" : "(frames, Dv)"
+            guard shape.count == 2 else { return fail("shape \(text): expected 2-D \(what)") }
+            guard shape[0] >= 1, shape[1] >= 1 else { return fail("empty: shape \(text), expected \(what) with at least one row") }
+            let problem = kind == .tokens
+                ? limits(FeatureLimits.problem("tokens", shape[0], maximum: FeatureLimits.maximumTokens),
+                         FeatureLimits.problem("Dq", shape[1], maximum: FeatureLimits.maximumDimension),
+                         FeatureLimits.problem("n_tokens × Dq", shape[0] * shape[1], maximum: FeatureLimits.maximumQueryFloats))
+                : limits(FeatureLimits.problem("frames", shape[0], maximum: FeatureLimits.maximumRows),
+                         FeatureLimits.problem("Dv", shape[1], maximum: FeatureLimits.maximumDimension))
+            return problem.map(fail) ?? .success(ArrayShape(rows: shape[0], perRow: 1, columns: shape[1], elementBytes: 0))
+        case .clipFrames(let maximum):
+            guard shape.count == 3 else { return fail("shape \(text): expected 3-D (frames, 1 + G², W) CLIP tokens") }
+            let (t, n, w) = (shape[0], shape[1], shape[2])
+            if let problem = limits(FeatureLimits.problem("frames", t, maximum: maximum),
+                                    FeatureLimits.problem("tokens per frame", n, maximum: CLIPTokenFormat.tokensPerFrame(grid: CLIPTokenFormat.maximumGrid)),
+                                    FeatureLimits.problem("W", w, maximum: CLIPTokenFormat.maximumWidth)) {
+                return fail("shape \(text): \(problem)\(t > maximum ? " (--max-frames)" : "")")
+            }
+            let grid = Int(Double(n - 1).squareRoot().rounded())
+            guard n >= 2, grid * grid == n - 1 else { return fail("shape \(text): \(n) tokens per frame is not 1 + G² ([CLS] and a G×G patch grid)") }
+            return .success(ArrayShape(rows: t, perRow: n, columns: w, elementBytes: 0))
+        case .embedding:
+            guard shape.count == 1 || (shape.count == 2 && shape[0] == 1) else { return fail("shape \(text): expected (W,) or (1, W): one end-of-text embedding") }
+            let w = shape[shape.count - 1]
+            if let problem = FeatureLimits.problem("W", w, maximum: CLIPTokenFormat.maximumWidth) { return fail("shape \(text): \(problem)") }
+            return .success(ArrayShape(rows: 1, perRow: 1, columns: w, elementBytes: 0))
         }
-        return FeatureLimits.problem("frames", shape[0], maximum: FeatureLimits.maximumRows)
-            ?? FeatureLimits.problem("Dv", shape[1], maximum: FeatureLimits.maximumDimension)
     }
 
     /// Every rank's `lines`, in rank order, on every rank. Collective.

@@ -30,12 +30,12 @@ public struct ShardedReadPass {
     public let loader: SplitLoader
     public let rank: Int, ranks: Int
 
-    /// Opens the split for `world`'s ranks.
-    public init(_ source: Source, world: Communicator) throws {
+    /// Opens the split for `world`'s ranks ("parallel" access: MPI-IO when the world is MPI).
+    public init(_ source: Source, world: any World) throws {
         let location: FeatureLocation = source.layout == "release"
             ? .release(try CollectionPaths.resolve(root: source.path, collection: source.collection, visualFeature: source.visualFeature))
             : .packed(source.path)
-        let dataset = try FeatureDataset.open(location, split: source.split, access: source.access == "parallel" ? .parallel(world) : .serial,
+        let dataset = try FeatureDataset.open(location, split: source.split, access: source.access == "parallel" ? world.communicator.map { .parallel($0) } ?? .serial : .serial,
                                               transfer: source.transfer == "collective" ? .collective : .independent)
         loader = try SplitLoader(source: dataset, options: source.options)
         rank = world.rank

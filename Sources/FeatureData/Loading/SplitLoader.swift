@@ -27,7 +27,7 @@ public struct LoaderOptions: Sendable, Equatable {
 /// the loader keeps its read and scratch buffers between loads.
 // @unchecked Sendable: one load at a time (the prefetcher's serial queue) owns the read buffers;
 // the statistics are shared through a Mutex.
-public final class SplitLoader: @unchecked Sendable {
+public final class SplitLoader: InputLoader, @unchecked Sendable {
     public let source: any FeatureSource
     public let options: LoaderOptions
     /// Read from the training thread while the prefetch thread loads.
@@ -182,13 +182,5 @@ public final class SplitLoader: @unchecked Sendable {
             }
         }
         return TrainingBatch(videos: videoInputs, queries: try loadQueries(queries), queryVideoPosition: positions)
-    }
-
-    /// `videos` (repeats allowed) and exactly `queries`, query i belonging to the video at
-    /// `queryVideoPosition[i]` of `videos`: the inputs of one micro-batch as a step plan lists them.
-    public func loadBatch(videos: [Int], queries: [Int], queryVideoPosition: [Int]) throws -> TrainingBatch {
-        precondition(queries.count == queryVideoPosition.count && queryVideoPosition.allSatisfy { videos.indices.contains($0) },
-                     "loadBatch: one video position (within the videos) per query")
-        return TrainingBatch(videos: try loadVideos(videos), queries: try loadQueries(queries), queryVideoPosition: queryVideoPosition)
     }
 }

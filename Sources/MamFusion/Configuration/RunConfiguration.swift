@@ -58,14 +58,43 @@ public struct RunConfiguration: Sendable, Equatable {
     /// Videos per rank per encoder pass (0: the rank's whole share in one pass). Fewer keep fewer
     /// activations in memory at the cost of a second encoder pass (DISTRIBUTED.md §3b).
     public var microBatch = 0
+    // Optimiser knobs of other recipes (defaults: the PRVR reference's BertAdam, MODEL.md §6)
+    public var adamBeta2: Double = 0.999
+    public var learningRateSchedule = BertAdam.Schedule.warmupLinear
+    /// Global gradient-norm clip before BertAdam's per-tensor one (0: off).
+    public var globalClipNorm: Double = 0
+    /// The gradient is divided by this before clipping (1: off; MUSE's official 8-GPU update: 8).
+    public var gradientDivisor: Double = 1
+    // MUSE (MUSE.md; hidden_size is its width W)
+    public var museGrid = 7
+    public var museFrames = 12
+    public var museBlocks = 4
+    public var museState = 16
+    public var museConvolution = 4
+    public var museExpand = 1
+    public var museDropPath: Double = 0.1
+    public var museTrainPyramid = false
+    public var museLogitScale: Double = 100
     /// The engine of every matrix product (MATMUL.md §2): oneDNN when installed (`auto`), or one named.
     public var matmulEngine = MatmulEngineChoice.auto
     /// fp32, or bf16: bf16 operands of matrix products with fp32 accumulation; master weights,
     /// gradients, optimizer, norms, softmax, scan, losses, all-reduce and checkpoints stay fp32
     /// (MATMUL.md §3).
     public var precision = Precision.fp32
+    /// The precision of evaluation's score products, whatever `precision` the encoders use:
+    /// `fp32`; `exact-bf16` (screened in bf16, near-ties re-scored in fp32: the same ranks and
+    /// scores as fp32, bit for bit); `bf16` (plain, approximate ranks); `auto` (exact-bf16 where
+    /// the CPU's bf16 units make it faster — oneDNN with AMX — else fp32).
+    public var evalScoring = EvalScoring.auto
 
-    public enum DataLayout: String, Sendable, CaseIterable { case release, packed }
+    public enum DataLayout: String, Sendable, CaseIterable { case release, packed, clipTokens = "clip-tokens" }
+
+    /// `eval_scoring`'s values (`Evaluation.ScoringMode` once `auto` is resolved).
+    public enum EvalScoring: String, Sendable, CaseIterable {
+        case auto, fp32
+        case exactBF16 = "exact-bf16"
+        case bf16
+    }
 
     public init() {}
 
@@ -221,8 +250,8 @@ extension RunConfiguration {
         text("data_root", "directory holding <collection>/TextData and FeatureData", \.dataRoot),
         text("collection", "collection name (tvr, activitynet, charades, …)", \.collection, nonEmpty: true),
         text("visual_feature", "feature folder under FeatureData", \.visualFeature, nonEmpty: true),
-        choice("data_layout", "release (MS-SL layout) or packed (our HDF5)", \.dataLayout),
-        text("packed_file", "packed HDF5 file (data_layout: packed)", \.packedFile),
+        choice("data_layout", "release (MS-SL layout), packed (our HDF5) or clip-tokens (MUSE's CLIP token file)", \.dataLayout),
+        text("packed_file", "the HDF5 file of data_layout packed or clip-tokens", \.packedFile),
         text("output_dir", "run directory (checkpoints, metrics)", \.outputDirectory, nonEmpty: true),
         int("checkpoint_every_steps", "write the latest checkpoint every N steps", \.checkpointEverySteps, min: 1, max: Limits.steps),
         int("log_every_steps", "progress line every N steps", \.logEverySteps, min: 1, max: Limits.steps),
@@ -231,9 +260,26 @@ extension RunConfiguration {
         int("checksum_every_steps", "cross-rank parameter checksum every N steps", \.checksumEverySteps, min: 1, max: Limits.steps),
         int("micro_batch", "videos per rank per encoder pass (0: the whole share; fewer: less memory, a second encoder pass)",
             \.microBatch, min: 0, max: Limits.batch),
+        real("adam_beta2", "BertAdam's β2 (MUSE: 0.98)", \.adamBeta2, range: 0...1, below: 1),
+        choice("lr_schedule", "warmup_linear (MODEL.md §6) or warmup_cosine (MUSE)", \.learningRateSchedule),
+        real("grad_clip_global", "global gradient-norm clip before the per-tensor one (0: off; MUSE: 1.0)", \.globalClipNorm, range: 0...1e6),
+        real("grad_divisor", "divide the summed gradient by this before clipping (MUSE's official 8-GPU update: 8)", \.gradientDivisor,
+             range: 1e-6...1e6),
+        int("muse_grid", "MUSE: CLIP's patch grid G (G×G patches per frame)", \.museGrid, min: 1, max: 64),
+        int("muse_frames", "MUSE: frames T per video (real ones completed with the padding frame)", \.museFrames, min: 1, max: 4096),
+        int("muse_blocks", "MUSE: ResMamba blocks", \.museBlocks, min: 1, max: 64),
+        int("muse_d_state", "MUSE: Mamba d_state", \.museState, min: 1, max: 64),
+        int("muse_d_conv", "MUSE: Mamba d_conv", \.museConvolution, min: 1, max: 8),
+        int("muse_expand", "MUSE: Mamba expand (d_inner = expand·hidden_size)", \.museExpand, min: 1, max: 8),
+        real("muse_drop_path", "MUSE: the last block's dropout (block i: linspace(0, this, blocks)[i])", \.museDropPath, range: 0...1, below: 1),
+        flag("muse_train_pyramid", "MUSE: train the token pyramid (the official code never does: it stays frozen at its random init)",
+             \.museTrainPyramid),
+        real("muse_logit_scale", "MUSE: the similarity's logit scale (CLIP's, clamped at 100)", \.museLogitScale, range: 1e-3...1e4),
         choice("matmul_engine", "auto (oneDNN when installed, else OpenBLAS), onednn or openblas: the engine of every matrix product",
                \.matmulEngine),
         choice("precision", "fp32, or bf16: bf16 operands of matrix products, fp32 accumulation and everything else fp32", \.precision),
+        choice("eval_scoring", "auto, fp32, exact-bf16 (bf16 screen, near-ties re-scored: fp32's exact ranks) or bf16 (approximate): "
+               + "the precision of evaluation's score products", \.evalScoring),
     ]
 
     /// Applies one key's value, given as YAML text (`--set key=value` uses this).
@@ -303,8 +349,8 @@ extension RunConfiguration {
         if mapSize > maxContextLength {
             throw ConfigurationError(key: "map_size", problem: "must be ≤ max_ctx_l (\(maxContextLength)), got \(mapSize)", source: source)
         }
-        if dataLayout == .packed && packedFile.isEmpty {
-            throw ConfigurationError(key: "packed_file", problem: "required when data_layout is packed", source: source)
+        if dataLayout != .release && packedFile.isEmpty {
+            throw ConfigurationError(key: "packed_file", problem: "required when data_layout is \(dataLayout.rawValue)", source: source)
         }
         guard let type = ModelRegistry.model(named: model) else {
             throw ConfigurationError(key: "model", problem: "expected \(ModelRegistry.names.joined(separator: " or ")), got \(Excerpt.quote(model))",

@@ -12,7 +12,8 @@ import CounterRandom
 ///   A_log[c, n] = log(n + 1); D = 1.
 /// - Fusion in_proj_weight ~ xavier-uniform, bound √(6/(fan_in + fan_out)) with the packed
 ///   (3d × d) shape; in_proj_bias 0.
-/// - The unused vid_embed_proj Conv2d keeps PyTorch's default U(−1/√fan_in, 1/√fan_in).
+/// - The unused vid_embed_proj Conv2d keeps PyTorch's default U(−1/√fan_in, 1/√fan_in), and so do
+///   2-D convolutions (MUSE's pyramid: fan_in = size(1)·k² of the weight, for its bias too).
 public enum ParameterInitializer {
     public static let linearStd: Float = 0.02
 
@@ -37,6 +38,12 @@ public enum ParameterInitializer {
                 }
             case .attentionInProjectionWeight:
                 let bound = Float((6.0 / Double(spec.shape[0] + spec.shape[1])).squareRoot())
+                stream.fillUniform(buffer, low: -bound, high: bound)
+            case .convolution2DWeight, .convolution2DBias:
+                // fan_in = size(1)·k² of the weight: the bias is `<prefix>.bias` of `<prefix>.weight`.
+                let weight = spec.kind == .convolution2DWeight ? spec
+                    : parameters.layout[String(spec.name.dropLast("bias".count)) + "weight"]
+                let bound = Float(1 / Double(weight.shape.dropFirst().reduce(1, *)).squareRoot())
                 stream.fillUniform(buffer, low: -bound, high: bound)
             case .unusedWeight, .unusedBias:
                 let fanIn = spec.kind == .unusedWeight ? spec.shape.dropFirst().reduce(1, *) : 5

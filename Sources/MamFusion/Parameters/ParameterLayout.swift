@@ -18,6 +18,10 @@ public enum ParameterKind: String, Sendable, Codable {
     case skipScale
     /// Fusion packed in-projection weight ~ xavier-uniform; its bias = 0.
     case attentionInProjectionWeight, attentionInProjectionBias
+    /// A 2-D convolution's (or transposed convolution's) weight and bias with PyTorch's default
+    /// init U(±1/√fan_in), fan_in = size(1)·k² of the weight (the bias uses its weight's): MUSE's
+    /// token pyramid.
+    case convolution2DWeight, convolution2DBias
     /// The reference's unused `vid_embed_proj` Conv2d: kept in checkpoints, never computed with,
     /// never updated (MODEL.md §2).
     case unusedWeight, unusedBias

@@ -5,7 +5,7 @@ import Synchronization
 /// test-only models this way).
 public enum ModelRegistry {
     /// The models this tool ships, in the order `--help` and errors list them.
-    public static let builtIn: [any TrainableModel.Type] = [MamFusionModel.self, GMMFormerModel.self]
+    public static let builtIn: [any TrainableModel.Type] = [MamFusionModel.self, GMMFormerModel.self, MUSEModel.self]
 
     /// Models registered at run time, in registration order.
     private static let registered = Mutex<[any TrainableModel.Type]>([])

@@ -37,6 +37,8 @@ public protocol TrainableModel: AnyObject, SendableMetatype {
     /// What a training batch holds: videos with all their captions (the PRVR recipe) or
     /// (video, caption) pairs (default: videos).
     static var batchComposition: BatchComposition { get }
+    /// What evaluation measures (default: partially relevant video retrieval).
+    static var retrievalTask: RetrievalTask { get }
 
     /// The model of configuration `c` on `parameters` (of `layout(c)`), with zeroed gradients.
     init(configuration c: RunConfiguration, parameters: ParameterSet)
@@ -86,6 +88,8 @@ extension TrainableModel {
 
     public static var batchComposition: BatchComposition { .videosWithCaptions }
 
+    public static var retrievalTask: RetrievalTask { .partialRelevance }
+
     public var layout: ParameterLayout { parameters.layout }
     public var name: String { Self.name }
     public var displayName: String { Self.displayName }
@@ -99,6 +103,16 @@ public enum BatchComposition: Sendable {
     /// `batchsize` (video, caption) pairs (CLIP4Clip, MUSE): an epoch visits every caption once;
     /// two pairs may share a video, each is its own item of the batch.
     case captionPairs
+}
+
+/// What a model's evaluation measures.
+public enum RetrievalTask: Sendable {
+    /// Text→video over untrimmed videos by the clip/frame ranking score: R@1/5/10/100, SumR,
+    /// median and mean rank (MODEL.md §8; `ShardedEvaluator`).
+    case partialRelevance
+    /// Text→video and video→text with one vector per video and caption: R@1/5/10, median and
+    /// mean rank in each direction, model selection by RSum (MUSE.md §5; `TextVideoEvaluator`).
+    case textVideo
 }
 
 /// The shape of a model's evaluation embeddings (see `TrainableModel.evaluationShape`).

@@ -25,9 +25,13 @@ public enum OneDNNLibrary {
     public static var hasAMX: Bool { instructionSet == "avx512_core_amx" }
 
     /// OpenMP threads of oneDNN's kernels (one per rank by default, as OpenBLAS): the user's
-    /// OMP_NUM_THREADS wins when set.
+    /// OMP_NUM_THREADS wins when set. (OpenMP's own default is one thread per core, which under
+    /// mpirun puts P·cores spinning threads on the cores.)
     static func setThreads(_ threads: Int) {
         guard isAvailable, getenv("OMP_NUM_THREADS") == nil else { return }
         _ = mf_dnnl_set_threads(Int32(threads))
     }
+
+    /// The threads oneDNN's kernels run with now.
+    public static var threads: Int { Int(mf_dnnl_threads()) }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandOptions
 import Foundation
 import TensorKit
 
@@ -81,5 +82,4 @@ struct SgemmBench: ParsableCommand {
     }
 }
 
-extension Precision: ExpressibleByArgument {}
 extension MatmulEngineKind: ExpressibleByArgument {}

@@ -14,10 +14,13 @@ import TensorKit
 /// q is a noisy copy of one of its clips, so ranks are not trivial. Queries are generated
 /// sharded and all-gathered, as encoded queries would be.
 ///
-/// Reports, per rank and overall: scoring GFLOP/s (useful FLOPs 2·Q·V·Mc·d + 2·Q·V·d over the
-/// slowest rank's evaluation time, ranking and communication included) against sgemm
-/// GFLOP/s measured in the same run on every rank at once, seconds by phase, peak RSS (VmHWM),
-/// and the bytes moved between ranks.
+/// Every scoring mode of `--scoring` (default fp32 and exact-bf16) runs on the same database in
+/// the same run. Reports, per mode, rank and overall: scoring GFLOP/s (useful FLOPs
+/// 2·Q·V·Mc·d + 2·Q·V·d over the slowest rank's evaluation time, ranking and communication
+/// included) against sgemm GFLOP/s measured in the same run on every rank at once, seconds by
+/// phase, peak RSS (VmHWM), and the bytes moved between ranks; for exact-bf16 the re-scored
+/// share; then each mode's time against fp32's, whether its ranks, ground-truth scores and top-K
+/// lists equal fp32's bit for bit, and the same-run fp32 and bf16 product rates at the block shape.
 struct BenchEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -34,10 +37,13 @@ struct BenchEval: ParsableCommand {
     @Option(help: "Videos per chunk (eval_context_bsz).") var chunk: Int = 100
     @Option(name: .customLong("top-k"), help: "Also keep each query's K best videos.") var topK: Int = 0
     @Option(help: "Query noise (0: each query equals one of its video's clips).") var noise: Float = 0.3
+    @Option(help: "Scoring modes to run, in order (comma-separated: fp32, exact-bf16, bf16); ratios are against fp32.")
+    var scoring: String = "fp32,exact-bf16"
+    @Option(name: .customLong("matmul-engine"), help: "auto, onednn or openblas.") var matmulEngine: MatmulEngineChoice = .auto
     @Option(name: .customLong("query-block"), help: ArgumentHelp("Preferred query block (tuning).", visibility: .hidden)) var queryBlock: Int?
     @Option(name: .customLong("video-block"), help: ArgumentHelp("Preferred video block (tuning).", visibility: .hidden)) var videoBlock: Int?
     @Option(help: "Timed repetitions of the sgemm reference (median).") var repeats: Int = 5
-    @Flag(help: "Print one JSON object instead of the tables.") var json = false
+    @Flag(help: "Print one JSON object per scoring mode instead of the tables.") var json = false
 
     func validate() throws {
         guard videos >= 1, queries >= 1, dim >= 1, clips >= 1, chunk >= 1, topK >= 0 else {
@@ -46,11 +52,28 @@ struct BenchEval: ParsableCommand {
         try BenchArguments.atLeast(repeats, 1, option: "--repeats")
         if let queryBlock { try BenchArguments.atLeast(queryBlock, 1, option: "--query-block") }
         if let videoBlock { try BenchArguments.atLeast(videoBlock, 1, option: "--video-block") }
+        _ = try modes()
+    }
+
+    /// `--scoring` as modes: one or more, each once.
+    func modes() throws -> [ScoringMode] {
+        let names = scoring.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var modes: [ScoringMode] = []
+        for name in names {
+            guard let mode = ScoringMode(rawValue: name) else {
+                throw ValidationError("--scoring takes fp32, exact-bf16 or bf16 (comma-separated), got '\(name)' in '\(scoring)'")
+            }
+            guard !modes.contains(mode) else { throw ValidationError("--scoring names \(name) twice") }
+            modes.append(mode)
+        }
+        return modes
     }
 
     func run() throws {
         let world = try Communicator.world()
         let r = world.rank, p = world.size
+        let selection = try world.configureMatrixEngine(matmulEngine, precision: .fp32)
+        let modes = try modes()
         let partition = try VideoPartition(videoCount: videos, chunkSize: chunk, ranks: p)
         let mine = partition.videos(of: r)
 
@@ -78,120 +101,162 @@ struct BenchEval: ParsableCommand {
         let queryTensor = Tensor(shape: [queries, dim], values: gathered)
         let querySet = try QuerySet(embeddings: queryTensor, groundTruth: (0..<queries).map { $0 * videos / queries })
 
-        var evaluator = ShardedEvaluator(world: world, memoryBudget: memoryBudget, topK: topK)
-        evaluator.preferredQueryBlock = queryBlock
-        evaluator.preferredVideoBlock = videoBlock
         let plan = try ScoringPlan(queries: queries, videos: mine.count, clipsPerVideo: clips, dim: dim, topK: topK, ranks: p,
                                    memoryBudget: memoryBudget, preferredQueryBlock: queryBlock, preferredVideoBlock: videoBlock)
 
-        // sgemm references, every rank at once (the same contention as the evaluation).
+        // sgemm references and the block shape's fp32 and bf16 rates, every rank at once (the same
+        // contention as the evaluation).
         try world.barrier()
         let blockShape = (m: plan.queryBlock, n: plan.videoBlock * clips, k: dim)
         let sgemmBefore = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
         try world.barrier()
         let sgemmLarge = Doctor.sgemmGFLOPs(m: 1024, n: 2048, k: dim, repeats: repeats)
-
         try world.barrier()
-        let result = try evaluator.evaluate(queries: querySet, videos: shard)
-        try world.barrier()
-        let sgemmAfter = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
+        let rates = Precision.allCases.map {
+            EngineRate.gflops(MatrixEngineSelection(engine: selection.engine, precision: $0), m: blockShape.m, n: blockShape.n, k: blockShape.k,
+                              repeats: repeats)
+        }
+        var once = [generationSeconds, queryGatherSeconds, sgemmBefore, sgemmLarge, rates[0], rates[1], 0]
 
-        let t = result.timing
-        let mineStats = RankStats(
-            videos: Double(mine.count), total: t.total, groundTruthPass: t.groundTruthPass, gemm: t.gemm, clipMax: t.clipMax,
-            ranking: t.ranking, communication: t.communication, usefulFlops: result.usefulFlops, executedFlops: result.executedFlops,
-            sgemmBefore: sgemmBefore, sgemmAfter: sgemmAfter, sgemmLarge: sgemmLarge,
-            peakRSS: Double(ProcessMemory.peakResidentBytes() ?? 0), evaluatorBytes: Double(result.allocatedBytes + plan.resultBytes),
-            reducedBytes: Double(result.traffic.reducedBytes), gatherSent: Double(result.traffic.gatherSentBytes),
-            gatherReceived: Double(result.traffic.gatherReceivedBytes), generation: generationSeconds, queryGather: queryGatherSeconds)
-        let allStats = try world.allgather(mineStats.values)
+        var runs: [(mode: ScoringMode, result: EvaluationResult, stats: [RankStats])] = []
+        for mode in modes {
+            var evaluator = ShardedEvaluator(world: world, memoryBudget: memoryBudget, topK: topK)
+            evaluator.preferredQueryBlock = queryBlock
+            evaluator.preferredVideoBlock = videoBlock
+            evaluator.scoring = mode
+            try world.barrier()
+            let result = try evaluator.evaluate(queries: querySet, videos: shard)
+            let mineStats = RankStats(result, videos: mine.count, peakRSS: Double(ProcessMemory.peakResidentBytes() ?? 0))
+            let all = try world.allgather(mineStats.values)
+            runs.append((mode, result, (0..<p).map { RankStats(values: Array(all[($0 * RankStats.fields.count)..<(($0 + 1) * RankStats.fields.count)])) }))
+        }
+        try world.barrier()
+        once[6] = Doctor.sgemmGFLOPs(m: blockShape.m, n: blockShape.n, k: blockShape.k, repeats: repeats)
+        let allOnce = try world.allgather(once)
         guard r == 0 else { return }
-        let stats = (0..<p).map { RankStats(Array(allStats[($0 * RankStats.count)..<(($0 + 1) * RankStats.count)])) }
+        let perRank = (0..<p).map { Array(allOnce[($0 * once.count)..<(($0 + 1) * once.count)]) }
+        // The same-run sgemm reference at the block shape: mean of the measurements just before and
+        // just after the evaluations, summed over the ranks.
+        let reference = perRank.reduce(0.0) { $0 + ($1[2] + $1[6]) / 2 }, large = perRank.reduce(0.0) { $0 + $1[3] }
+        let fp32Rate = perRank.reduce(0.0) { $0 + $1[4] }, bf16Rate = perRank.reduce(0.0) { $0 + $1[5] }
+        let fp32Run = runs.first { $0.mode == .fp32 }
+        let generation = perRank.map { $0[0] }.max()!, queryGather = perRank.map { $0[1] }.max()!
+
+        func wall(_ stats: [RankStats]) -> Double { stats.map { $0["total_s"] }.max()! }
+        func identical(_ result: EvaluationResult) -> (ranks: Bool, scores: Bool, top: Bool)? {
+            guard let fp32 = fp32Run?.result else { return nil }
+            return (result.ranks == fp32.ranks, result.groundTruthScores.map(\.bitPattern) == fp32.groundTruthScores.map(\.bitPattern),
+                    result.top?.videos == fp32.top?.videos && result.top?.scores.map(\.bitPattern) == fp32.top?.scores.map(\.bitPattern))
+        }
+
         if json {
-            let wall = stats.map { $0.total }.max()!, useful = stats.reduce(0.0) { $0 + $1.usefulFlops }
-            let m = result.metrics
-            try printJSONObject([
-                "videos": videos, "queries": queries, "dim": dim, "clips": clips, "ranks": p, "blas_threads": BLAS.threads,
-                "eval_s": wall, "useful_flop": useful, "gflops": useful / wall / 1e9,
-                "sgemm_reference_gflops": stats.reduce(0.0) { $0 + $1.sgemmReference },
-                "peak_rss_bytes_max_rank": stats.map { $0.peakRSS }.max()!, "reduced_bytes_per_rank": stats[0].reducedBytes,
-                "gather_sent_bytes_per_rank": stats[0].gatherSent, "query_gather_s": stats.map { $0.queryGather }.max()!,
-                "r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "sumr": m.sumR, "median_rank": m.medianRank, "mean_rank": m.meanRank,
-                "rank_digest": String(Self.digest(result.ranks)),
-            ])
+            for run in runs {
+                let stats = run.stats, m = run.result.metrics, seconds = wall(stats)
+                let useful = stats.reduce(0.0) { $0 + $1["useful_flop"] }
+                let screened = stats.reduce(0.0) { $0 + $1["screened_scores"] }, rescored = stats.reduce(0.0) { $0 + $1["rescored_scores"] }
+                var object: [String: Any] = [
+                    "videos": videos, "queries": queries, "dim": dim, "clips": clips, "ranks": p, "blas_threads": BLAS.threads,
+                    "matmul_engine": selection.engine.rawValue, "eval_scoring": run.mode.rawValue,
+                    "eval_s": seconds, "useful_flop": useful, "gflops": useful / seconds / 1e9,
+                    "sgemm_reference_gflops": reference, "block_fp32_gflops": fp32Rate, "block_bf16_gflops": bf16Rate,
+                    "peak_rss_bytes_max_rank": stats.map { $0["peak_rss_bytes"] }.max()!, "reduced_bytes_per_rank": stats[0]["reduced_bytes"],
+                    "gather_sent_bytes_per_rank": stats[0]["gather_sent_bytes"], "query_gather_s": queryGather,
+                    "bf16_gemm_s": stats.map { $0["bf16_gemm_s"] }.max()!, "fp32_gemm_s": stats.map { $0["gemm_s"] - $0["bf16_gemm_s"] }.max()!,
+                    "screening_s": stats.map { $0["screening_s"] }.max()!,
+                    "rescored_share": screened > 0 ? rescored / screened : 0, "near_ties": stats.reduce(0.0) { $0 + $1["near_ties"] },
+                    "r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "sumr": m.sumR, "median_rank": m.medianRank, "mean_rank": m.meanRank,
+                    "rank_digest": String(Self.digest(run.result.ranks)),
+                ]
+                if let fp32Run {
+                    object["speedup_over_fp32"] = wall(fp32Run.stats) / seconds
+                    if let same = identical(run.result) { object["identical_to_fp32"] = same.ranks && same.scores && same.top }
+                }
+                try printJSONObject(object)
+            }
             return
         }
 
-        print("bench eval: V=\(videos) Q=\(queries) d=\(dim) Mc=\(clips) on \(p) rank\(p == 1 ? "" : "s"), BLAS threads \(BLAS.threads), "
-              + "budget \(memoryBudget) B, blocks \(plan.queryBlock) queries × \(plan.videoBlock) videos (clip sgemm \(blockShape.m)×\(blockShape.n)×\(blockShape.k))")
-        print("  rank  videos   eval s  gt-pass s  sgemm s  clip-max s  rank s  comm s  GFLOP/s  in-loop sgemm  ref sgemm (before/after)  % of ref  peak RSS MiB  eval buffers B")
-        for (q, x) in stats.enumerated() {
-            print(String(format: "  %4d  %6.0f  %7.3f  %9.3f  %7.3f  %10.3f  %6.3f  %6.3f  %7.1f  %13.1f  %9.1f (%5.1f/%5.1f)  %7.1f%%  %12.1f  %14.0f",
-                         q, x.videos, x.total, x.groundTruthPass, x.gemm, x.clipMax, x.ranking, x.communication, x.gflops,
-                         x.executedFlops / x.gemm / 1e9, x.sgemmReference, x.sgemmBefore, x.sgemmAfter,
-                         100 * x.gflops / x.sgemmReference, x.peakRSS / 1_048_576, x.evaluatorBytes))
+        print("bench eval: V=\(videos) Q=\(queries) d=\(dim) Mc=\(clips) on \(p) rank\(p == 1 ? "" : "s"), engine \(selection.engine.rawValue), "
+              + "BLAS threads \(BLAS.threads), budget \(memoryBudget) B, blocks \(plan.queryBlock) queries × \(plan.videoBlock) videos "
+              + "(clip sgemm \(blockShape.m)×\(blockShape.n)×\(blockShape.k)); query noise \(noise); \(EngineRate.cpuFeatures)")
+        print(String(format: "same-run product rates at the block shape, every rank at once (sum over ranks): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s "
+                     + "(bf16 = %.2f× fp32)", fp32Rate, bf16Rate, bf16Rate / fp32Rate))
+        for run in runs {
+            let stats = run.stats
+            print("\n\(run.mode) scoring:")
+            print("  rank  videos   eval s  gt-pass s  sgemm s (bf16)  clip-max s  screen s  rank s  comm s  GFLOP/s  in-loop sgemm  % of ref  re-scored  peak RSS MiB  eval buffers B")
+            for (q, x) in stats.enumerated() {
+                let rescored = x["screened_scores"] > 0 ? String(format: "%8.3f%%", 100 * x["rescored_scores"] / x["screened_scores"]) : "        –"
+                print(String(format: "  %4d  %6.0f  %7.3f  %9.3f  %7.3f (%5.2f)  %10.3f  %8.3f  %6.3f  %6.3f  %7.1f  %13.1f  %7.1f%%  %@  %12.1f  %14.0f",
+                             q, x["videos"], x["total_s"], x["ground_truth_pass_s"], x["gemm_s"], x["bf16_gemm_s"], x["clip_max_s"], x["screening_s"],
+                             x["ranking_s"], x["communication_s"], x.gflops, x["executed_flop"] / x["gemm_s"] / 1e9, 100 * x.gflops / (reference / Double(p)),
+                             rescored, x["peak_rss_bytes"] / 1_048_576, x["evaluator_bytes"]))
+            }
+            let seconds = wall(stats)
+            let useful = stats.reduce(0.0) { $0 + $1["useful_flop"] }, executed = stats.reduce(0.0) { $0 + $1["executed_flop"] }
+            let aggregate = useful / seconds / 1e9
+            let slowest = stats.max { $0["total_s"] < $1["total_s"] }!
+            print(String(format: "  overall: %.3e useful FLOP (2·Q·V·Mc·d + 2·Q·V·d) in %.3f s (slowest rank; ranking and communication included) → %.1f GFLOP/s "
+                         + "= %.1f%% of same-run sgemm at the block shape (%.1f GFLOP/s over the ranks, mean of before/after), %.1f%% of 1024x2048x%d (%.1f)",
+                         useful, seconds, aggregate, 100 * aggregate / reference, reference, 100 * aggregate / large, dim, large))
+            print(String(format: "  slowest rank: products %.1f%% of its time (bf16 %.1f%%), clip-max %.1f%%, screening %.1f%%, ranking %.1f%%, communication %.1f%%; "
+                         + "executed %.3e FLOP (%.2f%% beyond the useful: ground-truth pass and re-scoring)",
+                         100 * slowest["gemm_s"] / slowest["total_s"], 100 * slowest["bf16_gemm_s"] / slowest["total_s"], 100 * slowest["clip_max_s"] / slowest["total_s"],
+                         100 * slowest["screening_s"] / slowest["total_s"], 100 * slowest["ranking_s"] / slowest["total_s"],
+                         100 * slowest["communication_s"] / slowest["total_s"], executed, 100 * (executed / useful - 1)))
+            if run.mode == .exactBF16 {
+                let sum = { (field: String) in stats.reduce(0.0) { $0 + $1[field] } }
+                print(String(format: "  re-scored in fp32: %.3f%% of the %.3e bf16-screened scores (%.0f of %.0f rows: %.0f with a near-tie, %.0f with a top-K candidate, "
+                             + "%.0f without a usable bound); %.0f scores within the bound of their ground truth's",
+                             100 * sum("rescored_scores") / max(sum("screened_scores"), 1), sum("screened_scores"), sum("rescored_rows"), sum("screened_rows"),
+                             sum("near_tie_rows"), sum("candidate_rows"), sum("unbounded_rows"), sum("near_ties")))
+            }
+            let metrics = run.result.metrics
+            print(String(format: "  metrics: R@1 %.2f  R@5 %.2f  R@10 %.2f  R@100 %.2f  SumR %.2f  median %.1f  mean %.2f  (rank digest %llu)",
+                         metrics.r1, metrics.r5, metrics.r10, metrics.r100, metrics.sumR, metrics.medianRank, metrics.meanRank,
+                         Self.digest(run.result.ranks)))
         }
-        let wall = stats.map { $0.total }.max()!
-        let useful = stats.reduce(0.0) { $0 + $1.usefulFlops }, executed = stats.reduce(0.0) { $0 + $1.executedFlops }
-        let aggregate = useful / wall / 1e9
-        let reference = stats.reduce(0.0) { $0 + $1.sgemmReference }, large = stats.reduce(0.0) { $0 + $1.sgemmLarge }
-        let slowest = stats.max { $0.total < $1.total }!
-        print(String(format: "overall: %.3e useful FLOP (2·Q·V·Mc·d + 2·Q·V·d) in %.3f s (slowest rank; ranking and communication included) → %.1f GFLOP/s "
-                     + "= %.1f%% of same-run sgemm at the block shape (%.1f GFLOP/s over the ranks, mean of before/after), %.1f%% of 1024x2048x%d (%.1f)",
-                     useful, wall, aggregate, 100 * aggregate / reference, reference, 100 * aggregate / large, dim, large))
-        print(String(format: "  slowest rank: sgemm %.1f%% of its time, clip-max %.1f%%, ranking %.1f%%, communication %.1f%%; executed %.3e FLOP "
-                     + "(ground-truth pass +%.2f%%); generation %.1f s and query all-gather %.3f s (not timed above)",
-                     100 * slowest.gemm / slowest.total, 100 * slowest.clipMax / slowest.total, 100 * slowest.ranking / slowest.total,
-                     100 * slowest.communication / slowest.total, executed, 100 * (executed / useful - 1),
-                     stats.map { $0.generation }.max()!, stats.map { $0.queryGather }.max()!))
-        print(String(format: "  peak RSS per rank: max %.1f MiB (VmHWM)", stats.map { $0.peakRSS }.max()! / 1_048_576))
-        let x = stats[0]
-        print("communication per rank in the evaluation: all-reduce payload \(Int(x.reducedBytes)) B (4·Q ground-truth scores + 4·Q counts when P > 1), "
-              + "all-gather sent \(Int(x.gatherSent)) B / received \(Int(x.gatherReceived)) B (agreement: 16 B per rank\(topK > 0 ? "; top-K: 8·Q·K per rank" : "")) — independent of V. "
+        print("")
+        if let fp32Run {
+            for run in runs where run.mode != .fp32 {
+                let same = identical(run.result)!
+                func yes(_ b: Bool) -> String { b ? "yes" : "NO" }
+                print(String(format: "%@ vs fp32 (same run): %.3f s vs %.3f s → speed-up %.2f×; identical ranks %@, ground-truth scores (bits) %@%@",
+                             run.mode.rawValue, wall(run.stats), wall(fp32Run.stats), wall(fp32Run.stats) / wall(run.stats), yes(same.ranks), yes(same.scores),
+                             topK > 0 ? ", top-\(topK) lists (videos and score bits) \(yes(same.top))" : ""))
+            }
+        }
+        print(String(format: "generation %.1f s and query all-gather %.3f s (not timed above); peak RSS per rank: max %.1f MiB (VmHWM)",
+                     generation, queryGather, runs.flatMap { $0.stats.map { $0["peak_rss_bytes"] } }.max()! / 1_048_576))
+        let x = runs[0].stats[0]
+        print("communication per rank in an evaluation: all-reduce payload \(Int(x["reduced_bytes"])) B (4·Q ground-truth scores + 4·Q counts when P > 1), "
+              + "all-gather sent \(Int(x["gather_sent_bytes"])) B / received \(Int(x["gather_received_bytes"])) B (agreement: 16 B per rank\(topK > 0 ? "; top-K: 8·Q·K per rank" : "")) — independent of V. "
               + "Before it, the query all-gather: \(queries * dim * 4) B in all (Q×d floats).")
-        let metrics = result.metrics
-        print(String(format: "metrics: R@1 %.2f  R@5 %.2f  R@10 %.2f  R@100 %.2f  SumR %.2f  median %.1f  mean %.2f  (rank digest %llu)",
-                     metrics.r1, metrics.r5, metrics.r10, metrics.r100, metrics.sumR, metrics.medianRank, metrics.meanRank,
-                     Self.digest(result.ranks)))
     }
 
-    /// One rank's numbers, all-gathered to rank 0 as Doubles.
+    /// One rank's numbers of one evaluation, all-gathered to rank 0 as Doubles.
     struct RankStats {
-        static let count = 20
-        var videos = 0.0, total = 0.0, groundTruthPass = 0.0, gemm = 0.0, clipMax = 0.0, ranking = 0.0, communication = 0.0
-        var usefulFlops = 0.0, executedFlops = 0.0, sgemmBefore = 0.0, sgemmAfter = 0.0, sgemmLarge = 0.0
-        var peakRSS = 0.0, evaluatorBytes = 0.0, reducedBytes = 0.0, gatherSent = 0.0, gatherReceived = 0.0
-        var generation = 0.0, queryGather = 0.0, spare = 0.0
+        static let fields = ["videos", "total_s", "ground_truth_pass_s", "gemm_s", "bf16_gemm_s", "clip_max_s", "screening_s", "ranking_s",
+                             "communication_s", "useful_flop", "executed_flop", "peak_rss_bytes", "evaluator_bytes", "reduced_bytes",
+                             "gather_sent_bytes", "gather_received_bytes", "screened_rows", "screened_scores", "rescored_rows", "rescored_scores",
+                             "near_tie_rows", "candidate_rows", "unbounded_rows", "near_ties"]
+        var values: [Double]
 
-        init(videos: Double, total: Double, groundTruthPass: Double, gemm: Double, clipMax: Double, ranking: Double,
-             communication: Double, usefulFlops: Double, executedFlops: Double, sgemmBefore: Double, sgemmAfter: Double,
-             sgemmLarge: Double, peakRSS: Double, evaluatorBytes: Double, reducedBytes: Double, gatherSent: Double,
-             gatherReceived: Double, generation: Double, queryGather: Double) {
-            (self.videos, self.total, self.groundTruthPass, self.gemm, self.clipMax, self.ranking, self.communication) =
-                (videos, total, groundTruthPass, gemm, clipMax, ranking, communication)
-            (self.usefulFlops, self.executedFlops, self.sgemmBefore, self.sgemmAfter, self.sgemmLarge) =
-                (usefulFlops, executedFlops, sgemmBefore, sgemmAfter, sgemmLarge)
-            (self.peakRSS, self.evaluatorBytes, self.reducedBytes, self.gatherSent, self.gatherReceived, self.generation, self.queryGather) =
-                (peakRSS, evaluatorBytes, reducedBytes, gatherSent, gatherReceived, generation, queryGather)
+        init(values: [Double]) { self.values = values }
+
+        init(_ result: EvaluationResult, videos: Int, peakRSS: Double) {
+            let t = result.timing, s = result.rescoring
+            values = [Double(videos), t.total, t.groundTruthPass, t.gemm, t.bf16Gemm, t.clipMax, t.screening, t.ranking, t.communication,
+                      result.usefulFlops, result.executedFlops, peakRSS, Double(result.allocatedBytes + result.plan.resultBytes),
+                      Double(result.traffic.reducedBytes), Double(result.traffic.gatherSentBytes), Double(result.traffic.gatherReceivedBytes),
+                      Double(s.screenedRows), Double(s.screenedScores), Double(s.rescoredRows), Double(s.rescoredScores),
+                      Double(s.nearTieRows), Double(s.candidateRows), Double(s.unboundedRows), Double(s.nearTies)]
         }
 
-        init(_ v: [Double]) {
-            (videos, total, groundTruthPass, gemm, clipMax, ranking, communication) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6])
-            (usefulFlops, executedFlops, sgemmBefore, sgemmAfter, sgemmLarge) = (v[7], v[8], v[9], v[10], v[11])
-            (peakRSS, evaluatorBytes, reducedBytes, gatherSent, gatherReceived, generation, queryGather, spare) =
-                (v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19])
-        }
-
-        var values: [Double] {
-            [videos, total, groundTruthPass, gemm, clipMax, ranking, communication, usefulFlops, executedFlops, sgemmBefore,
-             sgemmAfter, sgemmLarge, peakRSS, evaluatorBytes, reducedBytes, gatherSent, gatherReceived, generation, queryGather, spare]
-        }
+        subscript(_ field: String) -> Double { values[Self.fields.firstIndex(of: field)!] }
 
         /// This rank's useful GFLOP/s over its whole evaluation.
-        var gflops: Double { usefulFlops / total / 1e9 }
-        /// The same-run sgemm reference at the block shape: mean of the measurements just before
-        /// and just after the evaluation (every rank measuring at once, like the evaluation).
-        var sgemmReference: Double { (sgemmBefore + sgemmAfter) / 2 }
+        var gflops: Double { self["useful_flop"] / self["total_s"] / 1e9 }
     }
 
     /// Video v's clip rows (Mc × d) and frame row (d): U[−1, 1) draws from the stream

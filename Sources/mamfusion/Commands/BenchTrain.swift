@@ -1,8 +1,10 @@
 import ArgumentParser
+import CommandOptions
 import FeatureData
 import Foundation
 import MamFusion
 import TensorKit
+import Training
 
 /// `mamfusion bench train --config FILE --ranks 1,2 --videos 128,512`: for each global batch,
 /// runs `mpirun -np P mamfusion train` for a few steps on synthetic data shaped like the
@@ -11,11 +13,14 @@ import TensorKit
 /// rank sends per step (the head's gathers and reduce-scatters, its small reductions, the gradient
 /// all-reduce), the share of the all-reduce hidden behind backward and the largest peak RSS of any
 /// rank; 1 rank × 2 BLAS threads against 2 ranks × 1 thread; and a projection to 8 and 32 nodes
-/// that models what does not shrink with the node count (see `Projection`).
+/// that models what does not shrink with the node count (see `Projection`). Each run's useful
+/// GFLOP/s (the step's `flops` record) is given as fractions of the same-run fp32 and bf16 limits
+/// (`EngineRate.limits`, measured here at one thread, times the run's ranks × threads).
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train", abstract: "Time distributed training steps (compute / communication / wait, head, bytes, memory).")
 
     @OptionGroup var options: ConfigurationOptions
+    @OptionGroup var engine: EngineOptions
     @Option(help: "Rank counts to run, comma-separated (each at the same global batch).") var ranks: String = "1,2"
     @Option(help: "Timed steps per run (after 2 warm-up steps).") var steps: Int = 4
     @Option(help: "Global batches in videos (override batchsize), comma-separated.") var videos: String = "32"
@@ -42,7 +47,8 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
-        let config = try options.resolve()
+        let config = try options.resolve(engine: engine)
+        let limits = EngineRate.limits()
         let counts = try BenchArguments.integers(ranks, option: "--ranks")
         let batches = try BenchArguments.integers(videos, option: "--videos")
         let range = try BenchArguments.range(frames, option: "--frames")
@@ -66,14 +72,16 @@ struct BenchTrain: ParsableCommand {
         if !json {
             print("bench train: 5 captions × \(wordCount) words per video, frames \(bounds[0])…\(bounds[1]), hidden \(config.hiddenSize), "
                   + "Dv \(config.visualFeatureSize), Dq \(config.queryFeatureSize); \(steps) timed steps after 2 warm-up (medians); "
-                  + "gradient \(config.gradientBucketMiB) MiB buckets")
+                  + "gradient \(config.gradientBucketMiB) MiB buckets; matmul_engine \(config.matmulEngine.rawValue), precision \(config.precision.rawValue)")
+            print(String(format: "same-run limits per thread at %d×%d×%d: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s (%@)", EngineRate.limitShape.m,
+                         EngineRate.limitShape.n, EngineRate.limitShape.k, limits.fp32, limits.bf16, EngineRate.cpuFeatures.description))
         }
         for batch in batches {
             var runs: [(label: String, ranks: Int, threads: Int)] = counts.map { ("\($0) rank\($0 == 1 ? "" : "s") × 1 thread", $0, 1) }
             if threadsComparison && counts.contains(1) && counts.contains(2) { runs.append(("1 rank × 2 threads", 1, 2)) }
             if !json {
                 print("\nglobal batch \(batch) videos (\(batch * 5) queries)")
-                print("run                    step s  compute    head  re-enc    comm    wait  comm+wait  in flight  hidden   MB sent/rank (gather+head+grad)  peak RSS")
+                print("run                    step s  compute    head  re-enc    comm    wait  comm+wait  in flight  hidden   MB sent/rank (gather+head+grad)  peak RSS   GFLOP/s  %fp32  %bf16")
             }
             var results: [String: RunSummary] = [:]
             for run in runs {
@@ -82,12 +90,14 @@ struct BenchTrain: ParsableCommand {
                                  "batchsize=\(batch)", "log_every_steps=1000"] + (microBatch.map { ["micro_batch=\($0)"] } ?? []))
                     .flatMap { ["--set", $0] }
                 let arguments = ["train", "--max-steps", String(steps + 2), "--no-validation", "--quiet"]
-                    + (options.config.map { ["--config", $0] } ?? []) + options.overrides.flatMap { ["--set", $0] } + settings
+                    + (options.config.map { ["--config", $0] } ?? []) + (options.overrides + engine.overrides).flatMap { ["--set", $0] } + settings
                 let status = try Self.mpirun(ranks: run.ranks, threads: run.threads, arguments: arguments,
                                              launcher: launcher.map { $0.split(separator: " ").map(String.init) })
                 guard status == 0 else { throw ValidationError("the \(run.label) run at \(batch) videos failed (exit \(status))") }
                 let s = try RunSummary(metrics: "\(output)/metrics.jsonl", skip: 2)
                 results[run.label] = s
+                let cores = Double(run.ranks * run.threads), rate = s.flops / s.step
+                let fraction = (fp32: rate / (limits.fp32 * 1e9 * cores), bf16: rate / (limits.bf16 * 1e9 * cores))
                 if json {
                     try printJSONObject(["type": "run", "ranks": run.ranks, "blas_threads": run.threads, "global_videos": batch,
                                    "global_queries": batch * 5, "frames": "\(bounds[0])..\(bounds[1])", "words": wordCount,
@@ -96,13 +106,16 @@ struct BenchTrain: ParsableCommand {
                                    "bytes_sent_per_rank": s.bytes, "gather_bytes_per_rank": s.gatherBytes,
                                    "head_reduction_bytes_per_rank": s.headReductionBytes, "gradient_bytes_per_rank": s.gradientBytes,
                                    "peak_rss_bytes_max_rank": s.peakResident, "micro_batch": microBatch ?? config.microBatch,
-                                   "reencode_s": s.reencode])
+                                   "reencode_s": s.reencode, "flops": s.flops, "gflops": rate / 1e9, "engine": config.matmulEngine.rawValue,
+                                   "precision": config.precision.rawValue, "fp32_limit_gflops_per_thread": limits.fp32,
+                                   "bf16_limit_gflops_per_thread": limits.bf16, "fraction_of_fp32_limit": fraction.fp32,
+                                   "fraction_of_bf16_limit": fraction.bf16])
                 } else {
                     print(run.label.padding(toLength: 21, withPad: " ", startingAt: 0)
-                          + String(format: " %7.3f  %7.3f  %6.3f  %6.3f  %6.3f  %6.3f    %5.1f%%    %7.3f   %5.1f%%   %7.1f (%.1f + %.2f + %.1f)   %5.2f GiB",
+                          + String(format: " %7.3f  %7.3f  %6.3f  %6.3f  %6.3f  %6.3f    %5.1f%%    %7.3f   %5.1f%%   %7.1f (%.1f + %.2f + %.1f)   %5.2f GiB  %7.1f  %4.1f%%  %4.1f%%",
                                    s.step, s.compute, s.head, s.reencode, s.communication, s.wait, 100 * (s.communication + s.wait) / s.step,
                                    s.inFlight, 100 * s.hidden, s.bytes / 1e6, s.gatherBytes / 1e6, s.headReductionBytes / 1e6,
-                                   s.gradientBytes / 1e6, s.peakResident / 1_073_741_824))
+                                   s.gradientBytes / 1e6, s.peakResident / 1_073_741_824, rate / 1e9, 100 * fraction.fp32, 100 * fraction.bf16))
                 }
             }
             if !json { printComparisons(results) }
@@ -188,9 +201,11 @@ struct BenchTrain: ParsableCommand {
         /// The slowest rank's compute minus the fastest's (per step, median): the load imbalance
         /// the faster ranks wait out in the collectives.
         let computeSpread: Double
-        /// The slowest rank's compute (median over steps; rank 0's where not recorded).
+        /// The slowest rank's compute (median over steps).
         let computeMax: Double
         let bytes, gatherBytes, headReductionBytes, gradientBytes, peakResident: Double
+        /// Useful FLOPs of a step (the trainer's `flops` record).
+        let flops: Double
         /// Per parameter group: seconds of backward left when its all-reduce started.
         let leads: [ParameterGroup: Double]
 
@@ -198,26 +213,22 @@ struct BenchTrain: ParsableCommand {
         var hidden: Double { inFlight > 0 ? max(0, 1 - wait / inFlight) : 0 }
 
         init(metrics path: String, skip: Int) throws {
-            let records = try MetricsReader.steps(path).dropFirst(skip)
-            func median(_ key: String) -> Double { mamfusion.median(records.compactMap { $0[key] }) }
-            step = median("seconds"); compute = median("compute_s"); communication = median("communication_s")
-            wait = median("wait_s"); inFlight = median("allreduce_in_flight_s"); head = median("head_s_max_rank")
-            reencode = median("reencode_s"); headCommunication = median("head_communication_s")
-            let spreads = records.compactMap { r -> Double? in
-                guard let most = r["compute_s_max_rank"], let least = r["compute_s_min_rank"] else { return nil }
-                return most - least
-            }
-            computeSpread = spreads.isEmpty ? 0 : mamfusion.median(spreads)
-            let slowest = median("compute_s_max_rank")
-            computeMax = slowest.isNaN ? compute : slowest
+            let records = Array(try RunRecord.read(path).steps.dropFirst(skip))
+            func median(_ value: (StepRecord) -> Double) -> Double { mamfusion.median(records.map(value)) }
+            step = median(\.seconds); compute = median(\.compute); communication = median(\.communication)
+            wait = median(\.wait); inFlight = median(\.allreduceInFlight); head = median(\.headMaxRank)
+            reencode = median(\.reencode); headCommunication = median(\.headCommunication)
+            computeSpread = records.isEmpty ? 0 : median { $0.computeMaxRank - $0.computeMinRank }
+            computeMax = median(\.computeMaxRank)
             var leads: [ParameterGroup: Double] = [:]
-            for key in Set(records.flatMap(\.keys)) where key.hasPrefix("allreduce_lead_") && key.hasSuffix("_s") {
-                leads[ParameterGroup(rawValue: String(key.dropFirst("allreduce_lead_".count).dropLast(2)))] = median(key)
+            for group in Set(records.flatMap(\.groupLead.keys)) {
+                leads[group] = mamfusion.median(records.compactMap { $0.groupLead[group] })
             }
             self.leads = leads
-            bytes = median("bytes_sent"); gatherBytes = median("gather_bytes"); headReductionBytes = median("head_reduction_bytes")
-            gradientBytes = median("gradient_bytes")
-            peakResident = records.compactMap { $0["peak_rss_bytes_max_rank"] }.max() ?? .nan
+            bytes = median { Double($0.bytesSent) }; gatherBytes = median { Double($0.gatherBytes) }
+            headReductionBytes = median { Double($0.headReductionBytes) }; gradientBytes = median { Double($0.gradientBytes) }
+            peakResident = records.map { Double($0.peakResidentBytesMaxRank) }.max() ?? .nan
+            flops = median(\.flops)
         }
     }
 
@@ -277,17 +288,6 @@ struct BenchTrain: ParsableCommand {
             let imbalance = imbalanceShare * (encoders / n + head)
             let step = encoders / n + head + imbalance + headCommunication + exposed + rest
             return (step, one.step / (n * step), head, headCommunication, exposed, imbalance)
-        }
-    }
-}
-
-/// Reads the numeric fields of a run's step records.
-enum MetricsReader {
-    static func steps(_ path: String) throws -> [[String: Double]] {
-        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap { line in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  object["type"] as? String == "step" else { return nil }
-            return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
         }
     }
 }

@@ -90,7 +90,9 @@ struct Doctor: ParsableCommand {
         if let reason = OneDNNLibrary.unavailableReason {
             print("  matmul:  auto → openblas (\(reason))")
         } else {
-            print("  matmul:  auto → onednn (oneDNN \(OneDNNLibrary.version), instruction set \(OneDNNLibrary.instructionSet))")
+            MatrixEngine.configure(.init(engine: .onednn, precision: .fp32))  // one thread per rank, as a run sets it
+            print("  matmul:  auto → onednn (oneDNN \(OneDNNLibrary.version), instruction set \(OneDNNLibrary.instructionSet), "
+                  + "\(OneDNNLibrary.threads) thread\(OneDNNLibrary.threads == 1 ? "" : "s") per rank)")
         }
         print("  CPU:     \(features)")
         guard OneDNNLibrary.isAvailable else { return }

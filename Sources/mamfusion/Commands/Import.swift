@@ -16,7 +16,9 @@ struct Import: ParsableCommand {
         Everything is validated first (ids, shapes, types, dimensions; values while copying) and \
         every problem is listed as inspect lists them; with any, nothing is written and the exit \
         status is 2. The output appears complete or not at all. --layout packed runs on any \
-        number of ranks (mpirun -np P), each copying its share through MPI-IO.
+        number of ranks (mpirun -np P), each copying its share through MPI-IO. --layout clip-tokens \
+        writes MUSE's CLIP token file (one process): videos are [T, 1+G², W] token arrays, captions \
+        [W] end-of-text embeddings, plus --padding-frame (what Tools/extract-clip-tokens produces).
         """
     )
 
@@ -44,8 +46,14 @@ struct Import: ParsableCommand {
     @Option(help: "Visual-feature folder name (release layout; also recorded in a packed file).")
     var visualFeature: String = "imported"
 
-    @Option(help: "release (MS-SL layout under the data root --out) or packed (one HDF5 file --out).")
+    @Option(help: "release (MS-SL layout under the data root --out), packed (one HDF5 file --out) or clip-tokens (MUSE's CLIP tokens, one HDF5 file --out).")
     var layout: String = "release"
+
+    @Option(help: "clip-tokens: the .npy with the padding frame's tokens [1+G², W].")
+    var paddingFrame: String?
+
+    @Option(help: "clip-tokens: frames T every video is completed to (the most a video may have).")
+    var maxFrames: Int = 12
 
     @Option(help: "Data root (release: writes OUT/<collection>/…) or .h5 file (packed).")
     var out: String
@@ -57,7 +65,15 @@ struct Import: ParsableCommand {
     var contiguous = false
 
     func validate() throws {
-        guard layout == "release" || layout == "packed" else { throw ValidationError("--layout must be release or packed, got '\(layout)'") }
+        guard ["release", "packed", "clip-tokens"].contains(layout) else {
+            throw ValidationError("--layout must be release, packed or clip-tokens, got '\(layout)'")
+        }
+        guard (layout == "clip-tokens") == (paddingFrame != nil) else {
+            throw ValidationError(layout == "clip-tokens" ? "--layout clip-tokens needs --padding-frame FILE.npy" : "--padding-frame is for --layout clip-tokens")
+        }
+        guard (1...CLIPTokenFormat.maximumFrames).contains(maxFrames) else {
+            throw ValidationError("--max-frames must be in 1…\(CLIPTokenFormat.maximumFrames), got \(maxFrames)")
+        }
         if let captionsFormat, CaptionTable.Format(rawValue: captionsFormat) == nil {
             throw ValidationError("--captions-format must be tsv, csv or jsonl, got '\(captionsFormat)'")
         }
@@ -70,7 +86,10 @@ struct Import: ParsableCommand {
             throw ValidationError("cannot tell the format of \(captions) from its extension: give --captions-format tsv, csv or jsonl")
         }
         var request = ImportRequest(captions: captions, captionsFormat: format, videos: videos, queries: queries, collection: collection,
-                                    visualFeature: visualFeature, output: layout == "release" ? .release(root: out) : .packed(file: out))
+                                    visualFeature: visualFeature,
+                                    output: layout == "release" ? .release(root: out) : layout == "packed" ? .packed(file: out) : .clipTokens(file: out))
+        request.paddingFrame = paddingFrame
+        request.maxFrames = maxFrames
         request.defaultSplit = split
         request.npzKey = npzKey
         request.chunked = !contiguous

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandOptions
 import Foundation
 import MamFusion
 
@@ -18,14 +19,17 @@ struct ModelInfo: ParsableCommand {
         let width = layout.specs.map(\.name.count).max() ?? 40
         print("\("name".padding(toLength: width, withPad: " ", startingAt: 0))  \("shape".padding(toLength: 12, withPad: " ", startingAt: 0)) \("count".leftPadded(10))  init / decay")
         for s in layout.specs {
-            let decay = s.kind.isUnused ? "never updated" : (BertAdam.decays(s.name) ? "decay" : "no decay")
+            let decay = s.group == .unused ? "never updated" : (BertAdam.decays(s.name) ? "decay" : "no decay")
             print("\(s.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(s.shapeDescription.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(s.count).leftPadded(10))  \(s.kind.rawValue) / \(decay)")
         }
-        let unused = layout.specs.filter(\.kind.isUnused).reduce(0) { $0 + $1.count }
+        let unused = layout.specs.filter { $0.group == .unused }.reduce(0) { $0 + $1.count }
         print("model: \(layout.model) (\(config.modelType.displayName))")
         print("tensors: \(layout.specs.count)")
         print("parameters: \(layout.parameterCount.grouped) (trainable \((layout.parameterCount - unused).grouped)"
-              + (unused > 0 ? ", unused vid_embed_proj \(unused.grouped))" : ")"))
+              + (unused > 0 ? ", never updated \(unused.grouped))" : ")"))
+        print("groups (backward order): " + layout.groups.map { group in
+            "\(group) \(layout.specs.filter { $0.group == group }.reduce(0) { $0 + $1.count }.grouped)"
+        }.joined(separator: ", "))
         print(String(format: "flat buffer: %@ floats (%.1f MiB, 64-byte aligned tensors)", layout.bufferCount.grouped, Double(layout.bufferCount) * 4 / 1_048_576))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import HDF5Kit
+import MPIKit
 import TensorKit
 @testable import Evaluation
 
@@ -26,7 +27,7 @@ extension RetrievalProblem {
     /// Writes the videos as an embedding index (one process) and the queries as
     /// `/queries` [Q, d] float32 + `/ground_truth` [Q] int64, for `mamfusion-test-support selftest-eval`.
     func write(index: String, queries path: String) throws {
-        try EmbeddingIndex.write(to: index, shard: shard(0..<videos), videoIDs: videoIDs, communicator: nil)
+        try EmbeddingIndex.write(to: index, shard: shard(0..<videos), videoIDs: videoIDs, world: LocalWorld())
         let file = try HDF5File.create(path)
         try file.createDataset("queries", values: queryValues, shape: [queries, dim]).close()
         try file.createDataset("ground_truth", values: groundTruth.map(Int64.init)).close()

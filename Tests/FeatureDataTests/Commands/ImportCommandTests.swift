@@ -132,7 +132,7 @@ struct ImportCommandTests {
         BadInput(description: "video of another dimension", change: { dir in
             try NumpyExport.write(NumpyExport.npy(descr: "<f4", shape: [3, 10], data: NumpyExport.float32Bytes(Array(repeating: 1, count: 30))),
                                   to: dir + "/src/videos/train_000005.npy")
-        }, expected: { dir in ["\(dir)/src/videos: 1 videos have features of another dimension than the others' Dv = 12", "'train_000005' (3×10)"] }),
+        }, expected: { dir in ["\(dir)/src/videos: 1 videos have features of another shape than the others' Dv = 12", "'train_000005' (3×10)"] }),
         BadInput(description: "query of another dimension", change: { dir in
             try NumpyExport.write(NumpyExport.npy(descr: "<f4", shape: [2, 9], data: NumpyExport.float32Bytes(Array(repeating: 1, count: 18))),
                                   to: dir + "/src/queries/test_000002#enc#0.npy")

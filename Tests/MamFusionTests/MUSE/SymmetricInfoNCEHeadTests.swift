@@ -37,7 +37,8 @@ struct SymmetricInfoNCEHeadTests {
         // Pairs 1 and 4 share a video: the same embedding in two columns.
         (videos.pointer + 4 * w).update(from: videos.pointer + 1 * w, count: w)
         let head = SymmetricInfoNCEHead(width: w)
-        let terms = try head.forward(videos: videos.pointer, captions: texts.pointer, assignment: [Array(0..<b)], world: LocalWorld())
+        var collectives = StepCollectives(world: LocalWorld())
+        let terms = try head.forward(videos: videos.pointer, captions: texts.pointer, assignment: [Array(0..<b)], collectives: &collectives)
         let (t2v, v2t) = Self.oracle(texts: texts.toArray(), videos: videos.toArray(), b: b, w: w)
         #expect(abs(terms.textToVideo - t2v) < 1e-4 * max(1, t2v) && abs(terms.videoToText - v2t) < 1e-4 * max(1, v2t), "\(terms) vs \(t2v), \(v2t)")
         head.backward()
@@ -56,7 +57,8 @@ struct SymmetricInfoNCEHeadTests {
         let b = 7, w = 4
         let texts = Self.units(b, w, seed: 52), videos = Self.units(b, w, seed: 53)
         let whole = SymmetricInfoNCEHead(width: w)
-        let reference = try whole.forward(videos: videos.pointer, captions: texts.pointer, assignment: [Array(0..<b)], world: LocalWorld())
+        var collectives = StepCollectives(world: LocalWorld())
+        let reference = try whole.forward(videos: videos.pointer, captions: texts.pointer, assignment: [Array(0..<b)], collectives: &collectives)
         whole.backward()
         // A permuted single-rank order: rows given in another local order with their global positions.
         let order = [3, 0, 6, 2, 5, 1, 4]
@@ -66,7 +68,7 @@ struct SymmetricInfoNCEHeadTests {
             (pt.pointer + local * w).update(from: texts.pointer + global * w, count: w)
         }
         let permuted = SymmetricInfoNCEHead(width: w)
-        let terms = try permuted.forward(videos: pv.pointer, captions: pt.pointer, assignment: [order], world: LocalWorld())
+        let terms = try permuted.forward(videos: pv.pointer, captions: pt.pointer, assignment: [order], collectives: &collectives)
         permuted.backward()
         #expect(abs(terms.total - reference.total) < 1e-6 * reference.total)
         for (local, global) in order.enumerated() {

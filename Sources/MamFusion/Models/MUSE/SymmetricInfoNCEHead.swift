@@ -44,6 +44,11 @@ public final class SymmetricInfoNCEHead {
     public let videoGradient = ActivationBuffer()
     private var saved: (positions: [Int], pairs: Int)?
 
+    /// Bytes held by the head's buffers.
+    public var bytes: Int {
+        [captions, gathered, scores, rowMaxima, columnLogSumExp, rowLogSumExp, videoGradient].reduce(sums.bytes) { $0 + $1.bytes }
+    }
+
     public init(width: Int, logitScale: Float = 100) {
         (self.width, self.logitScale) = (width, logitScale)
     }
@@ -53,12 +58,12 @@ public final class SymmetricInfoNCEHead {
     ///   - videos: this rank's video embeddings (B_r × W, unit rows, local order).
     ///   - captions: this rank's normalised caption embeddings (B_r × W, same order).
     ///   - assignment: for every rank, the global positions (0..<B) of its pairs in its local order.
-    public func forward(videos: UnsafePointer<Float>, captions own: UnsafePointer<Float>, assignment: [[Int]], world: any World) throws -> SymmetricInfoNCETerms {
-        let w = width, b = assignment.reduce(0) { $0 + $1.count }, positions = assignment[world.rank], br = positions.count
+    public func forward(videos: UnsafePointer<Float>, captions own: UnsafePointer<Float>, assignment: [[Int]],
+                        collectives: inout StepCollectives) throws -> SymmetricInfoNCETerms {
+        let w = width, b = assignment.reduce(0) { $0 + $1.count }, positions = assignment[collectives.world.rank], br = positions.count
         // 1. Captions in global order.
-        let received = gathered.reserve(b * w), t = captions.reserve(b * w)
-        try world.allgatherv(UnsafeBufferPointer(start: own, count: br * w), into: UnsafeMutableBufferPointer(start: received, count: b * w),
-                             counts: assignment.map { $0.count * w })
+        let received = gathered.reserve(max(b * w, 1)), t = captions.reserve(max(b * w, 1))
+        try collectives.allgather("the caption gather", send: own, into: received, rowsPerRank: assignment.map(\.count), width: w)
         var row = 0
         for rank in assignment {
             for global in rank { (t + global * w).update(from: received + row * w, count: w); row += 1 }
@@ -72,7 +77,7 @@ public final class SymmetricInfoNCEHead {
         let m = rowMaxima.reserve(b)
         m.update(repeating: -.infinity, count: b)
         for j in 0..<br { for i in 0..<b { m[i] = max(m[i], s[j * b + i]) } }
-        try world.allreduce(inPlace: UnsafeMutableBufferPointer(start: m, count: b), .max)
+        try collectives.allreduce("the row maxima", UnsafeMutableBufferPointer(start: m, count: b), .max)
         let sum = sums.reserve(b + 2)
         sum.update(repeating: 0, count: b + 2)
         let columns = columnLogSumExp.reserve(max(br, 1))
@@ -90,7 +95,7 @@ public final class SymmetricInfoNCEHead {
         }
         sum[b] = videoToText
         sum[b + 1] = positives
-        try world.allreduce(inPlace: UnsafeMutableBufferPointer(start: sum, count: b + 2), .sum)
+        try collectives.allreduce("the loss sums", UnsafeMutableBufferPointer(start: sum, count: b + 2), .sum)
         let rows = rowLogSumExp.reserve(b)
         var textToVideo = 0.0
         for i in 0..<b {

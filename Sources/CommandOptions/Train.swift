@@ -7,9 +7,12 @@ import Training
 
 /// `mpirun -np P mamfusion train --config FILE`: data-parallel training with exact global-batch
 /// losses (DISTRIBUTED.md). Rank 0 prints progress and writes the run directory
-/// (`output_dir`: config.yaml, metrics.jsonl, checkpoints/latest.h5 and best.h5).
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// (`output_dir`: config.yaml, metrics.jsonl, checkpoints/latest.h5 and best.h5). The test-support
+/// tool runs this same command with the test-only models registered.
+public struct Train: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         abstract: "Train MamFusion (or the GMMFormer baseline: model: gmmformer) on P ranks (mpirun -np P) with the same trajectory as one process.",
         discussion: """
         Examples:
@@ -39,7 +42,7 @@ struct Train: ParsableCommand {
     @Flag(help: "No progress lines.")
     var quiet = false
 
-    func run() throws {
+    public func run() throws {
         let world = try Communicator.world()
         do {
             let config = try options.resolve()
@@ -81,9 +84,15 @@ struct Train: ParsableCommand {
 
 /// Per-epoch validation with the distributed evaluator: R@K and SumR on the val split (the
 /// reference's model selection).
-enum Validation {
-    static func make(config: RunConfiguration, world: Communicator) throws -> (any TrainableModel) throws -> (metrics: [String: Double], sumR: Double) {
+public enum Validation {
+    public static func make(config: RunConfiguration, world: any World) throws -> (any TrainableModel) throws -> (metrics: [String: Double], sumR: Double) {
         let loader = try config.openSplit("val", world: world)
+        if config.modelType.retrievalTask == .textVideo {
+            return { model in
+                let m = try SplitEvaluation(model: model, world: world, loader: loader).evaluateTextVideo().metrics
+                return (Dictionary(uniqueKeysWithValues: m.named.map { ($0.name, $0.value) }), m.rSum)
+            }
+        }
         return { model in
             let m = try SplitEvaluation(model: model, world: world, loader: loader).evaluate().metrics
             return (["r1": m.r1, "r5": m.r5, "r10": m.r10, "r100": m.r100, "median_rank": m.medianRank, "mean_rank": m.meanRank], m.sumR)

@@ -1,8 +1,8 @@
 import Foundation
 import InputFiles
 
-/// Draws a run's `metrics.jsonl` as one SVG: the weighted loss terms and the total against the
-/// global step (left), and validation R@1/5/10/100 and SumR against the epoch (right) — or
+/// Draws a run's `metrics.jsonl` (`RunRecord.read`) as one SVG: the weighted loss terms and the
+/// total against the global step (left), and validation R@K and SumR against the epoch (right) — or
 /// several runs overlaid on one figure (`comparisonSVG`: e.g. GMMFormer and MamFusion trained on
 /// the same collection). Plain SVG, no dependencies; `mamfusion plot` converts it to PNG when a
 /// converter is present.
@@ -13,49 +13,57 @@ public enum MetricsPlot {
         public let color: String
     }
 
-    /// Reads the step and validation records of a metrics file (a regular file: `InputFile`).
-    public static func read(_ path: String) throws -> (steps: [[String: Any]], validations: [[String: Any]]) {
-        let text = String(decoding: try InputFile.readAll(path, what: "a metrics file"), as: UTF8.self)
-        var steps: [[String: Any]] = [], validations: [[String: Any]] = []
-        for (n, line) in text.split(separator: "\n").enumerated() {
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "\(path):\(n + 1): not a JSON object"])
-            }
-            switch object["type"] as? String {
-            case "step": steps.append(object)
-            case "validation": validations.append(object)
-            default: continue
-            }
-        }
-        return (steps, validations)
-    }
-
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
-    /// The (x, key) points of `records` that hold both as finite numbers; nil when there are none.
-    static func points(_ records: [[String: Any]], x: String, key: String) -> [(x: Double, y: Double)]? {
+    /// The (x, y) points of `records` whose y is a finite number; nil when there are none.
+    static func points<R>(_ records: [R], x: (R) -> Int, y: (R) -> Double?) -> [(x: Double, y: Double)]? {
         let points = records.compactMap { r -> (x: Double, y: Double)? in
-            guard let xv = (r[x] as? NSNumber)?.doubleValue, let yv = (r[key] as? NSNumber)?.doubleValue, yv.isFinite else { return nil }
-            return (xv, yv)
+            guard let v = y(r), v.isFinite else { return nil }
+            return (Double(x(r)), v)
         }
         return points.isEmpty ? nil : points
     }
 
-    /// The SVG document for a run directory's metrics.
+    /// Names in order of first appearance.
+    static func ordered(_ names: [String]) -> [String] {
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+
+    /// Whether a validation metric is a recall at K (`r1`, `t2v_r10`, …): the right panel's curves.
+    static func isRecall(_ name: String) -> Bool {
+        let last = name.split(separator: "_").last ?? ""
+        return last.hasPrefix("r") && last.count > 1 && last.dropFirst().allSatisfy(\.isNumber)
+    }
+
+    /// A recall's direction prefix and K (`t2v_r10` → ("t2v", 10)), for the legend's order.
+    static func recallKey(_ name: String) -> (String, Int) {
+        let parts = name.split(separator: "_")
+        return (parts.dropLast().joined(separator: "_"), Int(parts.last?.dropFirst() ?? "") ?? 0)
+    }
+
+    /// The SVG document for a run directory's metrics: the loss and each of its terms (whatever the
+    /// model's head reports), and every recall the evaluator reports with SumR over their count.
     public static func svg(metrics path: String, title: String) throws -> String {
-        let (steps, validations) = try read(path)
-        func series(_ records: [[String: Any]], x: String, keys: [String]) -> [Series] {
-            keys.enumerated().compactMap { i, key in
-                points(records, x: x, key: key).map { Series(name: key, points: $0, color: palette[i % palette.count]) }
+        let (steps, validations) = try RunRecord.read(path)
+        let terms = ordered(steps.flatMap { $0.terms.terms.map(\.name) })
+        let loss = ([("loss", { (r: StepRecord) in r.loss })] + terms.map { name in (name, { (r: StepRecord) in r.terms[name] }) })
+            .enumerated().compactMap { i, curve in
+                points(steps, x: \.step, y: curve.1).map { Series(name: curve.0, points: $0, color: palette[i % palette.count]) }
             }
+        let recallNames = ordered(validations.flatMap { $0.metrics.map(\.name) }).filter(isRecall).sorted { a, b in
+            let (pa, ka) = recallKey(a), (pb, kb) = recallKey(b)
+            return pa != pb ? pa < pb : ka < kb
         }
-        let loss = series(steps, x: "step", keys: ["loss", "clip_nce", "clip_trip", "frame_nce", "frame_trip", "qdl"])
-        let recall = series(validations, x: "epoch", keys: ["r1", "r5", "r10", "r100"])
-        let sumR = series(validations, x: "epoch", keys: ["sumr"])
+        let recall = recallNames.enumerated().compactMap { i, name in
+            points(validations, x: \.epoch, y: { $0[name] }).map { Series(name: name, points: $0, color: palette[i % palette.count]) }
+        }
+        let scale = Double(max(recallNames.count, 1))
+        let sumR = points(validations, x: \.epoch, y: { $0.sumR / scale })
+            .map { [Series(name: "SumR/\(Int(scale))", points: $0, color: "#000000")] } ?? []
         return figure(title: title,
                       left: panel(loss, x: 60, y: 50, width: 500, height: 370, xLabel: "global step", yLabel: "loss (weighted terms)"),
-                      right: panel(recall + sumR.map { Series(name: "SumR/4", points: $0.points.map { (x: $0.x, y: $0.y / 4) }, color: "#000000") },
-                                   x: 660, y: 50, width: 500, height: 370, xLabel: "epoch", yLabel: "validation R@K (%)"))
+                      right: panel(recall + sumR, x: 660, y: 50, width: 500, height: 370, xLabel: "epoch", yLabel: "validation R@K (%)"))
     }
 
     /// Several runs on one figure, one colour per run: the total training loss against the global
@@ -64,10 +72,10 @@ public enum MetricsPlot {
     public static func comparisonSVG(runs: [(label: String, metrics: String)], title: String) throws -> String {
         var loss: [Series] = [], sumR: [Series] = []
         for (i, run) in runs.enumerated() {
-            let (steps, validations) = try read(run.metrics)
+            let (steps, validations) = try RunRecord.read(run.metrics)
             let color = palette[i % palette.count]
-            if let p = points(steps, x: "step", key: "loss") { loss.append(Series(name: run.label, points: p, color: color)) }
-            if let p = points(validations, x: "epoch", key: "sumr"), let best = p.max(by: { $0.y < $1.y }) {
+            if let p = points(steps, x: \.step, y: { $0.loss }) { loss.append(Series(name: run.label, points: p, color: color)) }
+            if let p = points(validations, x: \.epoch, y: { $0.sumR }), let best = p.max(by: { $0.y < $1.y }) {
                 sumR.append(Series(name: "\(run.label) (best \(String(format: "%.1f", best.y)), epoch \(Int(best.x)))", points: p, color: color))
             }
         }
