@@ -149,30 +149,10 @@ public final class Communicator: @unchecked Sendable {
     }
 
 
-    // MARK: - Synchronisation and broadcast
+    // MARK: - Synchronisation
 
     public func barrier() throws {
         try check(MPI_Barrier(comm), "MPI_Barrier")
-    }
-
-    /// Broadcasts `buffer` from `root` to every rank, in place.
-    public func broadcast<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws {
-        try check(MPI_Bcast(buffer.baseAddress, try count(buffer.count, "MPI_Bcast"), T.mpiDatatype, Int32(root), comm), "MPI_Bcast")
-    }
-
-    /// Broadcasts an array from `root`; other ranks' arrays are replaced (any length).
-    public func broadcast<T: MPIScalar>(_ values: inout [T], root: Int) throws {
-        var n = Int64(values.count)
-        try withUnsafeMutablePointer(to: &n) { try broadcast(UnsafeMutableBufferPointer(start: $0, count: 1), root: root) }
-        if rank != root { values = [T](repeating: .zero, count: Int(n)) }
-        try values.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
-    }
-
-    /// Broadcasts a string from `root`.
-    public func broadcast(_ text: String, root: Int) throws -> String {
-        var bytes = Array(text.utf8)
-        try broadcast(&bytes, root: root)
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: - All-reduce
@@ -180,49 +160,6 @@ public final class Communicator: @unchecked Sendable {
     /// Reduces `buffer` element-wise across ranks, in place (MPI_IN_PLACE).
     public func allreduce<T: MPIScalar>(inPlace buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) throws {
         try check(MPI_Allreduce(MPI_IN_PLACE, buffer.baseAddress, try count(buffer.count, "MPI_Allreduce"), T.mpiDatatype, op.handle, comm), "MPI_Allreduce")
-    }
-
-    /// Reduces `send` element-wise across ranks into `receive` (same count; not aliased).
-    public func allreduce<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, _ op: ReduceOperation) throws {
-        precondition(send.count == receive.count, "allreduce: send and receive counts differ")
-        try check(MPI_Allreduce(send.baseAddress, receive.baseAddress, try count(send.count, "MPI_Allreduce"), T.mpiDatatype, op.handle, comm), "MPI_Allreduce")
-    }
-
-    /// The maximum `value` over ranks and the `index` that came with it (lowest index on ties).
-    public func allreduceMaxLoc(_ value: Double, index: Int) throws -> ValueIndex<Double> {
-        try pairReduce(value, index: index, op: MPI_MAXLOC, call: "MPI_Allreduce(MAXLOC)")
-    }
-
-    /// The minimum `value` over ranks and the `index` that came with it (lowest index on ties).
-    public func allreduceMinLoc(_ value: Double, index: Int) throws -> ValueIndex<Double> {
-        try pairReduce(value, index: index, op: MPI_MINLOC, call: "MPI_Allreduce(MINLOC)")
-    }
-
-    /// Element-wise MAXLOC over Float values with Int32 indices (MPI_FLOAT_INT), in place.
-    public func allreduceMaxLoc(values: inout [Float], indices: inout [Int32]) throws {
-        try pairwise(values: &values, indices: &indices, op: MPI_MAXLOC)
-    }
-
-    /// Element-wise MINLOC over Float values with Int32 indices (MPI_FLOAT_INT), in place.
-    public func allreduceMinLoc(values: inout [Float], indices: inout [Int32]) throws {
-        try pairwise(values: &values, indices: &indices, op: MPI_MINLOC)
-    }
-
-    private func pairReduce(_ value: Double, index: Int, op: MPI_Op, call: StaticString) throws -> ValueIndex<Double> {
-        guard let i32 = Int32(exactly: index) else {
-            throw MPIError(call: "\(call)", code: -1, rank: rank, message: "index \(index) does not fit MPI's int")
-        }
-        var pair = DoubleIntPair(value: value, index: i32)
-        try check(MPI_Allreduce(MPI_IN_PLACE, &pair, 1, MPI_DOUBLE_INT, op, comm), call)
-        return ValueIndex(value: pair.value, index: Int(pair.index))
-    }
-
-    private func pairwise(values: inout [Float], indices: inout [Int32], op: MPI_Op) throws {
-        precondition(values.count == indices.count, "MAXLOC/MINLOC: values and indices differ in count")
-        var pairs = zip(values, indices).map { FloatIntPair(value: $0, index: $1) }
-        try check(MPI_Allreduce(MPI_IN_PLACE, &pairs, try count(pairs.count, "MPI_Allreduce"), MPI_FLOAT_INT, op, comm), "MPI_Allreduce(FLOAT_INT)")
-        values = pairs.map(\.value)
-        indices = pairs.map(\.index)
     }
 
     // MARK: - Gathers
@@ -282,16 +219,6 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Reduce_scatter(send.baseAddress, receive.baseAddress, c32, T.mpiDatatype, op.handle, comm), "MPI_Reduce_scatter")
     }
 
-    /// Array form of `reduceScatter`: returns this rank's reduced block.
-    public func reduceScatter<T: MPIScalar>(_ values: [T], counts: [Int], _ op: ReduceOperation) throws -> [T] {
-        let mine = counts[rank]
-        var out = [T](repeating: .zero, count: mine)
-        try values.withUnsafeBufferPointer { send in
-            try out.withUnsafeMutableBufferPointer { try reduceScatter(send, into: $0, counts: counts, op) }
-        }
-        return out
-    }
-
     // MARK: - Non-blocking all-reduce
 
     /// Starts an in-place all-reduce of `buffer` and returns its handle. `owner` is the object
@@ -303,13 +230,6 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Iallreduce(MPI_IN_PLACE, buffer.baseAddress, try count(buffer.count, "MPI_Iallreduce"), T.mpiDatatype, op.handle, comm, &request.handle), "MPI_Iallreduce")
         request.active = true
         return request
-    }
-
-    /// Starts an all-reduce of a copy of `values`; the request owns that copy and `result`
-    /// returns the reduced values after completion.
-    public func startAllreduce<T: MPIScalar>(_ values: [T], _ op: ReduceOperation) throws -> AllreduceRequest<T> {
-        let storage = OwnedBuffer<T>(values)
-        return try startAllreduce(inPlace: storage.buffer, owner: storage, op)
     }
 
     /// The datatype of one list of `slots` `RankedScore`s and the merge-top-k operation
@@ -357,7 +277,7 @@ public final class AllreduceRequest<T: MPIScalar>: @unchecked Sendable {
     let communicator: Communicator
     let buffer: UnsafeMutableBufferPointer<T>
     /// Retained for the request's whole life: MPI uses the memory until completion, and the
-    /// caller may read `result` from it afterwards.
+    /// caller reads the reduced values from it afterwards.
     private let owner: AnyObject
     var handle: MPI_Request? = MPI_REQUEST_NULL
     var active = false
@@ -386,35 +306,11 @@ public final class AllreduceRequest<T: MPIScalar>: @unchecked Sendable {
 
     public var isComplete: Bool { !active }
 
-    /// The reduced values (waits first if needed).
-    public var result: [T] {
-        get throws {
-            try wait()
-            return Array(buffer)
-        }
-    }
-
     private func complete() {
         active = false
     }
 
     deinit {
         if active { MPI_Wait(&handle, nil) }
-    }
-}
-
-/// Heap memory owned by a request: stable address for the lifetime of the operation.
-// @unchecked Sendable: memory MPI reads and writes until the request completes; nothing else
-// touches it meanwhile.
-final class OwnedBuffer<T>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<T>
-    init(_ values: [T]) {
-        let raw = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
-        buffer = UnsafeMutableBufferPointer(start: raw, count: values.count)
-        _ = buffer.initialize(from: values)
-    }
-    deinit {
-        buffer.baseAddress?.deinitialize(count: buffer.count)
-        buffer.baseAddress?.deallocate()
     }
 }

@@ -33,18 +33,3 @@ public enum ReduceOperation: Sendable, CustomStringConvertible {
         }
     }
 }
-
-/// A (value, index) pair for MAXLOC/MINLOC reductions: the extreme value and the index that
-/// holds it (the lowest index among equal extremes, as MPI defines it).
-public struct ValueIndex<Value: Sendable & Comparable>: Sendable, Equatable where Value: Equatable {
-    public let value: Value
-    public let index: Int
-    public init(value: Value, index: Int) {
-        self.value = value
-        self.index = index
-    }
-}
-
-/// Memory layout of MPI_DOUBLE_INT / MPI_FLOAT_INT pairs (C struct { T value; int index; }).
-struct DoubleIntPair { var value: Double; var index: Int32 }
-struct FloatIntPair { var value: Float; var index: Int32 }

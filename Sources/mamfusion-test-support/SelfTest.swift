@@ -1,6 +1,8 @@
-import Foundation
 import ArgumentParser
+import CMPI
+import Foundation
 import MPIKit
+import TensorKit
 
 /// `mamfusion-test-support selftest comm`: exercises every collective of `Communicator` with rank-dependent
 /// inputs and prints each rank's raw results, one line per check
@@ -25,13 +27,13 @@ struct SelfTest: ParsableCommand {
         }
     }
 
-    /// A broadcast from a root that does not exist must come back as an `MPIError` naming the
-    /// call and the rank (MPI_ERRORS_RETURN), not kill the job.
+    /// An all-reduce of a datatype MPI no longer knows (created, then freed) must come back as an
+    /// `MPIError` naming the call and the rank (MPI_ERRORS_RETURN), not kill the job.
     private func invalidCall() throws {
         let world = try Communicator.world()
-        var values: [Int32] = [1, 2]
+        var values: [FreedDatatypeScalar] = [FreedDatatypeScalar(1), FreedDatatypeScalar(2)]
         do {
-            try values.withUnsafeMutableBufferPointer { try world.broadcast($0, root: world.size + 5) }
+            try values.withUnsafeMutableBufferPointer { try world.allreduce(inPlace: $0, .sum) }
             print("rank \(world.rank) no-error")
         } catch let error as MPIError {
             print("rank \(world.rank) error \(error)")
@@ -68,14 +70,10 @@ struct SelfTest: ParsableCommand {
         func emit<T>(_ name: String, _ values: [T]) { lines.append("rank \(r) \(name) " + values.map { "\($0)" }.joined(separator: " ")) }
 
         emit("size", [p])
-        // All-reduce: in place, out of place, each op and type.
+        // All-reduce: in place, and of arrays and scalars, each op and type.
         var f = (0..<5).map { Float((r + 1) * ($0 + 1)) }
         try f.withUnsafeMutableBufferPointer { try world.allreduce(inPlace: $0, .sum) }
         emit("allreduce-sum-float-inplace", f)
-        let src = (0..<4).map { Float(r) * 0.5 + Float($0) }
-        var dst = [Float](repeating: -1, count: 4)
-        try src.withUnsafeBufferPointer { s in try dst.withUnsafeMutableBufferPointer { try world.allreduce(s, into: $0, .sum) } }
-        emit("allreduce-sum-float-outofplace", dst)
         emit("allreduce-max-double", try world.allreduce([Double(r) * 1.5, -Double(r)], .max))
         emit("allreduce-min-int32", try world.allreduce([Int32(r) - 3, Int32(10 * r)], .min))
         emit("allreduce-sum-int64", try world.allreduce([Int64(r) << 33, 1], .sum))
@@ -93,35 +91,59 @@ struct SelfTest: ParsableCommand {
         let blockCounts = (0..<p).map { $0 + 1 }
         let total = blockCounts.reduce(0, +)
         let contribution = (0..<total).map { Float($0 * (r + 1)) }
-        emit("reducescatter-float", try world.reduceScatter(contribution, counts: blockCounts, .sum))
+        var block = [Float](repeating: -1, count: blockCounts[r])
+        try contribution.withUnsafeBufferPointer { send in
+            try block.withUnsafeMutableBufferPointer { try world.reduceScatter(send, into: $0, counts: blockCounts, .sum) }
+        }
+        emit("reducescatter-float", block)
 
-        // Non-blocking all-reduce: several in flight, driven by test() then completed by wait().
-        let requests = try (0..<3).map { k in try world.startAllreduce([Float(r + k), Float(k)], .sum) }
+        // Non-blocking all-reduce on buffers the requests keep alive: several in flight, driven by
+        // test() then completed by wait().
+        let small = (0..<3).map { k in FloatStorage.of([Float(r + k), Float(k)]) }
+        let requests = try small.map { try world.startAllreduce(inPlace: $0.buffer, owner: $0, .sum) }
         var polls = 0
         while try !requests.allSatisfy({ try $0.test() }) && polls < 1_000_000 { polls += 1 }
-        for (k, request) in requests.enumerated() { emit("iallreduce-\(k)", try request.result) }
-        let big = try world.startAllreduce([Double](repeating: Double(r + 1), count: 1 << 16), .sum)
-        try big.wait()
-        let bigResult = try big.result
-        emit("iallreduce-large", [bigResult.count, Int(bigResult.min()!), Int(bigResult.max()!)])
+        for (k, storage) in small.enumerated() { emit("iallreduce-\(k)", Array(storage.buffer)) }
+        let big = FloatStorage.of([Float](repeating: Float(r + 1), count: 1 << 16))
+        try world.startAllreduce(inPlace: big.buffer, owner: big, .sum).wait()
+        emit("iallreduce-large", [big.count, Int(big.buffer.min()!), Int(big.buffer.max()!)])
 
-        // MAXLOC / MINLOC: values collide on purpose so the lowest-index rule is visible.
-        let maxloc = try world.allreduceMaxLoc(Double(r % 2), index: r)
-        emit("maxloc", [maxloc.value, Double(maxloc.index)])
-        let minloc = try world.allreduceMinLoc(Double(r % 2), index: r)
-        emit("minloc", [minloc.value, Double(minloc.index)])
-        var values: [Float] = [Float(r), Float(-r), 7]
-        var indices: [Int32] = [Int32(r), Int32(r), Int32(r)]
-        try world.allreduceMaxLoc(values: &values, indices: &indices)
-        emit("maxloc-elementwise", zip(values, indices).map { "\($0):\($1)" })
-
-        // Broadcast from the last rank.
-        var array = r == p - 1 ? [Int32](arrayLiteral: 4, 5, 6) : []
-        try world.broadcast(&array, root: p - 1)
-        emit("broadcast-int32", array)
-        emit("broadcast-string", [try world.broadcast(r == p - 1 ? "from-last-rank" : "", root: p - 1)])
+        // Top-k merges: one slot is MPI_MAXLOC (values collide on purpose so the lowest-index rule
+        // is visible), three slots the merge operation.
+        var maxloc = [RankedScore(score: Float(r % 2), index: Int32(r))]
+        try maxloc.withUnsafeMutableBufferPointer { try world.allreduceTopK($0, slots: 1) }
+        emit("maxloc", [Double(maxloc[0].score), Double(maxloc[0].index)])
+        var lists = [Float(r), Float(-r), 7].map { RankedScore(score: $0, index: Int32(r)) }
+        try lists.withUnsafeMutableBufferPointer { try world.allreduceTopK($0, slots: 1) }
+        emit("maxloc-elementwise", lists.map { "\($0.score):\($0.index)" })
+        var top = [Float(10 - r), 5, 1].enumerated().map { RankedScore(score: $1, index: Int32(10 * r + $0)) }
+        try top.withUnsafeMutableBufferPointer { try world.allreduceTopK($0, slots: 3) }
+        emit("topk-merge", top.map { "\($0.score):\($0.index)" })
         try world.barrier()
 
         try world.printInRankOrder(lines: lines)
     }
+}
+
+/// A scalar whose MPI datatype is one MPI has already freed (`MPI_DATATYPE_NULL` after
+/// `MPI_Type_free`): every call with it is invalid.
+struct FreedDatatypeScalar: MPIScalar, ExpressibleByIntegerLiteral {
+    var value: Int32
+    init(_ value: Int32) { self.value = value }
+    init(integerLiteral value: Int32) { self.value = value }
+    init?<T: BinaryInteger>(exactly source: T) { guard let v = Int32(exactly: source) else { return nil }; value = v }
+    var magnitude: UInt32 { value.magnitude }
+    static func + (a: Self, b: Self) -> Self { Self(a.value &+ b.value) }
+    static func - (a: Self, b: Self) -> Self { Self(a.value &- b.value) }
+    static func * (a: Self, b: Self) -> Self { Self(a.value &* b.value) }
+    static func *= (a: inout Self, b: Self) { a = a * b }
+
+    nonisolated(unsafe) static let freed: MPI_Datatype = {
+        var type: MPI_Datatype? = nil
+        MPI_Type_contiguous(1, MPI_INT32_T, &type)
+        MPI_Type_commit(&type)
+        MPI_Type_free(&type)
+        return type!
+    }()
+    static var mpiDatatype: MPI_Datatype { freed }
 }

@@ -128,6 +128,11 @@ struct CheckpointTests {
             let g = try f.createGroup("model")
             for s in p.layout.specs { _ = try g.createDataset(s.name, values: p.tensor(s).toArray(), shape: s.shape) }
         }
+        #expect(ModelRegistry.model(ofUnlabelledCheckpoint: Set(p.layout.specs.map(\.name)))?.name == model)
+        var muse = tinyConfiguration()
+        muse.model = MUSEModel.name
+        #expect(ModelRegistry.model(ofUnlabelledCheckpoint: Set(muse.parameterLayout.specs.map(\.name)))?.name != MamFusionModel.name,
+                "MUSE's MS_mamba blocks are not MamFusion's Mamba units")
         let loaded = ParameterSet(layout: p.layout)
         try Checkpoint.read(from: legacy, into: loaded)
         #expect(loaded.storage.buffer.elementsEqual(p.storage.buffer))

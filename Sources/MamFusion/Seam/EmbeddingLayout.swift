@@ -52,11 +52,6 @@ public final class EmbeddingBuffers {
         for slot in layout.slots { buffers[slot.index].reserve(max(rows(slot) * slot.width, 1)) }
     }
 
-    /// Every slot's current rows set to zero.
-    public func zero() {
-        for slot in layout.slots { buffers[slot.index].pointer.update(repeating: 0, count: rows(slot) * slot.width) }
-    }
-
     /// Rows of `slot` this step (own queries or own videos).
     public func rows(_ slot: EmbeddingLayout.Slot) -> Int { slot.side == .query ? queries : videos }
 

@@ -17,7 +17,7 @@ public final class RedundantLossHead {
     public let clips: Int
     public let similarity: SimilarityScores
     /// The fusion modules `v2t_fusion`, `t2v_fusion` (nil without them).
-    public let fusion: (videoToText: FusionAttention, textToVideo: FusionAttention)?
+    public let fusion: (videoToText: OneProcessFusion, textToVideo: OneProcessFusion)?
     public let loss: SimilarityLoss
     let diverseHat = ActivationBuffer(), diverseNorm = ActivationBuffer(), dDiverseHat = ActivationBuffer(), dFused = ActivationBuffer()
     let dScores = ActivationBuffer(), dFusedVideos = ActivationBuffer()
@@ -29,8 +29,8 @@ public final class RedundantLossHead {
         features = c.hiddenSize
         clips = c.mapSize
         similarity = SimilarityScores(features: c.hiddenSize, clips: c.mapSize)
-        fusion = fused ? (FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients),
-                          FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients))
+        fusion = fused ? (OneProcessFusion(FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)),
+                          OneProcessFusion(FusionAttention("t2v_fusion", features: c.hiddenSize, heads: c.heads, parameters: parameters, gradients: gradients)))
             : nil
         loss = SimilarityLoss(configuration: LossConfiguration(c))
     }

@@ -124,7 +124,8 @@ struct Synth: ParsableCommand {
         recipe.seed = seed
         let generator = try SyntheticTokenGenerator(recipe: recipe)
         let target = out.hasSuffix(".h5") ? out : "\(out)/\(collection).h5"
-        if !out.hasSuffix(".h5") { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
+        let directory = (target as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         let bar = ProgressBar("synth")
         defer { bar.finish() }
         try generator.write(path: target, progress: bar.update)

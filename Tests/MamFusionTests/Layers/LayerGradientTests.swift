@@ -110,7 +110,7 @@ struct LayerGradientTests {
     func fusionAttention(check: PrecisionCheck) {
         let c = tinyConfiguration()
         let (p, g) = perturbedParameters(c)
-        let layer = FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: p, gradients: g)
+        let layer = OneProcessFusion(FusionAttention("v2t_fusion", features: c.hiddenSize, heads: c.heads, parameters: p, gradients: g))
         let nt = 3, nm = 5, d = c.hiddenSize
         let target = randomBuffer(nt * d, seed: 7), memory = randomBuffer(nm * d, seed: 8)
         let dTarget = Tensor(shape: [nt * d]), dMemory = Tensor(shape: [nm * d])

@@ -31,8 +31,8 @@ final class BidirectionalFixture {
         func views(_ forward: MambaParameters, _ backward: MambaParameters) -> BidirectionalMambaParameters {
             BidirectionalMambaParameters(dimensions: d) { name in
                 if let unit = MambaParameters.Name(rawValue: name) { return forward[unit] }
-                let core = MambaCoreParameters.Name.allCases.first { BidirectionalMambaParameters.backwardName($0) == name }!
-                return backward[core.unitName]
+                let core = MambaCoreParameters.names.first { BidirectionalMambaParameters.backwardName($0) == name }!
+                return backward[core]
             }
         }
         parameters = views(f, b)
@@ -148,8 +148,8 @@ struct BidirectionalMambaTests {
 
     static func views(_ f: BidirectionalFixture, _ name: String) -> (Tensor, Tensor) {
         if let unit = MambaParameters.Name(rawValue: name) { return (f.f[unit], f.gf[unit]) }
-        let core = MambaCoreParameters.Name.allCases.first { BidirectionalMambaParameters.backwardName($0) == name }!
-        return (f.b[core.unitName], f.gb[core.unitName])
+        let core = MambaCoreParameters.names.first { BidirectionalMambaParameters.backwardName($0) == name }!
+        return (f.b[core], f.gb[core])
     }
 
     @Test("908,288 parameters per BiMamba and 1,171,968 per ResMamba block at W = 512; official names")

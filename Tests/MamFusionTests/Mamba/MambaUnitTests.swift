@@ -3,7 +3,9 @@ import TensorKit
 import TestSupport
 @testable import MamFusion
 
-/// One small Mamba unit with a packed batch, its buffers, and a random-projection loss.
+/// One small Mamba unit on a padded batch, its buffers, and a random-projection loss. The unit
+/// runs on packed valid rows (as every model runs it); the fixture packs the padded tensors before
+/// and scatters after, padded rows of `output` 0.
 final class MambaFixture {
     let dims: ModelDimensions
     let unit: MambaUnit
@@ -12,6 +14,8 @@ final class MambaFixture {
     let workspace: MambaWorkspace
     let lengths: [Int]
     let input: Tensor, output: Tensor, outputGradient: Tensor, inputGradient: Tensor
+    /// The valid rows, packed (Σ lengths × d): what the unit reads and writes.
+    let packedInput: Tensor, packedOutput: Tensor, packedOutputGradient: Tensor, packedInputGradient: Tensor
     let projection = GradientCheck.Projection(seed: 4242)
 
     /// d = `hidden` (d_inner = 2d), `lengths` packed into (lengths.count, padded, d); padded rows of
@@ -21,12 +25,15 @@ final class MambaFixture {
         unit = MambaUnit(dimensions: dims)
         parameters = MambaTestValues.parameters(dims, seed: seed)
         gradients = MambaParameters(allocating: dims)
-        workspace = MambaWorkspace(dimensions: dims, batch: lengths.count, maxLength: padded, segmentLength: segment,
+        let rows = max(lengths.reduce(0, +), 1)
+        workspace = MambaWorkspace(dimensions: dims, packedRows: rows, sequences: lengths.count, maxLength: padded, segmentLength: segment,
                                    scratch: scratch)
         self.lengths = lengths
         let shape = [lengths.count, padded, hidden]
         input = Tensor(shape: shape); output = Tensor(shape: shape)
         outputGradient = Tensor(shape: shape); inputGradient = Tensor(shape: shape)
+        packedInput = Tensor(shape: [rows, hidden]); packedOutput = Tensor(shape: [rows, hidden])
+        packedOutputGradient = Tensor(shape: [rows, hidden]); packedInputGradient = Tensor(shape: [rows, hidden])
         MambaTestValues.normal(input, seed: seed, item: 100)
         for (b, length) in lengths.enumerated() {
             for i in (length * hidden)..<(padded * hidden) { input.pointer[(b * padded) * hidden + i] *= 100 }
@@ -35,11 +42,42 @@ final class MambaFixture {
         for i in 0..<w.count { outputGradient.pointer[i] = w[i] }
     }
 
-    func forward() { unit.forward(input: input, lengths: lengths, parameters: parameters, output: output, workspace: workspace) }
+    /// Each sequence's valid rows of the padded `x`, back to back in `packed`.
+    func pack(_ x: Tensor, into packed: Tensor) {
+        let padded = x.shape[1], d = dims.hidden
+        var row = 0
+        for (b, length) in lengths.enumerated() {
+            (packed.pointer + row * d).update(from: x.pointer + b * padded * d, count: length * d)
+            row += length
+        }
+    }
 
+    func forward() {
+        pack(input, into: packedInput)
+        unit.forward(packed: packedInput.pointer, lengths: lengths, parameters: parameters, output: packedOutput.pointer, workspace: workspace)
+        let padded = output.shape[1], d = dims.hidden
+        var row = 0
+        for (b, length) in lengths.enumerated() {
+            let sequence = output.pointer + b * padded * d
+            sequence.update(from: packedOutput.pointer + row * d, count: length * d)
+            (sequence + length * d).update(repeating: 0, count: (padded - length) * d)
+            row += length
+        }
+    }
+
+    /// Accumulates the parameter gradients and ∂input (valid rows) of `outputGradient`.
     func backward() {
-        unit.backward(outputGradient: outputGradient, lengths: lengths, parameters: parameters,
-                      gradients: gradients, inputGradient: inputGradient, workspace: workspace)
+        pack(outputGradient, into: packedOutputGradient)
+        packedInputGradient.fill(0)
+        unit.backward(packedOutputGradient: packedOutputGradient.pointer, lengths: lengths, parameters: parameters,
+                      gradients: gradients, inputGradient: packedInputGradient.pointer, workspace: workspace)
+        let padded = inputGradient.shape[1], d = dims.hidden
+        var row = 0
+        for (b, length) in lengths.enumerated() {
+            let sequence = inputGradient.pointer + b * padded * d, source = packedInputGradient.pointer + row * d
+            for i in 0..<(length * d) { sequence[i] += source[i] }
+            row += length
+        }
     }
 
     /// L = Σ w ⊙ output (Double), after a fresh forward from the current buffers.

@@ -124,43 +124,35 @@ public struct Convolution2D: Sendable {
 
     /// col[(f, i, j), (a, b', c)] = x[f, i + a − p, j + b' − p, c], 0 outside the grid.
     private func im2col(_ x: UnsafePointer<Float>, images: Int, shape: FeatureMapShape, into col: UnsafeMutablePointer<Float>) {
-        let h = shape.height, w = shape.width, c = inChannels, k = kernel, p = (kernel - 1) / 2
-        for f in 0..<images {
-            for i in 0..<h {
-                for j in 0..<w {
-                    var target = col + ((f * h + i) * w + j) * columns
-                    for a in 0..<k {
-                        let si = i + a - p
-                        for b in 0..<k {
-                            let sj = j + b - p
-                            if si >= 0 && si < h && sj >= 0 && sj < w {
-                                target.update(from: x + ((f * h + si) * w + sj) * c, count: c)
-                            } else {
-                                target.update(repeating: 0, count: c)
-                            }
-                            target += c
-                        }
-                    }
-                }
-            }
+        forEachNeighbour(images: images, shape: shape, columns: col) { column, source in
+            if let source { column.update(from: x + source, count: inChannels) } else { column.update(repeating: 0, count: inChannels) }
         }
     }
 
     /// The adjoint of `im2col`: dx[f, i + a − p, j + b' − p, c] += dcol[(f, i, j), (a, b', c)].
-    private func col2im(_ dcol: UnsafePointer<Float>, images: Int, shape: FeatureMapShape, into dx: UnsafeMutablePointer<Float>) {
+    private func col2im(_ dcol: UnsafeMutablePointer<Float>, images: Int, shape: FeatureMapShape, into dx: UnsafeMutablePointer<Float>) {
+        forEachNeighbour(images: images, shape: shape, columns: dcol) { column, source in
+            if let source { Vector.axpy(alpha: 1, x: column, y: dx + source, count: inChannels) }
+        }
+    }
+
+    /// Visits every (output position, kernel offset) of `images` maps: `body(the block of c_in
+    /// floats in the im2col row, the offset of the neighbour's row in the map — nil when it lies
+    /// in the zero padding)`.
+    @inline(__always)
+    private func forEachNeighbour(images: Int, shape: FeatureMapShape, columns col: UnsafeMutablePointer<Float>,
+                                  _ body: (UnsafeMutablePointer<Float>, Int?) -> Void) {
         let h = shape.height, w = shape.width, c = inChannels, k = kernel, p = (kernel - 1) / 2
         for f in 0..<images {
             for i in 0..<h {
                 for j in 0..<w {
-                    var source = dcol + ((f * h + i) * w + j) * columns
+                    var column = col + ((f * h + i) * w + j) * columns
                     for a in 0..<k {
                         let si = i + a - p
                         for b in 0..<k {
                             let sj = j + b - p
-                            if si >= 0 && si < h && sj >= 0 && sj < w {
-                                Vector.axpy(alpha: 1, x: source, y: dx + ((f * h + si) * w + sj) * c, count: c)
-                            }
-                            source += c
+                            body(column, si >= 0 && si < h && sj >= 0 && sj < w ? ((f * h + si) * w + sj) * c : nil)
+                            column += c
                         }
                     }
                 }

@@ -14,10 +14,9 @@ import TensorKit
 /// y_t  = (h_t C_t + D ⊙ u_t) ⊙ SiLU(z_t)
 /// out_t = W_out y_t                                        out_proj  (d×E)
 /// ```
-/// Batches: input (batch, Lpad, d) with `lengths[b]` valid rows at the start of each sequence.
-/// The unit is causal, so valid outputs never depend on padding: only the Σ lengths valid rows are
-/// computed (gathered into contiguous rows so that each projection is one GEMM over all of them),
-/// and padded output rows are written as 0.
+/// Batches are packed: sequence s is the next `lengths[s]` rows (no padding rows), so each
+/// projection is one GEMM over all valid rows. The unit is causal, so a sequence's outputs never
+/// depend on padding a caller's batch may have.
 ///
 /// The selective scan keeps no per-step state: the forward stores h every K steps and the
 /// backward recomputes each segment (`SelectiveScan`; memory formula on `MambaWorkspace`).
@@ -35,48 +34,11 @@ public struct MambaUnit: Sendable {
         self.dimensions = dimensions
     }
 
-    private func checkBatch(_ x: Tensor, _ lengths: [Int], _ workspace: MambaWorkspace) -> (batch: Int, padded: Int, rows: Int) {
-        precondition(x.rank == 3 && x.shape[2] == dimensions.hidden, "Mamba input must be (batch, Lpad, \(dimensions.hidden)), got \(x.shape)")
-        let batch = x.shape[0], padded = x.shape[1]
-        precondition(lengths.count == batch, "Mamba: \(lengths.count) lengths for a batch of \(batch)")
-        precondition(lengths.allSatisfy { $0 >= 0 && $0 <= padded }, "Mamba: lengths \(lengths) outside 0...\(padded)")
-        precondition(workspace.dimensions == dimensions, "Mamba workspace built for other dimensions")
-        precondition(batch <= workspace.batch && padded <= workspace.maxLength,
-                     "Mamba batch (\(batch), \(padded)) exceeds workspace (\(workspace.batch), \(workspace.maxLength))")
-        return (batch, padded, lengths.reduce(0, +))
-    }
-
     // MARK: - Forward
 
-    /// Computes `output` (batch, Lpad, d) from `input` (batch, Lpad, d); valid rows only, padded
-    /// rows of `output` set to 0. Saves what `backward` needs in `workspace` (overwriting the
-    /// previous batch's activations).
-    public func forward(input: Tensor, lengths: [Int], parameters p: MambaParameters,
-                        output: Tensor, workspace ws: MambaWorkspace) {
-        let (_, padded, rows) = checkBatch(input, lengths, ws)
-        precondition(output.shape == input.shape, "Mamba output shape \(output.shape) ≠ input shape \(input.shape)")
-        let d = dimensions.hidden
-        let s = ws.scratch
-
-        // Gather the valid rows (padding sits at the end of each sequence).
-        var row = 0
-        for (b, length) in lengths.enumerated() {
-            ws.inputRows.advanced(by: row * d).update(from: input.pointer + b * padded * d, count: length * d)
-            row += length
-        }
-        forwardRows(x: ws.inputRows, rows: rows, lengths: lengths, parameters: p, output: s.modelRows, workspace: ws)
-        // Scatter back; padded rows are 0.
-        row = 0
-        for (b, length) in lengths.enumerated() {
-            let sequence = output.pointer + b * padded * d
-            sequence.update(from: s.modelRows + row * d, count: length * d)
-            (sequence + length * d).update(repeating: 0, count: (padded - length) * d)
-            row += length
-        }
-    }
-
-    /// The same computation on packed rows: sequence s occupies the next `lengths[s]` rows of
-    /// `input` (Σ lengths × d, no padding rows); writes the packed `output` rows. `input` must stay
+    /// Computes the unit on packed rows: sequence s occupies the next `lengths[s]` rows of
+    /// `input` (Σ lengths × d, no padding rows); writes the packed `output` rows and saves what
+    /// backward needs in `workspace` (overwriting the previous batch's activations). `input` must stay
     /// alive and unchanged until `backward(packedOutputGradient:…)` (it is read again there).
     public func forward(packed input: UnsafePointer<Float>, lengths: [Int], parameters p: MambaParameters,
                         output: UnsafeMutablePointer<Float>, workspace ws: MambaWorkspace) {
@@ -176,34 +138,6 @@ public struct MambaUnit: Sendable {
     }
 
     // MARK: - Backward
-
-    /// Given `outputGradient` = ∂L/∂output (batch, Lpad, d; padded rows ignored), ACCUMULATES
-    /// ∂L/∂parameters into `gradients` and ∂L/∂input into the valid rows of `inputGradient`
-    /// (padded rows untouched). Uses the activations the last `forward` saved in `workspace`
-    /// (same `lengths`); does not modify them, so it may be called again.
-    public func backward(outputGradient: Tensor, lengths: [Int], parameters p: MambaParameters,
-                         gradients g: MambaGradients, inputGradient: Tensor, workspace ws: MambaWorkspace) {
-        let (_, padded, rows) = checkBatch(outputGradient, lengths, ws)
-        precondition(inputGradient.shape == outputGradient.shape, "Mamba input gradient shape \(inputGradient.shape) ≠ \(outputGradient.shape)")
-        precondition(rows == ws.forwardRows, "Mamba backward for \(rows) rows after a forward of \(ws.forwardRows)")
-        let d = dimensions.hidden
-        let s = ws.scratch
-
-        var row = 0
-        for (b, length) in lengths.enumerated() {
-            s.modelRows.advanced(by: row * d).update(from: outputGradient.pointer + b * padded * d, count: length * d)
-            row += length
-        }
-        backwardRows(dOut: s.modelRows, rows: rows, lengths: lengths, parameters: p, gradients: g, dx: s.modelRows, dxBeta: 0, workspace: ws)
-        // Scatter-add into the valid rows of ∂input.
-        row = 0
-        for (b, length) in lengths.enumerated() {
-            let sequence = inputGradient.pointer + b * padded * d
-            let source = s.modelRows + row * d
-            for i in 0..<(length * d) { sequence[i] += source[i] }
-            row += length
-        }
-    }
 
     /// Backward on packed rows after `forward(packed:…)`: ACCUMULATES ∂L/∂parameters into
     /// `gradients` and ∂L/∂input into the packed rows `inputGradient`.

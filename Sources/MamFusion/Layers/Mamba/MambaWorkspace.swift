@@ -1,14 +1,14 @@
 import TensorKit
 
-/// Caller-owned memory of one Mamba unit for batches of up to `batch` sequences of up to
-/// `maxLength` steps: allocated once per batch shape, reused by every forward/backward, so
-/// nothing allocates inside a step.
+/// Caller-owned memory of one Mamba unit for packed batches of up to `rowCapacity` valid rows in
+/// up to `batch` sequences of up to `maxLength` steps: allocated once per batch shape, reused by
+/// every forward/backward, so nothing allocates inside a step.
 ///
 /// It holds what `forward` saves for `backward` (must survive between them), in floats, with
-/// T = batch·maxLength rows of capacity (only the Σ lengths valid rows of a batch are touched),
-/// E = d_inner, N = d_state, R = dt_rank, K = segment:
-///   x rows (d) + [x', z] (2E) + u (E) + [δ, B, C] (R+2N) + Δ (E) + y (E) per row, i.e.
-///   T·(d + 5E + R + 2N), plus the scan checkpoints: per sequence of length L,
+/// T = rowCapacity rows, E = d_inner, N = d_state, R = dt_rank, K = segment (the input rows x
+/// are the caller's, read again by backward):
+///   [x', z] (2E) + u (E) + [δ, B, C] (R+2N) + Δ (E) + y (E) per row, i.e.
+///   T·(5E + R + 2N), plus the scan checkpoints: per sequence of length L,
 ///   (⌈L/K⌉ − 1)·E·N (the state h every K steps; never the per-step state);
 /// and a reference to a `MambaScratch` (its own, or one shared by all units of the model).
 ///
@@ -38,7 +38,6 @@ public final class MambaWorkspace {
     /// Temporary buffers (possibly shared with other units).
     public let scratch: MambaScratch
 
-    let inputRows: UnsafeMutablePointer<Float>     // T × d
     let projected: UnsafeMutablePointer<Float>     // T × 2E  [x' | z]
     let convolved: UnsafeMutablePointer<Float>     // T × E   u = SiLU(conv(x'))
     let selection: UnsafeMutablePointer<Float>     // T × (R+2N)  [δ | B | C]
@@ -50,28 +49,9 @@ public final class MambaWorkspace {
     var forwardRows = 0
     /// Seconds spent in selective scans (forward and backward) with this workspace.
     public var scanSeconds = 0.0
-    /// The packed input rows of the last forward (read again by backward for ∂W_in): the
-    /// workspace's own `inputRows` for padded batches, the caller's buffer for packed ones.
+    /// The packed input rows of the last forward (the caller's buffer, read again by backward
+    /// for ∂W_in).
     var savedInput: UnsafePointer<Float>
-
-    /// Floats this workspace saves for these sizes (its scratch not included).
-    public static func floatCount(dimensions: ModelDimensions, batch: Int, maxLength: Int,
-                                  segmentLength: Int = 32) -> Int {
-        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
-        let r = dimensions.mambaDtRank
-        let checkpoints = batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0) * e * n
-        return batch * maxLength * (d + 5 * e + r + 2 * n) + checkpoints
-    }
-
-    /// A workspace for padded batches of up to `batch` sequences of up to `maxLength` steps.
-    /// - Parameter scratch: shared temporary buffers with at least `batch·maxLength` rows and a
-    ///   segment length ≥ `segmentLength`; nil allocates a private one.
-    public convenience init(dimensions: ModelDimensions, batch: Int, maxLength: Int, segmentLength: Int = 32,
-                            scratch: MambaScratch? = nil) {
-        self.init(dimensions: dimensions, rows: batch * maxLength, sequences: batch, maxLength: maxLength,
-                  checkpointStates: batch * max((maxLength + segmentLength - 1) / segmentLength - 1, 0),
-                  segmentLength: segmentLength, scratch: scratch, ownsInputRows: true)
-    }
 
     /// A workspace for packed batches (`MambaUnit.forward(packed:…)`) of at most `rows` valid rows
     /// in at most `sequences` sequences of at most `maxLength` steps. The input rows are the
@@ -81,11 +61,11 @@ public final class MambaWorkspace {
                             segmentLength: Int = 32, scratch: MambaScratch? = nil) {
         self.init(dimensions: dimensions, rows: rows, sequences: sequences, maxLength: maxLength,
                   checkpointStates: (rows + segmentLength - 1) / segmentLength, segmentLength: segmentLength,
-                  scratch: scratch, ownsInputRows: false)
+                  scratch: scratch)
     }
 
     init(dimensions: ModelDimensions, rows: Int, sequences batch: Int, maxLength: Int, checkpointStates: Int,
-         segmentLength: Int, scratch: MambaScratch?, ownsInputRows: Bool) {
+         segmentLength: Int, scratch: MambaScratch?) {
         precondition(batch >= 1 && maxLength >= 1 && segmentLength >= 1 && rows >= 1, "MambaWorkspace needs positive sizes")
         self.dimensions = dimensions
         self.batch = batch
@@ -96,18 +76,17 @@ public final class MambaWorkspace {
         precondition(shared.dimensions == dimensions && shared.rows >= rows && shared.segmentLength >= segmentLength,
                      "MambaScratch (\(shared.rows) rows, K \(shared.segmentLength)) too small for \(rows) rows, K \(segmentLength)")
         self.scratch = shared
-        // 7 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
-        let d0 = dimensions.hidden, e0 = dimensions.mambaInner, n0 = dimensions.mambaState
-        let savedPerRow = (ownsInputRows ? d0 : 0) + 5 * e0 + dimensions.mambaDtRank + 2 * n0
-        storage = FloatStorage(count: rows * savedPerRow + checkpointStates * e0 * n0 + 7 * 16)
-        let d = dimensions.hidden, e = dimensions.mambaInner, n = dimensions.mambaState
+        // 6 buffers, each rounded up to 16 floats (64 bytes) so every buffer starts aligned.
+        let e0 = dimensions.mambaInner, n0 = dimensions.mambaState
+        let savedPerRow = 5 * e0 + dimensions.mambaDtRank + 2 * n0
+        storage = FloatStorage(count: rows * savedPerRow + checkpointStates * e0 * n0 + 6 * 16)
+        let e = dimensions.mambaInner, n = dimensions.mambaState
         let r = dimensions.mambaDtRank
         var next = storage.base
         func take(_ count: Int) -> UnsafeMutablePointer<Float> {
             defer { next += (count + 15) / 16 * 16 }
             return next
         }
-        inputRows = take(ownsInputRows ? rows * d : 0)
         projected = take(rows * 2 * e)
         convolved = take(rows * e)
         selection = take(rows * (r + 2 * n))
@@ -115,7 +94,7 @@ public final class MambaWorkspace {
         scanOutput = take(rows * e)
         checkpoints = take(checkpointStates * e * n)
         precondition(next <= storage.base + storage.count, "MambaWorkspace layout overflow")
-        savedInput = UnsafePointer(inputRows)
+        savedInput = UnsafePointer(storage.base)
     }
 
     /// The packed [x' | z] rows (row stride 2E) a core-only forward (`MambaUnit.forwardCore`)

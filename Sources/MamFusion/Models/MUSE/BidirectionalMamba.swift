@@ -13,7 +13,7 @@ public struct BidirectionalMambaParameters {
 
     /// The official name of a core tensor of the backward (reversed) direction: Vim appends `_b`
     /// to the module (`conv1d_b.weight`) or to the parameter (`A_b_log`, `D_b`).
-    public static func backwardName(_ name: MambaCoreParameters.Name) -> String {
+    public static func backwardName(_ name: MambaParameters.Name) -> String {
         switch name {
         case .aLog: return "A_b_log"
         case .skip: return "D_b"
@@ -29,7 +29,7 @@ public struct BidirectionalMambaParameters {
         case "in_proj.weight": return MambaParameters.Name.inProjection.shape(dimensions)
         case "out_proj.weight": return MambaParameters.Name.outProjection.shape(dimensions)
         default:
-            let core = MambaCoreParameters.Name.allCases.first { $0.rawValue == name || backwardName($0) == name }!
+            let core = MambaCoreParameters.names.first { $0.rawValue == name || backwardName($0) == name }!
             return core.shape(dimensions)
         }
     }

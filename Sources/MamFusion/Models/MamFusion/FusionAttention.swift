@@ -18,16 +18,15 @@ import TensorKit
 /// and values of *all* memory rows from this rank's targets (summed over ranks by a
 /// reduce-scatter), and `backwardKeysValues` takes each row's summed gradient back through the
 /// projection. Every parameter gradient is then a sum of per-rank partials, like any other.
-/// `forward`/`backward` chain both phases for one process.
+/// (The tests chain both phases in one process: `OneProcessFusion`.)
 public final class FusionAttention {
     let inWeight, inBias, outWeight, outBias: ParameterBinding
     public let features: Int
     public let heads: Int
-    let qp = ActivationBuffer(), ownKeys = ActivationBuffer(), ownValues = ActivationBuffer()
+    let qp = ActivationBuffer()
     let probabilities = ActivationBuffer(), ctx = ActivationBuffer(), attended = ActivationBuffer()
     public let output = ActivationBuffer()
     let dAttended = ActivationBuffer(), dContext = ActivationBuffer(), dqp = ActivationBuffer()
-    let dOwnKeys = ActivationBuffer(), dOwnValues = ActivationBuffer()
     let dP = ActivationBuffer(), dS = ActivationBuffer()
     private var targets = 0, memories = 0
 
@@ -112,24 +111,5 @@ public final class FusionAttention {
         }
         Linear.backward(x: target, weight: inWeight.value, dy: dQ, dx: dTarget, dWeight: inWeight.gradient, dBias: inBias.gradient,
                         rows: nt, inFeatures: d, outFeatures: d)
-    }
-
-    // MARK: - One process: both phases
-
-    /// output (targets × d) = tgt ⊙ MHA(tgt, memory, memory), all memory rows local.
-    public func forward(target: UnsafePointer<Float>, targets nt: Int, memory: UnsafePointer<Float>, memories nm: Int) {
-        let K = ownKeys.reserve(nm * features), V = ownValues.reserve(nm * features)
-        projectKeysValues(memory: memory, rows: nm, keys: K, values: V)
-        attend(target: target, targets: nt, keys: K, values: V, memories: nm)
-    }
-
-    /// Accumulates dTarget, dMemory and the parameter gradients from dy = ∂L/∂output, after
-    /// `forward` with the same inputs.
-    public func backward(target: UnsafePointer<Float>, memory: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                         dTarget: UnsafeMutablePointer<Float>, dMemory: UnsafeMutablePointer<Float>) {
-        let nm = memories, d = features
-        let dK = dOwnKeys.zeroed(nm * d), dV = dOwnValues.zeroed(nm * d)
-        backwardAttend(target: target, keys: ownKeys.pointer, values: ownValues.pointer, dy: dy, dTarget: dTarget, dKeys: dK, dValues: dV)
-        backwardKeysValues(memory: memory, rows: nm, dKeys: dK, dValues: dV, dMemory: dMemory)
     }
 }

@@ -42,10 +42,11 @@ public final class MamFusionModel: PRVRModel {
         })
     }
 
-    /// A file without a `model` record is MamFusion's when it has Mamba units (the rule
-    /// `Launch/convert-reference-checkpoint` records the model by).
+    /// A file without a `model` record is MamFusion's when it holds the PRVR encoders with Mamba
+    /// units (the rule `Launch/convert-reference-checkpoint` records a PRVR model by; MUSE's
+    /// `MS_mamba.…` blocks are not PRVR encoders).
     public static func claimsUnlabelledCheckpoint(tensorNames: Set<String>) -> Bool {
-        tensorNames.contains { $0.contains("_mamba.") }
+        tensorNames.contains("query_encoder.self.query.weight") && tensorNames.contains { $0.contains("_mamba.") }
     }
 
     public init(configuration c: RunConfiguration, parameters: ParameterSet) {
