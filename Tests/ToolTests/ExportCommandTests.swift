@@ -41,6 +41,25 @@ struct ExportCommandTests {
         return (bytes, n, try #require(try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any]))
     }
 
+    /// `Launch/convert-reference-checkpoint` with `arguments` (the tool built for these tests is the
+    /// `mamfusion` it runs for a MUSE configuration).
+    static func convert(_ arguments: [String]) throws -> ToolRunner.Output {
+        try PythonRunner.run([PythonRunner.repository.appendingPathComponent("Launch/convert-reference-checkpoint").path] + arguments,
+                             environment: ["MAMFUSION": ToolRunner.executable.path])
+    }
+
+    /// Converts `file` (to `file`.h5, with `arguments`): it succeeds, prints `note` (if given) and gives back
+    /// `parameters` bit for bit (`Checkpoint.read` refuses a missing, extra or misshapen tensor, or
+    /// the other model).
+    static func expectConverts(_ file: String, _ arguments: [String] = [], to parameters: ParameterSet, noting note: String? = nil) throws {
+        let run = try convert([file, file + ".h5"] + arguments)
+        #expect(run.status == 0, "\(run.stderr)")
+        if let note { #expect(run.stdout.contains(note), "\(run.stdout)") }
+        let back = ParameterSet(layout: parameters.layout)
+        try Checkpoint.read(from: file + ".h5", into: back)
+        #expect(referenceBytes(back) == referenceBytes(parameters))
+    }
+
     @Test("safetensors: the header names every tensor with its reference name, shape and offsets in state_dict order; the data is the checkpoint's bits",
           arguments: ["mamfusion", "gmmformer", "muse"])
     func safetensorsBytes(model: String) throws {
@@ -103,12 +122,7 @@ struct ExportCommandTests {
         try withTemporaryDirectory { dir in
             let (path, parameters) = try Self.checkpoint(in: dir, model: model)
             #expect(try ToolRunner.run(["export", "--checkpoint", path, "--out", dir + "/m.safetensors"]).status == 0)
-            let convert = try PythonRunner.run([PythonRunner.repository.appendingPathComponent("Launch/convert-reference-checkpoint").path,
-                                                dir + "/m.safetensors", dir + "/back.h5"])
-            #expect(convert.status == 0, "\(convert.stderr)")
-            let back = ParameterSet(layout: parameters.layout)
-            try Checkpoint.read(from: dir + "/back.h5", into: back)  // refuses a missing, extra or misshapen tensor, or the other model
-            #expect(Self.referenceBytes(back) == Self.referenceBytes(parameters))
+            try Self.expectConverts(dir + "/m.safetensors", to: parameters)
         }
     }
 
@@ -133,11 +147,7 @@ struct ExportCommandTests {
                 """, out, ModelRegistry.model(named: model)!.referenceFormat.container.rawValue])
             #expect(read.status == 0, "\(read.stderr)")
             #expect(read.stdout.split(separator: "\n").map(String.init) == parameters.layout.specs.map { "\($0.name) \($0.shapeDescription) torch.float32" })
-            let convert = try PythonRunner.run([PythonRunner.repository.appendingPathComponent("Launch/convert-reference-checkpoint").path, out, dir + "/back.h5"])
-            #expect(convert.status == 0, "\(convert.stderr)")
-            let back = ParameterSet(layout: parameters.layout)
-            try Checkpoint.read(from: dir + "/back.h5", into: back)
-            #expect(Self.referenceBytes(back) == Self.referenceBytes(parameters))
+            try Self.expectConverts(out, to: parameters)
         }
     }
 

@@ -76,11 +76,6 @@ struct MUSEExportTests {
         return (entries.sorted { $0.2 < $1.2 }.map { ($0.0, $0.1) }, metadata)
     }
 
-    static func convert(_ arguments: [String]) throws -> ToolRunner.Output {
-        try PythonRunner.run([PythonRunner.repository.appendingPathComponent("Launch/convert-reference-checkpoint").path] + arguments,
-                             environment: ["MAMFUSION": ToolRunner.executable.path])
-    }
-
     @Test("export at the reference sizes: the official head's names, shapes and order, then the pyramid as mamba_stages.* (named in the metadata); --official-only writes the head alone")
     func officialNames() throws {
         try withTemporaryDirectory { dir in
@@ -114,21 +109,16 @@ struct MUSEExportTests {
             let export = try ToolRunner.run(["export", "--checkpoint", path, "--out", dir + "/head.safetensors", "--official-only"])
             #expect(export.status == 0, "\(export.stderr)")
 
-            let bare = try Self.convert([dir + "/head.safetensors", dir + "/back.h5"])
+            let bare = try ExportCommandTests.convert([dir + "/head.safetensors", dir + "/back.h5"])
             #expect(bare.status != 0)
             #expect(bare.stderr.contains("holds no token pyramid (mamba_stages.*)") && bare.stderr.contains("--config"), "\(bare.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/back.h5"))
 
-            let run = try Self.convert([dir + "/head.safetensors", dir + "/back.h5", "--config", config])
-            #expect(run.status == 0, "\(run.stderr)")
-            #expect(run.stdout.contains("drawn from the seed of \(config)"), "\(run.stdout)")
-            let back = ParameterSet(layout: parameters.layout)
-            try Checkpoint.read(from: dir + "/back.h5", into: back)
-            #expect(ExportCommandTests.referenceBytes(back) == ExportCommandTests.referenceBytes(parameters))
+            try ExportCommandTests.expectConverts(dir + "/head.safetensors", ["--config", config], to: parameters, noting: "drawn from the seed of \(config)")
 
             let other = dir + "/seed78.yaml"
             try Self.smallConfiguration(seed: 78).write(toFile: other, atomically: true, encoding: .utf8)
-            #expect(try Self.convert([dir + "/head.safetensors", dir + "/other.h5", "--config", other]).status == 0)
+            #expect(try ExportCommandTests.convert([dir + "/head.safetensors", dir + "/other.h5", "--config", other]).status == 0)
             let reseeded = ParameterSet(layout: parameters.layout)
             try Checkpoint.read(from: dir + "/other.h5", into: reseeded)
             for spec in parameters.layout.specs {  // the pyramid's LayerNorms are 1 and 0 whatever the seed
@@ -139,9 +129,12 @@ struct MUSEExportTests {
         }
     }
 
-    /// Runs `program` (Python with numpy and safetensors) with the exported files of a small MUSE
-    /// in `dir` as argv[1] (head only) and argv[2] (with the pyramid).
-    static func craft(_ program: String, in dir: String, _ arguments: [String]) throws {
+    /// Exports `checkpoint` into `dir` as head.safetensors (`--official-only`) and
+    /// full.safetensors, then runs `program` (Python with numpy and safetensors) with them loaded
+    /// as `head` and `full` and `arguments` from argv[3].
+    static func craft(_ program: String, from checkpoint: String, in dir: String, _ arguments: [String]) throws {
+        #expect(try ToolRunner.run(["export", "--checkpoint", checkpoint, "--out", dir + "/head.safetensors", "--official-only"]).status == 0)
+        #expect(try ToolRunner.run(["export", "--checkpoint", checkpoint, "--out", dir + "/full.safetensors"]).status == 0)
         let run = try PythonRunner.run(["-c", """
             import sys
             import numpy as np
@@ -156,19 +149,12 @@ struct MUSEExportTests {
     func officialStyleFile() throws {
         try withTemporaryDirectory { dir in
             let (path, config, parameters) = try Self.smallCheckpoint(in: dir)
-            #expect(try ToolRunner.run(["export", "--checkpoint", path, "--out", dir + "/head.safetensors", "--official-only"]).status == 0)
-            #expect(try ToolRunner.run(["export", "--checkpoint", path, "--out", dir + "/full.safetensors"]).status == 0)
             try Self.craft("""
                 state = {"clip.visual.proj": np.ones((8, 32), dtype=np.float16), "clip.logit_scale": np.array(4.6, dtype=np.float32)}
                 state.update(head)
                 save_file(state, sys.argv[3])
-                """, in: dir, [dir + "/official.safetensors"])
-            let run = try Self.convert([dir + "/official.safetensors", dir + "/back.h5", "--config", config])
-            #expect(run.status == 0, "\(run.stderr)")
-            #expect(run.stdout.contains("dropped the 2 CLIP tensors (clip.*)"), "\(run.stdout)")
-            let back = ParameterSet(layout: parameters.layout)
-            try Checkpoint.read(from: dir + "/back.h5", into: back)
-            #expect(ExportCommandTests.referenceBytes(back) == ExportCommandTests.referenceBytes(parameters))
+                """, from: path, in: dir, [dir + "/official.safetensors"])
+            try ExportCommandTests.expectConverts(dir + "/official.safetensors", ["--config", config], to: parameters, noting: "dropped the 2 CLIP tensors (clip.*)")
         }
     }
 
@@ -177,15 +163,13 @@ struct MUSEExportTests {
     func convertBadInput() throws {
         try withTemporaryDirectory { dir in
             let (path, config, _) = try Self.smallCheckpoint(in: dir)
-            #expect(try ToolRunner.run(["export", "--checkpoint", path, "--out", dir + "/head.safetensors", "--official-only"]).status == 0)
-            #expect(try ToolRunner.run(["export", "--checkpoint", path, "--out", dir + "/full.safetensors"]).status == 0)
             try Self.craft("""
                 out = sys.argv[3]
                 save_file({k: v for k, v in head.items() if k != "MS_mamba.1.temporal_fc.bias"}, out + "/missing.safetensors")
                 save_file({k: v for k, v in full.items() if k != "mamba_stages.2.0.bias"}, out + "/pyramid.safetensors")
                 save_file({k: (np.ascontiguousarray(v.T) if k == "MS_mamba.0.mamba.x_proj.weight" else v) for k, v in head.items()}, out + "/transposed.safetensors")
                 save_file(dict(head, **{"MS_mamba.2.temporal_fc.bias": np.zeros(32, dtype=np.float32)}), out + "/unknown.safetensors")
-                """, in: dir, [dir])
+                """, from: path, in: dir, [dir])
             let gmmformer = dir + "/gmmformer.yaml"
             try "model: gmmformer\nhidden_size: 32\nn_heads: 4\n".write(toFile: gmmformer, atomically: true, encoding: .utf8)
             let cases: [(file: String, config: String, message: String)] = [
@@ -197,7 +181,7 @@ struct MUSEExportTests {
             ]
             for c in cases {
                 let file = dir + "/\(c.file).safetensors", out = dir + "/\(c.file).h5"
-                let run = try Self.convert([file, out, "--config", c.config])
+                let run = try ExportCommandTests.convert([file, out, "--config", c.config])
                 #expect(run.status != 0, "\(c.file)")
                 #expect(run.stderr.contains(c.message), "\(c.file): \(run.stderr)")
                 #expect(run.stderr.contains(c.file == "missing" && c.config == gmmformer ? gmmformer : file), "\(c.file): \(run.stderr)")
