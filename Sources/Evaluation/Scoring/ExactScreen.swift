@@ -88,28 +88,19 @@ struct ExactScreen {
     mutating func scoreGroundTruths(scorer: inout BlockScorer, queries: QuerySet, videos: VideoShard,
                                     scratch keys: UnsafeMutableBufferPointer<Int64>, thresholds: UnsafeMutableBufferPointer<Float>) {
         let qb = Int64(plan.queryBlock), d = plan.dim
-        for i in 0..<plan.queryBlockCount {
-            let qs = plan.queryRange(i)
-            let n = GroundTruthBlocks.ownedGroundTruths(queryBlock: i, plan: plan, queries: queries, videos: videos, into: keys)
-            var k = 0
-            while k < n {
-                // Keys of one video block j, at most R of them.
-                let j = Int(keys[k] / qb) / plan.videoBlock
-                let vs = plan.videoRange(j)
-                var rows = 0
-                while k + rows < n, rows < plan.rescoreRows, Int(keys[k + rows] / qb) / plan.videoBlock == j {
-                    let query = qs.lowerBound + Int(keys[k + rows] % qb)
-                    (waitingRows + rows * d).update(from: queries.embeddings.pointer + query * d, count: d)
-                    rows += 1
-                }
-                scorer.score(rows: waitingRows, count: rows, videoBlock: j, into: exactScores)
-                for r in 0..<rows {
-                    let position = Int(keys[k + r] / qb), query = qs.lowerBound + Int(keys[k + r] % qb)
-                    thresholds[query] = exactScores[r * vs.count + position - vs.lowerBound]
-                }
-                statistics.groundTruthRows += rows
-                k += rows
+        // Runs of keys of one video block j, at most R of them.
+        GroundTruthBlocks.forEachRun(plan: plan, queries: queries, videos: videos, scratch: keys, limit: plan.rescoreRows) { i, j, run in
+            let qs = plan.queryRange(i), vs = plan.videoRange(j)
+            for (r, k) in run.enumerated() {
+                let query = qs.lowerBound + Int(keys[k] % qb)
+                (waitingRows + r * d).update(from: queries.embeddings.pointer + query * d, count: d)
             }
+            scorer.score(rows: waitingRows, count: run.count, videoBlock: j, into: exactScores)
+            for (r, k) in run.enumerated() {
+                let position = Int(keys[k] / qb), query = qs.lowerBound + Int(keys[k] % qb)
+                thresholds[query] = exactScores[r * vs.count + position - vs.lowerBound]
+            }
+            statistics.groundTruthRows += run.count
         }
     }
 
