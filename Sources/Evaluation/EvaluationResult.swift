@@ -92,6 +92,8 @@ public struct RescoringStatistics: Sendable, Equatable {
     public var unboundedRows = 0
     /// Scores within the bound of their query's ground-truth score (or not finite).
     public var nearTies = 0
+    /// Rows the ground-truth pass scored in fp32 (only those holding a ground truth).
+    public var groundTruthRows = 0
 
     public init() {}
 

@@ -101,12 +101,19 @@ public struct ShardedEvaluator {
         // 2. Ground-truth pass: the owned ground truths, from the same blocks as the counting
         //    pass, whose scores are kept (within the budget) for it — with the products whose bits
         //    the results are (fp32 except in plain bf16).
+        //    Exact-bf16 scores only the ground-truth rows of those blocks and keeps none (`ExactScreen`).
         let groundTruthStart = MonotonicClock.now()
         let keys = workspace.int64s(plan.queryBlock, repeating: 0)
         let kept = GroundTruthBlocks(plan: plan, queries: queries, videos: videos, scratch: keys,
-                                     cacheBudget: plan.cacheBudget, workspace: workspace)
+                                     cacheBudget: scoring == .exactBF16 ? 0 : plan.cacheBudget, workspace: workspace)
+        var screen = scoring == .exactBF16
+            ? ExactScreen(plan: plan, weights: weights, queries: queries, topK: topK, exact: resultSelection, workspace: workspace) : nil
         MatrixEngine.with(resultSelection) {
-            kept.scoreGroundTruths(scorer: &scorer, queries: queries, videos: videos, scratch: keys, thresholds: thresholds)
+            if screen != nil {
+                screen!.scoreGroundTruths(scorer: &scorer, queries: queries, videos: videos, scratch: keys, thresholds: thresholds)
+            } else {
+                kept.scoreGroundTruths(scorer: &scorer, queries: queries, videos: videos, scratch: keys, thresholds: thresholds)
+            }
         }
         let groundTruthSeconds = MonotonicClock.now() - groundTruthStart
         let groundTruthGemm = scorer.gemmSeconds, groundTruthFuse = scorer.fuseSeconds
@@ -124,8 +131,6 @@ public struct ShardedEvaluator {
 
         // 4. Counting pass: every block, read back from the kept ones when possible.
         let countingStart = MonotonicClock.now()
-        var screen = scoring == .exactBF16
-            ? ExactScreen(plan: plan, weights: weights, queries: queries, topK: topK, exact: resultSelection, workspace: workspace) : nil
         let (countedSeconds, nonFiniteRows, firstNonFinite) = queries.groundTruth.withUnsafeBufferPointer { groundTruth in
             var tally = RankTally(thresholds: UnsafeBufferPointer(thresholds), groundTruth: groundTruth, counts: counts, heaps: heaps)
             countingPass(scorer: &scorer, screen: &screen, kept: kept, queries: queries, videos: videos, engine: engine, tally: &tally)

@@ -168,4 +168,14 @@ struct ExactScoringTests {
             }
         }
     }
+
+    @Test("eval_scoring auto: exact-bf16 only for oneDNN on a CPU with AMX; fp32 without AMX (AVX512-BF16 alone) or on OpenBLAS")
+    func automaticMode() {
+        let amx = EngineRate.CPUFeatures(avx512: true, avx512BF16: true, amx: true)
+        let avx512BF16Only = EngineRate.CPUFeatures(avx512: true, avx512BF16: true, amx: false)
+        #expect(ScoringMode.automatic(engine: .onednn, features: amx) == .exactBF16)
+        #expect(ScoringMode.automatic(engine: .onednn, features: avx512BF16Only) == .fp32)
+        #expect(ScoringMode.automatic(engine: .onednn, features: .init()) == .fp32)
+        #expect(ScoringMode.automatic(engine: .openblas, features: amx) == .fp32)
+    }
 }

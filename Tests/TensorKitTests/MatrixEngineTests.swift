@@ -116,15 +116,24 @@ struct MatrixEngineTests {
         }
     }
 
+    /// Every bf16 product, every oneDNN-tiled product, and every product asked to be row-invariant
+    /// (the evaluator's scores) under each engine at its production settings. OpenBLAS in fp32
+    /// runs other products whole, as before the engine existed: its small-matrix kernels round a
+    /// row differently by batch (in fp32 that stays a last-bit difference).
     @Test("a row's bits do not depend on how many rows share its product or where it sits (batches, micro-batches, ranks)",
-          arguments: engineSelections)
-    func rowsIndependentOfBatch(selection: MatrixEngineSelection) {
+          arguments: engineSelections.flatMap { s in
+              [(s, false, true), (s, true, true), (s, true, false)].filter { $0.1 || s != .reference }
+          })
+    func rowsIndependentOfBatch(selection: MatrixEngineSelection, rowInvariant: Bool, oneDNNEverywhere: Bool) {
+        func withEngine(_ selection: MatrixEngineSelection, _ body: () -> Void) {
+            if oneDNNEverywhere { TestSupport.withEngine(selection, body) } else { MatrixEngine.with(selection, body) }
+        }
         for (n, k) in [(384, 384), (384, 1536), (40, 48)] {
             let rows = 1100
             let x = FloatStorage.random(rows * k, seed: 5), w = FloatStorage.random(n * k, seed: 6)
             let whole = FloatStorage(count: rows * n)
             withEngine(selection) {
-                MatrixEngine.gemm(transB: true, m: rows, n: n, k: k, a: x.base, lda: k, b: w.base, ldb: k, c: whole.base, ldc: n)
+                MatrixEngine.gemm(transB: true, m: rows, n: n, k: k, a: x.base, lda: k, b: w.base, ldb: k, c: whole.base, ldc: n, rowInvariant: rowInvariant)
             }
             // β = 1 too: C's prior values (one per global row) are added the same way in every part.
             let prior = FloatStorage.random(rows * n, seed: 7)
@@ -132,7 +141,7 @@ struct MatrixEngineTests {
             wholeAccumulated.base.update(from: prior.base, count: rows * n)
             withEngine(selection) {
                 MatrixEngine.gemm(transB: true, m: rows, n: n, k: k, a: x.base, lda: k, b: w.base, ldb: k, beta: 1,
-                                  c: wholeAccumulated.base, ldc: n)
+                                  c: wholeAccumulated.base, ldc: n, rowInvariant: rowInvariant)
             }
             var differing = 0
             for (offset, m) in [(0, 16), (16, 37), (53, 300), (353, 700), (1053, 47), (1099, 1)] {
@@ -140,16 +149,16 @@ struct MatrixEngineTests {
                 accumulated.base.update(from: prior.base + offset * n, count: m * n)
                 withEngine(selection) {
                     MatrixEngine.gemm(transB: true, m: m, n: n, k: k, a: x.base + offset * k, lda: k, b: w.base, ldb: k,
-                                      c: part.base, ldc: n)
+                                      c: part.base, ldc: n, rowInvariant: rowInvariant)
                     MatrixEngine.gemm(transB: true, m: m, n: n, k: k, a: x.base + offset * k, lda: k, b: w.base, ldb: k,
-                                      beta: 1, c: accumulated.base, ldc: n)
+                                      beta: 1, c: accumulated.base, ldc: n, rowInvariant: rowInvariant)
                 }
                 for i in 0..<(m * n) {
                     if part.base[i].bitPattern != whole.base[offset * n + i].bitPattern { differing += 1 }
                     if accumulated.base[i].bitPattern != wholeAccumulated.base[offset * n + i].bitPattern { differing += 1 }
                 }
             }
-            #expect(differing == 0, "\(selection) n \(n) k \(k): \(differing) results differ")
+            #expect(differing == 0, "\(selection) rowInvariant \(rowInvariant) oneDNN everywhere \(oneDNNEverywhere) n \(n) k \(k): \(differing) results differ")
         }
     }
 

@@ -33,8 +33,35 @@ struct ExportCommandTests {
         return bytes
     }
 
+    /// A safetensors file's bytes, its header length and its header (parsed as the format says:
+    /// a little-endian UInt64 length, then that much JSON).
+    static func safetensors(_ path: String) throws -> (bytes: [UInt8], headerLength: Int, header: [String: Any]) {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let n = Int(bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        return (bytes, n, try #require(try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any]))
+    }
+
+    /// `Launch/convert-reference-checkpoint` with `arguments` (the tool built for these tests is the
+    /// `mamfusion` it runs for a MUSE configuration).
+    static func convert(_ arguments: [String]) throws -> ToolRunner.Output {
+        try PythonRunner.run([PythonRunner.repository.appendingPathComponent("Launch/convert-reference-checkpoint").path] + arguments,
+                             environment: ["MAMFUSION": ToolRunner.executable.path])
+    }
+
+    /// Converts `file` (to `file`.h5, with `arguments`): it succeeds, prints `note` (if given) and gives back
+    /// `parameters` bit for bit (`Checkpoint.read` refuses a missing, extra or misshapen tensor, or
+    /// the other model).
+    static func expectConverts(_ file: String, _ arguments: [String] = [], to parameters: ParameterSet, noting note: String? = nil) throws {
+        let run = try convert([file, file + ".h5"] + arguments)
+        #expect(run.status == 0, "\(run.stderr)")
+        if let note { #expect(run.stdout.contains(note), "\(run.stdout)") }
+        let back = ParameterSet(layout: parameters.layout)
+        try Checkpoint.read(from: file + ".h5", into: back)
+        #expect(referenceBytes(back) == referenceBytes(parameters))
+    }
+
     @Test("safetensors: the header names every tensor with its reference name, shape and offsets in state_dict order; the data is the checkpoint's bits",
-          arguments: ["mamfusion", "gmmformer"])
+          arguments: ["mamfusion", "gmmformer", "muse"])
     func safetensorsBytes(model: String) throws {
         try withTemporaryDirectory { dir in
             let (path, parameters) = try Self.checkpoint(in: dir, model: model)
@@ -42,10 +69,8 @@ struct ExportCommandTests {
             let run = try ToolRunner.run(["export", "--checkpoint", path, "--out", out])
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.stdout.contains("\(parameters.layout.specs.count) tensors"))
-            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
-            let n = Int(bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+            let (bytes, n, header) = try Self.safetensors(out)
             #expect((8 + n) % 8 == 0, "the data part starts 8-byte aligned")
-            let header = try #require(try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any])
             let metadata = try #require(header["__metadata__"] as? [String: String])
             #expect(metadata["format"] == "pt" && metadata["model"] == model)
             #expect(header.count == parameters.layout.specs.count + 1)
@@ -64,10 +89,11 @@ struct ExportCommandTests {
     }
 
     @Test("safetensors is read by the safetensors package to the same names, shapes and bits",
-          .enabled(if: PythonRunner.has("safetensors", "numpy"), "needs Python with safetensors and numpy (MAMFUSION_PYTHON or python3)"))
-    func safetensorsPackageReads() throws {
+          .enabled(if: PythonRunner.has("safetensors", "numpy"), "needs Python with safetensors and numpy (MAMFUSION_PYTHON or python3)"),
+          arguments: ["mamfusion", "muse"])
+    func safetensorsPackageReads(model: String) throws {
         try withTemporaryDirectory { dir in
-            let (path, parameters) = try Self.checkpoint(in: dir)
+            let (path, parameters) = try Self.checkpoint(in: dir, model: model)
             let out = dir + "/model.safetensors"
             #expect(try ToolRunner.run(["export", "--checkpoint", path, "--out", out]).status == 0)
             let names = parameters.layout.specs.map(\.name).joined(separator: "\n")
@@ -91,25 +117,21 @@ struct ExportCommandTests {
 
     @Test("round trip: export, then Launch/convert-reference-checkpoint, gives back the same tensors bit for bit",
           .enabled(if: PythonRunner.has("numpy", "h5py"), "needs Python with numpy and h5py (MAMFUSION_PYTHON or python3)"),
-          arguments: ["mamfusion", "gmmformer"])
+          arguments: ["mamfusion", "gmmformer", "muse"])
     func roundTrip(model: String) throws {
         try withTemporaryDirectory { dir in
             let (path, parameters) = try Self.checkpoint(in: dir, model: model)
             #expect(try ToolRunner.run(["export", "--checkpoint", path, "--out", dir + "/m.safetensors"]).status == 0)
-            let convert = try PythonRunner.run([PythonRunner.repository.appendingPathComponent("Launch/convert-reference-checkpoint").path,
-                                                dir + "/m.safetensors", dir + "/back.h5"])
-            #expect(convert.status == 0, "\(convert.stderr)")
-            let back = ParameterSet(layout: parameters.layout)
-            try Checkpoint.read(from: dir + "/back.h5", into: back)  // refuses a missing, extra or misshapen tensor, or the other model
-            #expect(Self.referenceBytes(back) == Self.referenceBytes(parameters))
+            try Self.expectConverts(dir + "/m.safetensors", to: parameters)
         }
     }
 
-    @Test("--pth writes {\"model\": state_dict} that torch.load reads (weights only) and the converter brings back bit for bit",
-          .enabled(if: PythonRunner.has("torch", "numpy", "h5py"), "needs Python with torch, numpy and h5py (MAMFUSION_PYTHON or python3)"))
-    func pyTorchRoundTrip() throws {
+    @Test("--pth writes the state_dict as the official code saves it ({\"model\": state_dict}; MUSE: bare) that torch.load reads (weights only) and the converter brings back bit for bit",
+          .enabled(if: PythonRunner.has("torch", "numpy", "h5py"), "needs Python with torch, numpy and h5py (MAMFUSION_PYTHON or python3)"),
+          arguments: ["mamfusion", "muse"])
+    func pyTorchRoundTrip(model: String) throws {
         try withTemporaryDirectory { dir in
-            let (path, parameters) = try Self.checkpoint(in: dir)
+            let (path, parameters) = try Self.checkpoint(in: dir, model: model)
             let out = dir + "/model.pth"
             let export = try ToolRunner.run(["export", "--checkpoint", path, "--out", out, "--pth"],
                                             environment: ["MAMFUSION_PYTHON": PythonRunner.interpreter])
@@ -117,17 +139,15 @@ struct ExportCommandTests {
             let read = try PythonRunner.run(["-c", """
                 import sys, torch
                 checkpoint = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
-                assert list(checkpoint) == ["model"], list(checkpoint)
-                for name, tensor in checkpoint["model"].items():
+                if sys.argv[2] == "modelKey":
+                    assert list(checkpoint) == ["model"], list(checkpoint)
+                    checkpoint = checkpoint["model"]
+                for name, tensor in checkpoint.items():
                     print(name, "x".join(map(str, tensor.shape)), tensor.dtype)
-                """, out])
+                """, out, ModelRegistry.model(named: model)!.referenceFormat.container.rawValue])
             #expect(read.status == 0, "\(read.stderr)")
             #expect(read.stdout.split(separator: "\n").map(String.init) == parameters.layout.specs.map { "\($0.name) \($0.shapeDescription) torch.float32" })
-            let convert = try PythonRunner.run([PythonRunner.repository.appendingPathComponent("Launch/convert-reference-checkpoint").path, out, dir + "/back.h5"])
-            #expect(convert.status == 0, "\(convert.stderr)")
-            let back = ParameterSet(layout: parameters.layout)
-            try Checkpoint.read(from: dir + "/back.h5", into: back)
-            #expect(Self.referenceBytes(back) == Self.referenceBytes(parameters))
+            try Self.expectConverts(out, to: parameters)
         }
     }
 

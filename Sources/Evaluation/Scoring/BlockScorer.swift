@@ -68,10 +68,12 @@ struct BlockScorer {
         let nv = vs.count, mc = plan.clipsPerVideo, d = plan.dim
         guard m > 0 && nv > 0 else { return }
         let t0 = MonotonicClock.now()
+        // Row-invariant: a query's scores get the same bits in a whole block and in a re-scored
+        // subset of its rows (exact-bf16 reproduces fp32 by re-scoring near-tie rows).
         MatrixEngine.gemm(transB: true, m: m, n: nv * mc, k: d, a: a, lda: d,
-                  b: clips + vs.lowerBound * mc * d, ldb: d, c: clipScores, ldc: nv * mc)
+                  b: clips + vs.lowerBound * mc * d, ldb: d, c: clipScores, ldc: nv * mc, rowInvariant: true)
         MatrixEngine.gemm(transB: true, m: m, n: nv, k: d, a: a, lda: d,
-                  b: frames + vs.lowerBound * d, ldb: d, c: scores, ldc: nv)
+                  b: frames + vs.lowerBound * d, ldb: d, c: scores, ldc: nv, rowInvariant: true)
         let t1 = MonotonicClock.now()
         fuseClipMax(clipScores: clipScores, scores: scores, count: m * nv, clips: mc, weights: weights)
         let t2 = MonotonicClock.now()

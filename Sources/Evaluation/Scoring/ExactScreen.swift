@@ -36,8 +36,8 @@ import TensorKit
 struct ExactScreen {
     let plan: ScoringPlan
     let weights: RankingWeights
-    /// [Qb]: ‖q‖ and ‖bf16(q) − q‖ of the queries of the block being screened (recomputed for
-    /// every block: Q·d per video block, 1/(Vb·(Mc + 1)) of its products).
+    /// ‖q‖ and ‖bf16(q) − q‖: of every query [Q] when the plan keeps them (computed once), else
+    /// of the block being screened [Qb] (recomputed for every block: Q·d per video block).
     private let queryNorms: UnsafeMutablePointer<RoundingNorms>
     /// [R, d] the query rows waiting to be re-scored (R = `plan.rescoreRows`, Qb unless the
     /// budget is tight); [R] their query numbers.
@@ -66,11 +66,42 @@ struct ExactScreen {
         self.weights = weights
         self.exact = exact
         let d = plan.dim
-        queryNorms = workspace.values(plan.queryBlock, repeating: RoundingNorms(norm: 0, error: 0)).baseAddress!
+        queryNorms = workspace.values(plan.keepsQueryNorms ? queries.count : plan.queryBlock, repeating: RoundingNorms(norm: 0, error: 0)).baseAddress!
+        if plan.keepsQueryNorms {
+            for q in 0..<queries.count { queryNorms[q] = RoundingNorms(queries.embeddings.pointer + q * d, rows: 1, columns: d, ld: d) }
+        }
         waitingRows = workspace.floats(plan.rescoreRows * d, repeating: 0).baseAddress!
         waitingQueries = workspace.values(plan.rescoreRows, repeating: 0).baseAddress!
         exactScores = workspace.floats(plan.rescoreRows * plan.videoBlock, repeating: 0).baseAddress!
         lowerBounds = topK > 0 ? LowerBoundHeaps(queries: queries.count, k: topK, workspace: workspace) : nil
+    }
+
+    /// Exact-bf16's ground-truth pass: s₃₂(q, gt) for every query whose ground truth this rank
+    /// holds, into `thresholds` — from the very products fp32 evaluation's ground-truth block
+    /// computes, but only for the rows that need them: for each video block holding ground truths
+    /// of a query block (`GroundTruthBlocks`' list), the rows whose ground truth it holds are
+    /// gathered (R at a time) and scored against it (rows are
+    /// independent of m). Nothing is kept: the counting pass screens these blocks like the others
+    /// (a ground-truth row is a near-tie of itself, so it is re-scored there). With captions
+    /// grouped by video this scores about Q rows instead of Qb per listed block.
+    /// `keys`: Qb scratch entries; runs with the current (fp32) selection.
+    mutating func scoreGroundTruths(scorer: inout BlockScorer, queries: QuerySet, videos: VideoShard,
+                                    scratch keys: UnsafeMutableBufferPointer<Int64>, thresholds: UnsafeMutableBufferPointer<Float>) {
+        let qb = Int64(plan.queryBlock), d = plan.dim
+        // Runs of keys of one video block j, at most R of them.
+        GroundTruthBlocks.forEachRun(plan: plan, queries: queries, videos: videos, scratch: keys, limit: plan.rescoreRows) { i, j, run in
+            let qs = plan.queryRange(i), vs = plan.videoRange(j)
+            for (r, k) in run.enumerated() {
+                let query = qs.lowerBound + Int(keys[k] % qb)
+                (waitingRows + r * d).update(from: queries.embeddings.pointer + query * d, count: d)
+            }
+            scorer.score(rows: waitingRows, count: run.count, videoBlock: j, into: exactScores)
+            for (r, k) in run.enumerated() {
+                let position = Int(keys[k] / qb), query = qs.lowerBound + Int(keys[k] % qb)
+                thresholds[query] = exactScores[r * vs.count + position - vs.lowerBound]
+            }
+            statistics.groundTruthRows += run.count
+        }
     }
 
     /// Starts video block `j` (whose videos have global indices `indices`): its largest clip and
@@ -94,13 +125,16 @@ struct ExactScreen {
         let t0 = MonotonicClock.now()
         defer { seconds += MonotonicClock.now() - t0 }
         let d = plan.dim
-        for (r, q) in qs.enumerated() { queryNorms[r] = RoundingNorms(queryRows + q * d, rows: 1, columns: d, ld: d) }
+        let norms = plan.keepsQueryNorms ? queryNorms + qs.lowerBound : queryNorms
+        if !plan.keepsQueryNorms {
+            for (r, q) in qs.enumerated() { norms[r] = RoundingNorms(queryRows + q * d, rows: 1, columns: d, ld: d) }
+        }
         for (r, q) in qs.enumerated() {
             let row = scores + r * nv
             statistics.screenedRows += 1
             statistics.screenedScores += nv
             let t = tally.thresholds[q]
-            guard t.isFinite, let beta = BF16ScoreBound.score(query: queryNorms[r], clips: clipNorms, frames: frameNorms,
+            guard t.isFinite, let beta = BF16ScoreBound.score(query: norms[r], clips: clipNorms, frames: frameNorms,
                                                                 weights: weights, dim: plan.dim) else {
                 statistics.unboundedRows += 1
                 wait(q, row: queryRows + q * plan.dim, videoCount: nv, scorer: &scorer, tally: &tally)

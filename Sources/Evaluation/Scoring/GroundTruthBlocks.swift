@@ -23,14 +23,7 @@ struct GroundTruthBlocks {
          cacheBudget: Int, workspace: Workspace) {
         // Two sweeps (count, then fill) so that nothing but the workspace holds the list.
         func sweep(_ visit: (Int, Int) -> Void) {
-            for i in 0..<plan.queryBlockCount {
-                let n = Self.ownedGroundTruths(queryBlock: i, plan: plan, queries: queries, videos: videos, into: scratch)
-                var last = -1
-                for k in 0..<n {
-                    let j = Int(scratch[k] / Int64(plan.queryBlock)) / plan.videoBlock
-                    if j != last { visit(i, j); last = j }
-                }
-            }
+            Self.forEachRun(plan: plan, queries: queries, videos: videos, scratch: scratch) { i, j, _ in visit(i, j) }
         }
         var count = 0
         sweep { _, _ in count += 1 }
@@ -66,23 +59,36 @@ struct GroundTruthBlocks {
         let plan = scorer.plan
         let qb = Int64(plan.queryBlock)
         var e = 0
+        Self.forEachRun(plan: plan, queries: queries, videos: videos, scratch: keys) { i, j, run in
+            let qs = plan.queryRange(i), vs = plan.videoRange(j)
+            scorer.score(queryBlock: i, videoBlock: j)
+            if e < cachedCount {
+                (cache.baseAddress! + Int(offsets[e])).update(from: scorer.blockScores, count: qs.count * vs.count)
+            }
+            e += 1
+            for k in run {
+                let position = Int(keys[k] / qb), row = Int(keys[k] % qb)
+                thresholds[qs.lowerBound + row] = scorer.blockScores[row * vs.count + position - vs.lowerBound]
+            }
+        }
+    }
+
+    /// Walks the ground truths this rank owns, query block by query block and, within one, video
+    /// block by video block (both ascending): `visit(i, j, run)` for each run of at most `limit`
+    /// consecutive entries of `keys` (position·Qb + row, as `ownedGroundTruths` fills them) whose
+    /// ground truth lies in video block j. `keys`: Qb scratch entries.
+    static func forEachRun(plan: ScoringPlan, queries: QuerySet, videos: VideoShard, scratch keys: UnsafeMutableBufferPointer<Int64>,
+                           limit: Int = .max, _ visit: (_ queryBlock: Int, _ videoBlock: Int, _ run: Range<Int>) -> Void) {
+        let qb = Int64(plan.queryBlock)
         for i in 0..<plan.queryBlockCount {
-            let qs = plan.queryRange(i)
-            let n = Self.ownedGroundTruths(queryBlock: i, plan: plan, queries: queries, videos: videos, into: keys)
+            let n = ownedGroundTruths(queryBlock: i, plan: plan, queries: queries, videos: videos, into: keys)
             var k = 0
             while k < n {
                 let j = Int(keys[k] / qb) / plan.videoBlock
-                let vs = plan.videoRange(j)
-                scorer.score(queryBlock: i, videoBlock: j)
-                if e < cachedCount {
-                    (cache.baseAddress! + Int(offsets[e])).update(from: scorer.blockScores, count: qs.count * vs.count)
-                }
-                e += 1
-                while k < n, Int(keys[k] / qb) / plan.videoBlock == j {
-                    let position = Int(keys[k] / qb), row = Int(keys[k] % qb)
-                    thresholds[qs.lowerBound + row] = scorer.blockScores[row * vs.count + position - vs.lowerBound]
-                    k += 1
-                }
+                var end = k + 1
+                while end < n, end - k < limit, Int(keys[end] / qb) / plan.videoBlock == j { end += 1 }
+                visit(i, j, k..<end)
+                k = end
             }
         }
     }

@@ -19,8 +19,8 @@
 ///   candidates while merging;
 /// - with exact-bf16 scoring (`ScoringMode.exactBF16`): the rows waiting to be re-scored in
 ///   fp32 — up to `rescoreRows` (≤ Qb) of them, each 4·d bytes of query, 4·Vb of scores and 8
-///   for its number — the norms of a query block's queries (16·Qb) and, with top-K, a lower
-///   bound per entry (4·Q·K).
+///   for its number — the queries' norms (16·Q when the budget allows, else a query block's,
+///   16·Qb) and, with top-K, a lower bound per entry (4·Q·K).
 /// The blocks are the same in every scoring mode, because a score's bits may depend on its
 /// block's shape and exact-bf16 must reproduce fp32's: in every mode they leave room for
 /// exact-bf16's least (its fixed bytes and one waiting row). Exact-bf16 takes the rest of what it
@@ -49,6 +49,9 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     public let scoring: ScoringMode
     /// Exact-bf16: how many rows wait to be re-scored together at most (0 in the other modes).
     public let rescoreRows: Int
+    /// Exact-bf16: whether every query's norms are kept (16·Q bytes) instead of recomputed for
+    /// every block (Q·d per video block).
+    public let keepsQueryNorms: Bool
 
     /// Preferred Qb: tall enough for sgemm to run near its peak, small enough that the first
     /// pass (ground-truth scores) touches few video blocks per query block.
@@ -100,8 +103,11 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
         }
         queryBlock = qb
         videoBlock = vb
-        // Exact-bf16: one waiting row is planned for; as many more as what is left holds, up to Qb.
-        let left = memoryBudget - fixed - blockBytes(qb, vb)
+        // Exact-bf16: one waiting row is planned for; with what is left, every query's norms, then
+        // as many more rows as it holds, up to Qb.
+        var left = memoryBudget - fixed - blockBytes(qb, vb)
+        keepsQueryNorms = scoring == .exactBF16 && left >= 16 * queries
+        if keepsQueryNorms { left -= 16 * queries }
         rescoreRows = scoring == .exactBF16 ? min(qb, 1 + left / Self.rescoreRowBytes(dim: dim, videoBlock: vb)) : 0
     }
 
@@ -132,7 +138,8 @@ public struct ScoringPlan: Sendable, Equatable, CustomStringConvertible {
     /// Bytes of exact-bf16 scoring beyond fp32's (0 in the other modes).
     public var exactScreenBytes: Int {
         scoring == .exactBF16
-            ? Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: queryBlock) + rescoreRows * Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock)
+            ? Self.screenFixedBytes(queries: queries, topK: topK, queryBlock: keepsQueryNorms ? queries : queryBlock)
+                + rescoreRows * Self.rescoreRowBytes(dim: dim, videoBlock: videoBlock)
             : 0
     }
     /// Bytes of the arrays handed back to the caller (ranks, scores, merged top-K).

@@ -39,6 +39,8 @@ public protocol TrainableModel: AnyObject, SendableMetatype {
     static var batchComposition: BatchComposition { get }
     /// What evaluation measures (default: partially relevant video retrieval).
     static var retrievalTask: RetrievalTask { get }
+    /// How the official code's checkpoints hold this model's tensors (`export`; default: `.prvr`).
+    static var referenceFormat: ReferenceFormat { get }
 
     /// The model of configuration `c` on `parameters` (of `layout(c)`), with zeroed gradients.
     init(configuration c: RunConfiguration, parameters: ParameterSet)
@@ -89,6 +91,8 @@ extension TrainableModel {
     public static var batchComposition: BatchComposition { .videosWithCaptions }
 
     public static var retrievalTask: RetrievalTask { .partialRelevance }
+
+    public static var referenceFormat: ReferenceFormat { .prvr }
 
     public var layout: ParameterLayout { parameters.layout }
     public var name: String { Self.name }

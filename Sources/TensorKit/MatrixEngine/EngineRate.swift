@@ -62,6 +62,11 @@ public enum EngineRate {
     /// a hypervisor may hide AMX from a CPU that has it.
     public struct CPUFeatures: Sendable, CustomStringConvertible {
         public var avx512 = false, avx512BF16 = false, amx = false
+        public init(avx512: Bool = false, avx512BF16: Bool = false, amx: Bool = false) {
+            self.avx512 = avx512
+            self.avx512BF16 = avx512BF16
+            self.amx = amx
+        }
         public var description: String {
             "AVX-512 \(avx512 ? "yes" : "no"), AVX512-BF16 \(avx512BF16 ? "yes" : "no"), AMX \(amx ? "yes" : "no")"
         }

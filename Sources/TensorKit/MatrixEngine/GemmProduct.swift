@@ -8,6 +8,8 @@ struct GemmProduct {
     var b: UnsafePointer<Float>, ldb: Int
     var beta: Float
     var c: UnsafeMutablePointer<Float>, ldc: Int
+    /// Each row of C must get the same bits whatever rows share its product (`MatrixEngine.gemm`).
+    var rowInvariant = false
 
     /// Multiply-adds.
     var multiplyAdds: Int { m * n * k }

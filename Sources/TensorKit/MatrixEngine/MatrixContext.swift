@@ -43,12 +43,13 @@ final class MatrixContext {
         }
     }
 
-    /// Rows of C per OpenBLAS call in a product over rows (not `transA`), the last block padded
-    /// with zero rows. OpenBLAS picks its kernel — its small-matrix path among them — by the whole
-    /// shape, so a row's bits would otherwise depend on how many rows share its product: on the
-    /// batch, the micro-batch and the rank count. With fixed blocks a row's result depends only on
-    /// its own operands (P ranks compute the bits 1 rank computes; in bf16 that keeps a
-    /// last-bit difference from flipping a later rounding).
+    /// Rows of C per OpenBLAS call in a bf16 or row-invariant product over rows (not `transA`),
+    /// the last block padded with zero rows. OpenBLAS picks its kernel — its small-matrix path among them — by
+    /// the whole shape, so a row's bits would otherwise depend on how many rows share its product:
+    /// on the batch, the micro-batch and the rank count; in bf16 such a last-bit difference can
+    /// flip a later rounding by 2⁻⁸. With fixed blocks a row's result depends only on its own
+    /// operands. Other fp32 products run whole, exactly as before the engine existed (the
+    /// reference numbers; blocks cost up to a third of a step there).
     static let openBLASRowBlock = 64
     let paddedRows = EngineBuffer(), paddedResult = EngineBuffer()
 
@@ -66,7 +67,7 @@ final class MatrixContext {
                         Int32(m), Int32(p.n), Int32(p.k), p.alpha, a, Int32(lda), b, Int32(ldb), p.beta, c, Int32(ldc))
         }
         // Xᵀ·Y products sum over the rows (k); their m is a fixed size of the model.
-        guard !p.transA else { return sgemm(m: p.m, a: a, c: p.c, ldc: p.ldc) }
+        guard (bf16 || p.rowInvariant) && !p.transA else { return sgemm(m: p.m, a: a, c: p.c, ldc: p.ldc) }
         let block = Self.openBLASRowBlock, full = p.m / block * block
         for row in stride(from: 0, to: full, by: block) { sgemm(m: block, a: a + row * lda, c: p.c + row * p.ldc, ldc: p.ldc) }
         let rest = p.m - full

@@ -135,13 +135,22 @@ public enum MatrixEngine {
 
     /// C[m×n] = α·op(A)·op(B) + β·C (row-major; lda, ldb, ldc are row strides of the matrices as
     /// stored). β = 1 accumulates into C; k = 0 leaves β·C.
+    ///
+    /// `rowInvariant`: a row of C gets the same bits whatever other rows share the product (how
+    /// many, where it sits). bf16 products always are (a last-bit difference could flip a later
+    /// rounding), and so are oneDNN's tiled pieces; fp32 products on OpenBLAS run whole unless
+    /// asked — as before the engine existed — because fixed row blocks cost time there. The
+    /// evaluator asks: exact-bf16 re-scores a subset of a block's rows and must reproduce the
+    /// fp32 block's bits.
     public static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int,
-                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+                            rowInvariant: Bool = false) {
         if m == 0 || n == 0 { return }
         let product = GemmProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+                                  rowInvariant: rowInvariant)
         MatrixContext.current.run(product, selection: selection)
     }
 

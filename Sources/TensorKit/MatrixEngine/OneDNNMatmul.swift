@@ -93,12 +93,15 @@ final class OneDNNMatmul {
                 piece(row: row, rows: rows, depth: 0, depths: p.k, first: true)
             }
         }
+        if p.transA {
+            // Xᵀ·Y: m is a fixed size of the model (a layer's width), not the batch: its rows need no
+            // cutting beyond chunks (a thin last chunk runs on OpenBLAS).
+            Self.fixedRows(p.m) { row, rows in rowsOf(row: row, rows: rows) }
+            return
+        }
         let rest = PieceSizes.forEach(p.m) { row, rows in rowsOf(row: row, rows: rows) }
         guard rest.size > 0 else { return }
-        guard !p.transA, let primitive = primitive(for: padded(key), context: context) else {
-            // Xᵀ·Y: m is a fixed size of the model, its thin rest always runs on OpenBLAS.
-            return rowsOf(row: rest.offset, rows: rest.size)
-        }
+        guard let primitive = primitive(for: padded(key), context: context) else { return rowsOf(row: rest.offset, rows: rest.size) }
         // The last rows, padded with zero rows to a 16-row piece (C's rows copied in when it accumulates).
         let pad = PieceSizes.smallest, rows = rest.size
         let operand = paddedRows.reserve(pad * lda * element, of: UInt8.self)
@@ -113,6 +116,17 @@ final class OneDNNMatmul {
         precondition(status == 0, "oneDNN failed to run a \(pad)×\(p.n)×\(p.k) product")
         for i in 0..<rows { (p.c + (rest.offset + i) * p.ldc).update(from: result + i * p.ldc, count: p.n) }
         context.statistics.oneDNNMultiplyAdds += Double(pad * p.n * p.k)
+    }
+
+    /// The row pieces of an Xᵀ·Y product, whose m is fixed by the model: all of it up to 2048
+    /// rows, else chunks of 1024 and the rest.
+    private static func fixedRows(_ m: Int, _ body: (_ row: Int, _ rows: Int) -> Void) {
+        let chunk = m <= 2 * PieceSizes.chunk ? m : PieceSizes.chunk
+        var row = 0
+        while row < m {
+            body(row, min(chunk, m - row))
+            row += chunk
+        }
     }
 
     /// The key of a product's padded 16-row piece (a piece shape its family already has).
@@ -133,7 +147,7 @@ final class OneDNNMatmul {
         families.insert(family)
         var shape = key
         if key.transA {
-            PieceSizes.forEach(key.m) { _, rows in
+            Self.fixedRows(key.m) { _, rows in
                 for depths in PieceSizes.all {
                     for accumulate in Set([key.accumulate, true]) {
                         shape.m = rows; shape.k = depths; shape.accumulate = accumulate

@@ -207,9 +207,9 @@ struct BenchEval: ParsableCommand {
             if run.mode == .exactBF16 {
                 let sum = { (field: String) in stats.reduce(0.0) { $0 + $1[field] } }
                 print(String(format: "  re-scored in fp32: %.3f%% of the %.3e bf16-screened scores (%.0f of %.0f rows: %.0f with a near-tie, %.0f with a top-K candidate, "
-                             + "%.0f without a usable bound); %.0f scores within the bound of their ground truth's",
+                             + "%.0f without a usable bound); %.0f scores within the bound of their ground truth's; ground-truth pass: %.0f rows in fp32",
                              100 * sum("rescored_scores") / max(sum("screened_scores"), 1), sum("screened_scores"), sum("rescored_rows"), sum("screened_rows"),
-                             sum("near_tie_rows"), sum("candidate_rows"), sum("unbounded_rows"), sum("near_ties")))
+                             sum("near_tie_rows"), sum("candidate_rows"), sum("unbounded_rows"), sum("near_ties"), sum("ground_truth_rows")))
             }
             let metrics = run.result.metrics
             print(String(format: "  metrics: R@1 %.2f  R@5 %.2f  R@10 %.2f  R@100 %.2f  SumR %.2f  median %.1f  mean %.2f  (rank digest %llu)",
@@ -239,7 +239,7 @@ struct BenchEval: ParsableCommand {
         static let fields = ["videos", "total_s", "ground_truth_pass_s", "gemm_s", "bf16_gemm_s", "clip_max_s", "screening_s", "ranking_s",
                              "communication_s", "useful_flop", "executed_flop", "peak_rss_bytes", "evaluator_bytes", "reduced_bytes",
                              "gather_sent_bytes", "gather_received_bytes", "screened_rows", "screened_scores", "rescored_rows", "rescored_scores",
-                             "near_tie_rows", "candidate_rows", "unbounded_rows", "near_ties"]
+                             "near_tie_rows", "candidate_rows", "unbounded_rows", "near_ties", "ground_truth_rows"]
         var values: [Double]
 
         init(values: [Double]) { self.values = values }
@@ -250,7 +250,7 @@ struct BenchEval: ParsableCommand {
                       result.usefulFlops, result.executedFlops, peakRSS, Double(result.allocatedBytes + result.plan.resultBytes),
                       Double(result.traffic.reducedBytes), Double(result.traffic.gatherSentBytes), Double(result.traffic.gatherReceivedBytes),
                       Double(s.screenedRows), Double(s.screenedScores), Double(s.rescoredRows), Double(s.rescoredScores),
-                      Double(s.nearTieRows), Double(s.candidateRows), Double(s.unboundedRows), Double(s.nearTies)]
+                      Double(s.nearTieRows), Double(s.candidateRows), Double(s.unboundedRows), Double(s.nearTies), Double(s.groundTruthRows)]
         }
 
         subscript(_ field: String) -> Double { values[Self.fields.firstIndex(of: field)!] }

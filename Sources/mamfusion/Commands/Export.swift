@@ -13,9 +13,12 @@ struct Export: ParsableCommand {
         Every parameter is written under its reference name and PyTorch shape, float32, in the \
         reference state_dict order. The model's configuration is the one stored in the checkpoint \
         (its config attribute), or --config/--set for a file without one. --pth needs Python with \
-        PyTorch (python3, or MAMFUSION_PYTHON); the official code loads the result with \
-        model.load_state_dict(torch.load(FILE)["model"]). Launch/convert-reference-checkpoint \
-        reads either file back bit for bit.
+        PyTorch (python3, or MAMFUSION_PYTHON); the official MamFusion/GMMFormer code loads the \
+        result with model.load_state_dict(torch.load(FILE)["model"]), the official MUSE code with \
+        --init_model FILE (a bare state_dict, as its pytorch_model.bin). MUSE's frozen pyramid, \
+        which the official state_dict has no key for, is written after the official tensors as \
+        mamba_stages.*; --official-only leaves it out. Launch/convert-reference-checkpoint reads \
+        either file back bit for bit.
         """
     )
 
@@ -25,8 +28,11 @@ struct Export: ParsableCommand {
     @Option(help: "File to write (atomically): FILE.safetensors, or FILE.pth with --pth.")
     var out: String
 
-    @Flag(help: "Write a PyTorch checkpoint {\"model\": state_dict} instead of safetensors (needs torch).")
+    @Flag(help: "Write a PyTorch checkpoint as the official code saves it (MamFusion/GMMFormer {\"model\": state_dict}, MUSE the bare state_dict) instead of safetensors (needs torch).")
     var pth = false
+
+    @Flag(help: "Write only the tensors the official state_dict has keys for (MUSE: leaves out the frozen pyramid; the converter then draws it from a configuration's seed).")
+    var officialOnly = false
 
     @OptionGroup var options: ConfigurationOptions
 
@@ -41,17 +47,22 @@ struct Export: ParsableCommand {
         }
         let parameters = try ParameterSet(allocating: config.parameterLayout, for: "the model's parameters")
         let (state, _, _) = try Checkpoint.read(from: checkpoint, into: parameters)
-        let layout = parameters.layout
+        let format = config.modelType.referenceFormat
+        let contents: SafetensorsWriter.Contents
         if pth {
             // Through a safetensors file next to the output: torch reads its bytes in place.
             let staging = out + ".safetensors-staging"
             defer { try? FileManager.default.removeItem(atPath: staging) }
-            let contents = try ReferenceExport.writeSafetensors(parameters, state: state, to: staging)
-            try PyTorchCheckpoint.write(from: staging, contents: contents, to: out)
+            contents = try ReferenceExport.writeSafetensors(parameters, state: state, officialOnly: officialOnly, to: staging)
+            try PyTorchCheckpoint.write(from: staging, contents: contents, container: format.container, to: out)
         } else {
-            try ReferenceExport.writeSafetensors(parameters, state: state, to: out)
+            contents = try ReferenceExport.writeSafetensors(parameters, state: state, officialOnly: officialOnly, to: out)
         }
-        print("wrote \(out): \(config.modelType.displayName), \(layout.specs.count) tensors, \(layout.parameterCount.grouped) parameters "
-              + "(float32, reference names and shapes\(pth ? ", {\"model\": state_dict}" : ""))")
+        let written = contents.placements, extras = written.filter { format.isExtra($0.name) }
+        let container = format.container == .modelKey ? "{\"model\": state_dict}" : "state_dict"
+        print("wrote \(out): \(config.modelType.displayName), \(written.count) tensors, \(written.reduce(0) { $0 + $1.shape.reduce(1, *) }.grouped) "
+              + "parameters (float32, reference names and shapes\(pth ? ", \(container)" : "")"
+              + (extras.isEmpty ? "" : "; \(extras.count) not in the official state_dict: \(format.extraPrefixes.map { $0 + "*" }.joined(separator: ", "))")
+              + ")")
     }
 }

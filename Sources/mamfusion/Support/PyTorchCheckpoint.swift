@@ -1,9 +1,10 @@
 import Foundation
 import MamFusion
 
-/// Writes `{"model": state_dict}` — how the official MamFusion and GMMFormer code saves and
-/// loads a model (`torch.load(path)["model"]`, then `load_state_dict`) — with PyTorch itself:
-/// torch's pickle format is torch's to write. Needs a Python with torch (`python3`, or the
+/// Writes a state_dict as the official code saves it (`ReferenceFormat.Container`): `{"model":
+/// state_dict}` for MamFusion and GMMFormer (`torch.load(path)["model"]`, then
+/// `load_state_dict`), the bare state_dict for MUSE (CLIP4Clip's `pytorch_model.bin`) — with
+/// PyTorch itself: torch's pickle format is torch's to write. Needs a Python with torch (`python3`, or the
 /// interpreter named by `MAMFUSION_PYTHON`), like `Launch/convert-reference-checkpoint`.
 ///
 /// The tensors come from a safetensors file this process has just written: the program below
@@ -33,7 +34,7 @@ enum PyTorchCheckpoint {
         begin, end = t["bytes"]
         values = torch.frombuffer(data, dtype=torch.float32, offset=spec["data_start"] + begin, count=(end - begin) // 4)
         state[t["name"]] = values.reshape(t["shape"]).clone()
-    torch.save({"model": state}, spec["out"] + ".tmp")
+    torch.save({"model": state} if spec["wrap_in_model_key"] else state, spec["out"] + ".tmp")
     os.replace(spec["out"] + ".tmp", spec["out"])
     """#
 
@@ -41,10 +42,10 @@ enum PyTorchCheckpoint {
         let description: String
     }
 
-    /// Writes `out` from the safetensors file `data` laid out as `contents`.
-    static func write(from data: String, contents: SafetensorsWriter.Contents, to out: String) throws {
+    /// Writes `out` from the safetensors file `data` laid out as `contents`, in `container`.
+    static func write(from data: String, contents: SafetensorsWriter.Contents, container: ReferenceFormat.Container, to out: String) throws {
         let manifest: [String: Any] = [
-            "data": data, "data_start": contents.dataStart, "out": out,
+            "data": data, "data_start": contents.dataStart, "out": out, "wrap_in_model_key": container == .modelKey,
             "tensors": contents.placements.map { ["name": $0.name, "shape": $0.shape, "bytes": [$0.byteRange.lowerBound, $0.byteRange.upperBound]] },
         ]
         let input = try JSONSerialization.data(withJSONObject: manifest)

@@ -22,7 +22,7 @@ public enum MUSELayout {
         for i in 0..<d.blocks {
             b.group = group(block: i)
             for name in ResMambaBlockParameters.names() {
-                b.tensor("MS_mamba.\(i).\(name)", ResMambaBlockParameters.shape(name, mamba), kind(ofBlockTensor: name))
+                b.tensor("\(MUSEReference.blockPrefix)\(i).\(name)", ResMambaBlockParameters.shape(name, mamba), kind(ofBlockTensor: name))
             }
         }
         b.group = c.museTrainPyramid ? pyramidGroup : .unused

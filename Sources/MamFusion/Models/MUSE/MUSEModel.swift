@@ -26,6 +26,7 @@ public final class MUSEModel: TrainableModel {
     public static let displayName = "MUSE"
     public static var batchComposition: BatchComposition { .captionPairs }
     public static var retrievalTask: RetrievalTask { .textVideo }
+    public static var referenceFormat: ReferenceFormat { MUSEReference.format }
 
     public let configuration: RunConfiguration
     public let parameters: ParameterSet

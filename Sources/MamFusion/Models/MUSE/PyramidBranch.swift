@@ -56,7 +56,7 @@ public final class PyramidBranch {
         case .one: layers = [0, 1, 3, 4]       // [Conv1×1, LN, GELU, Conv3×3, LN]
         case .double: layers = [0, 1, 2, 4, 5] // [ConvT, Conv1×1, LN, GELU, Conv3×3, LN]
         }
-        return layers.flatMap { ["mamba_stages.\(scale.rawValue).\($0).weight", "mamba_stages.\(scale.rawValue).\($0).bias"] }
+        return layers.flatMap { ["\(MUSEReference.pyramidPrefix)\(scale.rawValue).\($0).weight", "\(MUSEReference.pyramidPrefix)\(scale.rawValue).\($0).bias"] }
     }
 
     /// The PyTorch shape of tensor `name` of `scale`'s branch at width W.
