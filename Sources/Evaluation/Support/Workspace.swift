@@ -24,20 +24,6 @@ final class Workspace {
         return pointer!
     }
 
-    /// `count` Floats set to `value`.
-    func floats(_ count: Int, repeating value: Float) -> UnsafeMutableBufferPointer<Float> {
-        let p = raw(count * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: max(count, 1))
-        p.initialize(repeating: value, count: count)
-        return UnsafeMutableBufferPointer(start: p, count: count)
-    }
-
-    /// `count` Int32s set to `value`.
-    func int32s(_ count: Int, repeating value: Int32) -> UnsafeMutableBufferPointer<Int32> {
-        let p = raw(count * MemoryLayout<Int32>.stride).bindMemory(to: Int32.self, capacity: max(count, 1))
-        p.initialize(repeating: value, count: count)
-        return UnsafeMutableBufferPointer(start: p, count: count)
-    }
-
     /// `count` values of any plain type set to `value` (alignment up to 64 bytes).
     func values<T: BitwiseCopyable>(_ count: Int, repeating value: T) -> UnsafeMutableBufferPointer<T> {
         precondition(MemoryLayout<T>.alignment <= 64)
@@ -46,10 +32,12 @@ final class Workspace {
         return UnsafeMutableBufferPointer(start: p, count: count)
     }
 
+    /// `count` Floats set to `value`.
+    func floats(_ count: Int, repeating value: Float) -> UnsafeMutableBufferPointer<Float> { values(count, repeating: value) }
+
+    /// `count` Int32s set to `value`.
+    func int32s(_ count: Int, repeating value: Int32) -> UnsafeMutableBufferPointer<Int32> { values(count, repeating: value) }
+
     /// `count` Int64s set to `value`.
-    func int64s(_ count: Int, repeating value: Int64) -> UnsafeMutableBufferPointer<Int64> {
-        let p = raw(count * MemoryLayout<Int64>.stride).bindMemory(to: Int64.self, capacity: max(count, 1))
-        p.initialize(repeating: value, count: count)
-        return UnsafeMutableBufferPointer(start: p, count: count)
-    }
+    func int64s(_ count: Int, repeating value: Int64) -> UnsafeMutableBufferPointer<Int64> { values(count, repeating: value) }
 }
