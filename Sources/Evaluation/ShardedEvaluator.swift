@@ -238,14 +238,13 @@ public struct ShardedEvaluator {
                                     tally.add(scores: reused, queries: qs, videoIndices: blockIndices)
                                     continue
                                 }
-                                guard screen != nil else {
-                                    scorer.score(queryBlock: i, videoBlock: j)
-                                    tally.add(scores: scorer.blockScores, queries: qs, videoIndices: blockIndices)
-                                    continue
-                                }
                                 scorer.score(queryBlock: i, videoBlock: j)
-                                screen!.screen(scores: scorer.blockScores, queries: qs, videoCount: vs.count, queryRows: queryRows,
-                                               scorer: &scorer, tally: &tally)
+                                if screen != nil {
+                                    screen!.screen(scores: scorer.blockScores, queries: qs, videoCount: vs.count, queryRows: queryRows,
+                                                   scorer: &scorer, tally: &tally)
+                                } else {
+                                    tally.add(scores: scorer.blockScores, queries: qs, videoIndices: blockIndices)
+                                }
                             }
                             screen?.rescore(scorer: &scorer, tally: &tally)
                         }
