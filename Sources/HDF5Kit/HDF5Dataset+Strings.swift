@@ -12,27 +12,29 @@ extension HDF5Group {
     /// parallel phase).
     @discardableResult
     public func createStringDataset(_ path: String, strings: [String]) throws -> HDF5Dataset {
+        let dataset = try createStringDataset(path, count: strings.count)
+        try dataset.writeStrings(rows: 0..<strings.count, strings)
+        return dataset
+    }
+
+    /// Creates a 1-D dataset of `count` variable-length UTF-8 strings at `path`, to be written
+    /// piece by piece with `writeStrings(rows:_:)` (a table of millions of strings never needs
+    /// to be held whole). Serial files only, as `createStringDataset(_:strings:)`.
+    @discardableResult
+    public func createStringDataset(_ path: String, count: Int) throws -> HDF5Dataset {
         let object = describe(path)
         guard !fileState.isParallel else {
             throw usageError("H5Dcreate2", object, "variable-length strings cannot be written through MPI-IO; write them from a serial file")
         }
+        guard count >= 0 else { throw usageError("H5Dcreate2", object, "negative string count \(count)") }
         let did: hid_t = try withHDF5Scope(object) { scope in
-            var dims = [hsize_t(strings.count)]
+            var dims = [hsize_t(count)]
             let space = try scope.own(H5Screate_simple(1, &dims, nil), .dataspace, "H5Screate_simple", object)
             let type = try variableStringType(in: scope, object: object)
             let lcpl = try linkCreationList(in: scope, object: object)
             let dcpl = try scope.own(H5Pcreate(mf_h5p_dataset_create()), .propertyList, "H5Pcreate(DATASET_CREATE)", object)
             try check(H5Pset_obj_track_times(dcpl, false), "H5Pset_obj_track_times", object)
-            let did = try check(H5Dcreate2(id, path, type, space, lcpl, dcpl, hid_t(H5P_DEFAULT)), "H5Dcreate2", object)
-            do {
-                try withCStrings(strings) { pointers in
-                    try check(H5Dwrite(did, type, hid_t(H5S_ALL), hid_t(H5S_ALL), hid_t(H5P_DEFAULT), pointers), "H5Dwrite", object)
-                }
-            } catch {
-                _ = H5Dclose(did)
-                throw error
-            }
-            return did
+            return try check(H5Dcreate2(id, path, type, space, lcpl, dcpl, hid_t(H5P_DEFAULT)), "H5Dcreate2", object)
         }
         return try HDF5Dataset(opened: HDF5Handle(did, .dataset), fileState: fileState, path: absolutePath(path))
     }
@@ -44,6 +46,35 @@ extension HDF5Group {
 }
 
 extension HDF5Dataset {
+    /// Writes `strings` into rows `rows` of a 1-D variable-length string dataset (one string
+    /// per row; a string is stored up to its first NUL). Serial files only.
+    public func writeStrings(rows: Range<Int>, _ strings: [String]) throws {
+        let object = objectDescription
+        guard case .string(true) = elementType.kind, shape.count == 1 else {
+            throw usageError("H5Dwrite", object, "dataset holds \(elementType) of shape \(shape), not a 1-D table of variable-length strings")
+        }
+        guard !fileState.isParallel else {
+            throw usageError("H5Dwrite", object, "variable-length strings cannot be written through MPI-IO; write them from a serial file")
+        }
+        guard strings.count == rows.count else {
+            throw usageError("H5Dwrite", object, "\(strings.count) strings given for rows \(rows)")
+        }
+        try requireWritable("H5Dwrite")
+        try requireRows(rows, "H5Dwrite")
+        guard !rows.isEmpty else { return }
+        try withHDF5Scope(object) { scope in
+            let type = try variableStringType(in: scope, object: object)
+            let fileSpace = try scope.own(H5Dget_space(id), .dataspace, "H5Dget_space", object)
+            var dims = [hsize_t(rows.count)]
+            let memorySpace = try scope.own(H5Screate_simple(1, &dims, nil), .dataspace, "H5Screate_simple", object)
+            var start = [hsize_t(rows.lowerBound)], count = [hsize_t(rows.count)]
+            try check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil), "H5Sselect_hyperslab", object)
+            try withCStrings(strings) { pointers in
+                try check(H5Dwrite(id, type, memorySpace, fileSpace, hid_t(H5P_DEFAULT), pointers), "H5Dwrite", object)
+            }
+        }
+    }
+
     /// Reads a 1-D string dataset — variable-length or fixed-length, ASCII or UTF-8 — or the
     /// rows `rows` of it. Fixed-length strings end at their first NUL (null-terminated or
     /// null-padded) or lose trailing spaces (space-padded). Not collective.

@@ -65,6 +65,17 @@ public final class InputFile {
         }
     }
 
+    /// Reads up to `buffer.count` bytes at byte `offset` (pread; the position is unchanged); 0
+    /// at the end of file.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        while true {
+            let n = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw InputFileError(file: path, "read failed: \(Self.errorText(errno))")
+        }
+    }
+
     /// Every byte of the file (at most `maximumBytes`: a file that grew past it while being
     /// read is refused too).
     public func readAll() throws -> [UInt8] {

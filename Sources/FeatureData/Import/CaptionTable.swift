@@ -49,45 +49,111 @@ public enum CaptionTable {
         }
     }
 
-    /// Reads the table at `path`, record by record.
-    public static func read(_ path: String, format: Format, defaultSplit: String) throws -> [ImportCaption] {
-        var captions: [ImportCaption] = []
-        var columns: [String: Int]? = nil
-        var headerFields = 0
-        var first = true
+    /// Parses the records of one table, line by line: learns the columns from a header record
+    /// and then reads every record the same way (also when a record is read again).
+    struct RecordParser: Sendable {
+        let path: String
+        let format: Format
+        let defaultSplit: String
+        private var columns: [String: Int]? = nil
+        private var headerFields = 0
+        private var first = true
+
+        init(path: String, format: Format, defaultSplit: String) {
+            self.path = path
+            self.format = format
+            self.defaultSplit = defaultSplit
+        }
+
+        /// The record on `line`, or nil for a blank line or the header.
+        mutating func parse(line: Int, _ bytes: UnsafeBufferPointer<UInt8>) throws -> ImportCaption? {
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard !text.allSatisfy({ $0 == " " || $0 == "\t" }) else { return nil }
+            let path = path
+            func fail(_ problem: String) -> FeatureDataError { FeatureDataError(file: path, line: line, problem) }
+            if format == .jsonl { return try jsonRecord(text, line: line, defaultSplit: defaultSplit, fail: fail) }
+            let fields = format == .tsv ? text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                                        : try csvFields(text, fail: fail)
+            if first {
+                first = false
+                if fields.contains("video_id") {
+                    columns = try header(fields, fail: fail)
+                    headerFields = fields.count
+                    return nil
+                }
+            }
+            let map = columns ?? ["caption_id": 0, "video_id": 1, "text": 2, "split": 3]
+            let expected = columns == nil ? (fields.count == 4 ? 4 : 3) : headerFields
+            guard fields.count == expected else {
+                let hint = fields.count == 1 && format == .tsv && text.contains(",") ? " (commas but no tabs: is it CSV? name it .csv or give --captions-format csv)" : ""
+                throw fail("expected \(columns == nil ? "3 or 4 fields (caption_id, video_id, text[, split])" : "\(headerFields) fields as in the header") separated by \(format == .tsv ? "tabs" : "commas"), found \(fields.count)\(hint)")
+            }
+            let split = map["split"].map { fields[$0] } ?? defaultSplit
+            return ImportCaption(captionID: fields[map["caption_id"]!], videoID: fields[map["video_id"]!],
+                                 text: singleLine(fields[map["text"]!]), split: split.isEmpty ? defaultSplit : split, line: line)
+        }
+    }
+
+    /// Streams the table at `path`: `body(record, byte offset of its line)` for each record,
+    /// none of them kept. Returns the parser, which reads any record again (`RecordReader`).
+    @discardableResult
+    static func forEachRecord(_ path: String, format: Format, defaultSplit: String,
+                              _ body: (ImportCaption, Int) throws -> Void) throws -> RecordParser {
+        var parser = RecordParser(path: path, format: format, defaultSplit: defaultSplit)
+        var records = 0
         try FileBytes.converting {
             let input = try InputFile(path, what: "a caption table")
-            try LineSplitter.lines(of: input, maximumLineBytes: maximumLineBytes) { line, bytes in
-                let text = String(decoding: bytes, as: UTF8.self)
-                guard !text.allSatisfy({ $0 == " " || $0 == "\t" }) else { return }
-                func fail(_ problem: String) -> FeatureDataError { FeatureDataError(file: path, line: line, problem) }
-                if format == .jsonl {
-                    captions.append(try jsonRecord(text, line: line, defaultSplit: defaultSplit, fail: fail))
-                    return
-                }
-                let fields = format == .tsv ? text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                                            : try csvFields(text, fail: fail)
-                if first {
-                    first = false
-                    if fields.contains("video_id") {
-                        columns = try header(fields, fail: fail)
-                        headerFields = fields.count
-                        return
-                    }
-                }
-                let map = columns ?? ["caption_id": 0, "video_id": 1, "text": 2, "split": 3]
-                let expected = columns == nil ? (fields.count == 4 ? 4 : 3) : headerFields
-                guard fields.count == expected else {
-                    let hint = fields.count == 1 && format == .tsv && text.contains(",") ? " (commas but no tabs: is it CSV? name it .csv or give --captions-format csv)" : ""
-                    throw fail("expected \(columns == nil ? "3 or 4 fields (caption_id, video_id, text[, split])" : "\(headerFields) fields as in the header") separated by \(format == .tsv ? "tabs" : "commas"), found \(fields.count)\(hint)")
-                }
-                let split = map["split"].map { fields[$0] } ?? defaultSplit
-                captions.append(ImportCaption(captionID: fields[map["caption_id"]!], videoID: fields[map["video_id"]!],
-                                              text: singleLine(fields[map["text"]!]), split: split.isEmpty ? defaultSplit : split, line: line))
+            try LineSplitter.lines(of: input, maximumLineBytes: maximumLineBytes) { line, offset, bytes in
+                guard let record = try parser.parse(line: line, bytes) else { return }
+                records += 1
+                try body(record, offset)
             }
         }
-        guard !captions.isEmpty else { throw FeatureDataError(file: path, "no caption in the table") }
-        return captions
+        guard records > 0 else { throw FeatureDataError(file: path, "no caption in the table") }
+        return parser
+    }
+
+    /// Reads single records of a table again, by the byte offset and line number of their
+    /// line, through a window of the file (records read in table order cost one read per MiB).
+    final class RecordReader {
+        private var parser: RecordParser
+        private let input: InputFile
+        private var window: [UInt8] = []
+        private var windowStart = 0
+
+        init(_ parser: RecordParser) throws {
+            self.parser = parser
+            input = try FileBytes.converting { try InputFile(parser.path, what: "a caption table") }
+        }
+
+        /// The record whose line starts at `offset`; nil if that line holds none (the table
+        /// changed since it was read).
+        func record(at offset: Int, line: Int) throws -> ImportCaption? {
+            var range = lineRange(offset, final: false)
+            if range == nil {
+                window = try [UInt8](unsafeUninitializedCapacity: Self.windowBytes) { buffer, initialised in
+                    initialised = try FileBytes.converting { try input.read(into: UnsafeMutableRawBufferPointer(buffer), at: offset) }
+                }
+                windowStart = offset
+                range = lineRange(offset, final: true)
+            }
+            guard var range else { return nil }
+            if range.count > 0 && window[range.upperBound - 1] == 0x0D { range = range.lowerBound..<(range.upperBound - 1) }
+            return try window.withUnsafeBufferPointer { try parser.parse(line: line, UnsafeBufferPointer(rebasing: $0[range])) }
+        }
+
+        /// One read: 1 MiB, or more than the longest line.
+        private static let windowBytes = max(1 << 20, CaptionTable.maximumLineBytes + 2)
+
+        /// The bytes of the line at `offset` in the window (without its line break). A line
+        /// that runs past the window ends there only when the window holds the end of the file
+        /// (`final`: it was just read from the line's start).
+        private func lineRange(_ offset: Int, final: Bool) -> Range<Int>? {
+            guard offset >= windowStart, offset - windowStart <= window.count else { return nil }
+            let start = offset - windowStart
+            if let newline = window[start...].firstIndex(of: 0x0A) { return start..<newline }
+            return final && window.count < Self.windowBytes ? start..<window.count : nil
+        }
     }
 
     /// Column positions from a header record.

@@ -82,7 +82,7 @@ public enum CollectionImporter {
         var summary = Summary()
         let dv = plan.visualDimension, dq = plan.queryDimension
         let frameBytes = plan.totalFrames * dv * 4
-        let tokenBytes = zip(plan.tokenCounts, plan.queryIsDouble).reduce(0) { $0 + $1.0 * dq * ($1.1 ? 8 : 4) }
+        let tokenBytes = (0..<plan.captionCount).reduce(0) { $0 + plan.tokenCount($1) * dq * (plan.queryIsDouble[$1] ? 8 : 4) }
         summary.bytes = frameBytes + tokenBytes
         let request = plan.request
         switch request.output {
@@ -91,19 +91,19 @@ public enum CollectionImporter {
             summary.files.append((paths.featureFile, "\(plan.totalFrames) frame rows × Dv \(dv), float32 (\(frameBytes) bytes)"))
             summary.files.append((paths.shapeFile, "\"\(plan.totalFrames) \(dv)\""))
             summary.files.append((paths.idFile, "\(plan.totalFrames) frame ids (<video_id>_<k>)"))
-            summary.files.append((paths.videoFramesFile, "\(plan.videoIDs.count) videos"))
+            summary.files.append((paths.videoFramesFile, "\(plan.videoCount) videos"))
             for split in plan.splits {
                 summary.files.append((paths.captionFile(split: split.name), "\(split.captions.count) captions"))
             }
-            summary.files.append((paths.queryFeatureFile, "\(plan.captions.count) query-feature datasets × Dq \(dq) (\(tokenBytes) bytes)"))
+            summary.files.append((paths.queryFeatureFile, "\(plan.captionCount) query-feature datasets × Dq \(dq) (\(tokenBytes) bytes)"))
         case .packed(let file):
-            summary.files.append((file, "\(plan.videoIDs.count) videos (\(plan.totalFrames) frame rows × Dv \(dv)), \(plan.captions.count) queries "
+            summary.files.append((file, "\(plan.videoCount) videos (\(plan.totalFrames) frame rows × Dv \(dv)), \(plan.captionCount) queries "
                                   + "(\(plan.totalTokens) token rows × Dq \(dq)), splits \(plan.splits.map(\.name).joined(separator: ", ")); \(summary.bytes) feature bytes"))
         case .clipTokens(let file):
             let n = plan.tokensPerFrame
-            summary.bytes = (plan.totalFrames * n + n + plan.captions.count) * dv * 2
-            summary.files.append((file, "\(plan.videoIDs.count) videos (\(plan.totalFrames) frames × \(n) tokens × W \(dv), max_frames \(request.maxFrames)), "
-                                  + "\(plan.captions.count) caption embeddings, splits \(plan.splits.map(\.name).joined(separator: ", ")); float16, \(summary.bytes) bytes"))
+            summary.bytes = (plan.totalFrames * n + n + plan.captionCount) * dv * 2
+            summary.files.append((file, "\(plan.videoCount) videos (\(plan.totalFrames) frames × \(n) tokens × W \(dv), max_frames \(request.maxFrames)), "
+                                  + "\(plan.captionCount) caption embeddings, splits \(plan.splits.map(\.name).joined(separator: ", ")); float16, \(summary.bytes) bytes"))
         }
         return summary
     }
@@ -112,9 +112,9 @@ public enum CollectionImporter {
     /// them. `id.txt` is read as ISO-8859-1, so a video id beyond ASCII gets `#<v>_<k>`
     /// instead (no video id holds '#', so these are unique too).
     static func frameIDs(_ plan: ImportPlan, video v: Int) -> [String] {
-        let id = plan.videoIDs[v]
+        let id = plan.videoID(v)
         let stem = id.utf8.allSatisfy { $0 < 0x80 } ? id : "#\(v)"
-        return (0..<plan.frameCounts[v]).map { "\(stem)_\($0)" }
+        return (0..<plan.frameCount(v)).map { "\(stem)_\($0)" }
     }
 
     /// Reads, checks and hands over the arrays of this rank's blocks: the frames of its videos
@@ -123,8 +123,8 @@ public enum CollectionImporter {
     /// gathered from every rank; with any, every rank throws `Problems` together.
     static func copy(_ plan: ImportPlan, videos: FeatureArrays, queries: FeatureArrays, world: Communicator, progress: Progress?,
                      frames: (UnsafeBufferPointer<Float>) throws -> Void, token: (Int, TokenValues) throws -> Void) throws {
-        let videoBlock = ImportPlan.block(plan.videoIDs.count, rank: world.rank, size: world.size)
-        let queryBlock = ImportPlan.block(plan.captions.count, rank: world.rank, size: world.size)
+        let videoBlock = ImportPlan.block(plan.videoCount, rank: world.rank, size: world.size)
+        let queryBlock = ImportPlan.block(plan.captionCount, rank: world.rank, size: world.size)
         let total = videoBlock.count + queryBlock.count
         var problems: [String] = []
         var done = 0
@@ -156,10 +156,10 @@ public enum CollectionImporter {
         // A rank that fails must still reach the exchange below, or the others would wait forever.
         do {
             for v in videoBlock {
-                let id = plan.videoIDs[v]
+                let id = plan.videoID(v)
                 do {
                     let values = try videos.values(id, keepDouble: false)
-                    if check(id, videos, values, rows: plan.frameCounts[v], perRow: plan.tokensPerFrame, columns: plan.visualDimension), problems.isEmpty,
+                    if check(id, videos, values, rows: plan.frameCount(v), perRow: plan.tokensPerFrame, columns: plan.visualDimension), problems.isEmpty,
                        case .float32(let f) = values {
                         try f.withUnsafeBufferPointer { try frames($0) }
                     }
@@ -170,10 +170,10 @@ public enum CollectionImporter {
                 progress?(done, total)
             }
             for q in queryBlock {
-                let caption = plan.captions[q]
+                let captionID = plan.captionID(q)
                 do {
-                    let values = try queries.values(caption.captionID, keepDouble: plan.queryIsDouble[q])
-                    if check(caption.captionID, queries, values, rows: plan.tokenCounts[q], columns: plan.queryDimension), problems.isEmpty {
+                    let values = try queries.values(captionID, keepDouble: plan.queryIsDouble[q])
+                    if check(captionID, queries, values, rows: plan.tokenCount(q), columns: plan.queryDimension), problems.isEmpty {
                         try token(q, values)
                     }
                 } catch let error as FeatureDataError {
@@ -207,13 +207,14 @@ public enum CollectionImporter {
         }
         let paths = CollectionPaths(root: staging, collection: request.collection, visualFeature: request.visualFeature)
         let writer = try ReleaseLayoutWriter(paths: paths, visualDimension: plan.visualDimension, queryDimension: plan.queryDimension)
+        let texts = try ImportPlan.CaptionTexts(plan)
         var v = 0
         try copy(plan, videos: videos, queries: queries, world: world, progress: progress) { frames in
-            try writer.addVideo(id: plan.videoIDs[v], frameIDs: frameIDs(plan, video: v), features: frames)
+            try writer.addVideo(id: plan.videoID(v), frameIDs: frameIDs(plan, video: v), features: frames)
             v += 1
         } token: { q, values in
-            let caption = plan.captions[q]
-            try writer.addCaption(split: caption.split, capID: ImportPlan.releaseCaptionID(caption), text: caption.text, tokens: values)
+            let capID = ImportPlan.releaseCaptionID(captionID: plan.captionID(q), videoID: plan.videoID(plan.captionVideo(q)))
+            try writer.addCaption(split: plan.split(of: q), capID: capID, text: try texts.text(q), tokens: values)
         }
         try writer.finish()
         let target = "\(root)/\(request.collection)"
@@ -234,12 +235,12 @@ public enum CollectionImporter {
                                   source: "mamfusion import: captions \(request.captions), videos \(request.videos), queries \(request.queries)",
                                   visualDimension: plan.visualDimension, queryDimension: plan.queryDimension,
                                   queryIsDouble: plan.queryIsDouble.contains(true), totalFrames: plan.totalFrames, totalTokens: plan.totalTokens)
-        let videoBlock = ImportPlan.block(plan.videoIDs.count, rank: world.rank, size: world.size)
-        let queryBlock = ImportPlan.block(plan.captions.count, rank: world.rank, size: world.size)
-        let frameStart = plan.frameCounts[..<videoBlock.lowerBound].reduce(0, +)
-        let tokenStart = plan.tokenCounts[..<queryBlock.lowerBound].reduce(0, +)
-        let frameEnd = frameStart + plan.frameCounts[videoBlock].reduce(0, +)
-        let tokenEnd = tokenStart + plan.tokenCounts[queryBlock].reduce(0, +)
+        let videoBlock = ImportPlan.block(plan.videoCount, rank: world.rank, size: world.size)
+        let queryBlock = ImportPlan.block(plan.captionCount, rank: world.rank, size: world.size)
+        let frameStart = (0..<videoBlock.lowerBound).reduce(0) { $0 + plan.frameCount($1) }
+        let tokenStart = (0..<queryBlock.lowerBound).reduce(0) { $0 + plan.tokenCount($1) }
+        let frameEnd = videoBlock.reduce(frameStart) { $0 + plan.frameCount($1) }
+        let tokenEnd = queryBlock.reduce(tokenStart) { $0 + plan.tokenCount($1) }
         let access: HDF5FileAccess = world.size > 1 ? .parallel(world) : .serial
         do {
             try HDF5File.writeAtomically(to: file, access: access, { output in
@@ -257,7 +258,7 @@ public enum CollectionImporter {
                 }
                 try writer.finishRows(frameEnd: frameEnd, tokenEnd: tokenEnd)
             }, finishOnLeader: { output in
-                try PackedFeatureWriter.writeTables(tables(plan), header: header, to: output)
+                try PackedFeatureWriter.writeTables(try tables(plan), header: header, to: output)
             })
         } catch let problems as Problems {
             throw problems
@@ -294,19 +295,20 @@ public enum CollectionImporter {
         let header = CLIPTokenHeader(collection: request.collection,
                                      source: "mamfusion import: captions \(request.captions), videos \(request.videos), queries \(request.queries)",
                                      width: plan.visualDimension, grid: grid, maxFrames: request.maxFrames, totalFrames: plan.totalFrames,
-                                     captionCount: plan.captions.count)
+                                     captionCount: plan.captionCount)
         do {
             try HDF5File.writeAtomically(to: file) { output in
                 let writer = try CLIPTokenWriter(file: output, header: header)
                 try padding.withUnsafeBufferPointer { try writer.setPaddingFrame($0) }
+                let texts = try ImportPlan.CaptionTexts(plan)
                 var v = 0
                 try copy(plan, videos: videos, queries: queries, world: world, progress: progress) { tokens in
-                    try writer.appendVideo(id: plan.videoIDs[v], tokens: tokens)
+                    try writer.appendVideo(id: plan.videoID(v), tokens: tokens)
                     v += 1
                 } token: { q, values in
                     guard case .float32(let embedding) = values else { return }
-                    let caption = plan.captions[q]
-                    try embedding.withUnsafeBufferPointer { try writer.appendCaption(id: caption.captionID, video: plan.captionVideo[q], text: caption.text, embedding: $0) }
+                    let text = try texts.text(q)
+                    try embedding.withUnsafeBufferPointer { try writer.appendCaption(id: plan.captionID(q), video: plan.captionVideo(q), text: text, embedding: $0) }
                 }
                 try writer.finish(splits: plan.splits.map { ($0.name, Array($0.captions)) })
             }
@@ -317,19 +319,12 @@ public enum CollectionImporter {
         }
     }
 
-    /// The index tables of the packed file of `plan`.
-    static func tables(_ plan: ImportPlan) -> PackedTables {
-        var tables = PackedTables()
-        tables.videoIDs = plan.videoIDs
-        for count in plan.frameCounts { tables.videoOffsets.append(tables.videoOffsets.last! + count) }
-        for (q, caption) in plan.captions.enumerated() {
-            tables.capIDs.append(caption.captionID)
-            tables.queryOffsets.append(tables.queryOffsets.last! + plan.tokenCounts[q])
-            tables.queryVideo.append(plan.captionVideo[q])
-            tables.texts.append(caption.text)
-            tables.storedBits.append(plan.queryIsDouble[q] ? 64 : 32)
-        }
-        tables.splits = plan.splits.map { ($0.name, $0.captions) }
-        return tables
+    /// The index tables of the packed file of `plan`, row by row: ids from the plan, texts
+    /// read again from the caption table in order.
+    static func tables(_ plan: ImportPlan) throws -> PackedTableRows {
+        let texts = try ImportPlan.CaptionTexts(plan)
+        return PackedTableRows(videoCount: plan.videoCount, queryCount: plan.captionCount, splits: plan.splits.map { ($0.name, $0.captions) },
+                               videoID: plan.videoID, videoFrames: plan.frameCount, capID: plan.captionID, queryTokens: plan.tokenCount,
+                               queryVideo: plan.captionVideo, text: texts.text, storedBits: { plan.queryIsDouble[$0] ? 64 : 32 })
     }
 }

@@ -17,17 +17,25 @@ public final class FeatureArrays {
     public let role: String
     /// The directory or HDF5 file.
     public let path: String
-    /// Every id, sorted.
-    public let ids: [String]
     /// Ids given by more than one file (`a.npy` and `a.npz`): id → file names.
     public let duplicates: [String: [String]]
     /// Directory entries that are neither `.npy` nor `.npz`, and HDF5 members that are not datasets.
     public let ignored: [String]
-    /// Whether the file of `ids[i]` is an `.npz` (else `.npy`; nothing for HDF5). Sorted arrays,
-    /// not dictionaries: an import of 100,000 videos holds hundreds of thousands of ids.
+    /// Every id, in listing order, compactly: an import of 100,000 videos holds hundreds of
+    /// thousands of ids.
+    private let table: IDTable
+    /// Whether the file of id i is an `.npz` (else `.npy`; nothing for HDF5).
     private let isArchive: [Bool]
     private let hdf5: HDF5File?
     private let npzKey: String?
+
+    /// How many ids there are.
+    public var count: Int { table.count }
+
+    /// Calls `body` with every id, in listing order.
+    public func forEachID(_ body: (String) throws -> Void) rethrows {
+        for i in 0..<table.count { try body(table[i]) }
+    }
 
     /// The largest array file read: 16 GiB.
     public static let maximumFileBytes = 1 << 34
@@ -40,74 +48,62 @@ public final class FeatureArrays {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FeatureDataError(file: path, "missing file or directory (\(role): a directory of .npy/.npz files or an HDF5 file)")
         }
-        var entries: [(id: String, archive: Bool)] = [], duplicates: [String: [String]] = [:], ignored: [String] = []
+        var table = IDTable(), isArchive: [Bool] = [], duplicates: [String: [String]] = [:], ignored: [String] = []
+        // One id per name; an id with both files is a duplicate (its `.npy` is the one read).
+        func add(_ id: String, archive: Bool) {
+            let (index, inserted) = table.insert(id)
+            if inserted {
+                isArchive.append(archive)
+            } else {
+                duplicates[id] = [id + ".npy", id + ".npz"]
+                isArchive[index] = false
+            }
+        }
         if isDirectory.boolValue {
             hdf5 = nil
-            for name in try Self.directoryEntries(path) {
+            try Self.forEachDirectoryEntry(path) { name in
                 guard name.hasSuffix(".npy") || name.hasSuffix(".npz"), name.count > 4 else {
                     ignored.append(name)
-                    continue
+                    return
                 }
-                entries.append((String(name.dropLast(4)), name.hasSuffix(".npz")))
+                add(String(name.dropLast(4)), archive: name.hasSuffix(".npz"))
             }
             ignored.sort()
         } else {
             try FileBytes.converting { try InputFile.requireRegularFile(path) }
             let file = try withFileContext(path) { try HDF5File.open(path) }
             for name in try withFileContext(path, { try file.memberNames() }) {
-                if try withFileContext(path, { try file.kind(of: name) }) == .dataset { entries.append((name, false)) } else { ignored.append(name) }
+                if try withFileContext(path, { try file.kind(of: name) }) == .dataset { add(name, archive: false) } else { ignored.append(name) }
             }
             hdf5 = file
         }
-        // Sorted by id, .npy before .npz: the files of one id are neighbours.
-        entries.sort { $0.id < $1.id || ($0.id == $1.id && !$0.archive && $1.archive) }
-        var ids: [String] = [], isArchive: [Bool] = []
-        for entry in entries {
-            if entry.id == ids.last {
-                duplicates[entry.id, default: [entry.id + (isArchive.last! ? ".npz" : ".npy")]].append(entry.id + (entry.archive ? ".npz" : ".npy"))
-            } else {
-                ids.append(entry.id)
-                isArchive.append(entry.archive)
-            }
-        }
-        self.ids = ids
+        self.table = table
         self.isArchive = isArchive
         self.duplicates = duplicates
         self.ignored = ignored
     }
 
-    /// The names in directory `path` (readdir: no Foundation arrays of 300,000 bridged strings).
-    static func directoryEntries(_ path: String) throws -> [String] {
+    /// Calls `body` with each name in directory `path` (readdir, streamed: no array of
+    /// 300,000 names).
+    static func forEachDirectoryEntry(_ path: String, _ body: (String) throws -> Void) throws {
         guard let directory = opendir(path) else {
             throw FeatureDataError(file: path, "cannot list the directory: \(InputFile.errorText(errno))")
         }
         defer { closedir(directory) }
-        var names: [String] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." { try body(name) }
         }
-        return names
     }
 
-    /// The position of `id` in `ids`, if it is there (binary search).
-    private func index(_ id: String) -> Int? {
-        var low = 0, high = ids.count
-        while low < high {
-            let middle = (low + high) / 2
-            if ids[middle] < id { low = middle + 1 } else { high = middle }
-        }
-        return low < ids.count && ids[low] == id ? low : nil
-    }
-
-    public func contains(_ id: String) -> Bool { index(id) != nil }
+    public func contains(_ id: String) -> Bool { table.index(of: id) != nil }
 
     /// Where `id` is read from: its file, or the HDF5 file.
     public func location(_ id: String) -> String {
         guard hdf5 == nil else { return path }
-        return "\(path)/\(id)" + (index(id).map { isArchive[$0] } == true ? ".npz" : ".npy")
+        return "\(path)/\(id)" + (table.index(of: id).map { isArchive[$0] } == true ? ".npz" : ".npy")
     }
 
     /// The array's shape and element type.

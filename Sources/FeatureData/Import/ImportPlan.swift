@@ -66,40 +66,65 @@ public struct ImportRequest: Sendable {
 /// For the CLIP token layout a video's array is [T, 1+G², W] (1 ≤ T ≤ `maxFrames`) and a
 /// caption's is its [W] (or [1, W]) end-of-text embedding; every split lists its captions as
 /// (video, caption) pairs.
+///
+/// Memory: the caption table is streamed, never held. The plan keeps, per caption, its id
+/// (in an `IDTable`), the byte offset and line of its record (its text is read again from the
+/// table when it is written: `CaptionTexts`) and a few 32-bit numbers; per video, its id and
+/// frame count. About 40 bytes + the id per caption and 20 bytes + the id per video — the
+/// features themselves are streamed one array at a time (`CollectionImporter`).
 public struct ImportPlan: Sendable {
     public let request: ImportRequest
-    /// Captions in output order: split by split (train, val, test), in table order within one.
-    public let captions: [ImportCaption]
-    /// The splits present, with their range of `captions`.
+    /// Every distinct caption id of the table, in table order (entry c).
+    let captionTable: IDTable
+    /// Entry c: the byte offset and line of its record in the table.
+    let recordOffset: [Int]
+    let recordLine: [Int32]
+    /// Entry c: its video, an entry of `videoTable`.
+    let recordVideo: [Int32]
+    /// Every video id the table names, in table order.
+    let videoTable: IDTable
+    /// Caption q (output order: split by split, in table order within one) is entry `captionEntry[q]`.
+    let captionEntry: [Int32]
+    /// Video v (output order: first appearance over the output's captions) is entry `videoEntry[v]`.
+    let videoEntry: [Int32]
+    /// For each caption, its video (an index of the output's videos).
+    let captionVideos: [Int32]
+    let frameCounts: [Int32]
+    let tokenCounts: [Int32]
+    /// The parser that read the table (it reads a record again for its text).
+    let parser: CaptionTable.RecordParser
+    /// The splits present, with their range of captions.
     public let splits: [(name: String, captions: Range<Int>)]
-    /// Videos in output order: first appearance over the splits' captions.
-    public let videoIDs: [String]
-    /// For each caption, its video (an index into `videoIDs`).
-    public let captionVideo: [Int]
-    public let frameCounts: [Int]
     /// Tokens per frame: 1 + G² for CLIP tokens, 1 for the PRVR layouts (a frame is one row).
     public let tokensPerFrame: Int
-    public let tokenCounts: [Int]
     public let visualDimension: Int
     public let queryDimension: Int
     /// Whether each caption's token features are stored as float64 (kept as such).
     public let queryIsDouble: [Bool]
     /// Videos stored as float64 (rounded to float32: both layouts store frames in float32).
     public let doubleVideos: Int
-    /// Cap_ids as written: the release layout needs `<video_id>#…` (`releaseCaptionID`).
     public let report: InspectionReport
+    public let totalFrames: Int
+    public let totalTokens: Int
 
-    public var totalFrames: Int { frameCounts.reduce(0, +) }
-    public var totalTokens: Int { tokenCounts.reduce(0, +) }
     public var isUsable: Bool { report.isUsable }
+    public var videoCount: Int { videoEntry.count }
+    public var captionCount: Int { captionEntry.count }
+    public func videoID(_ v: Int) -> String { videoTable[Int(videoEntry[v])] }
+    public func captionID(_ q: Int) -> String { captionTable[Int(captionEntry[q])] }
+    public func captionVideo(_ q: Int) -> Int { Int(captionVideos[q]) }
+    public func frameCount(_ v: Int) -> Int { Int(frameCounts[v]) }
+    public func tokenCount(_ q: Int) -> Int { Int(tokenCounts[q]) }
+    /// The split caption q is in.
+    public func split(of q: Int) -> String { splits.first { $0.captions.contains(q) }!.name }
 
     /// The first `count · r / size` … block of `count` items that rank `r` of `size` handles.
     static func block(_ count: Int, rank: Int, size: Int) -> Range<Int> { (count * rank / size)..<(count * (rank + 1) / size) }
 
     /// The cap_id a caption gets in the release layout: its own when it already starts with
     /// `<video_id>#`, else `<video_id>#<caption_id>` (the layout finds a caption's video that way).
-    public static func releaseCaptionID(_ caption: ImportCaption) -> String {
-        caption.captionID.hasPrefix(caption.videoID + "#") ? caption.captionID : caption.videoID + "#" + caption.captionID
+    public static func releaseCaptionID(captionID: String, videoID: String) -> String {
+        captionID.hasPrefix(videoID + "#") ? captionID : videoID + "#" + captionID
     }
 
     /// Why `id` cannot be an id, or nil.
@@ -119,7 +144,6 @@ public struct ImportPlan: Sendable {
     /// Reads the caption table and the array headers and validates everything but the values.
     /// Collective on `world` (the headers are read shard by shard and gathered).
     public static func make(_ request: ImportRequest, videos: FeatureArrays, queries: FeatureArrays, world: Communicator) throws -> ImportPlan {
-        let table = try CaptionTable.read(request.captions, format: request.captionsFormat, defaultSplit: request.defaultSplit)
         let destination: String
         switch request.output {
         case .release(let root): destination = "\(root)/\(request.collection)"
@@ -128,14 +152,18 @@ public struct ImportPlan: Sendable {
         var report = InspectionReport(layout: "import into the \(request.output.layoutName)", location: "\(request.captions) → \(destination)")
         report.collection = request.collection
         report.visualFeature = request.visualFeature
-        report.details.append("videos: \(videos.path) (\(videos.ids.count) arrays); queries: \(queries.path) (\(queries.ids.count) arrays); captions: \(table.count) records")
         let list = { (items: [String]) in DatasetInspector.list(items) }
 
-        // Ids and splits.
+        // One pass over the table: ids, splits, duplicates. Records are not kept: a caption is
+        // its entry in `captionTable`, its record's place in the file, its video and its split.
+        var captionTable = IDTable(), videoTable = IDTable()
+        var recordOffset: [Int] = [], recordLine: [Int32] = [], recordVideo: [Int32] = []
+        /// Entry c's split (an index of `CaptionTable.splits`), or −1 when it is not imported.
+        var recordSplit: [Int8] = []
         var badIDs: [String] = [], badSplits: [String] = [], duplicates: [String] = []
-        var firstLine: [String: Int] = [:]
-        var keep: [ImportCaption] = []
-        for caption in table {
+        var records = 0
+        let parser = try CaptionTable.forEachRecord(request.captions, format: request.captionsFormat, defaultSplit: request.defaultSplit) { caption, offset in
+            records += 1
             var usable = true
             if let problem = idProblem(caption.captionID, isVideo: false) {
                 badIDs.append("caption \(Excerpt.quote(caption.captionID)) (line \(caption.line)): \(problem)"); usable = false
@@ -143,16 +171,22 @@ public struct ImportPlan: Sendable {
             if let problem = idProblem(caption.videoID, isVideo: true) {
                 badIDs.append("video \(Excerpt.quote(caption.videoID)) (line \(caption.line)): \(problem)"); usable = false
             }
-            if !CaptionTable.splits.contains(caption.split) {
+            let split = CaptionTable.splits.firstIndex(of: caption.split)
+            if split == nil {
                 badSplits.append("\(Excerpt.quote(caption.captionID)) (line \(caption.line): \(Excerpt.quote(caption.split)))"); usable = false
             }
-            if let line = firstLine[caption.captionID] {
-                duplicates.append("\(Excerpt.quote(caption.captionID)) (lines \(line) and \(caption.line))"); usable = false
-            } else {
-                firstLine[caption.captionID] = caption.line
+            let video = videoTable.insert(caption.videoID).index
+            let (entry, inserted) = captionTable.insert(caption.captionID)
+            guard inserted else {
+                duplicates.append("\(Excerpt.quote(caption.captionID)) (lines \(recordLine[entry]) and \(caption.line))")
+                return
             }
-            if usable { keep.append(caption) }
+            recordOffset.append(offset)
+            recordLine.append(Int32(clamping: caption.line))
+            recordVideo.append(Int32(video))
+            recordSplit.append(usable ? Int8(split!) : -1)
         }
+        report.details.append("videos: \(videos.path) (\(videos.count) arrays); queries: \(queries.path) (\(queries.count) arrays); captions: \(records) records")
         if !duplicates.isEmpty { report.problems.append("\(request.captions): \(duplicates.count) duplicate caption ids: \(list(duplicates))") }
         if !badIDs.isEmpty { report.problems.append("\(request.captions): \(badIDs.count) unusable ids: \(list(badIDs))") }
         if !badSplits.isEmpty {
@@ -166,91 +200,138 @@ public struct ImportPlan: Sendable {
         if !queries.ignored.isEmpty { report.notes.append("\(queries.path): \(queries.ignored.count) entries are not .npy/.npz arrays (ignored): \(list(queries.ignored.map { Excerpt.quote($0) }))") }
 
         // Splits in order, videos by first appearance, missing features.
-        var ordered: [ImportCaption] = []
+        var captionEntry: [Int32] = []
         var splits: [(name: String, captions: Range<Int>)] = []
-        for name in CaptionTable.splits {
-            let start = ordered.count
-            ordered += keep.filter { $0.split == name }
-            if ordered.count > start { splits.append((name, start..<ordered.count)) }
+        for (s, name) in CaptionTable.splits.enumerated() {
+            let start = captionEntry.count
+            for c in recordSplit.indices where recordSplit[c] == Int8(s) { captionEntry.append(Int32(c)) }
+            if captionEntry.count > start { splits.append((name, start..<captionEntry.count)) }
         }
+        recordSplit = []
         var missingVideos: [String] = [], missingQueries: [String] = []
-        for caption in ordered {
-            if !videos.contains(caption.videoID) {
-                missingVideos.append("\(Excerpt.quote(caption.captionID)) (line \(caption.line): video \(Excerpt.quote(caption.videoID)))")
+        var videoOf = [Int32](repeating: -1, count: videoTable.count)
+        var videoEntry: [Int32] = [], captionVideos: [Int32] = []
+        captionVideos.reserveCapacity(captionEntry.count)
+        for c in captionEntry.map({ Int($0) }) {
+            let entry = Int(recordVideo[c])
+            if videoOf[entry] < 0 { videoOf[entry] = Int32(videoEntry.count); videoEntry.append(Int32(entry)) }
+            captionVideos.append(videoOf[entry])
+            let captionID = captionTable[c]
+            if !videos.contains(videoTable[entry]) {
+                missingVideos.append("\(Excerpt.quote(captionID)) (line \(recordLine[c]): video \(Excerpt.quote(videoTable[entry])))")
             }
-            if !queries.contains(caption.captionID) { missingQueries.append("\(Excerpt.quote(caption.captionID)) (line \(caption.line))") }
+            if !queries.contains(captionID) { missingQueries.append("\(Excerpt.quote(captionID)) (line \(recordLine[c]))") }
         }
+        videoOf = []
         if !missingVideos.isEmpty {
             report.problems.append("\(missingVideos.count) captions have no video features in \(videos.path): \(list(missingVideos))")
         }
         if !missingQueries.isEmpty {
             report.problems.append("\(missingQueries.count) captions have no query features in \(queries.path): \(list(missingQueries))")
         }
-        let (videoIDs, captionVideo) = SplitIndex.firstAppearance(ordered.map(\.videoID))
-        let captioned = Set(table.map(\.videoID))
-        let uncaptioned = videos.ids.filter { !captioned.contains($0) }
+        var uncaptioned: [String] = [], orphans: [String] = []
+        videos.forEachID { if videoTable.index(of: $0) == nil { uncaptioned.append($0) } }
+        queries.forEachID { if captionTable.index(of: $0) == nil { orphans.append($0) } }
         if !uncaptioned.isEmpty {
             report.problems.append("\(videos.path): \(uncaptioned.count) videos have no caption (a video is in a split through its captions: "
-                                   + "add captions or remove their files): \(list(uncaptioned.map { Excerpt.quote($0) }))")
+                                   + "add captions or remove their files): \(list(uncaptioned.sorted().map { Excerpt.quote($0) }))")
         }
-        let orphans = queries.ids.filter { firstLine[$0] == nil }
-        if !orphans.isEmpty { report.notes.append("\(queries.path): \(orphans.count) query-feature arrays match no caption (not imported): \(list(orphans.map { Excerpt.quote($0) }))") }
+        if !orphans.isEmpty { report.notes.append("\(queries.path): \(orphans.count) query-feature arrays match no caption (not imported): \(list(orphans.sorted().map { Excerpt.quote($0) }))") }
 
-        // Headers, shard by shard: (rows, columns, element bytes or 0 when unusable).
-        // Headers are read for the arrays that are there; `videoSlot[v]` / `querySlot[q]` is the
-        // place of video v / caption q among them (-1: missing, reported above).
-        var videoSlot = [Int](repeating: -1, count: videoIDs.count), querySlot = [Int](repeating: -1, count: ordered.count)
-        var presentVideos: [String] = [], presentQueries: [String] = []
-        for (v, id) in videoIDs.enumerated() where videos.contains(id) { videoSlot[v] = presentVideos.count; presentVideos.append(id) }
-        for (q, caption) in ordered.enumerated() where queries.contains(caption.captionID) { querySlot[q] = presentQueries.count; presentQueries.append(caption.captionID) }
+        // Headers, shard by shard. Headers are read for the arrays that are there;
+        // `presentVideos` / `presentQueries` list the videos / captions whose arrays are there
+        // (the others are reported above).
+        let presentVideos = videoEntry.indices.filter { videos.contains(videoTable[Int(videoEntry[$0])]) }
+        let presentQueries = captionEntry.indices.filter { queries.contains(captionTable[Int(captionEntry[$0])]) }
         let clip = request.output.layoutName == "clip-tokens"
-        let (videoShapes, videoProblems) = try gatherHeaders(presentVideos, source: videos, kind: clip ? .clipFrames(maximum: request.maxFrames) : .frames, world: world)
-        let (queryShapes, queryProblems) = try gatherHeaders(presentQueries, source: queries, kind: clip ? .embedding : .tokens, world: world)
-        report.problems += videoProblems + queryProblems
-        let usableVideos = videoShapes.filter { $0.elementBytes > 0 }
+        let videoShapes = try gatherHeaders(presentVideos.count, id: { videoTable[Int(videoEntry[presentVideos[$0]])] }, source: videos,
+                                            kind: clip ? .clipFrames(maximum: request.maxFrames) : .frames, world: world)
+        let queryShapes = try gatherHeaders(presentQueries.count, id: { captionTable[Int(captionEntry[presentQueries[$0]])] }, source: queries,
+                                            kind: clip ? .embedding : .tokens, world: world)
+        report.problems += videoShapes.problems + queryShapes.problems
+        let usableVideos = videoShapes.shapes.filter { $0.elementBytes > 0 }
         let dv = dominant(usableVideos.map(\.columns))
         let perFrame = clip ? dominant(usableVideos.map(\.perRow)) : 1
-        let dq = dominant(queryShapes.filter { $0.elementBytes > 0 }.map(\.columns))
+        let dq = dominant(queryShapes.shapes.filter { $0.elementBytes > 0 }.map(\.columns))
         let what = clip ? ("tokens", "[T, \(perFrame), \(dv)]") : ("features", "Dv = \(dv)")
-        let odd = zip(presentVideos, videoShapes).filter { $0.1.elementBytes > 0 && ($0.1.columns != dv || $0.1.perRow != perFrame) }
+        let odd = videoShapes.shapes.indices.filter { videoShapes.shapes[$0].elementBytes > 0 && (videoShapes.shapes[$0].columns != dv || videoShapes.shapes[$0].perRow != perFrame) }
         if !odd.isEmpty {
             report.problems.append("\(videos.path): \(odd.count) videos have \(what.0) of another shape than the others' \(what.1): "
-                                   + list(odd.map { "\(Excerpt.quote($0.0)) (\($0.1.description))" }))
+                                   + list(odd.map { "\(Excerpt.quote(videoTable[Int(videoEntry[presentVideos[$0]])])) (\(videoShapes.shapes[$0].description))" }))
         }
-        let oddQueries = zip(presentQueries, queryShapes).filter { $0.1.elementBytes > 0 && $0.1.columns != dq }
+        let oddQueries = queryShapes.shapes.indices.filter { queryShapes.shapes[$0].elementBytes > 0 && queryShapes.shapes[$0].columns != dq }
         if !oddQueries.isEmpty {
             report.problems.append("\(queries.path): \(oddQueries.count) captions have \(clip ? "embeddings" : "features") of another dimension than the others' \(clip ? "W" : "Dq") = \(dq): "
-                                   + list(oddQueries.map { "\(Excerpt.quote($0.0)) (\($0.1.description))" }))
+                                   + list(oddQueries.map { "\(Excerpt.quote(captionTable[Int(captionEntry[presentQueries[$0]])])) (\(queryShapes.shapes[$0].description))" }))
         }
         if clip && dv > 0 && dq > 0 && dv != dq {
             report.problems.append("caption embeddings have W = \(dq) but video tokens W = \(dv): both come from one CLIP's projection")
         }
-        let doubles = videoShapes.filter { $0.elementBytes == 8 }.count
+        let doubles = videoShapes.shapes.filter { $0.elementBytes == 8 }.count
         if doubles > 0 { report.notes.append("\(doubles) videos are stored as float64: rounded to float32 (both layouts store frames in float32)") }
         if case .release = request.output {
-            let renamed = ordered.filter { releaseCaptionID($0) != $0.captionID }.count
+            var renamed = 0
+            for q in captionEntry.indices {
+                let captionID = captionTable[Int(captionEntry[q])], videoID = videoTable[Int(videoEntry[Int(captionVideos[q])])]
+                if releaseCaptionID(captionID: captionID, videoID: videoID) != captionID { renamed += 1 }
+            }
             if renamed > 0 { report.notes.append("\(renamed) caption ids become <video_id>#<caption_id> in the release layout (it finds a caption's video before the first '#')") }
         }
 
-        let frameCounts = videoSlot.map { $0 < 0 ? 0 : videoShapes[$0].rows }
-        let tokenCounts = querySlot.map { $0 < 0 ? 0 : queryShapes[$0].rows }
+        var frameCounts = [Int32](repeating: 0, count: videoEntry.count), tokenCounts = [Int32](repeating: 0, count: captionEntry.count)
+        var queryIsDouble = [Bool](repeating: false, count: captionEntry.count)
+        for (slot, v) in presentVideos.enumerated() { frameCounts[v] = Int32(videoShapes.shapes[slot].rows) }
+        for (slot, q) in presentQueries.enumerated() {
+            tokenCounts[q] = Int32(queryShapes.shapes[slot].rows)
+            queryIsDouble[q] = !clip && queryShapes.shapes[slot].elementBytes == 8
+        }
         report.visualDimension = dv
         report.queryDimension = dq
+        var perVideo = [Int32](repeating: 0, count: videoEntry.count)
         for split in splits {
             var s = InspectionReport.Split(name: split.name)
-            let videoSet = Array(Set(split.captions.map { captionVideo[$0] })).sorted()
-            s.videos = videoSet.count
+            var splitVideos: [Int] = []
+            for q in split.captions {
+                let v = Int(captionVideos[q])
+                if perVideo[v] == 0 { splitVideos.append(v) }
+                perVideo[v] += 1
+            }
+            s.videos = splitVideos.count
             s.queries = split.captions.count
-            s.framesPerVideo = Distribution(videoSet.map { frameCounts[$0] })
-            s.tokensPerQuery = Distribution(split.captions.map { tokenCounts[$0] })
-            var perVideo: [Int: Int] = [:]
-            for q in split.captions { perVideo[captionVideo[q], default: 0] += 1 }
-            s.queriesPerVideo = Distribution(Array(perVideo.values))
+            s.framesPerVideo = Distribution(splitVideos.map { Int(frameCounts[$0]) })
+            s.tokensPerQuery = Distribution(split.captions.map { Int(tokenCounts[$0]) })
+            s.queriesPerVideo = Distribution(splitVideos.map { Int(perVideo[$0]) })
+            for v in splitVideos { perVideo[v] = 0 }
             report.splits.append(s)
         }
-        return ImportPlan(request: request, captions: ordered, splits: splits, videoIDs: videoIDs, captionVideo: captionVideo,
-                          frameCounts: frameCounts, tokensPerFrame: perFrame, tokenCounts: tokenCounts, visualDimension: dv, queryDimension: dq,
-                          queryIsDouble: querySlot.map { !clip && $0 >= 0 && queryShapes[$0].elementBytes == 8 }, doubleVideos: doubles, report: report)
+        return ImportPlan(request: request, captionTable: captionTable, recordOffset: recordOffset, recordLine: recordLine, recordVideo: recordVideo,
+                          videoTable: videoTable, captionEntry: captionEntry, videoEntry: videoEntry, captionVideos: captionVideos,
+                          frameCounts: frameCounts, tokenCounts: tokenCounts, parser: parser, splits: splits, tokensPerFrame: perFrame,
+                          visualDimension: dv, queryDimension: dq, queryIsDouble: queryIsDouble, doubleVideos: doubles, report: report,
+                          totalFrames: frameCounts.reduce(0) { $0 + Int($1) }, totalTokens: tokenCounts.reduce(0) { $0 + Int($1) })
+    }
+
+    /// The texts of the plan's captions, read again from the table in caption order (in order,
+    /// one read per MiB of table). A record that no longer holds its caption — the table was
+    /// changed during the import — is an error naming the file and line.
+    final class CaptionTexts {
+        private let plan: ImportPlan
+        private let reader: CaptionTable.RecordReader
+
+        init(_ plan: ImportPlan) throws {
+            self.plan = plan
+            reader = try CaptionTable.RecordReader(plan.parser)
+        }
+
+        func text(_ q: Int) throws -> String {
+            let c = Int(plan.captionEntry[q]), line = Int(plan.recordLine[c])
+            let record = try reader.record(at: plan.recordOffset[c], line: line)
+            guard let record, record.captionID == plan.captionTable[c], record.videoID == plan.videoID(plan.captionVideo(q)) else {
+                throw FeatureDataError(file: plan.request.captions, line: line,
+                                       "changed while being imported: caption \(Excerpt.quote(plan.captionTable[c])) is no longer on this line")
+            }
+            return record.text
+        }
     }
 
     /// The most frequent value (the smallest among ties; 0 for none).
@@ -272,29 +353,40 @@ public struct ImportPlan: Sendable {
         case embedding
     }
 
-    /// An array's size as rows × perRow × columns (perRow 1 but for CLIP tokens).
+    /// An array's size as rows × perRow × columns (perRow 1 but for CLIP tokens); 16 bytes
+    /// (an import reads hundreds of thousands of headers).
     struct ArrayShape: Sendable, CustomStringConvertible {
-        let rows: Int
-        let perRow: Int
-        let columns: Int
+        private let stored: (rows: Int32, perRow: Int32, columns: Int32, elementBytes: Int32)
+        var rows: Int { Int(stored.rows) }
+        var perRow: Int { Int(stored.perRow) }
+        var columns: Int { Int(stored.columns) }
         /// 2, 4 or 8; 0 when the array is unusable (its problem is reported).
-        let elementBytes: Int
+        var elementBytes: Int { Int(stored.elementBytes) }
+
+        /// Every extent is within `FeatureLimits` (< 2³¹).
+        init(rows: Int, perRow: Int, columns: Int, elementBytes: Int) {
+            stored = (Int32(clamping: rows), Int32(clamping: perRow), Int32(clamping: columns), Int32(clamping: elementBytes))
+        }
 
         var count: Int { rows * perRow * columns }
         var description: String { perRow == 1 ? "\(rows)×\(columns)" : "\(rows)×\(perRow)×\(columns)" }
     }
 
-    /// Reads and checks the headers of `ids` (this rank's block) and gathers every rank's
-    /// results: the shapes of all `ids`, in order, and every problem.
-    static func gatherHeaders(_ ids: [String], source: FeatureArrays, kind: ArrayKind, world: Communicator) throws -> ([ArrayShape], [String]) {
-        let mine = block(ids.count, rank: world.rank, size: world.size)
-        var numbers: [Int64] = []
+    /// Reads and checks the headers of the `count` arrays `id(0)`, `id(1)`, … (this rank reads
+    /// its block of them) and gathers every rank's results: the shapes of all, in order, and
+    /// every problem.
+    static func gatherHeaders(_ count: Int, id: (Int) -> String, source: FeatureArrays, kind: ArrayKind,
+                              world: Communicator) throws -> (shapes: [ArrayShape], problems: [String]) {
+        let mine = block(count, rank: world.rank, size: world.size)
+        var numbers: [Int32] = []
+        numbers.reserveCapacity(4 * mine.count)
         var problems: [String] = []
-        for id in ids[mine] {
+        for i in mine {
+            let id = id(i)
             do {
                 let (shape, element) = try source.header(id)
                 let size = try arrayShape(shape, kind: kind).get()
-                numbers += [Int64(size.rows), Int64(size.perRow), Int64(size.columns), Int64(element.size)]
+                numbers += [Int32(size.rows), Int32(size.perRow), Int32(size.columns), Int32(element.size)]
             } catch let problem as ShapeProblem {
                 numbers += [0, 0, 0, 0]
                 problems.append("\(FeatureDataError(file: source.location(id), item: "\(source.role) of \(Excerpt.quote(id))", problem.text))")
@@ -304,6 +396,7 @@ public struct ImportPlan: Sendable {
             }
         }
         let all = try world.allgatherv(numbers).values
+        numbers = []
         let shapes = stride(from: 0, to: all.count, by: 4).map {
             ArrayShape(rows: Int(all[$0]), perRow: Int(all[$0 + 1]), columns: Int(all[$0 + 2]), elementBytes: Int(all[$0 + 3]))
         }

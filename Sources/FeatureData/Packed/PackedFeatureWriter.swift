@@ -44,6 +44,25 @@ public struct PackedTables: Sendable {
     public init() {}
 }
 
+/// The index tables of a packed file as functions of the row: what `writeTables` asks for,
+/// a block of rows at a time (a table can be read from where it is kept, never held whole).
+struct PackedTableRows {
+    /// Rows per block written.
+    static let blockRows = 16_384
+
+    let videoCount: Int
+    let queryCount: Int
+    let splits: [(name: String, queries: Range<Int>)]
+    let videoID: (Int) throws -> String
+    let videoFrames: (Int) throws -> Int
+    let capID: (Int) throws -> String
+    let queryTokens: (Int) throws -> Int
+    let queryVideo: (Int) throws -> Int
+    let text: (Int) throws -> String
+    /// 32 or 64: the precision the query's values had in the source.
+    let storedBits: (Int) throws -> Int
+}
+
 /// Streams features into a new packed file: frames and token rows are appended in order and
 /// written in large row blocks (the file is never held in memory); `finish` writes the index
 /// tables and checks that exactly the announced numbers of rows arrived.
@@ -180,19 +199,61 @@ final class PackedFeatureWriter {
               tables.storedBits.count == tables.capIDs.count else {
             throw FeatureDataError(file: path, "inconsistent index tables (videos \(tables.videoIDs.count), queries \(tables.capIDs.count))")
         }
-        try file.createDataset(PackedFormat.videoOffsets, values: tables.videoOffsets.map { Int64($0) })
-        try file.createStringDataset(PackedFormat.videoIDs, strings: tables.videoIDs)
-        try file.createDataset(PackedFormat.queryOffsets, values: tables.queryOffsets.map { Int64($0) })
-        try file.createStringDataset(PackedFormat.capIDs, strings: tables.capIDs)
-        try file.createDataset(PackedFormat.queryVideo, values: tables.queryVideo.map { Int64($0) })
-        try file.createStringDataset(PackedFormat.queryText, strings: tables.texts)
-        try file.createDataset(PackedFormat.queryBits, values: tables.storedBits.map { Int64($0) })
+        let rows = PackedTableRows(videoCount: tables.videoIDs.count, queryCount: tables.capIDs.count, splits: tables.splits,
+                                   videoID: { tables.videoIDs[$0] }, videoFrames: { tables.videoOffsets[$0 + 1] - tables.videoOffsets[$0] },
+                                   capID: { tables.capIDs[$0] }, queryTokens: { tables.queryOffsets[$0 + 1] - tables.queryOffsets[$0] },
+                                   queryVideo: { tables.queryVideo[$0] }, text: { tables.texts[$0] }, storedBits: { tables.storedBits[$0] })
+        try writeTables(rows, header: header, to: file)
+    }
+
+    /// Writes the index tables from `rows`, a block of rows at a time: memory holds one block,
+    /// whatever the number of videos and queries. Checks that the frames and tokens add up to
+    /// the header's totals.
+    static func writeTables(_ rows: PackedTableRows, header: PackedHeader, to file: HDF5File) throws {
+        let path = file.filePath
+        let block = PackedTableRows.blockRows
+        func offsets(_ name: String, count: Int, total: Int, what: String, _ length: (Int) throws -> Int) throws {
+            let dataset = try file.createDataset(name, type: .int64, shape: [count + 1])
+            var end = 0
+            for start in stride(from: 0, through: count, by: block) {
+                let piece = start..<min(start + block, count + 1)
+                var values: [Int64] = []
+                values.reserveCapacity(piece.count)
+                for i in piece {
+                    if i > 0 { end += try length(i - 1) }
+                    values.append(Int64(end))
+                }
+                try dataset.writeRows(piece, values)
+            }
+            guard end == total else { throw FeatureDataError(file: path, "inconsistent index tables: \(end) \(what) listed, \(total) written") }
+        }
+        func column<T: HDF5Scalar>(_ name: String, count: Int, _ value: (Int) throws -> T) throws {
+            let dataset = try file.createDataset(name, type: T.hdf5Type, shape: [count])
+            for start in stride(from: 0, to: count, by: block) {
+                let piece = start..<min(start + block, count)
+                try dataset.writeRows(piece, try piece.map(value))
+            }
+        }
+        func strings(_ name: String, count: Int, _ value: (Int) throws -> String) throws {
+            let dataset = try file.createStringDataset(name, count: count)
+            for start in stride(from: 0, to: count, by: block) {
+                let piece = start..<min(start + block, count)
+                try dataset.writeStrings(rows: piece, try piece.map(value))
+            }
+        }
+        try offsets(PackedFormat.videoOffsets, count: rows.videoCount, total: header.totalFrames, what: "frames", rows.videoFrames)
+        try strings(PackedFormat.videoIDs, count: rows.videoCount, rows.videoID)
+        try offsets(PackedFormat.queryOffsets, count: rows.queryCount, total: header.totalTokens, what: "token rows", rows.queryTokens)
+        try strings(PackedFormat.capIDs, count: rows.queryCount, rows.capID)
+        try column(PackedFormat.queryVideo, count: rows.queryCount) { Int64(try rows.queryVideo($0)) }
+        try strings(PackedFormat.queryText, count: rows.queryCount, rows.text)
+        try column(PackedFormat.queryBits, count: rows.queryCount) { Int64(try rows.storedBits($0)) }
         let group = try file.createGroup(PackedFormat.splits)
-        for split in tables.splits {
+        for split in rows.splits {
             let g = try group.createGroup(split.name)
             try g.setAttribute("query_start", .int64(Int64(split.queries.lowerBound)))
             try g.setAttribute("query_count", .int64(Int64(split.queries.count)))
         }
-        try file.setAttribute("splits", .string(tables.splits.map(\.name).joined(separator: ",")))
+        try file.setAttribute("splits", .string(rows.splits.map(\.name).joined(separator: ",")))
     }
 }
