@@ -26,6 +26,26 @@ struct HDF5StringTests {
         }
     }
 
+    @Test("a string table written piece by piece reads back whole; wrong pieces are refused")
+    func writtenInPieces() throws {
+        try withTemporaryDirectory { dir in
+            let strings = (0..<1000).map { $0 % 7 == 0 ? "" : "caption \($0) " + String(repeating: "é", count: $0 % 13) }
+            do {
+                let file = try HDF5File.create(dir + "/s.h5")
+                let d = try file.createStringDataset("texts", count: strings.count)
+                #expect(d.shape == [1000] && d.elementType.kind == .string(variableLength: true))
+                // Out of order, in pieces of different sizes.
+                for piece in [600..<1000, 0..<1, 1..<333, 333..<600] { try d.writeStrings(rows: piece, Array(strings[piece])) }
+                #expect(throws: HDF5Error.self) { try d.writeStrings(rows: 990..<1001, Array(repeating: "x", count: 11)) }
+                #expect(throws: HDF5Error.self) { try d.writeStrings(rows: 0..<2, ["only one"]) }
+                let numbers = try file.createDataset("numbers", type: .int64, shape: [2])
+                #expect(throws: HDF5Error.self) { try numbers.writeStrings(rows: 0..<2, ["a", "b"]) }
+                try d.writeStrings(rows: 5..<5, [])
+            }
+            #expect(try HDF5File.open(dir + "/s.h5").readStrings("texts") == strings)
+        }
+    }
+
     @Test("fixed-length strings written through the C API read back (null-padded, null-terminated, space-padded)",
           arguments: [H5T_STR_NULLPAD, H5T_STR_NULLTERM, H5T_STR_SPACEPAD])
     func fixedLength(padding: H5T_str_t) throws {

@@ -126,8 +126,8 @@ public enum CaptionTable {
             input = try FileBytes.converting { try InputFile(parser.path, what: "a caption table") }
         }
 
-        /// The record whose line starts at `offset`; nil if that line holds none (the table
-        /// changed since it was read).
+        /// The record whose line starts at `offset`; nil if that line holds none or does not
+        /// parse (the table changed since it was read).
         func record(at offset: Int, line: Int) throws -> ImportCaption? {
             var range = lineRange(offset, final: false)
             if range == nil {
@@ -139,7 +139,8 @@ public enum CaptionTable {
             }
             guard var range else { return nil }
             if range.count > 0 && window[range.upperBound - 1] == 0x0D { range = range.lowerBound..<(range.upperBound - 1) }
-            return try window.withUnsafeBufferPointer { try parser.parse(line: line, UnsafeBufferPointer(rebasing: $0[range])) }
+            // A line that no longer parses is a changed table too.
+            return window.withUnsafeBufferPointer { (try? parser.parse(line: line, UnsafeBufferPointer(rebasing: $0[range]))) ?? nil }
         }
 
         /// One read: 1 MiB, or more than the longest line.

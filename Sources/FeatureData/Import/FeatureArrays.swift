@@ -9,33 +9,25 @@ import InputFiles
 /// features each — from a directory of NumPy files (`<id>.npy` or `<id>.npz`) or from one HDF5
 /// file with a root-level dataset per id (the layout of the release's query-feature file).
 ///
-/// Opening lists the ids only; `header` reads an array's shape and type (for a `.npy`, its
-/// first 4 KiB), `values` the whole array. An `.npz` holds several arrays: the one named by
-/// `npzKey`, or its only array. Every error names the file and the id.
+/// Nothing is held per id: opening lists the directory (or the file's members) once, to count
+/// the ids and find the ones given by two files; `contains` asks the file system (or the HDF5
+/// file) for one id; `forEachID` lists again. `header` reads an array's shape and type (for a
+/// `.npy`, its first 4 KiB), `values` the whole array. An `.npz` holds several arrays: the one
+/// named by `npzKey`, or its only array. Every error names the file and the id.
 public final class FeatureArrays {
     /// What the arrays are, for messages ("video features").
     public let role: String
     /// The directory or HDF5 file.
     public let path: String
-    /// Ids given by more than one file (`a.npy` and `a.npz`): id → file names.
+    /// How many ids there are.
+    public let count: Int
+    /// Ids given by more than one file (`a.npy` and `a.npz`): id → file names. The `.npy` is
+    /// the one read.
     public let duplicates: [String: [String]]
     /// Directory entries that are neither `.npy` nor `.npz`, and HDF5 members that are not datasets.
     public let ignored: [String]
-    /// Every id, in listing order, compactly: an import of 100,000 videos holds hundreds of
-    /// thousands of ids.
-    private let table: IDTable
-    /// Whether the file of id i is an `.npz` (else `.npy`; nothing for HDF5).
-    private let isArchive: [Bool]
     private let hdf5: HDF5File?
     private let npzKey: String?
-
-    /// How many ids there are.
-    public var count: Int { table.count }
-
-    /// Calls `body` with every id, in listing order.
-    public func forEachID(_ body: (String) throws -> Void) rethrows {
-        for i in 0..<table.count { try body(table[i]) }
-    }
 
     /// The largest array file read: 16 GiB.
     public static let maximumFileBytes = 1 << 34
@@ -48,39 +40,59 @@ public final class FeatureArrays {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FeatureDataError(file: path, "missing file or directory (\(role): a directory of .npy/.npz files or an HDF5 file)")
         }
-        var table = IDTable(), isArchive: [Bool] = [], duplicates: [String: [String]] = [:], ignored: [String] = []
-        // One id per name; an id with both files is a duplicate (its `.npy` is the one read).
-        func add(_ id: String, archive: Bool) {
-            let (index, inserted) = table.insert(id)
-            if inserted {
-                isArchive.append(archive)
-            } else {
-                duplicates[id] = [id + ".npy", id + ".npz"]
-                isArchive[index] = false
-            }
-        }
+        var count = 0, duplicates: [String: [String]] = [:], ignored: [String] = []
         if isDirectory.boolValue {
             hdf5 = nil
             try Self.forEachDirectoryEntry(path) { name in
-                guard name.hasSuffix(".npy") || name.hasSuffix(".npz"), name.count > 4 else {
+                guard let id = Self.arrayID(name) else {
                     ignored.append(name)
                     return
                 }
-                add(String(name.dropLast(4)), archive: name.hasSuffix(".npz"))
+                // An id with both files is counted at its .npy.
+                if name.hasSuffix(".npz") && Self.isEntry("\(path)/\(id).npy") {
+                    duplicates[id] = [id + ".npy", id + ".npz"]
+                } else {
+                    count += 1
+                }
             }
             ignored.sort()
         } else {
             try FileBytes.converting { try InputFile.requireRegularFile(path) }
             let file = try withFileContext(path) { try HDF5File.open(path) }
             for name in try withFileContext(path, { try file.memberNames() }) {
-                if try withFileContext(path, { try file.kind(of: name) }) == .dataset { add(name, archive: false) } else { ignored.append(name) }
+                if try withFileContext(path, { try file.kind(of: name) }) == .dataset { count += 1 } else { ignored.append(name) }
             }
             hdf5 = file
         }
-        self.table = table
-        self.isArchive = isArchive
+        self.count = count
         self.duplicates = duplicates
         self.ignored = ignored
+    }
+
+    /// The id of a directory entry that is an array file (`<id>.npy`, `<id>.npz`).
+    private static func arrayID(_ name: String) -> String? {
+        name.count > 4 && (name.hasSuffix(".npy") || name.hasSuffix(".npz")) ? String(name.dropLast(4)) : nil
+    }
+
+    /// Whether `path` names a directory entry (of any kind: one that is not a regular file is
+    /// reported when it is read).
+    private static func isEntry(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// Calls `body` with every id, once each, in listing order (listed again: nothing is held).
+    public func forEachID(_ body: (String) throws -> Void) throws {
+        if let hdf5 {
+            for name in try withFileContext(path, { try hdf5.memberNames() }) where try withFileContext(path, { try hdf5.kind(of: name) }) == .dataset {
+                try body(name)
+            }
+            return
+        }
+        try Self.forEachDirectoryEntry(path) { name in
+            guard let id = Self.arrayID(name), !(name.hasSuffix(".npz") && duplicates[id] != nil) else { return }
+            try body(id)
+        }
     }
 
     /// Calls `body` with each name in directory `path` (readdir, streamed: no array of
@@ -98,12 +110,19 @@ public final class FeatureArrays {
         }
     }
 
-    public func contains(_ id: String) -> Bool { table.index(of: id) != nil }
+    /// Whether there is an array for `id`.
+    public func contains(_ id: String) -> Bool {
+        // An id names one file of the directory or one member of the HDF5 file's root.
+        guard !id.isEmpty, id != ".", id != "..", !id.contains("/") else { return false }
+        if let hdf5 { return (try? hdf5.kind(of: id)) == .dataset }
+        return Self.isEntry("\(path)/\(id).npy") || Self.isEntry("\(path)/\(id).npz")
+    }
 
-    /// Where `id` is read from: its file, or the HDF5 file.
+    /// Where `id` is read from: its file (the `.npy` when there is one), or the HDF5 file.
     public func location(_ id: String) -> String {
         guard hdf5 == nil else { return path }
-        return "\(path)/\(id)" + (table.index(of: id).map { isArchive[$0] } == true ? ".npz" : ".npy")
+        let npy = "\(path)/\(id).npy"
+        return Self.isEntry(npy) ? npy : "\(path)/\(id).npz"
     }
 
     /// The array's shape and element type.

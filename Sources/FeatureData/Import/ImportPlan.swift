@@ -212,15 +212,24 @@ public struct ImportPlan: Sendable {
         var videoOf = [Int32](repeating: -1, count: videoTable.count)
         var videoEntry: [Int32] = [], captionVideos: [Int32] = []
         captionVideos.reserveCapacity(captionEntry.count)
-        for c in captionEntry.map({ Int($0) }) {
+        // Whether each video's and each caption's array is there (asked once per id).
+        var videoPresent: [Bool] = [], queryPresent: [Bool] = []
+        queryPresent.reserveCapacity(captionEntry.count)
+        for c in captionEntry.lazy.map({ Int($0) }) {
             let entry = Int(recordVideo[c])
-            if videoOf[entry] < 0 { videoOf[entry] = Int32(videoEntry.count); videoEntry.append(Int32(entry)) }
-            captionVideos.append(videoOf[entry])
+            if videoOf[entry] < 0 {
+                videoOf[entry] = Int32(videoEntry.count)
+                videoEntry.append(Int32(entry))
+                videoPresent.append(videos.contains(videoTable[entry]))
+            }
+            let v = Int(videoOf[entry])
+            captionVideos.append(Int32(v))
             let captionID = captionTable[c]
-            if !videos.contains(videoTable[entry]) {
+            if !videoPresent[v] {
                 missingVideos.append("\(Excerpt.quote(captionID)) (line \(recordLine[c]): video \(Excerpt.quote(videoTable[entry])))")
             }
-            if !queries.contains(captionID) { missingQueries.append("\(Excerpt.quote(captionID)) (line \(recordLine[c]))") }
+            queryPresent.append(queries.contains(captionID))
+            if !queryPresent.last! { missingQueries.append("\(Excerpt.quote(captionID)) (line \(recordLine[c]))") }
         }
         videoOf = []
         if !missingVideos.isEmpty {
@@ -230,8 +239,8 @@ public struct ImportPlan: Sendable {
             report.problems.append("\(missingQueries.count) captions have no query features in \(queries.path): \(list(missingQueries))")
         }
         var uncaptioned: [String] = [], orphans: [String] = []
-        videos.forEachID { if videoTable.index(of: $0) == nil { uncaptioned.append($0) } }
-        queries.forEachID { if captionTable.index(of: $0) == nil { orphans.append($0) } }
+        try videos.forEachID { if videoTable.index(of: $0) == nil { uncaptioned.append($0) } }
+        try queries.forEachID { if captionTable.index(of: $0) == nil { orphans.append($0) } }
         if !uncaptioned.isEmpty {
             report.problems.append("\(videos.path): \(uncaptioned.count) videos have no caption (a video is in a split through its captions: "
                                    + "add captions or remove their files): \(list(uncaptioned.sorted().map { Excerpt.quote($0) }))")
@@ -241,33 +250,35 @@ public struct ImportPlan: Sendable {
         // Headers, shard by shard. Headers are read for the arrays that are there;
         // `presentVideos` / `presentQueries` list the videos / captions whose arrays are there
         // (the others are reported above).
-        let presentVideos = videoEntry.indices.filter { videos.contains(videoTable[Int(videoEntry[$0])]) }
-        let presentQueries = captionEntry.indices.filter { queries.contains(captionTable[Int(captionEntry[$0])]) }
+        let presentVideos = Array(videoPresent.indices.lazy.filter { videoPresent[$0] }.map { Int32($0) })
+        let presentQueries = Array(queryPresent.indices.lazy.filter { queryPresent[$0] }.map { Int32($0) })
+        videoPresent = []
+        queryPresent = []
         let clip = request.output.layoutName == "clip-tokens"
-        let videoShapes = try gatherHeaders(presentVideos.count, id: { videoTable[Int(videoEntry[presentVideos[$0]])] }, source: videos,
+        let videoShapes = try gatherHeaders(presentVideos.count, id: { videoTable[Int(videoEntry[Int(presentVideos[$0])])] }, source: videos,
                                             kind: clip ? .clipFrames(maximum: request.maxFrames) : .frames, world: world)
-        let queryShapes = try gatherHeaders(presentQueries.count, id: { captionTable[Int(captionEntry[presentQueries[$0]])] }, source: queries,
+        let queryShapes = try gatherHeaders(presentQueries.count, id: { captionTable[Int(captionEntry[Int(presentQueries[$0])])] }, source: queries,
                                             kind: clip ? .embedding : .tokens, world: world)
         report.problems += videoShapes.problems + queryShapes.problems
-        let usableVideos = videoShapes.shapes.filter { $0.elementBytes > 0 }
+        let usableVideos = videoShapes.shapes.lazy.filter { $0.elementBytes > 0 }
         let dv = dominant(usableVideos.map(\.columns))
         let perFrame = clip ? dominant(usableVideos.map(\.perRow)) : 1
-        let dq = dominant(queryShapes.shapes.filter { $0.elementBytes > 0 }.map(\.columns))
+        let dq = dominant(queryShapes.shapes.lazy.filter { $0.elementBytes > 0 }.map(\.columns))
         let what = clip ? ("tokens", "[T, \(perFrame), \(dv)]") : ("features", "Dv = \(dv)")
         let odd = videoShapes.shapes.indices.filter { videoShapes.shapes[$0].elementBytes > 0 && (videoShapes.shapes[$0].columns != dv || videoShapes.shapes[$0].perRow != perFrame) }
         if !odd.isEmpty {
             report.problems.append("\(videos.path): \(odd.count) videos have \(what.0) of another shape than the others' \(what.1): "
-                                   + list(odd.map { "\(Excerpt.quote(videoTable[Int(videoEntry[presentVideos[$0]])])) (\(videoShapes.shapes[$0].description))" }))
+                                   + list(odd.map { "\(Excerpt.quote(videoTable[Int(videoEntry[Int(presentVideos[$0])])])) (\(videoShapes.shapes[$0].description))" }))
         }
         let oddQueries = queryShapes.shapes.indices.filter { queryShapes.shapes[$0].elementBytes > 0 && queryShapes.shapes[$0].columns != dq }
         if !oddQueries.isEmpty {
             report.problems.append("\(queries.path): \(oddQueries.count) captions have \(clip ? "embeddings" : "features") of another dimension than the others' \(clip ? "W" : "Dq") = \(dq): "
-                                   + list(oddQueries.map { "\(Excerpt.quote(captionTable[Int(captionEntry[presentQueries[$0]])])) (\(queryShapes.shapes[$0].description))" }))
+                                   + list(oddQueries.map { "\(Excerpt.quote(captionTable[Int(captionEntry[Int(presentQueries[$0])])])) (\(queryShapes.shapes[$0].description))" }))
         }
         if clip && dv > 0 && dq > 0 && dv != dq {
             report.problems.append("caption embeddings have W = \(dq) but video tokens W = \(dv): both come from one CLIP's projection")
         }
-        let doubles = videoShapes.shapes.filter { $0.elementBytes == 8 }.count
+        let doubles = videoShapes.shapes.lazy.filter { $0.elementBytes == 8 }.count
         if doubles > 0 { report.notes.append("\(doubles) videos are stored as float64: rounded to float32 (both layouts store frames in float32)") }
         if case .release = request.output {
             var renamed = 0
@@ -280,8 +291,8 @@ public struct ImportPlan: Sendable {
 
         var frameCounts = [Int32](repeating: 0, count: videoEntry.count), tokenCounts = [Int32](repeating: 0, count: captionEntry.count)
         var queryIsDouble = [Bool](repeating: false, count: captionEntry.count)
-        for (slot, v) in presentVideos.enumerated() { frameCounts[v] = Int32(videoShapes.shapes[slot].rows) }
-        for (slot, q) in presentQueries.enumerated() {
+        for (slot, v) in presentVideos.lazy.map({ Int($0) }).enumerated() { frameCounts[v] = Int32(videoShapes.shapes[slot].rows) }
+        for (slot, q) in presentQueries.lazy.map({ Int($0) }).enumerated() {
             tokenCounts[q] = Int32(queryShapes.shapes[slot].rows)
             queryIsDouble[q] = !clip && queryShapes.shapes[slot].elementBytes == 8
         }
@@ -335,7 +346,7 @@ public struct ImportPlan: Sendable {
     }
 
     /// The most frequent value (the smallest among ties; 0 for none).
-    static func dominant(_ values: [Int]) -> Int {
+    static func dominant<Values: Sequence<Int>>(_ values: Values) -> Int {
         var counts: [Int: Int] = [:]
         for v in values { counts[v, default: 0] += 1 }
         return counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? 0
@@ -353,55 +364,65 @@ public struct ImportPlan: Sendable {
         case embedding
     }
 
-    /// An array's size as rows × perRow × columns (perRow 1 but for CLIP tokens); 16 bytes
-    /// (an import reads hundreds of thousands of headers).
+    /// An array's size as rows × perRow × columns (perRow 1 but for CLIP tokens).
     struct ArrayShape: Sendable, CustomStringConvertible {
-        private let stored: (rows: Int32, perRow: Int32, columns: Int32, elementBytes: Int32)
-        var rows: Int { Int(stored.rows) }
-        var perRow: Int { Int(stored.perRow) }
-        var columns: Int { Int(stored.columns) }
+        let rows: Int
+        let perRow: Int
+        let columns: Int
         /// 2, 4 or 8; 0 when the array is unusable (its problem is reported).
-        var elementBytes: Int { Int(stored.elementBytes) }
-
-        /// Every extent is within `FeatureLimits` (< 2³¹).
-        init(rows: Int, perRow: Int, columns: Int, elementBytes: Int) {
-            stored = (Int32(clamping: rows), Int32(clamping: perRow), Int32(clamping: columns), Int32(clamping: elementBytes))
-        }
+        let elementBytes: Int
 
         var count: Int { rows * perRow * columns }
         var description: String { perRow == 1 ? "\(rows)×\(columns)" : "\(rows)×\(perRow)×\(columns)" }
     }
 
-    /// Reads and checks the headers of the `count` arrays `id(0)`, `id(1)`, … (this rank reads
-    /// its block of them) and gathers every rank's results: the shapes of all, in order, and
-    /// every problem.
-    static func gatherHeaders(_ count: Int, id: (Int) -> String, source: FeatureArrays, kind: ArrayKind,
-                              world: Communicator) throws -> (shapes: [ArrayShape], problems: [String]) {
-        let mine = block(count, rank: world.rank, size: world.size)
-        var numbers: [Int32] = []
-        numbers.reserveCapacity(4 * mine.count)
-        var problems: [String] = []
-        for i in mine {
-            let id = id(i)
-            do {
-                let (shape, element) = try source.header(id)
-                let size = try arrayShape(shape, kind: kind).get()
-                numbers += [Int32(size.rows), Int32(size.perRow), Int32(size.columns), Int32(element.size)]
-            } catch let problem as ShapeProblem {
-                numbers += [0, 0, 0, 0]
-                problems.append("\(FeatureDataError(file: source.location(id), item: "\(source.role) of \(Excerpt.quote(id))", problem.text))")
-            } catch {
-                numbers += [0, 0, 0, 0]
-                problems.append("\(error)")
-            }
+    /// The shapes of many arrays as gathered: 4 × 32-bit numbers each (rows, perRow, columns,
+    /// element bytes — all within `FeatureLimits`), read as `ArrayShape`s (an import reads
+    /// hundreds of thousands of headers).
+    struct ArrayShapes: RandomAccessCollection {
+        let numbers: [Int32]
+        var startIndex: Int { 0 }
+        var endIndex: Int { numbers.count / 4 }
+        subscript(i: Int) -> ArrayShape {
+            ArrayShape(rows: Int(numbers[4 * i]), perRow: Int(numbers[4 * i + 1]), columns: Int(numbers[4 * i + 2]), elementBytes: Int(numbers[4 * i + 3]))
         }
-        let all = try world.allgatherv(numbers).values
-        numbers = []
-        let shapes = stride(from: 0, to: all.count, by: 4).map {
-            ArrayShape(rows: Int(all[$0]), perRow: Int(all[$0 + 1]), columns: Int(all[$0 + 2]), elementBytes: Int(all[$0 + 3]))
-        }
-        return (shapes, try gatherLines(problems, world: world))
     }
+
+    /// Reads and checks the headers of the `count` arrays `id(0)`, `id(1)`, … and gathers
+    /// every rank's results: the shapes of all, in order, and every problem. Done in rounds of
+    /// `headerRound` arrays, each rank reading its block of a round, so that what is exchanged
+    /// at once stays small.
+    static func gatherHeaders(_ count: Int, id: (Int) -> String, source: FeatureArrays, kind: ArrayKind,
+                              world: Communicator) throws -> (shapes: ArrayShapes, problems: [String]) {
+        var shapes: [Int32] = []
+        shapes.reserveCapacity(4 * count)
+        var problems: [String] = []
+        var numbers: [Int32] = []
+        for start in stride(from: 0, to: count, by: headerRound) {
+            let round = start..<min(start + headerRound, count)
+            let mine = block(round.count, rank: world.rank, size: world.size)
+            numbers.removeAll(keepingCapacity: true)
+            for i in mine.lazy.map({ round.lowerBound + $0 }) {
+                let id = id(i)
+                do {
+                    let (shape, element) = try source.header(id)
+                    let size = try arrayShape(shape, kind: kind).get()
+                    numbers += [Int32(clamping: size.rows), Int32(clamping: size.perRow), Int32(clamping: size.columns), Int32(element.size)]
+                } catch let problem as ShapeProblem {
+                    numbers += [0, 0, 0, 0]
+                    problems.append("\(FeatureDataError(file: source.location(id), item: "\(source.role) of \(Excerpt.quote(id))", problem.text))")
+                } catch {
+                    numbers += [0, 0, 0, 0]
+                    problems.append("\(error)")
+                }
+            }
+            shapes += try world.allgatherv(numbers).values
+        }
+        return (ArrayShapes(numbers: shapes), try gatherLines(problems, world: world))
+    }
+
+    /// Arrays whose headers are exchanged at once.
+    static let headerRound = 1 << 16
 
     struct ShapeProblem: Error {
         let text: String

@@ -82,7 +82,8 @@ final class PackedFeatureWriter {
     private var floatTokenBuffer: [Float] = []
     private var doubleTokenBuffer: [Double] = []
     private var tokenCursor = 0
-    /// Rows buffered before a write (≈ 32 MiB).
+    /// Rows buffered before a write (≈ 8 MiB: memory does not grow with the file; the buffers
+    /// are allocated once, at their full size, and never grow unless one item is larger).
     private let frameBlockRows: Int
     private let tokenBlockRows: Int
 
@@ -107,13 +108,20 @@ final class PackedFeatureWriter {
         tokens = try file.createDataset(PackedFormat.tokenFeatures, type: header.queryIsDouble ? .float64 : .float32,
                                         shape: [header.totalTokens, dq],
                                         chunk: chunked ? [PackedFormat.chunkRows(rowBytes: dq * tokenBytes, totalRows: header.totalTokens), dq] : nil)
-        frameBlockRows = max(1, (32 << 20) / (dv * 4))
-        tokenBlockRows = max(1, (32 << 20) / (dq * tokenBytes))
+        frameBlockRows = max(1, PackedFeatureWriter.blockBytes / max(1, dv * 4))
+        tokenBlockRows = max(1, PackedFeatureWriter.blockBytes / max(1, dq * tokenBytes))
+        frameBuffer.reserveCapacity(min(frameBlockRows, header.totalFrames) * dv)
+        if header.queryIsDouble {
+            doubleTokenBuffer.reserveCapacity(min(tokenBlockRows, header.totalTokens) * dq)
+        } else {
+            floatTokenBuffer.reserveCapacity(min(tokenBlockRows, header.totalTokens) * dq)
+        }
     }
 
     /// Appends `rows` frame rows (rows × Dv floats).
     func appendFrames(_ values: UnsafeBufferPointer<Float>) throws {
         let dv = header.visualDimension
+        if frameBuffer.count + values.count > frameBlockRows * dv { try flushFrames() }
         frameBuffer.append(contentsOf: values)
         if frameBuffer.count >= frameBlockRows * dv { try flushFrames() }
     }
@@ -122,6 +130,12 @@ final class PackedFeatureWriter {
     /// widened exactly; float64 into float32 is refused: it would lose bits).
     func appendTokens(_ values: TokenValues) throws {
         let dq = header.queryDimension
+        let count: Int
+        switch values {
+        case .float32(let v): count = v.count
+        case .float64(let v): count = v.count
+        }
+        if (header.queryIsDouble ? doubleTokenBuffer.count : floatTokenBuffer.count) + count > tokenBlockRows * dq { try flushTokens() }
         switch (values, header.queryIsDouble) {
         case (.float32(let v), false):
             floatTokenBuffer.append(contentsOf: v)
@@ -136,6 +150,9 @@ final class PackedFeatureWriter {
             throw FeatureDataError(file: file.filePath, item: "/\(PackedFormat.tokenFeatures)", "float64 token features given to a float32 dataset")
         }
     }
+
+    /// Bytes of rows buffered before a write.
+    static let blockBytes = 8 << 20
 
     private func flushFrames() throws {
         let rows = frameBuffer.count / header.visualDimension

@@ -25,6 +25,14 @@ struct InputFileTests {
         }
         try splitter.finish { lines.append(($0, String(decoding: $1, as: UTF8.self))) }
         #expect(lines.map(\.0) == [1, 2, 3, 4] && lines.map(\.1) == ["abc", "def", "", "xyz"])
+        // Each line's byte offset in the input, whichever chunk it started in.
+        var offsets: [Int] = []
+        var located = LineSplitter(file: "f", maximumLineBytes: 8)
+        for chunk in ["ab", "c\r\nde", "f\n\nxyz"] {
+            try Array(chunk.utf8).withUnsafeBufferPointer { b in try located.feed(b) { _, offset, _ in offsets.append(offset) } }
+        }
+        try located.finish { _, offset, _ in offsets.append(offset) }
+        #expect(offsets == [0, 5, 9, 10])  // "abc\r\n" "def\n" "\n" "xyz"
         var short = LineSplitter(file: "f", maximumLineBytes: 8)
         #expect {
             try Array("ok\n0123456789".utf8).withUnsafeBufferPointer { b in try short.feed(b) { _, _ in } }
