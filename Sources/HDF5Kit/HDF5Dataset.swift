@@ -53,7 +53,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
     public func read<T: HDF5Scalar>(into buffer: UnsafeMutableBufferPointer<T>) throws {
         try requireNumeric("H5Dread")
         try requireCapacity(buffer.count, elementCount, "H5Dread")
-        try transfer("H5Dread", rows: nil, memoryType: T.hdf5Type.memoryType, elements: elementCount,
+        try transfer("H5Dread", rows: nil, memoryType: T.hdf5Type, elements: elementCount,
                      read: UnsafeMutableRawPointer(buffer.baseAddress), write: nil, mode: .independent)
     }
 
@@ -73,10 +73,10 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
         }
         if let communicator = fileState.access.communicator, communicator.rank != 0 {
             // Every rank joins the collective call; only rank 0 moves data.
-            try transfer("H5Dwrite", rows: 0..<0, memoryType: T.hdf5Type.memoryType, elements: 0,
+            try transfer("H5Dwrite", rows: 0..<0, memoryType: T.hdf5Type, elements: 0,
                          read: nil, write: nil, mode: .collective)
         } else {
-            try transfer("H5Dwrite", rows: nil, memoryType: T.hdf5Type.memoryType, elements: elementCount,
+            try transfer("H5Dwrite", rows: nil, memoryType: T.hdf5Type, elements: elementCount,
                          read: nil, write: UnsafeRawPointer(buffer.baseAddress),
                          mode: fileState.isParallel ? .collective : .independent)
         }
@@ -104,7 +104,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
         try requireRows(rows, "H5Dread")
         let count = rows.count * rowLength
         try requireCapacity(buffer.count, count, "H5Dread")
-        try transfer("H5Dread", rows: rows, memoryType: T.hdf5Type.memoryType, elements: count,
+        try transfer("H5Dread", rows: rows, memoryType: T.hdf5Type, elements: count,
                      read: UnsafeMutableRawPointer(buffer.baseAddress), write: nil, mode: mode)
     }
 
@@ -125,7 +125,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
         guard buffer.count == count else {
             throw usageError("H5Dwrite", objectDescription, "\(buffer.count) values given for rows \(rows) of \(rowLength) elements (\(count) expected)")
         }
-        try transfer("H5Dwrite", rows: rows, memoryType: T.hdf5Type.memoryType, elements: count,
+        try transfer("H5Dwrite", rows: rows, memoryType: T.hdf5Type, elements: count,
                      read: nil, write: UnsafeRawPointer(buffer.baseAddress), mode: mode)
     }
 
@@ -136,11 +136,15 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {
     /// range selects nothing in file and memory, so a rank can still join a collective call.
     /// Exactly one of `read` / `write` is used (the one matching `call`); nil is allowed when
     /// there is nothing to move.
-    func transfer(_ call: String, rows: Range<Int>?, memoryType: hid_t, elements: Int,
+    /// The memory type is looked up under the lock: HDF5's predefined-type macros call
+    /// `H5open()`, which pushes onto the library's (unlocked, global) API context, and must not
+    /// run while another thread is inside the library.
+    func transfer(_ call: String, rows: Range<Int>?, memoryType scalar: HDF5ScalarType, elements: Int,
                   read: UnsafeMutableRawPointer?, write: UnsafeRawPointer?, mode: HDF5Transfer) throws {
         let object = objectDescription
         let suffix = rows.map { " rows \($0.lowerBound)..<\($0.upperBound)" } ?? ""
         try withHDF5Scope(object) { scope in
+            let memoryType = scalar.memoryType
             var fileSpace = hid_t(H5S_ALL), memorySpace = hid_t(H5S_ALL)
             if let rows {
                 fileSpace = try scope.own(H5Dget_space(id), .dataspace, "H5Dget_space", object)
