@@ -14,6 +14,8 @@
  * state buffer of its own. */
 #include "CKernelsMamba.h"
 #include "mamba_vmath.h"
+#include <stdlib.h>
+#include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -27,43 +29,144 @@ void mf_mamba_scan_decay(const float *A_log, size_t channels, size_t states, flo
     }
 }
 
-/* Steps t0 ..< t1 of one channel block, from state `hin` ([n][c], row stride E; NULL = 0);
- * the final state goes to `hout` unless it is NULL. */
-ALWAYS_INLINE void scan_forward_block(size_t E, size_t N, size_t c0, size_t cw, size_t t0, size_t t1,
-                                      const float *delta, const float *u,
-                                      const float *Bm, const float *Cm, size_t ldbc,
-                                      const float *decay, const float *D, float *y,
-                                      const float *hin, float *hout) {
-    f8 an2[MF_MAMBA_MAX_STATE], h[MF_MAMBA_MAX_STATE];
-    for (size_t n = 0; n < N; n++) {
-        an2[n] = mf_load_n(decay + n * E + c0, cw);
-        h[n] = hin ? mf_load_n(hin + n * E + c0, cw) : mf_splat(0);
+/* ---- 8 lanes (the build's baseline: AVX2 + FMA) ---- */
+
+/* dst[n] += lane sums of v[n] for n < N (8 states at a time through the transpose-and-add). */
+ALWAYS_INLINE void add_lane_sums8(float *dst, const f8 *v, size_t N) {
+    size_t n = 0;
+    for (; n + MF_LANES <= N; n += MF_LANES) mf_store(dst + n, mf_load(dst + n) + mf_reduce8x8(v + n));
+    for (; n < N; n++) dst[n] += mf_hsum8(v[n]);
+}
+
+#define VF f8
+#define VL 8
+#define V_LOAD mf_load
+#define V_STORE mf_store
+#define V_LOAD_N mf_load_n
+#define V_STORE_N mf_store_n
+#define V_SPLAT mf_splat
+#define V_EXP2 mf_exp2_8
+#define V_ADD_LANE_SUMS add_lane_sums8
+#define SCAN_FN(name) name##_8
+#include "mamba_scan_body.h"
+#undef VF
+#undef VL
+#undef V_LOAD
+#undef V_STORE
+#undef V_LOAD_N
+#undef V_STORE_N
+#undef V_SPLAT
+#undef V_EXP2
+#undef V_ADD_LANE_SUMS
+#undef SCAN_FN
+
+/* ---- 16 lanes (AVX-512), on x86-64 when the CPU has it ---- */
+#if defined(__x86_64__)
+#define MF_SCAN_WIDE 1
+#pragma clang attribute push (__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma"))), apply_to = function)
+typedef float f16v __attribute__((ext_vector_type(16)));
+typedef int i16v __attribute__((ext_vector_type(16)));
+typedef float f16vu __attribute__((ext_vector_type(16), aligned(4)));
+
+static inline f16v mf16_splat(float x) { return (f16v)(x); }
+static inline f16v mf16_load(const float *p) { return *(const f16vu *)p; }
+static inline void mf16_store(float *p, f16v v) { *(f16vu *)p = v; }
+static inline f16v mf16_load_n(const float *p, size_t count) {
+    if (count == 16) return mf16_load(p);
+    float tmp[16] = {0};
+    memcpy(tmp, p, count * sizeof(float));
+    return mf16_load(tmp);
+}
+static inline void mf16_store_n(float *p, f16v v, size_t count) {
+    if (count == 16) { mf16_store(p, v); return; }
+    float tmp[16];
+    mf16_store(tmp, v);
+    memcpy(p, tmp, count * sizeof(float));
+}
+/* 2^y: mf_exp2_8's operations, lane for lane. */
+static inline f16v mf16_exp2(f16v y) {
+    y = __builtin_elementwise_max(y, mf16_splat(-126.0f));
+    f16v n = __builtin_elementwise_floor(y + 0.5f);
+    f16v f = y - n;
+    f16v p = mf16_splat(1.535336188319500e-4f);
+    p = p * f + 1.339887440266574e-3f;
+    p = p * f + 9.618437357674640e-3f;
+    p = p * f + 5.550332471162809e-2f;
+    p = p * f + 2.402264791363012e-1f;
+    p = p * f + 6.931472028550421e-1f;
+    p = p * f + 1.0f;
+    i16v e = (__builtin_convertvector(n, i16v) + 127) << 23;
+    return p * __builtin_bit_cast(f16v, e);
+}
+/* dst[n] += lane sums of v[n]: the two halves added, then 8 at a time through the 8×8
+ * transpose-and-add. */
+ALWAYS_INLINE void add_lane_sums16(float *dst, const f16v *v, size_t N) {
+    size_t n = 0;
+    for (; n + 8 <= N; n += 8) {
+        f8 halves[8];
+        for (int i = 0; i < 8; i++)
+            halves[i] = __builtin_shufflevector(v[n + i], v[n + i], 0, 1, 2, 3, 4, 5, 6, 7)
+                      + __builtin_shufflevector(v[n + i], v[n + i], 8, 9, 10, 11, 12, 13, 14, 15);
+        mf_store(dst + n, mf_load(dst + n) + mf_reduce8x8(halves));
     }
-    const f8 skip = mf_load_n(D + c0, cw);
-    for (size_t t = t0; t < t1; t++) {
-        const f8 dt = mf_load_n(delta + t * E + c0, cw);
-        const f8 uu = mf_load_n(u + t * E + c0, cw);
-        const f8 dtu = dt * uu;
-        const float *b = Bm + t * ldbc, *c = Cm + t * ldbc;
-        /* Two partial sums of h·C, in registers, halve the dependency chain through the sum. */
-        f8 acc0 = skip * uu, acc1 = mf_splat(0);
-        size_t n = 0;
-        for (; n + 2 <= N; n += 2) {
-            const f8 a0 = mf_exp2_8(dt * an2[n]), a1 = mf_exp2_8(dt * an2[n + 1]);
-            h[n] = a0 * h[n] + dtu * b[n];
-            h[n + 1] = a1 * h[n + 1] + dtu * b[n + 1];
-            acc0 += h[n] * c[n];
-            acc1 += h[n + 1] * c[n + 1];
-        }
-        if (n < N) {
-            h[n] = mf_exp2_8(dt * an2[n]) * h[n] + dtu * b[n];
-            acc0 += h[n] * c[n];
-        }
-        mf_store_n(y + t * E + c0, acc0 + acc1, cw);
+    for (; n < N; n++) {
+        const f8 half = __builtin_shufflevector(v[n], v[n], 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v[n], v[n], 8, 9, 10, 11, 12, 13, 14, 15);
+        dst[n] += mf_hsum8(half);
     }
-    if (hout) {
-        for (size_t n = 0; n < N; n++) mf_store_n(hout + n * E + c0, h[n], cw);
+}
+#define VF f16v
+#define VL 16
+#define V_LOAD mf16_load
+#define V_STORE mf16_store
+#define V_LOAD_N mf16_load_n
+#define V_STORE_N mf16_store_n
+#define V_SPLAT mf16_splat
+#define V_EXP2 mf16_exp2
+#define V_ADD_LANE_SUMS add_lane_sums16
+#define SCAN_FN(name) name##_16
+#include "mamba_scan_body.h"
+#pragma clang attribute pop
+#endif
+
+/* The width the scans run at: 16 lanes where the CPU has AVX-512 (unless MAMFUSION_SCAN_LANES=8),
+ * else 8. Decided once per process; `mf_mamba_scan_set_lanes` changes it (tests). */
+static int scan_lanes = 0;
+
+static int wide_supported(void) {
+#ifdef MF_SCAN_WIDE
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
+#endif
+}
+
+static int default_lanes(void) {
+    const char *forced = getenv("MAMFUSION_SCAN_LANES");
+    if (forced && strcmp(forced, "8") == 0) return 8;
+    return wide_supported() ? 16 : 8;
+}
+
+int mf_mamba_scan_lanes(void) {
+    int lanes = __atomic_load_n(&scan_lanes, __ATOMIC_RELAXED);
+    if (lanes == 0) {
+        lanes = default_lanes();
+        __atomic_store_n(&scan_lanes, lanes, __ATOMIC_RELAXED);
     }
+    return lanes;
+}
+
+int mf_mamba_scan_set_lanes(int lanes) {
+    if (lanes == 0) lanes = default_lanes();
+    if (lanes != 8 && !(lanes == 16 && wide_supported())) return 0;
+    __atomic_store_n(&scan_lanes, lanes, __ATOMIC_RELAXED);
+    return 1;
+}
+
+/* Room for the widest blocks, whichever width runs. */
+size_t mf_mamba_scan_scratch_floats(size_t channels, size_t states, size_t segment) {
+    return (2 * segment + 1) * states * 16 + 2 * states * channels;
 }
 
 void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
@@ -71,117 +174,13 @@ void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
                            const float *B, const float *C, size_t ldbc,
                            const float *decay, const float *D,
                            float *y, float *checkpoints, size_t segment) {
-    if (states > MF_MAMBA_MAX_STATE || segment == 0) return;
-    const size_t segments = (length + segment - 1) / segment;
-    for (size_t s = 0; s < segments; s++) {
-        const size_t t0 = s * segment, t1 = t0 + segment < length ? t0 + segment : length;
-        const float *hin = s == 0 ? 0 : checkpoints + (s - 1) * states * channels;
-        float *hout = s + 1 < segments ? checkpoints + s * states * channels : 0;
-        for (size_t c0 = 0; c0 < channels; c0 += MF_LANES) {
-            size_t cw = channels - c0 < MF_LANES ? channels - c0 : MF_LANES;
-            if (states == 16) /* the reference's d_state: constant trip counts */
-                scan_forward_block(channels, 16, c0, cw, t0, t1, delta, u, B, C, ldbc, decay, D, y, hin, hout);
-            else
-                scan_forward_block(channels, states, c0, cw, t0, t1, delta, u, B, C, ldbc, decay, D, y, hin, hout);
-        }
+#ifdef MF_SCAN_WIDE
+    if (mf_mamba_scan_lanes() == 16) {
+        scan_forward_16(length, channels, states, delta, u, B, C, ldbc, decay, D, y, checkpoints, segment);
+        return;
     }
-}
-
-/* dst[n] += lane sums of v[n] for n < N (8 states at a time through the transpose-and-add). */
-ALWAYS_INLINE void add_lane_sums(float *dst, const f8 *v, size_t N) {
-    size_t n = 0;
-    for (; n + MF_LANES <= N; n += MF_LANES) mf_store(dst + n, mf_load(dst + n) + mf_reduce8x8(v + n));
-    for (; n < N; n++) dst[n] += mf_hsum8(v[n]);
-}
-
-size_t mf_mamba_scan_scratch_floats(size_t channels, size_t states, size_t segment) {
-    return (2 * segment + 1) * states * MF_LANES + 2 * states * channels;
-}
-
-/* Backward through steps t0 ..< t1 of one channel block. `carryState` ([n][c]) holds
- * a_{t1} ⊙ g_{t1} (what the later segment hands back; 0 after the last step) on entry and
- * a_{t0} ⊙ g_{t0} on exit; `dAState` ([n][c]) accumulates Σ_t g_t ⊙ h_{t−1} ⊙ a_t Δ_t. */
-ALWAYS_INLINE void scan_backward_block(size_t E, size_t N, size_t c0, size_t cw, size_t t0, size_t t1,
-                                       const float *delta, const float *u,
-                                       const float *Bm, const float *Cm, size_t ldbc,
-                                       const float *decay, const float *D, const float *hin,
-                                       const float *dy, float *ddelta, float *du,
-                                       float *dB, float *dC, size_t lddbc, float *dD,
-                                       float *carryState, float *dAState, float *segmentScratch) {
-    f8 an2[MF_MAMBA_MAX_STATE];     /* A·log2 e */
-    f8 carry[MF_MAMBA_MAX_STATE];   /* a_{t+1} ⊙ g_{t+1}: what step t+1 hands back to h_t */
-    f8 dA[MF_MAMBA_MAX_STATE];
-    f8 h[MF_MAMBA_MAX_STATE];
-    f8 dCv[MF_MAMBA_MAX_STATE], dBv[MF_MAMBA_MAX_STATE];
-    for (size_t n = 0; n < N; n++) {
-        an2[n] = mf_load_n(decay + n * E + c0, cw);
-        carry[n] = mf_load_n(carryState + n * E + c0, cw);
-        dA[n] = mf_load_n(dAState + n * E + c0, cw);
-        h[n] = hin ? mf_load_n(hin + n * E + c0, cw) : mf_splat(0);
-    }
-    const f8 skip = mf_load_n(D + c0, cw);
-    f8 dskip = mf_splat(0);
-    const size_t stride = N * MF_LANES;
-    float *hs = segmentScratch;                                  /* slot 0 = h_{t0−1}, slot i+1 = h_{t0+i} */
-    float *as = segmentScratch + (t1 - t0 + 1) * stride;         /* slot i = a_{t0+i} = exp(Δ A) */
-
-    /* Recompute the segment's states exactly as the forward did. */
-    for (size_t n = 0; n < N; n++) mf_store(hs + n * MF_LANES, h[n]);
-    for (size_t t = t0; t < t1; t++) {
-        const f8 dt = mf_load_n(delta + t * E + c0, cw);
-        const f8 dtu = dt * mf_load_n(u + t * E + c0, cw);
-        const float *b = Bm + t * ldbc;
-        float *hi = hs + (t - t0 + 1) * stride, *ai = as + (t - t0) * stride;
-        for (size_t n = 0; n < N; n++) {
-            const f8 a = mf_exp2_8(dt * an2[n]);
-            h[n] = a * h[n] + dtu * b[n];
-            mf_store(ai + n * MF_LANES, a);
-            mf_store(hi + n * MF_LANES, h[n]);
-        }
-    }
-    /* Reverse time through the segment. g_t = ∂L/∂h_t = dy_t C_t + a_{t+1} ⊙ g_{t+1}. */
-    for (size_t t = t1; t-- > t0;) {
-        const size_t i = t - t0;
-        const f8 dt = mf_load_n(delta + t * E + c0, cw);
-        const f8 uu = mf_load_n(u + t * E + c0, cw);
-        const f8 dyt = mf_load_n(dy + t * E + c0, cw);
-        const f8 dtu = dt * uu;
-        const float *b = Bm + t * ldbc, *c = Cm + t * ldbc;
-        const float *hprev = hs + i * stride, *hi = hprev + stride, *ai = as + i * stride;
-        /* Two partial sums each (in registers), to halve the dependency chains. */
-        f8 sumGB0 = mf_splat(0), sumGB1 = mf_splat(0);   /* Σ_n g[n] B[n] */
-        f8 sumGHA0 = mf_splat(0), sumGHA1 = mf_splat(0); /* Σ_n g[n] h_{t−1}[n] a[n] A[n]·log2 e */
-#define MF_SCAN_REVERSE_STEP(n, sumGB, sumGHA)                                        \
-        do {                                                                          \
-            const f8 a = mf_load(ai + (n) * MF_LANES);                                \
-            const f8 g = carry[n] + dyt * c[n];                                       \
-            dCv[n] = dyt * mf_load(hi + (n) * MF_LANES);                              \
-            dBv[n] = g * dtu;                                                         \
-            sumGB += g * b[n];                                                        \
-            const f8 gha = g * mf_load(hprev + (n) * MF_LANES) * a; /* ∂L/∂a · a */  \
-            sumGHA += gha * an2[n];                                                   \
-            dA[n] += gha * dt;                                                        \
-            carry[n] = g * a;                                                         \
-        } while (0)
-        size_t n = 0;
-        for (; n + 2 <= N; n += 2) {
-            MF_SCAN_REVERSE_STEP(n, sumGB0, sumGHA0);
-            MF_SCAN_REVERSE_STEP(n + 1, sumGB1, sumGHA1);
-        }
-        if (n < N) MF_SCAN_REVERSE_STEP(n, sumGB0, sumGHA0);
-#undef MF_SCAN_REVERSE_STEP
-        const f8 gB = sumGB0 + sumGB1;
-        dskip += dyt * uu;
-        mf_store_n(ddelta + t * E + c0, (sumGHA0 + sumGHA1) * MF_LN2 + uu * gB, cw);
-        mf_store_n(du + t * E + c0, dyt * skip + dt * gB, cw);
-        add_lane_sums(dC + t * lddbc, dCv, N);
-        add_lane_sums(dB + t * lddbc, dBv, N);
-    }
-    for (size_t n = 0; n < N; n++) {
-        mf_store_n(carryState + n * E + c0, carry[n], cw);
-        mf_store_n(dAState + n * E + c0, dA[n], cw);
-    }
-    mf_store_n(dD + c0, mf_load_n(dD + c0, cw) + dskip, cw);
+#endif
+    scan_forward_8(length, channels, states, delta, u, B, C, ldbc, decay, D, y, checkpoints, segment);
 }
 
 void mf_mamba_scan_backward(size_t length, size_t channels, size_t states,
@@ -194,28 +193,13 @@ void mf_mamba_scan_backward(size_t length, size_t channels, size_t states,
                             float *dB, float *dC, size_t lddbc,
                             float *dA_log, float *dD,
                             float *scratch) {
-    if (states > MF_MAMBA_MAX_STATE || segment == 0) return;
-    float *segmentScratch = scratch;
-    float *carryState = scratch + (2 * segment + 1) * states * MF_LANES;
-    float *dAState = carryState + states * channels;
-    for (size_t i = 0; i < states * channels; i++) { carryState[i] = 0; dAState[i] = 0; }
-    const size_t segments = (length + segment - 1) / segment;
-    for (size_t s = segments; s-- > 0;) {
-        const size_t t0 = s * segment, t1 = t0 + segment < length ? t0 + segment : length;
-        const float *hin = s == 0 ? 0 : checkpoints + (s - 1) * states * channels;
-        for (size_t c0 = 0; c0 < channels; c0 += MF_LANES) {
-            size_t cw = channels - c0 < MF_LANES ? channels - c0 : MF_LANES;
-            if (states == 16)
-                scan_backward_block(channels, 16, c0, cw, t0, t1, delta, u, B, C, ldbc, decay, D, hin,
-                                    dy, ddelta, du, dB, dC, lddbc, dD, carryState, dAState, segmentScratch);
-            else
-                scan_backward_block(channels, states, c0, cw, t0, t1, delta, u, B, C, ldbc, decay, D, hin,
-                                    dy, ddelta, du, dB, dC, lddbc, dD, carryState, dAState, segmentScratch);
-        }
+#ifdef MF_SCAN_WIDE
+    if (mf_mamba_scan_lanes() == 16) {
+        scan_backward_16(length, channels, states, delta, u, B, C, ldbc, decay, D, checkpoints, segment, dy,
+                         ddelta, du, dB, dC, lddbc, dA_log, dD, scratch);
+        return;
     }
-    /* ∂L/∂A_log = ∂L/∂A ⊙ A, with A = decay · ln 2 (back from [n][c] to [c][n]). */
-    for (size_t c = 0; c < channels; c++) {
-        for (size_t n = 0; n < states; n++)
-            dA_log[c * states + n] += dAState[n * channels + c] * (decay[n * channels + c] * MF_LN2);
-    }
+#endif
+    scan_backward_8(length, channels, states, delta, u, B, C, ldbc, decay, D, checkpoints, segment, dy,
+                    ddelta, du, dB, dC, lddbc, dA_log, dD, scratch);
 }

@@ -31,6 +31,15 @@ void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
                            const float *decay, const float *D,
                            float *y, float *checkpoints, size_t segment);
 
+/// The vector width the scans run at: 16 lanes (AVX-512) where the CPU has it, unless the
+/// environment sets MAMFUSION_SCAN_LANES=8; else 8 (AVX2 + FMA). The forward and every
+/// per-channel gradient are the same bits at either width; ∂B and ∂C sum the channels of a row
+/// in another order.
+int mf_mamba_scan_lanes(void);
+/// Sets the width (8, 16, or 0 for the default); returns 0, changing nothing, when the CPU
+/// cannot run it. For tests that compare the widths.
+int mf_mamba_scan_set_lanes(int lanes);
+
 /// Floats of `scratch` that mf_mamba_scan_backward needs:
 /// (2·segment + 1)·states·8 (one recomputed segment of one 8-channel block) + 2·states·channels
 /// (the gradient carried across segment boundaries and the ∂A accumulator).

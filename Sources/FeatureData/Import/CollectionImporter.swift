@@ -308,7 +308,7 @@ public enum CollectionImporter {
                 } token: { q, values in
                     guard case .float32(let embedding) = values else { return }
                     let text = try texts.text(q)
-                    try embedding.withUnsafeBufferPointer { try writer.appendCaption(id: plan.captionID(q), video: plan.captionVideo(q), text: text, embedding: $0) }
+                    _ = try embedding.withUnsafeBufferPointer { try writer.appendCaption(id: plan.captionID(q), video: plan.captionVideo(q), text: text, embedding: $0) }
                 }
                 try writer.finish(splits: plan.splits.map { ($0.name, Array($0.captions)) })
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CKernels
 import Foundation
 import HDF5Kit
 import MPIKit
@@ -95,6 +96,8 @@ struct Doctor: ParsableCommand {
                   + "\(OneDNNLibrary.threads) thread\(OneDNNLibrary.threads == 1 ? "" : "s") per rank)")
         }
         print("  CPU:     \(features)")
+        let lanes = mf_mamba_scan_lanes()
+        print("  scan:    the Mamba selective scan runs \(lanes) lanes wide (\(lanes == 16 ? "AVX-512; MAMFUSION_SCAN_LANES=8 for AVX2" : "AVX2 + FMA"))")
         guard OneDNNLibrary.isAvailable else { return }
         // The kernels oneDNN creates for a Linear layer's products (1024 rows, 384 → 384).
         var chosen: [String] = []

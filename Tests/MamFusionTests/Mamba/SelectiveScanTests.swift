@@ -12,14 +12,15 @@ import TestSupport
 /// The selective scan alone on a long sequence: L = 300 with segment K = 32 is 9 full checkpoint
 /// segments and a partial one of 12 steps; 12 channels are a full 8-lane block and a 4-lane tail.
 final class ScanFixture {
-    let length = 300, channels = 12, states = 16, segment = 32
+    let length = 300, channels: Int, states = 16, segment = 32
     let delta: Tensor, u: Tensor, b: Tensor, c: Tensor, aLog: Tensor, skip: Tensor
     let y: Tensor, dy: Tensor
     let ddelta: Tensor, du: Tensor, db: Tensor, dc: Tensor, dALog: Tensor, dSkip: Tensor
     let decay: Tensor, checkpoints: Tensor, scratch: Tensor
     let projection = GradientCheck.Projection(seed: 99)
 
-    init() {
+    init(channels: Int = 12) {
+        self.channels = channels
         let le = [length, channels], ln = [length, states]
         delta = Tensor(shape: le); u = Tensor(shape: le); b = Tensor(shape: ln); c = Tensor(shape: ln)
         aLog = Tensor(shape: [channels, states]); skip = Tensor(shape: [channels])
@@ -99,6 +100,36 @@ struct SelectiveScanTests {
                                                        directions: 4, epsilon: epsilon) { f.loss() }
             print("scan gradient check (L = 300) \(name): max relative error \(error)")
             #expect(error < 1e-2, "\(name)")
+        }
+    }
+
+    @Test("8 and 16 lanes: the same forward, checkpoints and per-channel gradients, bit for bit; ∂B and ∂C to rounding")
+    func widths() throws {
+        let wide = mf_mamba_scan_set_lanes(16) == 1
+        defer { mf_mamba_scan_set_lanes(0) }
+        guard wide else {
+            // No AVX-512 here: the scans run at 8 lanes, and asking for 16 changes nothing.
+            #expect(mf_mamba_scan_lanes() == 8)
+            print("scan widths: this CPU has no AVX-512; only the 8-lane scan is tested")
+            return
+        }
+        // 40 channels: two full 16-lane blocks and an 8-lane tail, or five 8-lane blocks.
+        var results: [[[Float]]] = []
+        for lanes in [Int32(8), 16] {
+            #expect(mf_mamba_scan_set_lanes(lanes) == 1 && mf_mamba_scan_lanes() == lanes)
+            let f = ScanFixture(channels: 40)
+            f.forward()
+            f.backward()
+            results.append([f.y, f.checkpoints, f.ddelta, f.du, f.dALog, f.dSkip, f.db, f.dc].map { $0.toArray() })
+        }
+        let names = ["y", "checkpoints", "∂Δ", "∂u", "∂A_log", "∂D"]
+        for (k, name) in names.enumerated() {
+            #expect(zip(results[0][k], results[1][k]).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(name) differs between 8 and 16 lanes")
+        }
+        for (k, name) in [(6, "∂B"), (7, "∂C")] {
+            let scale = results[0][k].map(abs).max() ?? 0
+            let worst = zip(results[0][k], results[1][k]).map { abs($0 - $1) }.max() ?? 0
+            #expect(scale > 0 && worst <= 1e-5 * scale, "\(name): max |8 − 16 lanes| \(worst) over max \(scale)")
         }
     }
 

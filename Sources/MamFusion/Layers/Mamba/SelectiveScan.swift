@@ -22,8 +22,9 @@ enum SelectiveScan {
         length == 0 ? 0 : ((length + segment - 1) / segment - 1) * channels * states
     }
 
-    /// Floats of scratch the backward needs: (2K + 1)·8·N for one recomputed segment of one
-    /// 8-channel block, plus 2·E·N for the gradient carried across segments and the ∂A sum.
+    /// Floats of scratch the backward needs: (2K + 1)·16·N for one recomputed segment of one
+    /// channel block (room for 16 lanes, `mf_mamba_scan_lanes`), plus 2·E·N for the gradient
+    /// carried across segments and the ∂A sum.
     static func scratchCount(channels: Int, states: Int, segment: Int) -> Int {
         mf_mamba_scan_scratch_floats(channels, states, segment)
     }
