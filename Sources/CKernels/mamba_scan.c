@@ -129,7 +129,8 @@ ALWAYS_INLINE void add_lane_sums16(float *dst, const f16v *v, size_t N) {
 #endif
 
 /* The width the scans run at: 16 lanes where the CPU has AVX-512 (unless MAMFUSION_SCAN_LANES=8),
- * else 8. Decided once per process; `mf_mamba_scan_set_lanes` changes it (tests). */
+ * else 8. Decided once per process (every call then runs the same code: a run's bits never
+ * depend on when a call happens). */
 static int scan_lanes = 0;
 
 static int wide_supported(void) {
@@ -142,27 +143,17 @@ static int wide_supported(void) {
 #endif
 }
 
-static int default_lanes(void) {
-    const char *forced = getenv("MAMFUSION_SCAN_LANES");
-    if (forced && strcmp(forced, "8") == 0) return 8;
-    return wide_supported() ? 16 : 8;
-}
-
 int mf_mamba_scan_lanes(void) {
     int lanes = __atomic_load_n(&scan_lanes, __ATOMIC_RELAXED);
     if (lanes == 0) {
-        lanes = default_lanes();
+        const char *forced = getenv("MAMFUSION_SCAN_LANES");
+        lanes = (forced && strcmp(forced, "8") == 0) || !wide_supported() ? 8 : 16;
         __atomic_store_n(&scan_lanes, lanes, __ATOMIC_RELAXED);
     }
     return lanes;
 }
 
-int mf_mamba_scan_set_lanes(int lanes) {
-    if (lanes == 0) lanes = default_lanes();
-    if (lanes != 8 && !(lanes == 16 && wide_supported())) return 0;
-    __atomic_store_n(&scan_lanes, lanes, __ATOMIC_RELAXED);
-    return 1;
-}
+int mf_mamba_scan_supports_lanes(int lanes) { return lanes == 8 || (lanes == 16 && wide_supported()); }
 
 /* Room for the widest blocks, whichever width runs. */
 size_t mf_mamba_scan_scratch_floats(size_t channels, size_t states, size_t segment) {
@@ -174,8 +165,16 @@ void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
                            const float *B, const float *C, size_t ldbc,
                            const float *decay, const float *D,
                            float *y, float *checkpoints, size_t segment) {
+    mf_mamba_scan_forward_lanes(mf_mamba_scan_lanes(), length, channels, states, delta, u, B, C, ldbc, decay, D, y, checkpoints, segment);
+}
+
+void mf_mamba_scan_forward_lanes(int lanes, size_t length, size_t channels, size_t states,
+                                 const float *delta, const float *u,
+                                 const float *B, const float *C, size_t ldbc,
+                                 const float *decay, const float *D,
+                                 float *y, float *checkpoints, size_t segment) {
 #ifdef MF_SCAN_WIDE
-    if (mf_mamba_scan_lanes() == 16) {
+    if (lanes == 16 && mf_mamba_scan_supports_lanes(16)) {
         scan_forward_16(length, channels, states, delta, u, B, C, ldbc, decay, D, y, checkpoints, segment);
         return;
     }
@@ -193,8 +192,22 @@ void mf_mamba_scan_backward(size_t length, size_t channels, size_t states,
                             float *dB, float *dC, size_t lddbc,
                             float *dA_log, float *dD,
                             float *scratch) {
+    mf_mamba_scan_backward_lanes(mf_mamba_scan_lanes(), length, channels, states, delta, u, B, C, ldbc, decay, D, checkpoints,
+                                 segment, dy, ddelta, du, dB, dC, lddbc, dA_log, dD, scratch);
+}
+
+void mf_mamba_scan_backward_lanes(int lanes, size_t length, size_t channels, size_t states,
+                                  const float *delta, const float *u,
+                                  const float *B, const float *C, size_t ldbc,
+                                  const float *decay, const float *D,
+                                  const float *checkpoints, size_t segment,
+                                  const float *dy,
+                                  float *ddelta, float *du,
+                                  float *dB, float *dC, size_t lddbc,
+                                  float *dA_log, float *dD,
+                                  float *scratch) {
 #ifdef MF_SCAN_WIDE
-    if (mf_mamba_scan_lanes() == 16) {
+    if (lanes == 16 && mf_mamba_scan_supports_lanes(16)) {
         scan_backward_16(length, channels, states, delta, u, B, C, ldbc, decay, D, checkpoints, segment, dy,
                          ddelta, du, dB, dC, lddbc, dA_log, dD, scratch);
         return;

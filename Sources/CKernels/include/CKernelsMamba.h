@@ -32,13 +32,29 @@ void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
                            float *y, float *checkpoints, size_t segment);
 
 /// The vector width the scans run at: 16 lanes (AVX-512) where the CPU has it, unless the
-/// environment sets MAMFUSION_SCAN_LANES=8; else 8 (AVX2 + FMA). The forward and every
-/// per-channel gradient are the same bits at either width; ∂B and ∂C sum the channels of a row
-/// in another order.
+/// environment sets MAMFUSION_SCAN_LANES=8; else 8 (AVX2 + FMA). Fixed for the process. The
+/// forward and every per-channel gradient are the same bits at either width; ∂B and ∂C sum the
+/// channels of a row in another order.
 int mf_mamba_scan_lanes(void);
-/// Sets the width (8, 16, or 0 for the default); returns 0, changing nothing, when the CPU
-/// cannot run it. For tests that compare the widths.
-int mf_mamba_scan_set_lanes(int lanes);
+/// Whether this CPU can run the scans `lanes` (8 or 16) wide.
+int mf_mamba_scan_supports_lanes(int lanes);
+/// mf_mamba_scan_forward / _backward at a given width (8, or 16 where supported: any other
+/// value runs 8), whatever the process's width: for tests that compare the widths.
+void mf_mamba_scan_forward_lanes(int lanes, size_t length, size_t channels, size_t states,
+                                 const float *delta, const float *u,
+                                 const float *B, const float *C, size_t ldbc,
+                                 const float *decay, const float *D,
+                                 float *y, float *checkpoints, size_t segment);
+void mf_mamba_scan_backward_lanes(int lanes, size_t length, size_t channels, size_t states,
+                                  const float *delta, const float *u,
+                                  const float *B, const float *C, size_t ldbc,
+                                  const float *decay, const float *D,
+                                  const float *checkpoints, size_t segment,
+                                  const float *dy,
+                                  float *ddelta, float *du,
+                                  float *dB, float *dC, size_t lddbc,
+                                  float *dA_log, float *dD,
+                                  float *scratch);
 
 /// Floats of `scratch` that mf_mamba_scan_backward needs:
 /// (2·segment + 1)·states·8 (one recomputed segment of one 8-channel block) + 2·states·channels

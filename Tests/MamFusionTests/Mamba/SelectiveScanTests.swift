@@ -19,8 +19,12 @@ final class ScanFixture {
     let decay: Tensor, checkpoints: Tensor, scratch: Tensor
     let projection = GradientCheck.Projection(seed: 99)
 
-    init(channels: Int = 12) {
+    /// A width to run the C kernels at (`mf_mamba_scan_*_lanes`) instead of the process's.
+    let lanes: Int32?
+
+    init(channels: Int = 12, lanes: Int32? = nil) {
         self.channels = channels
+        self.lanes = lanes
         let le = [length, channels], ln = [length, states]
         delta = Tensor(shape: le); u = Tensor(shape: le); b = Tensor(shape: ln); c = Tensor(shape: ln)
         aLog = Tensor(shape: [channels, states]); skip = Tensor(shape: [channels])
@@ -46,6 +50,11 @@ final class ScanFixture {
 
     func forward() {
         SelectiveScan.decay(aLog: aLog.pointer, channels: channels, states: states, into: decay.pointer)
+        if let lanes {
+            mf_mamba_scan_forward_lanes(lanes, length, channels, states, delta.pointer, u.pointer, b.pointer, c.pointer, states,
+                                        decay.pointer, skip.pointer, y.pointer, checkpoints.pointer, segment)
+            return
+        }
         SelectiveScan.forward(length: length, channels: channels, states: states, delta: delta.pointer, u: u.pointer,
                               b: b.pointer, c: c.pointer, ldbc: states, decay: decay.pointer, skip: skip.pointer,
                               y: y.pointer, checkpoints: checkpoints.pointer, segment: segment)
@@ -53,6 +62,12 @@ final class ScanFixture {
 
     func backward() {
         for t in [db, dc, dALog, dSkip] { t.fill(0) }
+        if let lanes {
+            mf_mamba_scan_backward_lanes(lanes, length, channels, states, delta.pointer, u.pointer, b.pointer, c.pointer, states,
+                                         decay.pointer, skip.pointer, checkpoints.pointer, segment, dy.pointer, ddelta.pointer,
+                                         du.pointer, db.pointer, dc.pointer, states, dALog.pointer, dSkip.pointer, scratch.pointer)
+            return
+        }
         SelectiveScan.backward(length: length, channels: channels, states: states, delta: delta.pointer, u: u.pointer,
                                b: b.pointer, c: c.pointer, ldbc: states, decay: decay.pointer, skip: skip.pointer,
                                checkpoints: checkpoints.pointer, segment: segment, dy: dy.pointer,
@@ -105,10 +120,8 @@ struct SelectiveScanTests {
 
     @Test("8 and 16 lanes: the same forward, checkpoints and per-channel gradients, bit for bit; ∂B and ∂C to rounding")
     func widths() throws {
-        let wide = mf_mamba_scan_set_lanes(16) == 1
-        defer { mf_mamba_scan_set_lanes(0) }
-        guard wide else {
-            // No AVX-512 here: the scans run at 8 lanes, and asking for 16 changes nothing.
+        guard mf_mamba_scan_supports_lanes(16) == 1 else {
+            // No AVX-512 here: the scans run at 8 lanes.
             #expect(mf_mamba_scan_lanes() == 8)
             print("scan widths: this CPU has no AVX-512; only the 8-lane scan is tested")
             return
@@ -116,8 +129,7 @@ struct SelectiveScanTests {
         // 40 channels: two full 16-lane blocks and an 8-lane tail, or five 8-lane blocks.
         var results: [[[Float]]] = []
         for lanes in [Int32(8), 16] {
-            #expect(mf_mamba_scan_set_lanes(lanes) == 1 && mf_mamba_scan_lanes() == lanes)
-            let f = ScanFixture(channels: 40)
+            let f = ScanFixture(channels: 40, lanes: lanes)
             f.forward()
             f.backward()
             results.append([f.y, f.checkpoints, f.ddelta, f.du, f.dALog, f.dSkip, f.db, f.dc].map { $0.toArray() })
