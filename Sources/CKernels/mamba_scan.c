@@ -32,7 +32,8 @@ void mf_mamba_scan_decay(const float *A_log, size_t channels, size_t states, flo
 /* ---- 8 lanes (the build's baseline: AVX2 + FMA) ---- */
 
 /* dst[n] += lane sums of v[n] for n < N (8 states at a time through the transpose-and-add). */
-ALWAYS_INLINE void add_lane_sums8(float *dst, const f8 *v, size_t N) {
+ALWAYS_INLINE void add_lane_sums8(float *dst, const f8 *v, size_t N, size_t cw) {
+    (void)cw;
     size_t n = 0;
     for (; n + MF_LANES <= N; n += MF_LANES) mf_store(dst + n, mf_load(dst + n) + mf_reduce8x8(v + n));
     for (; n < N; n++) dst[n] += mf_hsum8(v[n]);
@@ -98,20 +99,24 @@ static inline f16v mf16_exp2(f16v y) {
     i16v e = (__builtin_convertvector(n, i16v) + 127) << 23;
     return p * __builtin_bit_cast(f16v, e);
 }
-/* dst[n] += lane sums of v[n]: the two halves added, then 8 at a time through the 8×8
- * transpose-and-add. */
-ALWAYS_INLINE void add_lane_sums16(float *dst, const f16v *v, size_t N) {
+/* dst[n] += lane sums of v[n]: the lower 8 lanes, then (when in use) the upper 8, each through
+ * the 8×8 transpose-and-add, exactly as two consecutive 8-lane blocks add theirs: the same
+ * bits as the 8-lane scan. */
+ALWAYS_INLINE void add_lane_sums16(float *dst, const f16v *v, size_t N, size_t cw) {
     size_t n = 0;
     for (; n + 8 <= N; n += 8) {
-        f8 halves[8];
-        for (int i = 0; i < 8; i++)
-            halves[i] = __builtin_shufflevector(v[n + i], v[n + i], 0, 1, 2, 3, 4, 5, 6, 7)
-                      + __builtin_shufflevector(v[n + i], v[n + i], 8, 9, 10, 11, 12, 13, 14, 15);
-        mf_store(dst + n, mf_load(dst + n) + mf_reduce8x8(halves));
+        f8 lo[8], hi[8];
+        for (int i = 0; i < 8; i++) {
+            lo[i] = __builtin_shufflevector(v[n + i], v[n + i], 0, 1, 2, 3, 4, 5, 6, 7);
+            hi[i] = __builtin_shufflevector(v[n + i], v[n + i], 8, 9, 10, 11, 12, 13, 14, 15);
+        }
+        f8 sum = mf_load(dst + n) + mf_reduce8x8(lo);
+        if (cw > 8) sum = sum + mf_reduce8x8(hi);
+        mf_store(dst + n, sum);
     }
     for (; n < N; n++) {
-        const f8 half = __builtin_shufflevector(v[n], v[n], 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v[n], v[n], 8, 9, 10, 11, 12, 13, 14, 15);
-        dst[n] += mf_hsum8(half);
+        dst[n] += mf_hsum8(__builtin_shufflevector(v[n], v[n], 0, 1, 2, 3, 4, 5, 6, 7));
+        if (cw > 8) dst[n] += mf_hsum8(__builtin_shufflevector(v[n], v[n], 8, 9, 10, 11, 12, 13, 14, 15));
     }
 }
 #define VF f16v

@@ -4,11 +4,11 @@
  *   VF, VL                    the float vector type and its lane count;
  *   V_LOAD, V_STORE, V_LOAD_N, V_STORE_N, V_SPLAT, V_EXP2
  *                             as mamba_vmath.h's mf_load, … for that width;
- *   V_ADD_LANE_SUMS(dst, v, N) dst[n] += the lane sum of v[n], n < N;
+ *   V_ADD_LANE_SUMS(dst, v, N, cw) dst[n] += the lane sum of v[n], n < N (cw lanes in use);
  *   SCAN_FN(name)             the width's name for a function.
- * Each lane is one channel and runs exactly the same operations at either width, so y, Δ's,
- * u's, A's and D's gradients are the same bits at 8 and 16 lanes; only ∂B and ∂C (sums over
- * the channels of a row) add their channels in another order. */
+ * Each lane is one channel and runs exactly the same operations at either width, and the
+ * 16-lane sums over channels (∂B, ∂C) add each 8-lane half in turn, as the 8-lane blocks do: every
+ * output is the same bits at 8 and 16 lanes. */
 
 /* Steps t0 ..< t1 of one channel block, from state `hin` ([n][c], row stride E; NULL = 0);
  * the final state goes to `hout` unless it is NULL. */
@@ -147,8 +147,8 @@ ALWAYS_INLINE void SCAN_FN(scan_backward_block)(size_t E, size_t N, size_t c0, s
         dskip += dyt * uu;
         V_STORE_N(ddelta + t * E + c0, (sumGHA0 + sumGHA1) * MF_LN2 + uu * gB, cw);
         V_STORE_N(du + t * E + c0, dyt * skip + dt * gB, cw);
-        V_ADD_LANE_SUMS(dC + t * lddbc, dCv, N);
-        V_ADD_LANE_SUMS(dB + t * lddbc, dBv, N);
+        V_ADD_LANE_SUMS(dC + t * lddbc, dCv, N, cw);
+        V_ADD_LANE_SUMS(dB + t * lddbc, dBv, N, cw);
     }
     for (size_t n = 0; n < N; n++) {
         V_STORE_N(carryState + n * E + c0, carry[n], cw);

@@ -32,9 +32,8 @@ void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
                            float *y, float *checkpoints, size_t segment);
 
 /// The vector width the scans run at: 16 lanes (AVX-512) where the CPU has it, unless the
-/// environment sets MAMFUSION_SCAN_LANES=8; else 8 (AVX2 + FMA). Fixed for the process. The
-/// forward and every per-channel gradient are the same bits at either width; ∂B and ∂C sum the
-/// channels of a row in another order.
+/// environment sets MAMFUSION_SCAN_LANES=8; else 8 (AVX2 + FMA). Fixed for the process. Every
+/// output is the same bits at either width.
 int mf_mamba_scan_lanes(void);
 /// Whether this CPU can run the scans `lanes` (8 or 16) wide.
 int mf_mamba_scan_supports_lanes(int lanes);
