@@ -70,54 +70,19 @@ typedef int i16v __attribute__((ext_vector_type(16)));
 typedef float f16vu __attribute__((ext_vector_type(16), aligned(4)));
 
 static inline f16v mf16_splat(float x) { return (f16v)(x); }
-static inline f16v mf16_load(const float *p) { return *(const f16vu *)p; }
-static inline void mf16_store(float *p, f16v v) { *(f16vu *)p = v; }
-static inline f16v mf16_load_n(const float *p, size_t count) {
-    if (count == 16) return mf16_load(p);
-    float tmp[16] = {0};
-    memcpy(tmp, p, count * sizeof(float));
-    return mf16_load(tmp);
-}
-static inline void mf16_store_n(float *p, f16v v, size_t count) {
-    if (count == 16) { mf16_store(p, v); return; }
-    float tmp[16];
-    mf16_store(tmp, v);
-    memcpy(p, tmp, count * sizeof(float));
-}
-/* 2^y: mf_exp2_8's operations, lane for lane. */
-static inline f16v mf16_exp2(f16v y) {
-    y = __builtin_elementwise_max(y, mf16_splat(-126.0f));
-    f16v n = __builtin_elementwise_floor(y + 0.5f);
-    f16v f = y - n;
-    f16v p = mf16_splat(1.535336188319500e-4f);
-    p = p * f + 1.339887440266574e-3f;
-    p = p * f + 9.618437357674640e-3f;
-    p = p * f + 5.550332471162809e-2f;
-    p = p * f + 2.402264791363012e-1f;
-    p = p * f + 6.931472028550421e-1f;
-    p = p * f + 1.0f;
-    i16v e = (__builtin_convertvector(n, i16v) + 127) << 23;
-    return p * __builtin_bit_cast(f16v, e);
-}
-/* dst[n] += lane sums of v[n]: the lower 8 lanes, then (when in use) the upper 8, each through
- * the 8×8 transpose-and-add, exactly as two consecutive 8-lane blocks add theirs: the same
- * bits as the 8-lane scan. */
+MF_DEFINE_VECTOR_ACCESS(f16v, f16vu, 16, mf16_load, mf16_store, mf16_load_n, mf16_store_n)
+MF_DEFINE_EXP2(f16v, i16v, mf16_exp2)
+
+/* dst[n] += lane sums of v[n]: the lower 8 lanes, then (when in use) the upper 8, each as an
+ * 8-lane block adds its own (add_lane_sums8) — exactly what two consecutive 8-lane blocks do, so
+ * the same bits as the 8-lane scan. */
 ALWAYS_INLINE void add_lane_sums16(float *dst, const f16v *v, size_t N, size_t cw) {
-    size_t n = 0;
-    for (; n + 8 <= N; n += 8) {
-        f8 lo[8], hi[8];
-        for (int i = 0; i < 8; i++) {
-            lo[i] = __builtin_shufflevector(v[n + i], v[n + i], 0, 1, 2, 3, 4, 5, 6, 7);
-            hi[i] = __builtin_shufflevector(v[n + i], v[n + i], 8, 9, 10, 11, 12, 13, 14, 15);
-        }
-        f8 sum = mf_load(dst + n) + mf_reduce8x8(lo);
-        if (cw > 8) sum = sum + mf_reduce8x8(hi);
-        mf_store(dst + n, sum);
-    }
-    for (; n < N; n++) {
-        dst[n] += mf_hsum8(__builtin_shufflevector(v[n], v[n], 0, 1, 2, 3, 4, 5, 6, 7));
-        if (cw > 8) dst[n] += mf_hsum8(__builtin_shufflevector(v[n], v[n], 8, 9, 10, 11, 12, 13, 14, 15));
-    }
+    f8 half[MF_MAMBA_MAX_STATE];
+    for (size_t n = 0; n < N; n++) half[n] = __builtin_shufflevector(v[n], v[n], 0, 1, 2, 3, 4, 5, 6, 7);
+    add_lane_sums8(dst, half, N, 8);
+    if (cw <= 8) return;
+    for (size_t n = 0; n < N; n++) half[n] = __builtin_shufflevector(v[n], v[n], 8, 9, 10, 11, 12, 13, 14, 15);
+    add_lane_sums8(dst, half, N, 8);
 }
 #define VF f16v
 #define VL 16
@@ -165,21 +130,13 @@ size_t mf_mamba_scan_scratch_floats(size_t channels, size_t states, size_t segme
     return (2 * segment + 1) * states * 16 + 2 * states * channels;
 }
 
-void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
+void mf_mamba_scan_forward(int lanes, size_t length, size_t channels, size_t states,
                            const float *delta, const float *u,
                            const float *B, const float *C, size_t ldbc,
                            const float *decay, const float *D,
                            float *y, float *checkpoints, size_t segment) {
-    mf_mamba_scan_forward_lanes(mf_mamba_scan_lanes(), length, channels, states, delta, u, B, C, ldbc, decay, D, y, checkpoints, segment);
-}
-
-void mf_mamba_scan_forward_lanes(int lanes, size_t length, size_t channels, size_t states,
-                                 const float *delta, const float *u,
-                                 const float *B, const float *C, size_t ldbc,
-                                 const float *decay, const float *D,
-                                 float *y, float *checkpoints, size_t segment) {
 #ifdef MF_SCAN_WIDE
-    if (lanes == 16 && mf_mamba_scan_supports_lanes(16)) {
+    if (lanes == 16 && wide_supported()) {
         scan_forward_16(length, channels, states, delta, u, B, C, ldbc, decay, D, y, checkpoints, segment);
         return;
     }
@@ -187,7 +144,7 @@ void mf_mamba_scan_forward_lanes(int lanes, size_t length, size_t channels, size
     scan_forward_8(length, channels, states, delta, u, B, C, ldbc, decay, D, y, checkpoints, segment);
 }
 
-void mf_mamba_scan_backward(size_t length, size_t channels, size_t states,
+void mf_mamba_scan_backward(int lanes, size_t length, size_t channels, size_t states,
                             const float *delta, const float *u,
                             const float *B, const float *C, size_t ldbc,
                             const float *decay, const float *D,
@@ -197,22 +154,8 @@ void mf_mamba_scan_backward(size_t length, size_t channels, size_t states,
                             float *dB, float *dC, size_t lddbc,
                             float *dA_log, float *dD,
                             float *scratch) {
-    mf_mamba_scan_backward_lanes(mf_mamba_scan_lanes(), length, channels, states, delta, u, B, C, ldbc, decay, D, checkpoints,
-                                 segment, dy, ddelta, du, dB, dC, lddbc, dA_log, dD, scratch);
-}
-
-void mf_mamba_scan_backward_lanes(int lanes, size_t length, size_t channels, size_t states,
-                                  const float *delta, const float *u,
-                                  const float *B, const float *C, size_t ldbc,
-                                  const float *decay, const float *D,
-                                  const float *checkpoints, size_t segment,
-                                  const float *dy,
-                                  float *ddelta, float *du,
-                                  float *dB, float *dC, size_t lddbc,
-                                  float *dA_log, float *dD,
-                                  float *scratch) {
 #ifdef MF_SCAN_WIDE
-    if (lanes == 16 && mf_mamba_scan_supports_lanes(16)) {
+    if (lanes == 16 && wide_supported()) {
         scan_backward_16(length, channels, states, delta, u, B, C, ldbc, decay, D, checkpoints, segment, dy,
                          ddelta, du, dB, dC, lddbc, dA_log, dD, scratch);
         return;

@@ -18,22 +18,25 @@ typedef float f8u __attribute__((ext_vector_type(8), aligned(4)));
 
 static inline f8 mf_splat(float x) { return (f8)(x); }
 
-/* Unaligned loads and stores; the `count` versions touch only the first `count` (< 8) lanes
- * and read the others as 0 (the tail of a channel block). */
-static inline f8 mf_load(const float *p) { return *(const f8u *)p; }
-static inline void mf_store(float *p, f8 v) { *(f8u *)p = v; }
-static inline f8 mf_load_n(const float *p, size_t count) {
-    if (count == MF_LANES) return mf_load(p);
-    float tmp[MF_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
-    memcpy(tmp, p, count * sizeof(float));
-    return mf_load(tmp);
-}
-static inline void mf_store_n(float *p, f8 v, size_t count) {
-    if (count == MF_LANES) { mf_store(p, v); return; }
-    float tmp[MF_LANES];
-    mf_store(tmp, v);
-    memcpy(p, tmp, count * sizeof(float));
-}
+/* Unaligned loads and stores; the `count` versions touch only the first `count` lanes and read
+ * the others as 0 (the tail of a channel block). One definition for any width: the 16-lane scan
+ * (mamba_scan.c) instantiates them for its own vector type. */
+#define MF_DEFINE_VECTOR_ACCESS(VF, VFU, LANES, load, store, load_n, store_n)          \
+    static inline VF load(const float *p) { return *(const VFU *)p; }                  \
+    static inline void store(float *p, VF v) { *(VFU *)p = v; }                        \
+    static inline VF load_n(const float *p, size_t count) {                            \
+        if (count == (LANES)) return load(p);                                          \
+        float tmp[LANES] = {0};                                                        \
+        memcpy(tmp, p, count * sizeof(float));                                        \
+        return load(tmp);                                                              \
+    }                                                                                  \
+    static inline void store_n(float *p, VF v, size_t count) {                         \
+        if (count == (LANES)) { store(p, v); return; }                                 \
+        float tmp[LANES];                                                              \
+        store(tmp, v);                                                                 \
+        memcpy(p, tmp, count * sizeof(float));                                         \
+    }
+MF_DEFINE_VECTOR_ACCESS(f8, f8u, MF_LANES, mf_load, mf_store, mf_load_n, mf_store_n)
 
 /* Lane-wise select: mask lanes are all-ones (true) or zero, as vector comparisons produce. */
 static inline f8 mf_select(i8 mask, f8 a, f8 b) {
@@ -63,21 +66,24 @@ static inline f8 mf_exp8(f8 x) {
 /* 2^y for y ≤ 127 (Cephes exp2f: y = n + f, |f| ≤ 1/2, 2^f = 1 + f·P(f) with P of degree 5,
  * ≈ 2e-7 relative), clamped below at 2^-126 like mf_exp8. The scan evaluates exp(Δ·A) as
  * 2^(Δ·(A·log2 e)) with A·log2 e formed once per channel — what the reference CUDA kernel does —
- * which saves the Cody–Waite reduction on the hottest line of the unit. */
-static inline f8 mf_exp2_8(f8 y) {
-    y = __builtin_elementwise_max(y, mf_splat(-126.0f));
-    f8 n = __builtin_elementwise_floor(y + 0.5f);
-    f8 f = y - n;
-    f8 p = mf_splat(1.535336188319500e-4f);
-    p = p * f + 1.339887440266574e-3f;
-    p = p * f + 9.618437357674640e-3f;
-    p = p * f + 5.550332471162809e-2f;
-    p = p * f + 2.402264791363012e-1f;
-    p = p * f + 6.931472028550421e-1f;
-    p = p * f + 1.0f;
-    i8 e = (__builtin_convertvector(n, i8) + 127) << 23;
-    return p * __builtin_bit_cast(f8, e);
-}
+ * which saves the Cody–Waite reduction on the hottest line of the unit. The same operations at
+ * any width (MF_DEFINE_EXP2: the 16-lane scan gives the same bits lane for lane). */
+#define MF_DEFINE_EXP2(VF, VI, name)                                                   \
+    static inline VF name(VF y) {                                                      \
+        y = __builtin_elementwise_max(y, (VF)(-126.0f));                               \
+        VF n = __builtin_elementwise_floor(y + 0.5f);                                  \
+        VF f = y - n;                                                                  \
+        VF p = (VF)(1.535336188319500e-4f);                                            \
+        p = p * f + 1.339887440266574e-3f;                                             \
+        p = p * f + 9.618437357674640e-3f;                                             \
+        p = p * f + 5.550332471162809e-2f;                                             \
+        p = p * f + 2.402264791363012e-1f;                                             \
+        p = p * f + 6.931472028550421e-1f;                                             \
+        p = p * f + 1.0f;                                                              \
+        VI e = (__builtin_convertvector(n, VI) + 127) << 23;                           \
+        return p * __builtin_bit_cast(VF, e);                                          \
+    }
+MF_DEFINE_EXP2(f8, i8, mf_exp2_8)
 
 #define MF_LOG2E 1.44269504088896341f
 #define MF_LN2 0.693147180559945309f

@@ -24,8 +24,10 @@ void mf_mamba_scan_decay(const float *A_log, size_t channels, size_t states, flo
 /// `ldbc` (they are column slices of x_proj's output); decay: from `mf_mamba_scan_decay`;
 /// D: channels. `checkpoints` receives the state at the end of every segment of `segment` steps
 /// but the last: (ceil(length/segment) − 1) blocks of states × channels (layout [k][n][c], the
-/// state after step (k+1)·segment − 1).
-void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
+/// state after step (k+1)·segment − 1). `lanes`: the vector width, 8 or 16 (16 runs only where
+/// `mf_mamba_scan_supports_lanes(16)`, else 8): `mf_mamba_scan_lanes()`, the process's width,
+/// but for tests that compare the widths. Every output is the same bits at either width.
+void mf_mamba_scan_forward(int lanes, size_t length, size_t channels, size_t states,
                            const float *delta, const float *u,
                            const float *B, const float *C, size_t ldbc,
                            const float *decay, const float *D,
@@ -37,37 +39,19 @@ void mf_mamba_scan_forward(size_t length, size_t channels, size_t states,
 int mf_mamba_scan_lanes(void);
 /// Whether this CPU can run the scans `lanes` (8 or 16) wide.
 int mf_mamba_scan_supports_lanes(int lanes);
-/// mf_mamba_scan_forward / _backward at a given width (8, or 16 where supported: any other
-/// value runs 8), whatever the process's width: for tests that compare the widths.
-void mf_mamba_scan_forward_lanes(int lanes, size_t length, size_t channels, size_t states,
-                                 const float *delta, const float *u,
-                                 const float *B, const float *C, size_t ldbc,
-                                 const float *decay, const float *D,
-                                 float *y, float *checkpoints, size_t segment);
-void mf_mamba_scan_backward_lanes(int lanes, size_t length, size_t channels, size_t states,
-                                  const float *delta, const float *u,
-                                  const float *B, const float *C, size_t ldbc,
-                                  const float *decay, const float *D,
-                                  const float *checkpoints, size_t segment,
-                                  const float *dy,
-                                  float *ddelta, float *du,
-                                  float *dB, float *dC, size_t lddbc,
-                                  float *dA_log, float *dD,
-                                  float *scratch);
-
-/// Floats of `scratch` that mf_mamba_scan_backward needs:
-/// (2·segment + 1)·states·8 (one recomputed segment of one 8-channel block) + 2·states·channels
+/// Floats of `scratch` that mf_mamba_scan_backward needs at either width:
+/// (2·segment + 1)·states·16 (one recomputed segment of one channel block) + 2·states·channels
 /// (the gradient carried across segment boundaries and the ∂A accumulator).
 size_t mf_mamba_scan_scratch_floats(size_t channels, size_t states, size_t segment);
 
 /// Backward of `mf_mamba_scan_forward` for the same sequence, given dy = ∂L/∂y.
-/// Runs time in reverse, one segment at a time: for one block of 8 channels, the states and
+/// Runs time in reverse, one segment at a time: for one block of `lanes` channels, the states and
 /// exp(Δ·A) factors of a segment are recomputed from its checkpoint into `scratch`, so no
 /// per-step state is kept between forward and backward.
 /// Writes ddelta and du (length × channels, overwritten); ACCUMULATES into dB and dC (row stride
 /// lddbc, summed over channels), dA_log (channels × states, through A = −exp(A_log):
 /// ∂L/∂A_log = ∂L/∂A ⊙ A) and dD (channels).
-void mf_mamba_scan_backward(size_t length, size_t channels, size_t states,
+void mf_mamba_scan_backward(int lanes, size_t length, size_t channels, size_t states,
                             const float *delta, const float *u,
                             const float *B, const float *C, size_t ldbc,
                             const float *decay, const float *D,

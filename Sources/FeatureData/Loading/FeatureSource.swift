@@ -3,6 +3,14 @@
 public enum TokenValues: Sendable {
     case float32([Float])
     case float64([Double])
+
+    /// How many values.
+    public var count: Int {
+        switch self {
+        case .float32(let v): v.count
+        case .float64(let v): v.count
+        }
+    }
 }
 
 /// One query's stored token features: `tokenCount` × Dq values, row-major.

@@ -130,12 +130,7 @@ final class PackedFeatureWriter {
     /// widened exactly; float64 into float32 is refused: it would lose bits).
     func appendTokens(_ values: TokenValues) throws {
         let dq = header.queryDimension
-        let count: Int
-        switch values {
-        case .float32(let v): count = v.count
-        case .float64(let v): count = v.count
-        }
-        if (header.queryIsDouble ? doubleTokenBuffer.count : floatTokenBuffer.count) + count > tokenBlockRows * dq { try flushTokens() }
+        if (header.queryIsDouble ? doubleTokenBuffer.count : floatTokenBuffer.count) + values.count > tokenBlockRows * dq { try flushTokens() }
         switch (values, header.queryIsDouble) {
         case (.float32(let v), false):
             floatTokenBuffer.append(contentsOf: v)
@@ -210,8 +205,8 @@ final class PackedFeatureWriter {
     /// against `header`.
     static func writeTables(_ tables: PackedTables, header: PackedHeader, to file: HDF5File) throws {
         let path = file.filePath
-        guard tables.videoOffsets.count == tables.videoIDs.count + 1, tables.videoOffsets.last == header.totalFrames,
-              tables.queryOffsets.count == tables.capIDs.count + 1, tables.queryOffsets.last == header.totalTokens,
+        // The totals are checked as the offsets are written.
+        guard tables.videoOffsets.count == tables.videoIDs.count + 1, tables.queryOffsets.count == tables.capIDs.count + 1,
               tables.queryVideo.count == tables.capIDs.count, tables.texts.count == tables.capIDs.count,
               tables.storedBits.count == tables.capIDs.count else {
             throw FeatureDataError(file: path, "inconsistent index tables (videos \(tables.videoIDs.count), queries \(tables.capIDs.count))")

@@ -19,10 +19,10 @@ final class ScanFixture {
     let decay: Tensor, checkpoints: Tensor, scratch: Tensor
     let projection = GradientCheck.Projection(seed: 99)
 
-    /// A width to run the C kernels at (`mf_mamba_scan_*_lanes`) instead of the process's.
-    let lanes: Int32?
+    /// The kernels' vector width.
+    let lanes: Int32
 
-    init(channels: Int = 12, lanes: Int32? = nil) {
+    init(channels: Int = 12, lanes: Int32 = mf_mamba_scan_lanes()) {
         self.channels = channels
         self.lanes = lanes
         let le = [length, channels], ln = [length, states]
@@ -50,25 +50,14 @@ final class ScanFixture {
 
     func forward() {
         SelectiveScan.decay(aLog: aLog.pointer, channels: channels, states: states, into: decay.pointer)
-        if let lanes {
-            mf_mamba_scan_forward_lanes(lanes, length, channels, states, delta.pointer, u.pointer, b.pointer, c.pointer, states,
-                                        decay.pointer, skip.pointer, y.pointer, checkpoints.pointer, segment)
-            return
-        }
-        SelectiveScan.forward(length: length, channels: channels, states: states, delta: delta.pointer, u: u.pointer,
+        SelectiveScan.forward(lanes: lanes, length: length, channels: channels, states: states, delta: delta.pointer, u: u.pointer,
                               b: b.pointer, c: c.pointer, ldbc: states, decay: decay.pointer, skip: skip.pointer,
                               y: y.pointer, checkpoints: checkpoints.pointer, segment: segment)
     }
 
     func backward() {
         for t in [db, dc, dALog, dSkip] { t.fill(0) }
-        if let lanes {
-            mf_mamba_scan_backward_lanes(lanes, length, channels, states, delta.pointer, u.pointer, b.pointer, c.pointer, states,
-                                         decay.pointer, skip.pointer, checkpoints.pointer, segment, dy.pointer, ddelta.pointer,
-                                         du.pointer, db.pointer, dc.pointer, states, dALog.pointer, dSkip.pointer, scratch.pointer)
-            return
-        }
-        SelectiveScan.backward(length: length, channels: channels, states: states, delta: delta.pointer, u: u.pointer,
+        SelectiveScan.backward(lanes: lanes, length: length, channels: channels, states: states, delta: delta.pointer, u: u.pointer,
                                b: b.pointer, c: c.pointer, ldbc: states, decay: decay.pointer, skip: skip.pointer,
                                checkpoints: checkpoints.pointer, segment: segment, dy: dy.pointer,
                                ddelta: ddelta.pointer, du: du.pointer, db: db.pointer, dc: dc.pointer, lddbc: states,

@@ -37,20 +37,22 @@ enum SelectiveScan {
 
     /// - Parameters: delta, u, y: length×channels (row stride channels); b, c: length×states with
     ///   row stride `ldbc`; decay: from `decay(aLog:…)` (states×channels); skip: D (channels);
-    ///   checkpoints: `checkpointCount` floats, written.
-    static func forward(length: Int, channels: Int, states: Int,
+    ///   checkpoints: `checkpointCount` floats, written. `lanes`: the kernels' vector width (the
+    ///   process's; tests compare 8 and 16: the same bits).
+    static func forward(lanes: Int32 = mf_mamba_scan_lanes(), length: Int, channels: Int, states: Int,
                         delta: UnsafePointer<Float>, u: UnsafePointer<Float>,
                         b: UnsafePointer<Float>, c: UnsafePointer<Float>, ldbc: Int,
                         decay: UnsafePointer<Float>, skip: UnsafePointer<Float>,
                         y: UnsafeMutablePointer<Float>, checkpoints: UnsafeMutablePointer<Float>, segment: Int) {
         precondition(states <= Int(MF_MAMBA_MAX_STATE) && segment >= 1, "scan: states \(states) segment \(segment)")
-        mf_mamba_scan_forward(length, channels, states, delta, u, b, c, ldbc, decay, skip, y, checkpoints, segment)
+        mf_mamba_scan_forward(lanes, length, channels, states, delta, u, b, c, ldbc, decay, skip, y, checkpoints, segment)
     }
 
     /// Backward of `forward` for the same inputs and checkpoints, given dy. Overwrites
     /// ddelta and du (length×channels); ACCUMULATES into db, dc (row stride lddbc), dALog
-    /// (channels×states) and dSkip (channels). `scratch`: `scratchCount` floats.
-    static func backward(length: Int, channels: Int, states: Int,
+    /// (channels×states) and dSkip (channels). `scratch`: `scratchCount` floats. `lanes`: as for
+    /// `forward`.
+    static func backward(lanes: Int32 = mf_mamba_scan_lanes(), length: Int, channels: Int, states: Int,
                          delta: UnsafePointer<Float>, u: UnsafePointer<Float>,
                          b: UnsafePointer<Float>, c: UnsafePointer<Float>, ldbc: Int,
                          decay: UnsafePointer<Float>, skip: UnsafePointer<Float>,
@@ -61,7 +63,7 @@ enum SelectiveScan {
                          dALog: UnsafeMutablePointer<Float>, dSkip: UnsafeMutablePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>) {
         precondition(states <= Int(MF_MAMBA_MAX_STATE) && segment >= 1, "scan: states \(states) segment \(segment)")
-        mf_mamba_scan_backward(length, channels, states, delta, u, b, c, ldbc, decay, skip,
+        mf_mamba_scan_backward(lanes, length, channels, states, delta, u, b, c, ldbc, decay, skip,
                                checkpoints, segment, dy, ddelta, du, db, dc, lddbc, dALog, dSkip, scratch)
     }
 }
